@@ -1,0 +1,1 @@
+"""Baseline methods, one module each; every module here is imported and registers its method by name."""

@@ -1,0 +1,146 @@
+"""``satbench``: command-line entry point.
+
+Errors a user can fix (bad names, bad numbers, missing dataset files) print one line, ``satbench: error: ...``, and
+exit with status 2 before any worker starts; a failed worker exits with status 1 and leaves no record behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from .errors import SatbenchError, WorkerFailed
+
+log = logging.getLogger("satbench")
+
+EXAMPLES = """
+examples:
+  satbench run --dataset cora --model gcn --method exact --workers 2 --epochs 200 --out results/cora.json
+  satbench run --dataset sbm-20k --workers 4 --epochs 50 --hidden 128 --out run.json
+  torchrun --nnodes 2 --nproc-per-node 1 ... -m satbench run --workers 2 ...   (multi-node)
+  satbench datasets
+"""
+
+
+def _parse_option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.replace("-", "_"), value
+
+
+def _add_run_parser(subparsers) -> None:
+    from .config import DEVICES, RunConfig
+    from .models import MODELS, NORMS
+    from .partition import PARTITIONERS
+
+    defaults = RunConfig(dataset="")
+    run = subparsers.add_parser(
+        "run", help="train one configuration and write its run record",
+        description="Train a GNN with W worker processes and write a JSON run record (config, env, partition, "
+                    "per-epoch rows, summary). The reported test score is the one at the best validation epoch.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    what = run.add_argument_group("what to train")
+    what.add_argument("--dataset", required=True, help="registry name (see `satbench datasets`) or npz:PATH")
+    what.add_argument("--model", default=defaults.model, choices=MODELS)
+    what.add_argument("--method", default=defaults.method, help="halo method (see `satbench methods`)")
+    what.add_argument("--workers", "-w", type=int, default=defaults.workers, help="worker processes (W)")
+    what.add_argument("--epochs", type=int, default=defaults.epochs)
+    what.add_argument("--seed", type=int, default=defaults.seed, help="model initialisation and dropout seed")
+    hyper = run.add_argument_group("model and optimiser")
+    hyper.add_argument("--hidden", type=int, default=defaults.hidden)
+    hyper.add_argument("--layers", type=int, default=defaults.layers)
+    hyper.add_argument("--lr", type=float, default=defaults.lr)
+    hyper.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    hyper.add_argument("--dropout", type=float, default=defaults.dropout)
+    hyper.add_argument("--norm", default=defaults.norm, choices=NORMS)
+    hyper.add_argument("--heads", type=int, default=defaults.heads, help="GAT attention heads (hidden layers)")
+    proto = run.add_argument_group("distribution")
+    proto.add_argument("--device", default=defaults.device, choices=DEVICES,
+                       help="cuda: one GPU per worker (NCCL); cpu: gloo")
+    proto.add_argument("--partitioner", default=defaults.partitioner, choices=PARTITIONERS)
+    proto.add_argument("--partition-seed", type=int, default=defaults.partition_seed)
+    proto.add_argument("--weight-sync", default=None, choices=("allreduce", "average"),
+                       help="override the method's choice: gradient all-reduce every step, or model averaging "
+                            "every epoch")
+    proto.add_argument("--local-steps", type=int, default=None, help="optimiser steps per epoch (method default)")
+    proto.add_argument("--option", "-o", action="append", type=_parse_option, default=[], metavar="KEY=VALUE",
+                       help="a method hyperparameter (repeatable)")
+    proto.add_argument("--timeout", type=float, default=defaults.timeout_s, dest="timeout_s",
+                       help="seconds a collective may wait for a peer before the run fails")
+    io = run.add_argument_group("input and output")
+    io.add_argument("--eval-every", type=int, default=defaults.eval_every, help="evaluate every K epochs")
+    io.add_argument("--data-root", default=defaults.data_root)
+    io.add_argument("--mirror", default=None, help="directory to copy raw dataset files from "
+                                                   "(default: $SATBENCH_DATA_MIRROR)")
+    io.add_argument("--cache-dir", default=defaults.cache_dir, help="where partitions are cached")
+    io.add_argument("--out", required=True, help="run record (JSON), written atomically")
+    io.add_argument("--save-model", default=None, metavar="PATH", help="save the final weights (state dict)")
+    io.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="satbench",
+        description="Reproducibility benchmark for staleness in distributed GNN training.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(subparsers)
+    subparsers.add_parser("datasets", help="list the dataset registry")
+    subparsers.add_parser("methods", help="list the registered methods and their hyperparameters")
+    return parser
+
+
+def _command_run(args: argparse.Namespace) -> None:
+    from .config import RunConfig
+    from .dist.launch import launch
+
+    values = {k: v for k, v in vars(args).items() if k not in ("command", "verbose", "option", "out")}
+    config = RunConfig(**values, method_options=dict(args.option))
+    launch(config.validate(), args.out)
+    log.info("wrote %s", args.out)
+
+
+def _command_datasets(_: argparse.Namespace) -> None:
+    from .data import list_datasets
+
+    infos = list_datasets()
+    width = max(len(info.name) for info in infos)
+    for info in infos:
+        print(f"{info.name:<{width}}  {info.source:<14}  {info.description}")
+
+
+def _command_methods(_: argparse.Namespace) -> None:
+    from .methods import discover_methods
+
+    for name, method in sorted(discover_methods().items()):
+        summary = (method.__doc__ or "").strip().splitlines()[0] if method.__doc__ else ""
+        module_doc = (sys.modules[method.__module__].__doc__ or "").strip().splitlines()
+        print(f"{name}: {summary or (module_doc[0] if module_doc else '')}")
+        print(f"    weight sync: {method.weight_sync}, local steps: {method.local_steps}")
+        for key, option in method.options.items():
+            print(f"    -o {key}={option.default!r}  {option.help}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    commands = {"run": _command_run, "datasets": _command_datasets, "methods": _command_methods}
+    try:
+        commands[args.command](args)
+    except WorkerFailed as error:
+        print(f"satbench: error: {error}", file=sys.stderr)
+        return 1
+    except SatbenchError as error:
+        print(f"satbench: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

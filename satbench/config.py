@@ -1,0 +1,104 @@
+"""The configuration of one training run, validated before any worker starts."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .models import MODELS, NORMS
+from .partition import PARTITIONERS
+
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass
+class RunConfig:
+    dataset: str
+    model: str = "gcn"
+    method: str = "exact"
+    workers: int = 2
+    epochs: int = 100
+    seed: int = 0
+    hidden: int = 64
+    layers: int = 2
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    dropout: float = 0.5
+    norm: str = "none"
+    heads: int = 4  # GAT attention heads in hidden layers
+    device: str = "cpu"
+    eval_every: int = 1
+    partitioner: str = "metis"
+    partition_seed: int = 0  # partitions stay fixed across training seeds, as in the papers
+    weight_sync: str | None = None  # None: the method's own choice
+    local_steps: int | None = None  # None: the method's own choice
+    method_options: dict[str, Any] = field(default_factory=dict)
+    data_root: str = "data"
+    mirror: str | None = None
+    cache_dir: str = "cache"
+    timeout_s: float = 300.0  # collective timeout: a lost peer fails the run instead of hanging it
+    progress: bool = True
+    save_model: str | None = None  # where rank 0 saves the final weights (a state dict)
+
+    def validate(self) -> "RunConfig":
+        """Check everything that needs no data on disk; raises :class:`ConfigError` with one readable message."""
+        from .data import validate_dataset_name
+        from .methods import WEIGHT_SYNCS, get_method, resolve_options
+
+        self.dataset = validate_dataset_name(self.dataset)
+        _choice("model", self.model, MODELS)
+        _choice("norm", self.norm, NORMS)
+        _choice("device", self.device, DEVICES)
+        _choice("partitioner", self.partitioner, PARTITIONERS)
+        if self.weight_sync is not None:
+            _choice("weight sync", self.weight_sync, WEIGHT_SYNCS)
+        for name in ("workers", "epochs", "hidden", "layers", "eval_every", "heads"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.local_steps is not None and self.local_steps < 1:
+            raise ConfigError(f"local-steps must be at least 1, got {self.local_steps}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0 or self.weight_decay < 0 or self.timeout_s <= 0:
+            raise ConfigError("lr and timeout must be positive and weight decay non-negative")
+        if self.model == "gat" and self.layers > 1 and self.hidden % self.heads:
+            raise ConfigError(f"GAT hidden size {self.hidden} must be divisible by heads={self.heads}")
+        method = get_method(self.method)
+        resolve_options(method, self.method_options)
+        if self.device == "cuda":
+            import torch
+
+            available = torch.cuda.device_count()
+            if available == 0:
+                raise ConfigError("device cuda requested but torch sees no CUDA device")
+        return self
+
+    @property
+    def resolved_weight_sync(self) -> str:
+        from .methods import get_method
+
+        return self.weight_sync or get_method(self.method).weight_sync
+
+    @property
+    def resolved_local_steps(self) -> int:
+        from .methods import get_method
+
+        return self.local_steps or get_method(self.method).local_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown run setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+def _choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")

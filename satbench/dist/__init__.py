@@ -1,0 +1,1 @@
+"""Multi-process runtime: communication (:mod:`.comm`) and worker launch (:mod:`.launch`)."""

@@ -1,0 +1,172 @@
+"""All communication between workers: halo exchange, reductions, and the meter that counts their bytes and time.
+
+Methods and models never call ``torch.distributed`` themselves; they go through a :class:`Communicator`, so every
+byte that crosses a worker boundary is counted and timed in one place (PipeGCN keeps its communication behind one
+buffer object for the same reason).
+
+Byte accounting is per worker and counts payload sent to *other* workers: for the halo exchange, the rows a worker
+sends; for an all-reduce of ``n`` bytes, the ``2 (W-1)/W · n`` bytes a ring all-reduce sends per worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+
+import torch
+import torch.distributed as dist
+
+from ..partition import Part
+
+
+class CommMeter:
+    """Bytes sent and seconds spent per category (``halo``, ``reduce``, ...), reset by the training loop each epoch."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.bytes: dict[str, int] = defaultdict(int)
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def reset(self) -> None:
+        self.bytes.clear()
+        self.seconds.clear()
+
+    @contextmanager
+    def timed(self, category: str, num_bytes: int):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.seconds[category] += time.perf_counter() - start
+            self.bytes[category] += num_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.bytes.values())
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+
+class _HaloExchange(torch.autograd.Function):
+    """Forward: owners send inner rows to the workers that hold them as halo. Backward: halo-row gradients travel
+    back to their owners and are summed into the inner rows, exactly as full-graph backpropagation would."""
+
+    @staticmethod
+    def forward(ctx, h_inner: torch.Tensor, comm: "Communicator", category: str) -> torch.Tensor:
+        ctx.comm, ctx.category, ctx.num_inner = comm, category, h_inner.size(0)
+        return comm.exchange_rows(h_inner.detach()[comm.send_index], comm.send_counts, comm.halo_counts, category)
+
+    @staticmethod
+    def backward(ctx, grad_halo: torch.Tensor):
+        comm = ctx.comm
+        grad_sent = comm.exchange_rows(grad_halo.contiguous(), comm.halo_counts, comm.send_counts, ctx.category)
+        grad_inner = grad_halo.new_zeros(ctx.num_inner, grad_halo.size(1))
+        grad_inner.index_add_(0, comm.send_index, grad_sent)
+        return grad_inner, None, None
+
+
+class _SumAcrossWorkers(torch.autograd.Function):
+    """All-reduce (sum) whose gradient is the all-reduced gradient: every worker's output depends on every input."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, comm: "Communicator") -> torch.Tensor:
+        ctx.comm = comm
+        return comm.all_reduce(tensor.detach().clone(), "reduce")
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return ctx.comm.all_reduce(grad.contiguous().clone(), "reduce"), None
+
+
+class Communicator:
+    """One worker's view of the process group and of its part's send/receive lists."""
+
+    def __init__(self, part: Part, device: torch.device):
+        self.rank, self.world_size = part.rank, part.world_size
+        self.device = device
+        self.send_index = part.send_index.to(device)
+        self.send_counts = list(part.send_counts)
+        self.halo_counts = list(part.halo_counts)
+        self.num_halo = part.num_halo
+        self.meter = CommMeter(device)
+
+    # -- halo rows ---------------------------------------------------------------------------------------------
+    def exchange_rows(self, rows: torch.Tensor, send_counts: list[int], recv_counts: list[int],
+                      category: str) -> torch.Tensor:
+        """``all_to_all`` of row blocks: ``rows`` holds the blocks for each peer in rank order."""
+        received = rows.new_empty(sum(recv_counts), *rows.shape[1:])
+        if self.world_size == 1:
+            return received
+        row_bytes = rows[0].numel() * rows.element_size() if rows.size(0) else 0
+        with self.meter.timed(category, row_bytes * rows.size(0)):
+            dist.all_to_all_single(received, rows.contiguous(), output_split_sizes=recv_counts,
+                                   input_split_sizes=send_counts)
+        return received
+
+    def exchange(self, h_inner: torch.Tensor, category: str = "halo") -> torch.Tensor:
+        """Fresh halo rows for ``h_inner``; differentiable (gradients of halo rows go back to their owners)."""
+        if torch.is_grad_enabled() and h_inner.requires_grad:
+            return _HaloExchange.apply(h_inner, self, category)
+        return self.exchange_rows(h_inner[self.send_index], self.send_counts, self.halo_counts, category)
+
+    # -- reductions --------------------------------------------------------------------------------------------
+    def _ring_bytes(self, tensor: torch.Tensor) -> int:
+        return int(2 * (self.world_size - 1) * tensor.numel() * tensor.element_size() // self.world_size)
+
+    def all_reduce(self, tensor: torch.Tensor, category: str = "reduce") -> torch.Tensor:
+        """In-place sum over workers; returns ``tensor``."""
+        if self.world_size > 1:
+            with self.meter.timed(category, self._ring_bytes(tensor)):
+                dist.all_reduce(tensor)
+        return tensor
+
+    def sum_across(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Differentiable sum over workers (used by batch-norm statistics)."""
+        if self.world_size == 1:
+            return tensor
+        return _SumAcrossWorkers.apply(tensor, self)
+
+    def all_reduce_gradients(self, module: torch.nn.Module) -> None:
+        """Sum every parameter's gradient over workers in one flat buffer."""
+        params = [p for p in module.parameters() if p.requires_grad]
+        if self.world_size == 1 or not params:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = self.all_reduce(torch.cat([g.reshape(-1) for g in grads]))
+        offset = 0
+        for param in params:
+            numel = param.numel()
+            param.grad = flat[offset: offset + numel].view_as(param).clone()
+            offset += numel
+
+    def average_parameters(self, module: torch.nn.Module) -> None:
+        """Model averaging: every parameter (and buffer) becomes the mean over workers."""
+        if self.world_size == 1:
+            return
+        tensors = [t for t in list(module.parameters()) + list(module.buffers()) if t.is_floating_point()]
+        flat = self.all_reduce(torch.cat([t.detach().reshape(-1) for t in tensors])) / self.world_size
+        offset = 0
+        with torch.no_grad():
+            for tensor in tensors:
+                tensor.copy_(flat[offset: offset + tensor.numel()].view_as(tensor))
+                offset += tensor.numel()
+
+    # -- bookkeeping (not metered: not part of any method's cost) -------------------------------------------
+    def gather_rows(self, values: torch.Tensor) -> torch.Tensor:
+        """``[W, n]`` stack of every worker's equal-length vector (for per-epoch statistics)."""
+        if self.world_size == 1:
+            return values.unsqueeze(0)
+        out = [torch.empty_like(values) for _ in range(self.world_size)]
+        dist.all_gather(out, values.contiguous())
+        return torch.stack(out)
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()

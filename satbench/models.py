@@ -1,0 +1,221 @@
+"""GCN, GraphSAGE and GAT built from PyG convolutions, with a layer-wise forward over one worker's local graph.
+
+The forward pass runs on ``inner + halo`` rows. Layer 0 reads the halo's input features (static, fetched once);
+before every later layer the *method* supplies the halo rows (an exact exchange, a cached copy, a prediction...).
+That call, ``supply_halo(layer, h_inner)``, is the only place where halo rows enter the model.
+
+Dropout is keyed by global node id (see :class:`NodeDropout`), so a node's dropout mask is the same on its owner, on
+every worker that holds it as a halo node, and in single-process full-graph training: that is what makes the
+``exact`` method equal full-graph training for any number of workers, dropout included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.nn import GATConv, GCNConv, SAGEConv
+
+from .errors import ConfigError
+
+MODELS = ("gcn", "sage", "gat")
+NORMS = ("none", "batch", "layer")
+
+SupplyHalo = Callable[[int, torch.Tensor], torch.Tensor]
+SumAcrossWorkers = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class LocalGraph:
+    """The message-passing structure a worker runs its layers on."""
+
+    edge_index: torch.Tensor  # [2, E] over inner + halo rows; every edge ends at an inner row
+    num_inner: int
+    node_ids: torch.Tensor  # [num_inner + num_halo] global ids (keys for NodeDropout)
+    edge_weight: torch.Tensor | None = None  # GCN normalisation, from global degrees
+
+    @property
+    def num_local(self) -> int:
+        return int(self.node_ids.numel())
+
+
+def gcn_edge_weights(edge_index: torch.Tensor, degree: torch.Tensor, num_inner: int):
+    """Symmetric GCN normalisation with self loops on inner rows, computed from *global* degrees.
+
+    A halo node's degree inside one worker's local graph is incomplete, so ``GCNConv(normalize=True)`` would get it
+    wrong; the partitioner stores every local node's full-graph degree instead.
+    """
+    loops = torch.arange(num_inner, device=edge_index.device)
+    edge_index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
+    inv_sqrt = (degree.to(torch.float32) + 1.0).rsqrt()
+    return edge_index, inv_sqrt[edge_index[0]] * inv_sqrt[edge_index[1]]
+
+
+def _mix32(value: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (xorshift-multiply rounds) on int32 tensors; wrap-around multiplication is intended."""
+    for multiplier in (0x7FEB352D, -0x7B1A6AF5):  # 0x846CA68B as a signed int32
+        value = value ^ ((value >> 16) & 0xFFFF)
+        value = value * multiplier
+    return value ^ ((value >> 16) & 0xFFFF)
+
+
+def _seed32(*keys: int) -> int:
+    """Fold integer keys into one well-mixed signed 32-bit seed."""
+    state = 0x243F6A88
+    for key in keys:
+        state = (state ^ (key & 0xFFFFFFFF)) * 0x01000193 & 0xFFFFFFFF
+        state ^= state >> 15
+    return state - (1 << 32) if state >= 1 << 31 else state
+
+
+class NodeDropout(nn.Module):
+    """Dropout whose mask is a hash of (key, global node id, feature), not of the worker's RNG stream.
+
+    The training loop passes a key that changes every step (the run seed and the step counter). Cost is a
+    few integer operations per element, comparable to ``torch.nn.Dropout``.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, h: torch.Tensor, node_ids: torch.Tensor, key: tuple[int, ...]) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return h
+        width = h.size(1)
+        cell = node_ids.to(torch.int32).unsqueeze(1) * width + torch.arange(width, dtype=torch.int32, device=h.device)
+        bits = _mix32(_mix32(cell * -0x61C88647 + _seed32(*key)) ^ _seed32(*key, 1)) & 0x7FFFFFFF
+        keep = bits >= int(self.p * 2**31)
+        return h * keep / (1.0 - self.p)
+
+
+class DistributedBatchNorm(nn.Module):
+    """Batch norm whose statistics are taken over all workers' inner rows (sums travel through ``sum_across``).
+
+    With ``sum_across`` the identity (one worker, or single-process full-graph training) it is plain batch norm.
+    """
+
+    def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+        self.momentum, self.eps = momentum, eps
+
+    def forward(self, h: torch.Tensor, sum_across: SumAcrossWorkers) -> torch.Tensor:
+        if self.training:
+            count = torch.tensor([float(h.size(0))], device=h.device, dtype=h.dtype)
+            totals = sum_across(torch.cat([h.sum(0), (h * h).sum(0), count]))
+            channels, n = h.size(1), totals[-1]
+            mean = totals[:channels] / n
+            var = (totals[channels : 2 * channels] / n - mean * mean).clamp_min(0.0)
+            with torch.no_grad():
+                unbiased = var * n / (n - 1).clamp_min(1.0)
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(unbiased.detach(), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (h - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+def _identity(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+class LayerwiseGNN(nn.Module):
+    """A stack of PyG convolutions evaluated layer by layer on one worker's inner + halo rows.
+
+    Hidden layers: conv → norm → ReLU; dropout before every conv (Kipf & Welling's placement, inputs included).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        norm: str = "none",
+        heads: int = 4,
+    ):
+        super().__init__()
+        if model not in MODELS:
+            raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+        if norm not in NORMS:
+            raise ConfigError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+        if num_layers < 1 or hidden_channels < 1:
+            raise ConfigError("a model needs at least one layer and one hidden channel")
+        if model == "gat" and hidden_channels % heads:
+            raise ConfigError(f"GAT hidden size {hidden_channels} must be divisible by heads={heads}")
+        self.model, self.num_layers, self.norm_kind = model, num_layers, norm
+        dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = nn.ModuleList(self._conv(model, dims[i], dims[i + 1], i == num_layers - 1, heads)
+                                   for i in range(num_layers))
+        self.norms = nn.ModuleList(self._norm(norm, hidden_channels) for _ in range(num_layers - 1))
+        self.dropout = NodeDropout(dropout)
+
+    @staticmethod
+    def _conv(model: str, fan_in: int, fan_out: int, last: bool, heads: int) -> nn.Module:
+        if model == "gcn":
+            return GCNConv(fan_in, fan_out, normalize=False)  # weights come from gcn_edge_weights
+        if model == "sage":
+            return SAGEConv(fan_in, fan_out, aggr="mean")
+        if last:
+            return GATConv(fan_in, fan_out, heads=1)
+        return GATConv(fan_in, fan_out // heads, heads=heads)  # attention dropout off: it would break exactness
+
+    @staticmethod
+    def _norm(norm: str, channels: int) -> nn.Module:
+        if norm == "batch":
+            return DistributedBatchNorm(channels)
+        if norm == "layer":
+            return nn.LayerNorm(channels)
+        return nn.Identity()
+
+    @property
+    def hidden_widths(self) -> list[int]:
+        """Width of the embeddings that cross partitions before layers 1..L-1."""
+        return [conv.out_channels * getattr(conv, "heads", 1) for conv in self.convs[:-1]]
+
+    def conv(self, layer: int, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        conv = self.convs[layer]
+        if isinstance(conv, GCNConv):
+            return conv(h, graph.edge_index, graph.edge_weight)
+        return conv(h, graph.edge_index)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        graph: LocalGraph,
+        supply_halo: SupplyHalo | None,
+        dropout_key: tuple[int, ...] = (0,),
+        sum_across: SumAcrossWorkers = _identity,
+    ) -> torch.Tensor:
+        """Logits of the inner rows. ``x`` holds inner + halo input features; without ``supply_halo`` the graph is
+        taken to have no halo (single-process full-graph training)."""
+        h = x
+        for layer in range(self.num_layers):
+            if layer > 0 and supply_halo is not None:
+                h = torch.cat([h, supply_halo(layer, h)])
+            h = self.dropout(h, graph.node_ids, (*dropout_key, layer))
+            h = self.conv(layer, h, graph)[: graph.num_inner]
+            if layer < self.num_layers - 1:
+                norm = self.norms[layer]
+                h = norm(h, sum_across) if isinstance(norm, DistributedBatchNorm) else norm(h)
+                h = F.relu(h)
+        return h
+
+
+def build_model(model: str, in_channels: int, out_channels: int, hidden: int, layers: int, dropout: float,
+                norm: str = "none", heads: int = 4, seed: int = 0) -> LayerwiseGNN:
+    """Build a model with parameters initialised from ``seed`` alone (identical on every worker)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LayerwiseGNN(model, in_channels, hidden, out_channels, layers, dropout, norm, heads)

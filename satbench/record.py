@@ -1,0 +1,91 @@
+"""The run record: atomic JSON writing, environment capture, and the summary that is reported.
+
+Schema (documented in the README): ``config``, ``env``, ``partition``, ``epochs`` (one row per epoch) and
+``summary``. The reported test score is the one at the best validation epoch, never the best test score.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RECORD_VERSION = 1
+
+
+def write_json_atomic(path: str | os.PathLike, payload: Any) -> None:
+    """Write to a temporary file in the same directory and rename it into place: readers see all or nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(payload, stream, indent=1, allow_nan=False)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def git_commit() -> str | None:
+    """The commit of the satbench checkout, or None when it is not a git checkout (an installed copy)."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def environment(device: str, backend: str, world_size: int, launcher: str) -> dict[str, Any]:
+    import torch
+    import torch_geometric
+
+    from . import __version__
+
+    info = {
+        "satbench": __version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "device": device,
+        "backend": backend,
+        "world_size": world_size,
+        "launcher": launcher,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device == "cuda":
+        info["cuda"] = torch.version.cuda
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def summarize(epochs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Best validation score, the test score *at that epoch* (first epoch on ties), timing and traffic totals."""
+    evaluated = [row for row in epochs if row.get("val") is not None]
+    best = max(evaluated, key=lambda row: row["val"]) if evaluated else None  # max keeps the first on ties
+    times = [row["epoch_time_s"] for row in epochs]
+    return {
+        "best_val": best["val"] if best else None,
+        "test_at_best_val": best["test"] if best else None,
+        "best_epoch": best["epoch"] if best else None,
+        "final_train": evaluated[-1]["train"] if evaluated else None,
+        "final_val": evaluated[-1]["val"] if evaluated else None,
+        "final_test": evaluated[-1]["test"] if evaluated else None,
+        "final_loss": epochs[-1]["loss"] if epochs else None,
+        "mean_epoch_time_s": sum(times) / len(times) if times else None,
+        "total_time_s": sum(times),
+        "total_comm_bytes": sum(row["comm_bytes"] for row in epochs),
+        "mean_comm_bytes": sum(row["comm_bytes"] for row in epochs) / len(epochs) if epochs else None,
+    }
