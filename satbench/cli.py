@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(subparsers)
     subparsers.add_parser("datasets", help="list the dataset registry")
     subparsers.add_parser("methods", help="list the registered methods and their hyperparameters")
+    collect = subparsers.add_parser("collect", help="tabulate run records (one CSV row per run)")
+    collect.add_argument("records", nargs="+", help="run record JSON files")
+    collect.add_argument("--out", required=True, help="CSV file to write")
     return parser
 
 
@@ -125,12 +128,20 @@ def _command_methods(_: argparse.Namespace) -> None:
             print(f"    -o {key}={option.default!r}  {option.help}")
 
 
+def _command_collect(args: argparse.Namespace) -> None:
+    from .results import collect
+
+    table = collect(args.records, args.out)
+    log.info("wrote %d runs to %s", len(table), args.out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    commands = {"run": _command_run, "datasets": _command_datasets, "methods": _command_methods}
+    commands = {"run": _command_run, "datasets": _command_datasets, "methods": _command_methods,
+                "collect": _command_collect}
     try:
         commands[args.command](args)
     except WorkerFailed as error:

@@ -18,21 +18,24 @@ from typing import Any
 RECORD_VERSION = 1
 
 
-def write_json_atomic(path: str | os.PathLike, payload: Any) -> None:
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write to a temporary file in the same directory and rename it into place: readers see all or nothing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=1, allow_nan=False)
-            stream.write("\n")
+            stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(staging, path)
     except BaseException:
         Path(staging).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | os.PathLike, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=1, allow_nan=False) + "\n")
 
 
 def git_commit() -> str | None:

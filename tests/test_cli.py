@@ -1,0 +1,126 @@
+"""The command line: clear one-line errors before any worker starts, and no result from a failed run."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from runs import REPO, TINY_GRAPH, load_record, satbench
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("satbench: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[-1]
+
+
+def base_args(tmp_path, *extra):
+    return ["run", "--epochs", "2", "--hidden", "8", "--cache-dir", str(tmp_path / "cache"), "--no-progress",
+            "--out", str(tmp_path / "out.json"), *extra]
+
+
+@pytest.mark.parametrize("extra, fragments", [
+    (["--dataset", "no-such-graph"], ["unknown dataset 'no-such-graph'"]),
+    (["--dataset", TINY_GRAPH, "--method", "no-such-method"], ["unknown method 'no-such-method'", "exact"]),
+    (["--dataset", TINY_GRAPH, "--workers", "0"], ["workers must be at least 1"]),
+    (["--dataset", TINY_GRAPH, "--workers", "401"], ["401 workers", "400 nodes"]),
+    (["--dataset", TINY_GRAPH, "-o", "nope=1"], ["has no option nope"]),
+])
+def test_bad_input_fails_early_with_one_line(tmp_path, extra, fragments):
+    result = satbench(*base_args(tmp_path, *extra))
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "out.json").exists()
+    assert "starting" not in result.stderr  # no worker was spawned
+
+
+def test_unknown_model_is_rejected_by_argparse(tmp_path):
+    result = satbench(*base_args(tmp_path, "--dataset", TINY_GRAPH, "--model", "mlp"))
+    assert result.returncode == 2 and "invalid choice: 'mlp'" in result.stderr
+
+
+def test_malformed_npz_is_one_line_error(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, x=np.zeros((5, 3), np.float32), y=np.zeros(4, np.int64), edge_index=np.zeros((2, 2), np.int64))
+    result = satbench(*base_args(tmp_path, "--dataset", f"npz:{path}"))
+    assert_one_line_error(result, "bad.npz")
+
+
+def test_missing_mirror_file_is_one_line_error(tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    result = satbench(*base_args(tmp_path, "--dataset", "cora", "--mirror", str(mirror),
+                                 "--data-root", str(tmp_path / "data")), env={"SATBENCH_OFFLINE": "1"})
+    assert_one_line_error(result, "ind.cora.x")
+
+
+FAULTY_METHODS = textwrap.dedent('''
+    import os, signal
+    from satbench.methods import Method, register_method
+
+    class _Faulty(Method):
+        def supply_halo(self, layer, h_inner):
+            if self.comm.rank == 1 and self.epoch == 2:
+                self.fail()
+            return self.comm.exchange(h_inner)
+
+    @register_method
+    class Raises(_Faulty):
+        name = "test-raises"
+        def fail(self):
+            raise RuntimeError("injected failure on rank 1")
+
+    @register_method
+    class Dies(_Faulty):
+        name = "test-dies"
+        def fail(self):
+            os.kill(os.getpid(), signal.SIGKILL)
+''')
+
+
+@pytest.mark.parametrize("method, message", [("test-raises", "injected failure"), ("test-dies", "died")])
+def test_failed_worker_fails_the_run_and_leaves_no_record(tmp_path, method, message):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "faulty.py").write_text(FAULTY_METHODS)
+    # The subprocess timeout guards against a hang; it is not a speed assertion.
+    result = satbench(*base_args(tmp_path, "--dataset", TINY_GRAPH, "--workers", "2", "--epochs", "5",
+                                 "--method", method, "--timeout", "30"),
+                      env={"SATBENCH_METHOD_PATH": str(plugins)}, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out.json").exists()
+    assert not list(tmp_path.glob(".out.json*"))
+
+
+def test_run_writes_documented_record(tmp_path):
+    result = satbench(*base_args(tmp_path, "--dataset", TINY_GRAPH, "--workers", "2", "--eval-every", "2",
+                                 "--epochs", "3"))
+    assert result.returncode == 0, result.stderr
+    record = load_record(tmp_path / "out.json")
+    assert {"config", "env", "partition", "epochs", "summary"} <= record.keys()
+    assert record["env"]["world_size"] == 2 and record["env"]["backend"] == "gloo"
+    assert {"edge_cut", "halo_sizes", "balance"} <= record["partition"].keys()
+    rows = record["epochs"]
+    assert [row["epoch"] for row in rows] == [1, 2, 3]
+    assert rows[0]["val"] is None and rows[1]["val"] is not None and rows[2]["val"] is not None  # every 2 + last
+    for row in rows:
+        assert {"loss", "train", "val", "test", "epoch_time_s", "compute_time_s", "comm_time_s",
+                "comm_bytes"} <= row.keys()
+    summary = record["summary"]
+    best = max((row for row in rows if row["val"] is not None), key=lambda row: row["val"])
+    assert summary["best_val"] == best["val"] and summary["test_at_best_val"] == best["test"]
+    assert summary["total_comm_bytes"] == sum(row["comm_bytes"] for row in rows)
+
+
+def test_datasets_and_help_list_what_exists():
+    listing = satbench("datasets")
+    assert listing.returncode == 0
+    for name in ("cora", "citeseer", "ogbn-arxiv", "reddit", "sbm-20k", "npz:"):
+        assert name in listing.stdout
+    help_text = satbench("run", "--help").stdout
+    assert "--workers" in help_text and "--eval-every" in help_text
