@@ -72,6 +72,9 @@ def _add_run_parser(subparsers) -> None:
                        help="seconds a collective may wait for a peer before the run fails")
     io = run.add_argument_group("input and output")
     io.add_argument("--eval-every", type=int, default=defaults.eval_every, help="evaluate every K epochs")
+    io.add_argument("--staleness-every", type=int, default=defaults.staleness_every,
+                    help="measure halo staleness against exact embeddings every K epochs (and at the first and "
+                         "last); 0 disables")
     io.add_argument("--data-root", default=defaults.data_root)
     io.add_argument("--mirror", default=None, help="directory to copy raw dataset files from "
                                                    "(default: $SATBENCH_DATA_MIRROR)")

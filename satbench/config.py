@@ -30,6 +30,7 @@ class RunConfig:
     heads: int = 4  # GAT attention heads in hidden layers
     device: str = "cpu"
     eval_every: int = 1
+    staleness_every: int = 10  # measure staleness every K epochs (and at the first and last); 0: never
     partitioner: str = "metis"
     partition_seed: int = 0  # partitions stay fixed across training seeds, as in the papers
     weight_sync: str | None = None  # None: the method's own choice
@@ -57,6 +58,8 @@ class RunConfig:
         for name in ("workers", "epochs", "hidden", "layers", "eval_every", "heads"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.staleness_every < 0:
+            raise ConfigError(f"staleness-every must be >= 0, got {self.staleness_every}")
         if self.local_steps is not None and self.local_steps < 1:
             raise ConfigError(f"local-steps must be at least 1, got {self.local_steps}")
         if not 0.0 <= self.dropout < 1.0:

@@ -33,33 +33,75 @@ class Option:
 
     default: Any
     help: str
+    minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def type(self) -> type:
         return type(self.default)
 
 
+@dataclass(frozen=True)
+class MethodContext:
+    """What the trainer hands a method: its communicator and the shape of training."""
+
+    comm: Any  # satbench.dist.comm.Communicator
+    num_layers: int
+    steps_per_epoch: int
+
+
 class Method:
-    """Base class. Subclasses set ``name``, a docstring citing their paper, and override :meth:`supply_halo`."""
+    """Base class. Subclasses set ``name``, a docstring citing their paper and stating the update rule, and override
+    :meth:`supply_halo`; the other hooks are optional.
+
+    The trainer calls, per epoch: :meth:`start_epoch`, then per optimiser step :meth:`start_step`, the model's
+    forward (which calls :meth:`supply_halo` before every hidden layer), the backward, :meth:`after_backward`; and
+    :meth:`peek_halo` / :meth:`halo_age` when it measures staleness.
+    """
 
     name: ClassVar[str] = ""
     weight_sync: ClassVar[str] = "allreduce"  # or "average": model averaging once per epoch
     local_steps: ClassVar[int] = 1  # optimiser steps per epoch
+    drops_cut_edges: ClassVar[bool] = False  # train on the partition alone (no halo rows at all)
+    needs_partial_halo: ClassVar[bool] = False  # wants halo rows recomputed from in-partition messages
     options: ClassVar[dict[str, Option]] = {}
 
-    def __init__(self, comm, num_layers: int, **options: Any):
-        self.comm = comm
-        self.num_layers = num_layers
+    def __init__(self, context: "MethodContext", **options: Any):
+        self.comm = context.comm
+        self.num_layers = context.num_layers
+        self.steps_per_epoch = context.steps_per_epoch
         self.config = resolve_options(type(self), options)
         self.epoch = 0
+        self.step = 0
 
-    def start_epoch(self, epoch: int) -> None:
-        """Called before the first step of every epoch (1-based)."""
-        self.epoch = epoch
+    def setup(self, exact: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Called once before training with, per hidden layer (index 0 = the input of layer 1), this worker's inner
+        rows and the exact halo rows, computed with the initial weights in eval mode: histories are filled here."""
 
-    def supply_halo(self, layer: int, h_inner: torch.Tensor) -> torch.Tensor:
-        """Halo rows to use before ``layer`` (1..L-1), given this worker's freshly computed inner rows."""
+    def start_epoch(self, epoch: int, step: int) -> None:
+        """Called before every epoch (1-based) with the index of its first optimiser step (0-based, over the run)."""
+        self.epoch, self.step = epoch, step
+
+    def start_step(self, step: int) -> None:
+        """Called before every optimiser step (0-based, counted over the whole run)."""
+        self.step = step
+
+    def supply_halo(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor | None) -> torch.Tensor:
+        """Halo rows to use before ``layer`` (1..L-1), given this worker's freshly computed inner rows and, for
+        methods with ``needs_partial_halo``, the halo rows recomputed from in-partition messages only."""
         raise NotImplementedError
+
+    def after_backward(self) -> None:
+        """Called after the loss's backward, before the optimiser step."""
+
+    def peek_halo(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor | None) -> torch.Tensor:
+        """The halo rows :meth:`supply_halo` would use now, without changing any state (for staleness
+        measurement). ``h_inner`` and ``partial_halo`` come from an exact eval-mode pass with the current weights."""
+        raise NotImplementedError
+
+    def halo_age(self, layer: int) -> tuple[float, float]:
+        """Age of the halo rows in use before ``layer``: (epochs, optimiser steps) since they were fresh."""
+        return 0.0, 0.0
 
 
 def resolve_options(method: type[Method], given: dict[str, Any]) -> dict[str, Any]:
@@ -71,11 +113,26 @@ def resolve_options(method: type[Method], given: dict[str, Any]) -> dict[str, An
     for key, option in method.options.items():
         value = given.get(key, option.default)
         try:
-            resolved[key] = option.type(value)
+            resolved[key] = _convert(option.type, value)
         except (TypeError, ValueError):
             raise ConfigError(f"option {key!r} of method {method.name!r} must be {option.type.__name__}, "
                               f"got {value!r}") from None
+        low, high = option.minimum, option.maximum
+        if (low is not None and resolved[key] < low) or (high is not None and resolved[key] > high):
+            raise ConfigError(f"option {key!r} of method {method.name!r} must be within "
+                              f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}], "
+                              f"got {resolved[key]!r}")
     return resolved
+
+
+def _convert(kind: type, value: Any) -> Any:
+    if kind is bool and isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(value)
+        return value.lower() in ("true", "1", "yes")
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    return kind(value)
 
 
 _REGISTRY: dict[str, type[Method]] = {}

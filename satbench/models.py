@@ -32,23 +32,26 @@ SumAcrossWorkers = Callable[[torch.Tensor], torch.Tensor]
 class LocalGraph:
     """The message-passing structure a worker runs its layers on."""
 
-    edge_index: torch.Tensor  # [2, E] over inner + halo rows; every edge ends at an inner row
+    edge_index: torch.Tensor  # [2, E] over inner + halo rows; every edge ends at a target row
     num_inner: int
     node_ids: torch.Tensor  # [num_inner + num_halo] global ids (keys for NodeDropout)
     edge_weight: torch.Tensor | None = None  # GCN normalisation, from global degrees
+    # Rows whose layer outputs are computed: the inner rows, or all rows when halo rows are also recomputed from
+    # in-partition messages (GraphFM's partial recomputation).
+    num_targets: int | None = None
 
-    @property
-    def num_local(self) -> int:
-        return int(self.node_ids.numel())
+    def __post_init__(self):
+        if self.num_targets is None:
+            self.num_targets = self.num_inner
 
 
-def gcn_edge_weights(edge_index: torch.Tensor, degree: torch.Tensor, num_inner: int):
-    """Symmetric GCN normalisation with self loops on inner rows, computed from *global* degrees.
+def gcn_edge_weights(edge_index: torch.Tensor, degree: torch.Tensor, num_targets: int):
+    """Symmetric GCN normalisation with self loops on the target rows, computed from *global* degrees.
 
     A halo node's degree inside one worker's local graph is incomplete, so ``GCNConv(normalize=True)`` would get it
     wrong; the partitioner stores every local node's full-graph degree instead.
     """
-    loops = torch.arange(num_inner, device=edge_index.device)
+    loops = torch.arange(num_targets, device=edge_index.device)
     edge_index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
     inv_sqrt = (degree.to(torch.float32) + 1.0).rsqrt()
     return edge_index, inv_sqrt[edge_index[0]] * inv_sqrt[edge_index[1]]
@@ -108,10 +111,12 @@ class DistributedBatchNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(channels))
         self.momentum, self.eps = momentum, eps
 
-    def forward(self, h: torch.Tensor, sum_across: SumAcrossWorkers) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, sum_across: SumAcrossWorkers, stat_rows: int | None = None) -> torch.Tensor:
+        """Normalise ``h``; statistics come from its first ``stat_rows`` rows (the inner rows) on every worker."""
         if self.training:
-            count = torch.tensor([float(h.size(0))], device=h.device, dtype=h.dtype)
-            totals = sum_across(torch.cat([h.sum(0), (h * h).sum(0), count]))
+            rows = h[:stat_rows]
+            count = torch.tensor([float(rows.size(0))], device=h.device, dtype=h.dtype)
+            totals = sum_across(torch.cat([rows.sum(0), (rows * rows).sum(0), count]))
             channels, n = h.size(1), totals[-1]
             mean = totals[:channels] / n
             var = (totals[channels : 2 * channels] / n - mean * mean).clamp_min(0.0)
@@ -202,15 +207,17 @@ class LayerwiseGNN(nn.Module):
         taken to have no halo (single-process full-graph training)."""
         h = x
         for layer in range(self.num_layers):
-            if layer > 0 and supply_halo is not None:
-                h = torch.cat([h, supply_halo(layer, h)])
             h = self.dropout(h, graph.node_ids, (*dropout_key, layer))
-            h = self.conv(layer, h, graph)[: graph.num_inner]
-            if layer < self.num_layers - 1:
-                norm = self.norms[layer]
-                h = norm(h, sum_across) if isinstance(norm, DistributedBatchNorm) else norm(h)
-                h = F.relu(h)
-        return h
+            h = self.conv(layer, h, graph)[: graph.num_targets]
+            if layer == self.num_layers - 1:
+                return h[: graph.num_inner]
+            norm = self.norms[layer]
+            h = norm(h, sum_across, graph.num_inner) if isinstance(norm, DistributedBatchNorm) else norm(h)
+            h = F.relu(h)
+            h_inner = h[: graph.num_inner]
+            if supply_halo is not None:
+                partial_halo = h[graph.num_inner:] if graph.num_targets > graph.num_inner else None
+                h = torch.cat([h_inner, supply_halo(layer + 1, h_inner, partial_halo)])
 
 
 def build_model(model: str, in_channels: int, out_channels: int, hidden: int, layers: int, dropout: float,

@@ -79,6 +79,7 @@ def summarize(epochs: list[dict[str, Any]]) -> dict[str, Any]:
     evaluated = [row for row in epochs if row.get("val") is not None]
     best = max(evaluated, key=lambda row: row["val"]) if evaluated else None  # max keeps the first on ties
     times = [row["epoch_time_s"] for row in epochs]
+    measured = [layer["rel_error"] for row in epochs for layer in row.get("staleness") or []]
     return {
         "best_val": best["val"] if best else None,
         "test_at_best_val": best["test"] if best else None,
@@ -91,4 +92,5 @@ def summarize(epochs: list[dict[str, Any]]) -> dict[str, Any]:
         "total_time_s": sum(times),
         "total_comm_bytes": sum(row["comm_bytes"] for row in epochs),
         "mean_comm_bytes": sum(row["comm_bytes"] for row in epochs) / len(epochs) if epochs else None,
+        "mean_staleness": sum(measured) / len(measured) if measured else None,
     }

@@ -31,5 +31,5 @@ def full_graph_training(graph, model="gcn", epochs=5, seed=0, hidden=16, layers=
         loss = F.cross_entropy(logits[data.train_mask], data.y[data.train_mask])
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses, {k: v.detach().clone() for k, v in net.state_dict().items()}

@@ -38,7 +38,7 @@ def test_exact_equals_full_graph_training(tmp_path, tiny_graph, model):
         for name, value in weights.items():
             torch.testing.assert_close(value, ref_weights[name], atol=1e-4, rtol=0, msg=f"{name} at W={workers}")
         if workers > 1:
-            assert all(row["halo_bytes"] > 0 and row["reduce_bytes"] > 0 for row in record["epochs"])
+            assert all(row["halo_bytes"] > 0 and row["halo_grad_bytes"] > 0 and row["reduce_bytes"] > 0 for row in record["epochs"])
         else:
             assert record["summary"]["total_comm_bytes"] == 0
 

@@ -49,10 +49,6 @@ class CommMeter:
     def total_bytes(self) -> int:
         return sum(self.bytes.values())
 
-    @property
-    def total_seconds(self) -> float:
-        return sum(self.seconds.values())
-
 
 class _HaloExchange(torch.autograd.Function):
     """Forward: owners send inner rows to the workers that hold them as halo. Backward: halo-row gradients travel
@@ -66,7 +62,8 @@ class _HaloExchange(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_halo: torch.Tensor):
         comm = ctx.comm
-        grad_sent = comm.exchange_rows(grad_halo.contiguous(), comm.halo_counts, comm.send_counts, ctx.category)
+        grad_sent = comm.exchange_rows(grad_halo.contiguous(), comm.halo_counts, comm.send_counts,
+                                       f"{ctx.category}_grad")
         grad_inner = grad_halo.new_zeros(ctx.num_inner, grad_halo.size(1))
         grad_inner.index_add_(0, comm.send_index, grad_sent)
         return grad_inner, None, None
@@ -83,6 +80,20 @@ class _SumAcrossWorkers(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         return ctx.comm.all_reduce(grad.contiguous().clone(), "reduce"), None
+
+
+class PendingRows:
+    """Rows in flight; :meth:`wait` returns them (once complete) and books the traffic and the waiting time."""
+
+    def __init__(self, comm: "Communicator", received: torch.Tensor, work, category: str, num_bytes: int):
+        self.comm, self.received, self.work, self.category, self.num_bytes = comm, received, work, category, num_bytes
+
+    def wait(self) -> torch.Tensor:
+        if self.work is not None:
+            with self.comm.meter.timed(self.category, self.num_bytes):
+                self.work.wait()
+            self.work = None
+        return self.received
 
 
 class Communicator:
@@ -109,6 +120,22 @@ class Communicator:
             dist.all_to_all_single(received, rows.contiguous(), output_split_sizes=recv_counts,
                                    input_split_sizes=send_counts)
         return received
+
+    def exchange_async(self, h_inner: torch.Tensor, category: str = "halo") -> "PendingRows":
+        """Start sending ``h_inner``'s halo rows without waiting (PipeGCN's overlap); ``.wait()`` returns them."""
+        rows = h_inner.detach()[self.send_index].contiguous()
+        return self.start_rows(rows, self.send_counts, self.halo_counts, category)
+
+    def start_rows(self, rows: torch.Tensor, send_counts: list[int], recv_counts: list[int],
+                   category: str) -> "PendingRows":
+        """Asynchronous ``all_to_all`` of row blocks; only the time spent waiting on it is counted as comm time."""
+        received = rows.new_empty(sum(recv_counts), *rows.shape[1:])
+        work = None
+        if self.world_size > 1:
+            work = dist.all_to_all_single(received, rows.contiguous(), output_split_sizes=recv_counts,
+                                          input_split_sizes=send_counts, async_op=True)
+        row_bytes = rows[0].numel() * rows.element_size() if rows.size(0) else 0
+        return PendingRows(self, received, work, category, row_bytes * rows.size(0) if work else 0)
 
     def exchange(self, h_inner: torch.Tensor, category: str = "halo") -> torch.Tensor:
         """Fresh halo rows for ``h_inner``; differentiable (gradients of halo rows go back to their owners)."""
@@ -158,14 +185,16 @@ class Communicator:
                 tensor.copy_(flat[offset: offset + tensor.numel()].view_as(tensor))
                 offset += tensor.numel()
 
-    # -- bookkeeping (not metered: not part of any method's cost) -------------------------------------------
-    def gather_rows(self, values: torch.Tensor) -> torch.Tensor:
-        """``[W, n]`` stack of every worker's equal-length vector (for per-epoch statistics)."""
+    def gather_rows(self, values: torch.Tensor, category: str = "stats") -> torch.Tensor:
+        """``[W, n]`` stack of every worker's equal-length vector (per-epoch statistics, or a protocol's flags)."""
         if self.world_size == 1:
             return values.unsqueeze(0)
         out = [torch.empty_like(values) for _ in range(self.world_size)]
-        dist.all_gather(out, values.contiguous())
+        with self.meter.timed(category, (self.world_size - 1) * values.numel() * values.element_size()):
+            dist.all_gather(out, values.contiguous())
         return torch.stack(out)
+
+    # -- bookkeeping (not part of any method's cost) -----------------------------------------------------------
 
     def barrier(self) -> None:
         if self.world_size > 1:

@@ -1,0 +1,102 @@
+"""``pipegcn`` and ``pipegcn-gf``: pipelined feature *and* gradient communication, one epoch stale.
+
+Wan, Li, Wolfe, Kyrillidis, Kim, Lin. *PipeGCN: Efficient Full-Graph Training of Graph Convolutional Networks with
+Pipelined Feature Communication.* ICLR 2022 (code: GATECH-EIC/PipeGCN).
+
+Update rule, per hidden layer ``l`` and epoch ``t``: the worker trains with the halo rows its peers sent during epoch
+``t-1``, ``h̃_halo^l(t) = h_halo^l(t-1)``, while its own inner rows ``h_inner^l(t)`` travel to the peers in the
+background (an asynchronous ``all_to_all`` that overlaps the rest of the forward and backward pass). Symmetrically,
+the gradient of the loss with respect to the halo rows it used at ``t`` travels back to their owners in the background
+and is added to the owners' inner-row gradient at epoch ``t+1``. Weight gradients are all-reduced every step (not
+stale). ``pipegcn-gf`` smooths both streams, ``avg ← γ·avg + (1−γ)·received`` with γ = 0.95 (PipeGCN's
+``--feat-corr`` and ``--grad-corr``). Before the first epoch the halo rows are exact and the stale gradients zero.
+"""
+
+import dataclasses
+
+import torch
+
+from satbench.history import HaloHistory
+from satbench.methods import Method, Option, register_method
+
+
+class _StaleHalo(torch.autograd.Function):
+    """Forward: the (stale) halo rows, unchanged. Backward: the halo rows' gradient is handed to ``on_grad`` (to be
+    sent to their owners) and the inner rows receive the stale gradient their holders sent last epoch."""
+
+    @staticmethod
+    def forward(ctx, h_inner, halo, stale_inner_grad, on_grad):
+        ctx.stale_inner_grad, ctx.on_grad = stale_inner_grad, on_grad
+        return halo.clone()
+
+    @staticmethod
+    def backward(ctx, grad_halo):
+        ctx.on_grad(grad_halo)
+        return ctx.stale_inner_grad, None, None, None
+
+
+@register_method
+class PipeGCN(Method):
+    """Halo features and their gradients one epoch stale, exchanged asynchronously while computing."""
+
+    name = "pipegcn"
+    options = {"smoothing": Option(0.0, "γ of avg ← γ·avg + (1−γ)·received for features and gradients; 0: none",
+                                   minimum=0.0, maximum=1.0)}
+
+    def __init__(self, context, **options):
+        super().__init__(context, **options)
+        self.history = HaloHistory()
+        self.pending_rows = {}  # layer -> rows in flight, for the next epoch
+        self.pending_grads = {}  # layer -> gradients in flight to the owners, for the next epoch
+        self.inner_grad = {}  # layer -> (smoothed) stale gradient of my inner rows
+
+    def setup(self, exact):
+        for layer, (inner, halo) in enumerate(exact, start=1):
+            self.history.write(layer, halo, epoch=0, step=-1)
+            self.inner_grad[layer] = torch.zeros_like(inner)
+
+    def _smooth(self, average, received):
+        gamma = self.config["smoothing"]
+        return received if gamma == 0.0 else gamma * average + (1.0 - gamma) * received
+
+    def _collect(self, layer):
+        """Take delivery of what was sent for ``layer`` last epoch (features into the history, gradients into the
+        inner-gradient buffer)."""
+        if layer in self.pending_rows:
+            rows, (epoch, step) = self.pending_rows.pop(layer)
+            received = rows.wait()
+            self.history.write(layer, self._smooth(self.history.read(layer), received), epoch, step)
+        if layer in self.pending_grads:
+            grads = self.pending_grads.pop(layer).wait()
+            summed = torch.zeros_like(self.inner_grad[layer]).index_add_(0, self.comm.send_index, grads)
+            self.inner_grad[layer] = self._smooth(self.inner_grad[layer], summed)
+
+    def supply_halo(self, layer, h_inner, partial_halo):
+        self._collect(layer)
+        self.pending_rows[layer] = (self.comm.exchange_async(h_inner), (self.epoch, self.step))
+
+        def send_gradient(grad_halo):
+            self.pending_grads[layer] = self.comm.start_rows(grad_halo.contiguous(), self.comm.halo_counts,
+                                                             self.comm.send_counts, "halo_grad")
+
+        return _StaleHalo.apply(h_inner, self.history.read(layer), self.inner_grad[layer], send_gradient)
+
+    def peek_halo(self, layer, h_inner, partial_halo):
+        if layer in self.pending_rows:
+            rows, _ = self.pending_rows[layer]
+            return self._smooth(self.history.read(layer), rows.wait())
+        return self.history.read(layer)
+
+    def halo_age(self, layer):
+        if layer in self.pending_rows:
+            epoch, step = self.pending_rows[layer][1]
+            return float(self.epoch - epoch), float(self.step - step)
+        return self.history.age(layer, self.epoch, self.step)
+
+
+@register_method
+class PipeGCNSmoothed(PipeGCN):
+    """PipeGCN with feature and gradient smoothing (PipeGCN-GF), γ = 0.95."""
+
+    name = "pipegcn-gf"
+    options = {"smoothing": dataclasses.replace(PipeGCN.options["smoothing"], default=0.95)}
