@@ -5,10 +5,11 @@ Embeddings.* ICML 2021 (code: rusty1s/pyg_autoscale).
 
 Update rule, per hidden layer ``l`` and step ``t``: a worker trains with the halo rows of its history,
 ``h̃_halo^l(t) = H^l``, with no gradient flowing into them; after computing its inner rows ``h_inner^l(t)`` it pushes
-them, and every holder overwrites its history: ``H^l ← h^l(t)``. In partition-parallel training every partition is
-"in the batch" at every step, so the rows a worker pulls are exactly one step old. Histories are filled once before
-training by an exact pass (GAS fills them by inference before training; unlike ``pyg_autoscale`` nothing refreshes
-them at evaluation time: evaluation is a separate exact pass).
+them (an asynchronous send that overlaps the rest of the step) and every holder overwrites its history with them
+before their next use: ``H^l ← h^l(t)``. In partition-parallel training every partition is "in the batch" at every
+step, so the rows a worker uses are exactly one step old. Histories are filled once before training by an exact pass
+(GAS fills them by inference before training; unlike ``pyg_autoscale`` nothing refreshes them at evaluation time:
+evaluation is a separate exact pass).
 """
 
 from satbench.history import HaloHistory
@@ -17,28 +18,45 @@ from satbench.methods import Method, register_method
 
 @register_method
 class GAS(Method):
-    """Historical embeddings pushed every step and pulled one step later, without halo gradients."""
+    """Historical embeddings pushed every step and used one step later, without halo gradients."""
 
     name = "gas"
 
     def __init__(self, context, **options):
         super().__init__(context, **options)
         self.history = HaloHistory()
+        self.pending_rows = {}  # layer -> (rows in flight, (epoch, step) they were computed at)
 
     def setup(self, exact):
         for layer, (_, halo) in enumerate(exact, start=1):
             self.history.write(layer, halo, epoch=0, step=-1)
 
+    def received(self, layer, average, rows):
+        """How rows arriving from the owners enter the history (PipeGCN-GF smooths them)."""
+        return rows
+
+    def collect(self, layer):
+        """Take delivery of the rows pushed for ``layer`` at the previous step."""
+        if layer in self.pending_rows:
+            rows, (epoch, step) = self.pending_rows.pop(layer)
+            self.history.write(layer, self.received(layer, self.history.read(layer), rows.wait()), epoch, step)
+
     def push(self, layer, h_inner):
-        self.history.write(layer, self.comm.exchange(h_inner.detach()), self.epoch, self.step)
+        self.pending_rows[layer] = (self.comm.exchange_async(h_inner), (self.epoch, self.step))
 
     def supply_halo(self, layer, h_inner, partial_halo):
-        used = self.history.read(layer).clone()
+        self.collect(layer)
         self.push(layer, h_inner)
-        return used
+        return self.history.read(layer)
 
     def peek_halo(self, layer, h_inner, partial_halo):
+        if layer in self.pending_rows:
+            rows, _ = self.pending_rows[layer]
+            return self.received(layer, self.history.read(layer), rows.wait())
         return self.history.read(layer)
 
     def halo_age(self, layer):
+        if layer in self.pending_rows:
+            epoch, step = self.pending_rows[layer][1]
+            return float(self.epoch - epoch), float(self.step - step)
         return self.history.age(layer, self.epoch, self.step)

@@ -22,14 +22,12 @@ class GraphFM(GAS):
     needs_partial_halo = True
     options = {"momentum": Option(0.2, "γ of h ← γ·x̄ + (1−γ)·h_hist", minimum=0.0, maximum=1.0)}
 
-    def corrected(self, layer, partial_halo):
+    def corrected(self, layer, stale, partial_halo):
         gamma = self.config["momentum"]
-        return gamma * partial_halo.detach() + (1.0 - gamma) * self.history.read(layer)
+        return gamma * partial_halo.detach() + (1.0 - gamma) * stale
 
     def supply_halo(self, layer, h_inner, partial_halo):
-        used = self.corrected(layer, partial_halo)
-        self.push(layer, h_inner)
-        return used
+        return self.corrected(layer, super().supply_halo(layer, h_inner, partial_halo), partial_halo)
 
     def peek_halo(self, layer, h_inner, partial_halo):
-        return self.corrected(layer, partial_halo)
+        return self.corrected(layer, super().peek_halo(layer, h_inner, partial_halo), partial_halo)

@@ -16,8 +16,8 @@ import dataclasses
 
 import torch
 
-from satbench.history import HaloHistory
-from satbench.methods import Method, Option, register_method
+from baselines.gas import GAS
+from satbench.methods import Option, register_method
 
 
 class _StaleHalo(torch.autograd.Function):
@@ -36,7 +36,7 @@ class _StaleHalo(torch.autograd.Function):
 
 
 @register_method
-class PipeGCN(Method):
+class PipeGCN(GAS):
     """Halo features and their gradients one epoch stale, exchanged asynchronously while computing."""
 
     name = "pipegcn"
@@ -45,53 +45,33 @@ class PipeGCN(Method):
 
     def __init__(self, context, **options):
         super().__init__(context, **options)
-        self.history = HaloHistory()
-        self.pending_rows = {}  # layer -> rows in flight, for the next epoch
         self.pending_grads = {}  # layer -> gradients in flight to the owners, for the next epoch
         self.inner_grad = {}  # layer -> (smoothed) stale gradient of my inner rows
 
     def setup(self, exact):
-        for layer, (inner, halo) in enumerate(exact, start=1):
-            self.history.write(layer, halo, epoch=0, step=-1)
+        super().setup(exact)
+        for layer, (inner, _) in enumerate(exact, start=1):
             self.inner_grad[layer] = torch.zeros_like(inner)
 
-    def _smooth(self, average, received):
+    def received(self, layer, average, rows):
         gamma = self.config["smoothing"]
-        return received if gamma == 0.0 else gamma * average + (1.0 - gamma) * received
+        return rows if gamma == 0.0 else gamma * average + (1.0 - gamma) * rows
 
-    def _collect(self, layer):
-        """Take delivery of what was sent for ``layer`` last epoch (features into the history, gradients into the
-        inner-gradient buffer)."""
-        if layer in self.pending_rows:
-            rows, (epoch, step) = self.pending_rows.pop(layer)
-            received = rows.wait()
-            self.history.write(layer, self._smooth(self.history.read(layer), received), epoch, step)
+    def collect(self, layer):
+        super().collect(layer)
         if layer in self.pending_grads:
             grads = self.pending_grads.pop(layer).wait()
             summed = torch.zeros_like(self.inner_grad[layer]).index_add_(0, self.comm.send_index, grads)
-            self.inner_grad[layer] = self._smooth(self.inner_grad[layer], summed)
+            self.inner_grad[layer] = self.received(layer, self.inner_grad[layer], summed)
 
     def supply_halo(self, layer, h_inner, partial_halo):
-        self._collect(layer)
-        self.pending_rows[layer] = (self.comm.exchange_async(h_inner), (self.epoch, self.step))
+        halo = super().supply_halo(layer, h_inner, partial_halo)
 
         def send_gradient(grad_halo):
             self.pending_grads[layer] = self.comm.start_rows(grad_halo.contiguous(), self.comm.halo_counts,
                                                              self.comm.send_counts, "halo_grad")
 
-        return _StaleHalo.apply(h_inner, self.history.read(layer), self.inner_grad[layer], send_gradient)
-
-    def peek_halo(self, layer, h_inner, partial_halo):
-        if layer in self.pending_rows:
-            rows, _ = self.pending_rows[layer]
-            return self._smooth(self.history.read(layer), rows.wait())
-        return self.history.read(layer)
-
-    def halo_age(self, layer):
-        if layer in self.pending_rows:
-            epoch, step = self.pending_rows[layer][1]
-            return float(self.epoch - epoch), float(self.step - step)
-        return self.history.age(layer, self.epoch, self.step)
+        return _StaleHalo.apply(h_inner, halo, self.inner_grad[layer], send_gradient)
 
 
 @register_method

@@ -35,6 +35,7 @@ class Option:
     help: str
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple | None = None
 
     @property
     def type(self) -> type:
@@ -48,6 +49,8 @@ class MethodContext:
     comm: Any  # satbench.dist.comm.Communicator
     num_layers: int
     steps_per_epoch: int
+    lr: float  # the GNN's learning rate (SAT's predictor defaults to it)
+    graph: Any  # satbench.models.LocalGraph: the worker's exact message-passing graph
 
 
 class Method:
@@ -103,6 +106,17 @@ class Method:
         """Age of the halo rows in use before ``layer``: (epochs, optimiser steps) since they were fresh."""
         return 0.0, 0.0
 
+    def peek_replaced_halo(self, layer: int, h_inner: torch.Tensor,
+                           partial_halo: torch.Tensor | None) -> torch.Tensor | None:
+        """For a method that corrects another's halo rows (SAT): the rows it replaced, so that staleness is
+        recorded for both on the same rows with the same weights. ``None`` for everything else."""
+        return None
+
+    def epoch_metrics(self) -> dict[str, float]:
+        """Extra per-epoch numbers for the run record (keys ending in ``_time_s`` are combined by max over workers,
+        the rest by mean). Must return the same keys on every worker and every epoch."""
+        return {}
+
 
 def resolve_options(method: type[Method], given: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(given) - set(method.options))
@@ -117,6 +131,9 @@ def resolve_options(method: type[Method], given: dict[str, Any]) -> dict[str, An
         except (TypeError, ValueError):
             raise ConfigError(f"option {key!r} of method {method.name!r} must be {option.type.__name__}, "
                               f"got {value!r}") from None
+        if option.choices is not None and resolved[key] not in option.choices:
+            raise ConfigError(f"option {key!r} of method {method.name!r} must be one of "
+                              f"{', '.join(map(str, option.choices))}, got {resolved[key]!r}")
         low, high = option.minimum, option.maximum
         if (low is not None and resolved[key] < low) or (high is not None and resolved[key] > high):
             raise ConfigError(f"option {key!r} of method {method.name!r} must be within "
@@ -171,6 +188,7 @@ def discover_methods() -> dict[str, type[Method]]:
     if not _discovered:
         import baselines
 
+        importlib.import_module("satbench.sat")  # the method under study registers like a baseline
         for module in pkgutil.iter_modules(baselines.__path__):
             if not module.name.startswith("_"):
                 importlib.import_module(f"baselines.{module.name}")

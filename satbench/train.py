@@ -27,7 +27,8 @@ from .record import summarize
 _STAT_FIELDS = ("loss_sum", "train_count", "epoch_time_s", "comm_time_s", "halo_bytes", "halo_grad_bytes",
                 "reduce_bytes", "other_bytes", "measure_time_s")
 _BYTE_FIELDS = ("halo_bytes", "halo_grad_bytes", "reduce_bytes", "other_bytes")
-_STALENESS_FIELDS = ("error_sq", "exact_sq", "cosine_sum", "rows", "age_epochs_sum", "age_steps_sum")
+_STALENESS_FIELDS = ("error_sq", "exact_sq", "cosine_sum", "rows", "age_epochs_sum", "age_steps_sum",
+                     "replaced_error_sq")
 # Traffic that is not part of training: measuring staleness and evaluating.
 UNCOUNTED = ("measure", "eval", "setup", "stats")
 
@@ -90,8 +91,8 @@ class Trainer:
                                  config.layers, config.dropout, config.norm, config.heads, seed=config.seed).to(device)
         self.weight_sync = config.resolved_weight_sync
         self.local_steps = config.resolved_local_steps
-        self.method = method_class(MethodContext(self.comm, config.layers, self.local_steps),
-                                   **config.method_options)
+        self.method = method_class(MethodContext(self.comm, config.layers, self.local_steps, config.lr,
+                                                 self.eval_graph), **config.method_options)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         # All-reduced gradients must be those of the global mean loss; averaged models train on their own mean.
         self.loss_denominator = (part.num_train_total if self.weight_sync == "allreduce"
@@ -153,6 +154,8 @@ class Trainer:
             "other_bytes": float(sum(v for k, v in counted.items() if k not in ("halo", "halo_grad", "reduce"))),
             "measure_time_s": measure_time,
         }
+        for key, value in self.method.epoch_metrics().items():
+            stats[f"method:{key}"] = float(value)
         return stats, staleness
 
     # -- exact reference passes ----------------------------------------------------------------------------------
@@ -178,6 +181,7 @@ class Trainer:
         measured = []
         for layer, (h_inner, exact, partial) in enumerate(self.exact_trace(), start=1):
             used = self.method.peek_halo(layer, h_inner, partial)
+            replaced = self.method.peek_replaced_halo(layer, h_inner, partial)
             age_epochs, age_steps = self.method.halo_age(layer)
             rows = float(exact.size(0))
             measured.append({
@@ -187,6 +191,7 @@ class Trainer:
                 "rows": rows,
                 "age_epochs_sum": age_epochs * rows,
                 "age_steps_sum": age_steps * rows,
+                "replaced_error_sq": float((replaced - exact).pow(2).sum()) if replaced is not None else -1.0,
             })
         return measured
 
@@ -203,7 +208,8 @@ class Trainer:
     def epoch_row(self, epoch: int, stats: dict[str, float], staleness: list[dict] | None,
                   scores: dict[str, float] | None, eval_time: float) -> dict[str, Any]:
         """Combine every worker's statistics (the result is identical on all workers)."""
-        values = [stats[k] for k in _STAT_FIELDS]
+        method_keys = sorted(k for k in stats if k.startswith("method:"))
+        values = [stats[k] for k in _STAT_FIELDS] + [stats[k] for k in method_keys]
         for layer in staleness or []:
             values += [layer[k] for k in _STALENESS_FIELDS]
         gathered = self.comm.gather_rows(torch.tensor(values, dtype=torch.float64, device=self.device)).cpu()
@@ -226,8 +232,13 @@ class Trainer:
             "eval_time_s": eval_time,
             "measure_time_s": float(column["measure_time_s"].max()),
         }
+        for index, key in enumerate(method_keys, start=len(_STAT_FIELDS)):
+            name = key.removeprefix("method:")
+            values = gathered[:, index]
+            row[name] = float(values.max() if name.endswith("_time_s") else values.mean())
         if staleness is not None:
-            row["staleness"] = _combine_staleness(gathered[:, len(_STAT_FIELDS):], len(staleness))
+            offset = len(_STAT_FIELDS) + len(method_keys)
+            row["staleness"] = _combine_staleness(gathered[:, offset:], len(staleness))
             row["staleness_age"] = [layer["age_epochs"] for layer in row["staleness"]]
         return row
 
@@ -267,4 +278,7 @@ def _combine_staleness(columns: torch.Tensor, num_layers: int) -> list[dict[str,
             "age_epochs": item["age_epochs_sum"] / rows,
             "age_steps": item["age_steps_sum"] / rows,
         })
+        if item["replaced_error_sq"] >= 0:  # -1 per worker marks "nothing replaced"
+            combined[-1]["replaced_rel_error"] = (math.sqrt(item["replaced_error_sq"] / item["exact_sq"])
+                                                  if item["exact_sq"] > 0 else 0.0)
     return combined

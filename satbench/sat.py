@@ -1,0 +1,268 @@
+"""SAT: staleness-alleviated training by online prediction of halo embeddings.
+
+Bai, Yu, Chai, Cheng, Zhao. *Staleness-Alleviated Distributed GNN Training via Online Dynamic-Embedding Prediction.*
+arXiv:2308.13466 (2023); code: Ziyang-Yu/SAT-DIGEST (distributed), BaiTheBest/SAT, Ziyang-Yu/SAT-GNNAutoscale.
+
+SAT rides on a historical-embedding protocol (its *base*: ``digest`` by default, or ``gas``/``pipegcn``) and replaces
+the stale halo rows the base would use by a prediction of their current value:
+
+* per hidden layer, a window of the last K (4) halo snapshots the base received;
+* an embedding predictor: an LSTM over the window (hidden size = layer width, zero initial state) whose last hidden
+  state feeds a 2-layer GCN over the worker's local graph (inner + halo nodes, self loops); inner rows of the GCN's
+  input are zeros (``predictor_input=fresh``: the worker's fresh inner rows instead); one predictor per worker shared
+  by all layers (``per_layer``: one per layer);
+* the predicted rows are detached: the GNN loss sends no gradient into the predictor;
+* online training alternating with the GNN: whenever the base receives a snapshot (a *sync*) after the first, the
+  predictor takes ``predictor_steps`` Adam steps on ``MSE(fresh snapshot, its prediction from the previous window)``
+  with the GNN's learning rate unless ``predictor_lr`` is set.
+
+Beyond the paper (each an option; see the README): ``residual`` predicts a correction added to the latest snapshot,
+with a zero-initialised output layer, so an untrained predictor reproduces the base exactly; ``time_aware``
+interpolates from the latest snapshot toward the predicted next snapshot by the rows' age over the sync spacing;
+``gated`` uses the prediction, per layer and per owning peer, only where at the last sync it was closer to the fresh
+snapshot than the stale copy was; ``replay`` keeps the last R (window → snapshot) pairs and trains on all of them.
+``sat-plus`` combines them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections import deque
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.nn import GCNConv
+
+from baselines.digest import DIGEST
+from baselines.gas import GAS
+from baselines.pipegcn import PipeGCN
+
+from .methods import Method, Option, register_method
+
+SAT_OPTIONS = {
+    "window": Option(4, "K: halo snapshots the LSTM reads", minimum=1),
+    "predictor_steps": Option(1, "Adam steps per sync", minimum=1),
+    "predictor_lr": Option(0.0, "predictor learning rate; 0: the GNN's", minimum=0.0),
+    "predictor_input": Option("zeros", "inner rows of the predictor's GCN input: zeros (paper) or fresh",
+                              choices=("zeros", "fresh")),
+    "per_layer": Option(False, "one predictor per layer instead of one shared by all layers"),
+    "residual": Option(False, "predict a correction to the latest snapshot (untrained = the base)"),
+    "time_aware": Option(False, "move from the latest snapshot toward the prediction by age / sync spacing"),
+    "gated": Option(False, "use the prediction only per (layer, peer) where it beat the stale copy at the last sync"),
+    "replay": Option(1, "train on the last R (window, snapshot) pairs at every sync", minimum=1),
+}
+
+
+class EmbeddingPredictor(nn.Module):
+    """LSTM over a window of snapshots, then a 2-layer GCN over the local graph; outputs halo rows."""
+
+    def __init__(self, width: int, residual: bool):
+        super().__init__()
+        self.lstm = nn.LSTM(width, width, batch_first=True)
+        self.conv1 = GCNConv(width, width, cached=True)
+        self.conv2 = GCNConv(width, width, cached=True)
+        self.residual = residual
+        if residual:  # an untrained residual predictor outputs the latest snapshot unchanged
+            nn.init.zeros_(self.conv2.lin.weight)
+            nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, window: list[torch.Tensor], inner: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        sequence = torch.stack(window, dim=1)  # [num_halo, K, width]
+        _, (hidden, _) = self.lstm(sequence)  # zero initial state
+        h = torch.cat([inner, hidden[-1]])
+        h = F.relu(self.conv1(h, edge_index))
+        out = self.conv2(h, edge_index)[inner.size(0):]
+        return window[-1] + out if self.residual else out
+
+
+@dataclasses.dataclass
+class _LayerState:
+    window: deque  # the last K snapshots, oldest first
+    fresh_at: tuple[float, float]  # (epoch, step) at which the newest snapshot was computed
+    spacing: float = 1.0  # epochs between the last two snapshots
+    prediction: torch.Tensor | None = None  # cached between syncs when the predictor's input does not change
+    use_prediction: torch.Tensor | None = None  # gated: per owning peer, whether the prediction beat the stale copy
+    replay: deque = dataclasses.field(default_factory=deque)  # (window, snapshot) pairs to train on
+
+
+class SAT(Method):
+    """SAT on top of a base protocol; the module docstring states the update rule and the options."""
+
+    base_class: ClassVar[type[Method]] = DIGEST
+
+    def __init__(self, context, **options):
+        super().__init__(context, **options)
+        self.base = self.base_class(context, **{k: self.config[k] for k in self.base_class.options})
+        self.predictor_lr = self.config["predictor_lr"] or context.lr
+        graph = context.graph
+        edges = graph.edge_index[:, (graph.edge_index[1] < graph.num_inner) & (graph.edge_index[0] != graph.edge_index[1])]
+        cut = edges[:, edges[0] >= graph.num_inner]
+        self.edge_index = torch.cat([edges, cut.flip(0)], dim=1)  # symmetric, so messages reach the halo rows
+        self.num_inner = graph.num_inner
+        self.predictors: dict[object, tuple[EmbeddingPredictor, torch.optim.Optimizer]] = {}
+        self.layers: dict[int, _LayerState] = {}
+        self.predictor_time = 0.0
+        self.predictor_losses: list[float] = []
+        owners = torch.arange(self.comm.world_size)
+        self.halo_owner = owners.repeat_interleave(torch.tensor(self.comm.halo_counts)).to(self.comm.device)
+
+    def predictor(self, layer: int, width: int) -> tuple[EmbeddingPredictor, torch.optim.Optimizer]:
+        key = layer if self.config["per_layer"] else "shared"
+        if key not in self.predictors:
+            # Seeded on its own, so the predictor neither depends on nor disturbs the GNN's random state.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(1_000_003 + (layer if self.config["per_layer"] else 0))
+                predictor = EmbeddingPredictor(width, self.config["residual"]).to(self.comm.device)
+            self.predictors[key] = (predictor, torch.optim.Adam(predictor.parameters(), lr=self.predictor_lr))
+        return self.predictors[key]
+
+    # -- the base protocol runs underneath ---------------------------------------------------------------------
+    def setup(self, exact):
+        self.base.setup(exact)
+        for layer, (_, halo) in enumerate(exact, start=1):
+            state = _LayerState(window=deque([halo.detach().clone()], maxlen=self.config["window"]),
+                                fresh_at=(0.0, -1.0))
+            if self.config["gated"]:  # no evidence yet: trust the stale copy
+                state.use_prediction = torch.zeros(self.comm.world_size, dtype=torch.bool, device=halo.device)
+            self.layers[layer] = state
+            self.predictor(layer, halo.size(1))
+
+    def start_epoch(self, epoch, step):
+        super().start_epoch(epoch, step)
+        self.base.start_epoch(epoch, step)
+        self.predictor_time = 0.0
+        self.predictor_losses = []
+
+    def start_step(self, step):
+        super().start_step(step)
+        self.base.start_step(step)
+
+    def after_backward(self):
+        self.base.after_backward()
+
+    def halo_age(self, layer):
+        return self.base.halo_age(layer)
+
+    # -- prediction and online training -----------------------------------------------------------------------
+    def _inner_input(self, h_inner: torch.Tensor) -> torch.Tensor:
+        if self.config["predictor_input"] == "fresh":
+            return h_inner.detach()
+        return h_inner.new_zeros(self.num_inner, h_inner.size(1))
+
+    def _predict(self, layer: int, window: list[torch.Tensor], h_inner: torch.Tensor) -> torch.Tensor:
+        predictor, _ = self.predictor(layer, window[-1].size(1))
+        return predictor(window, self._inner_input(h_inner), self.edge_index)
+
+    def _per_peer_error(self, rows: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Squared error summed over the halo rows of each owning peer; shape [W]."""
+        per_row = (rows - target).pow(2).sum(1)
+        return torch.zeros(self.comm.world_size, device=rows.device).index_add_(0, self.halo_owner, per_row)
+
+    def _observe(self, layer: int, snapshot: torch.Tensor, fresh_at: tuple[float, float], h_inner) -> None:
+        """A new snapshot arrived (a sync): judge the last prediction, train on the snapshot, slide the window."""
+        state = self.layers[layer]
+        snapshot = snapshot.detach().clone()
+        state.spacing = max(fresh_at[0] - state.fresh_at[0], 1.0)
+        state.fresh_at = fresh_at
+        previous = list(state.window)
+        if self.config["gated"]:
+            with torch.no_grad():
+                predicted_error = self._per_peer_error(self._predict(layer, previous, h_inner), snapshot)
+                state.use_prediction = predicted_error < self._per_peer_error(previous[-1], snapshot)
+        state.replay.append((previous, snapshot))
+        while len(state.replay) > self.config["replay"]:
+            state.replay.popleft()
+        predictor, optimizer = self.predictor(layer, snapshot.size(1))
+        inner = self._inner_input(h_inner)
+        for _ in range(self.config["predictor_steps"]):
+            optimizer.zero_grad(set_to_none=True)
+            loss = sum(F.mse_loss(predictor(window, inner, self.edge_index), target)
+                       for window, target in state.replay) / len(state.replay)
+            loss.backward()
+            optimizer.step()
+            self.predictor_losses.append(float(loss.detach()))
+        state.window.append(snapshot)
+        state.prediction = None
+
+    def _rows_to_use(self, layer: int, h_inner: torch.Tensor, stale: torch.Tensor) -> torch.Tensor:
+        state = self.layers[layer]
+        if state.prediction is None or self.config["predictor_input"] == "fresh":
+            with torch.no_grad():
+                state.prediction = self._predict(layer, list(state.window), h_inner)
+        used = state.prediction
+        if self.config["time_aware"]:
+            fraction = min(max(self.base.halo_age(layer)[0] / state.spacing, 0.0), 1.0)
+            used = stale + fraction * (used - stale)
+        if state.use_prediction is not None:
+            used = torch.where(state.use_prediction[self.halo_owner].unsqueeze(1), used, stale)
+        return used.detach()
+
+    def _fresh_at_in_use(self, layer: int) -> tuple[float, float]:
+        """When the rows the base is about to use were computed."""
+        age_epochs, age_steps = self.base.halo_age(layer)
+        return float(self.epoch - age_epochs), float(self.step - age_steps)
+
+    def supply_halo(self, layer, h_inner, partial_halo):
+        fresh_at = self._fresh_at_in_use(layer)  # before the base's supply, which may start the next push
+        stale = self.base.supply_halo(layer, h_inner, partial_halo)
+        start = time.perf_counter()
+        if fresh_at != self.layers[layer].fresh_at:
+            self._observe(layer, stale, fresh_at, h_inner)
+        used = self._rows_to_use(layer, h_inner, stale.detach())
+        self.predictor_time += time.perf_counter() - start
+        if stale.requires_grad:  # keep the base's backward path (PipeGCN's stale gradients) intact
+            return stale + (used - stale.detach())
+        return used
+
+    # -- measurement -----------------------------------------------------------------------------------------
+    def peek_halo(self, layer, h_inner, partial_halo):
+        """The rows the next step will use: when a snapshot is waiting, the sync is rehearsed on copies of the
+        predictor and its state, so measuring changes nothing."""
+        stale = self.base.peek_halo(layer, h_inner, partial_halo)
+        fresh_at = self._fresh_at_in_use(layer)
+        if fresh_at == self.layers[layer].fresh_at:
+            with torch.no_grad():
+                saved = self.layers[layer].prediction
+                used = self._rows_to_use(layer, h_inner, stale)
+                self.layers[layer].prediction = saved
+            return used
+        saved_state, saved_predictors = self.layers[layer], self.predictors
+        self.layers[layer] = copy.deepcopy(saved_state)
+        self.predictors = copy.deepcopy(saved_predictors)
+        saved_losses = list(self.predictor_losses)
+        try:
+            with torch.enable_grad():
+                self._observe(layer, stale, fresh_at, h_inner)
+            return self._rows_to_use(layer, h_inner, stale)
+        finally:
+            self.layers[layer], self.predictors, self.predictor_losses = saved_state, saved_predictors, saved_losses
+
+    def peek_replaced_halo(self, layer, h_inner, partial_halo):
+        return self.base.peek_halo(layer, h_inner, partial_halo)
+
+    def epoch_metrics(self):
+        losses = self.predictor_losses
+        return {"predictor_time_s": self.predictor_time,
+                "predictor_loss": sum(losses) / len(losses) if losses else 0.0}
+
+
+def sat_method(name: str, base: type[Method], summary: str, **defaults) -> type[SAT]:
+    """Register a SAT variant: ``base``'s protocol (weight sync, local steps, options) plus SAT's options."""
+    options = dict(base.options)
+    options.update({key: dataclasses.replace(option, default=defaults.pop(key, option.default))
+                    for key, option in SAT_OPTIONS.items()})
+    if defaults:
+        raise TypeError(f"unknown SAT options {sorted(defaults)}")
+    attributes = {"name": name, "base_class": base, "options": options, "__doc__": summary,
+                  "weight_sync": base.weight_sync, "local_steps": base.local_steps,
+                  "drops_cut_edges": base.drops_cut_edges, "needs_partial_halo": base.needs_partial_halo}
+    return register_method(type(f"SAT_{name}", (SAT,), attributes))
+
+
+sat_method("sat", DIGEST, "SAT (faithful): LSTM+GCN halo-embedding prediction on top of DIGEST.")
+sat_method("sat+gas", GAS, "SAT (faithful) on top of GAS histories.")
+sat_method("sat+pipegcn", PipeGCN, "SAT (faithful) on top of PipeGCN.")
