@@ -24,6 +24,14 @@ examples:
 """
 
 
+METHOD_OPTION_FLAGS = (
+    ("--sync-period", "sync_period", int, "τ of periodic methods (digest, sat)"),
+    ("--sat-window", "window", int, "SAT: snapshots in the predictor's window (K)"),
+    ("--predictor-input", "predictor_input", str, "SAT: inner rows of the predictor's input, zeros or fresh"),
+    ("--predictor-steps", "predictor_steps", int, "SAT: predictor Adam steps per sync"),
+)
+
+
 def _parse_option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -68,6 +76,9 @@ def _add_run_parser(subparsers) -> None:
     proto.add_argument("--local-steps", type=int, default=None, help="optimiser steps per epoch (method default)")
     proto.add_argument("--option", "-o", action="append", type=_parse_option, default=[], metavar="KEY=VALUE",
                        help="a method hyperparameter (repeatable)")
+    sat = run.add_argument_group("shortcuts for method options (same as -o KEY=VALUE)")
+    for flag, key, kind, meaning in METHOD_OPTION_FLAGS:
+        sat.add_argument(flag, dest=f"option:{key}", type=kind, default=None, metavar=key.upper(), help=meaning)
     proto.add_argument("--timeout", type=float, default=defaults.timeout_s, dest="timeout_s",
                        help="seconds a collective may wait for a peer before the run fails")
     io = run.add_argument_group("input and output")
@@ -104,8 +115,12 @@ def _command_run(args: argparse.Namespace) -> None:
     from .config import RunConfig
     from .dist.launch import launch
 
-    values = {k: v for k, v in vars(args).items() if k not in ("command", "verbose", "option", "out")}
-    config = RunConfig(**values, method_options=dict(args.option))
+    values = {k: v for k, v in vars(args).items()
+              if k not in ("command", "verbose", "option", "out") and not k.startswith("option:")}
+    options = dict(args.option)
+    options.update({k.removeprefix("option:"): v for k, v in vars(args).items()
+                    if k.startswith("option:") and v is not None})
+    config = RunConfig(**values, method_options=options)
     launch(config.validate(), args.out)
     log.info("wrote %s", args.out)
 

@@ -68,8 +68,8 @@ class RunConfig:
             raise ConfigError("lr and timeout must be positive and weight decay non-negative")
         if self.model == "gat" and self.layers > 1 and self.hidden % self.heads:
             raise ConfigError(f"GAT hidden size {self.hidden} must be divisible by heads={self.heads}")
-        method = get_method(self.method)
-        resolve_options(method, self.method_options)
+        # Stored resolved and typed, so the record states every hyperparameter the method ran with.
+        self.method_options = resolve_options(get_method(self.method), self.method_options)
         if self.device == "cuda":
             import torch
 

@@ -109,8 +109,8 @@ def assign_nodes(graph: Graph, world_size: int, partitioner: str = "metis", seed
     adjncy = dst[order].numpy().astype(np.int32)
     xadj = np.zeros(num_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(src.numpy(), minlength=num_nodes), out=xadj[1:])
-    options = pymetis.Options(seed=seed)
-    _, membership = pymetis.part_graph(world_size, xadj=xadj.astype(np.int32), adjncy=adjncy, options=options)
+    adjacency = pymetis.CSRAdjacency(xadj.astype(np.int32), adjncy)
+    _, membership = pymetis.part_graph(world_size, adjacency=adjacency, options=pymetis.Options(seed=seed))
     owner = torch.as_tensor(np.asarray(membership), dtype=torch.long)
     # METIS may leave a part empty on tiny or disconnected graphs; a worker with no nodes cannot train.
     if torch.bincount(owner, minlength=world_size).min() == 0:

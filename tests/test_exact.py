@@ -38,7 +38,8 @@ def test_exact_equals_full_graph_training(tmp_path, tiny_graph, model):
         for name, value in weights.items():
             torch.testing.assert_close(value, ref_weights[name], atol=1e-4, rtol=0, msg=f"{name} at W={workers}")
         if workers > 1:
-            assert all(row["halo_bytes"] > 0 and row["halo_grad_bytes"] > 0 and row["reduce_bytes"] > 0 for row in record["epochs"])
+            assert all(row["halo_bytes"] > 0 and row["halo_grad_bytes"] > 0 and row["reduce_bytes"] > 0
+                       for row in record["epochs"])
         else:
             assert record["summary"]["total_comm_bytes"] == 0
 
@@ -48,7 +49,12 @@ def test_exact_with_batch_norm_equals_full_graph_training(tmp_path, tiny_graph):
                                                   norm="batch")
     record, weights = distributed_run(tmp_path, "gcn", 2, norm="batch")
     assert [row["loss"] for row in record["epochs"]] == pytest.approx(ref_losses, abs=1e-4)
+    # Batch norm cancels the conv bias before it: that bias's gradient is rounding noise, which Adam rescales to
+    # full steps, so it differs between any two summation orders. It has no effect on the output (the losses above
+    # agree); it shifts only the running mean, which tracks it.
     for name, value in weights.items():
+        if name in ("convs.0.bias", "norms.0.running_mean"):
+            continue
         torch.testing.assert_close(value, ref_weights[name], atol=1e-4, rtol=0, msg=name)
 
 

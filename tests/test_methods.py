@@ -1,0 +1,169 @@
+"""Every method under real multi-process training, and the staleness each one reports."""
+
+import textwrap
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from runs import TINY_GRAPH, load_record, satbench
+from satbench.config import RunConfig
+from satbench.data import load_dataset
+from satbench.dist.launch import launch, prepare
+from satbench.methods import discover_methods, get_method
+from satbench.partition import load_part
+from satbench.train import Trainer
+
+ALL_METHODS = sorted(discover_methods())
+MODELS = ("gcn", "sage", "gat")
+
+
+def _train_every_combination(rank, world_size, port, meta, results):
+    """One worker of a process group that trains every (method, model) for two epochs in turn."""
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    torch.set_num_threads(1)
+    try:
+        part = load_part(meta["partition_dir"], rank)
+        for model in MODELS:
+            for method in ALL_METHODS:
+                config = RunConfig(dataset=TINY_GRAPH, model=model, method=method, workers=world_size, epochs=2,
+                                   hidden=8, heads=2, dropout=0.0, staleness_every=1, progress=False)
+                options = {"sync_period": 2} if "sync_period" in get_method(method).options else {}
+                config.method_options = options
+                rows = Trainer(config, meta, part, torch.device("cpu")).fit()
+                if rank == 0:
+                    results[(model, method)] = rows
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_every_method_trains_every_model(tmp_path, workers):
+    import socket
+
+    config = RunConfig(dataset=TINY_GRAPH, workers=workers, cache_dir=str(tmp_path / "cache"))
+    meta = prepare(config)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.start_processes(_train_every_combination, args=(workers, port, meta, results), nprocs=workers,
+                           start_method="spawn")
+        results = dict(results)
+    assert set(results) == {(model, method) for model in MODELS for method in ALL_METHODS}
+    for (model, method), rows in results.items():
+        assert len(rows) == 2, (model, method)
+        for row in rows:
+            assert torch.isfinite(torch.tensor(row["loss"])), (model, method)
+            assert len(row["staleness"]) == 1  # a 2-layer model has one hidden layer of halo rows
+        if method == "exact":
+            assert all(layer["rel_error"] <= 1e-6 for row in rows for layer in row["staleness"])
+        if method == "partition":
+            assert all(row["halo_bytes"] == 0 and row["halo_grad_bytes"] == 0 for row in rows)
+
+
+def staleness_run(tmp_path, method, epochs=20, **options):
+    out = tmp_path / f"{method}.json"
+    config = RunConfig(dataset="sbm:n=1200,classes=4,degree=8,features=16,homophily=0.7,seed=3", method=method,
+                       workers=4, epochs=epochs, hidden=32, layers=3, dropout=0.0, lr=0.02, staleness_every=1,
+                       cache_dir=str(tmp_path / "cache"), progress=False, method_options=options)
+    launch(config.validate(), out)
+    return load_record(out)
+
+
+@pytest.fixture(scope="module")
+def staleness_records(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("staleness")
+    return {method: staleness_run(tmp_path, method) for method in ("exact", "gas", "pipegcn", "digest")}
+
+
+def mean_staleness(record, first_epoch=2):
+    values = [layer["rel_error"] for row in record["epochs"] if row["epoch"] >= first_epoch
+              for layer in row["staleness"]]
+    return sum(values) / len(values)
+
+
+def test_staleness_is_ordered_as_theory_says(staleness_records):
+    exact, gas, pipegcn, digest = (mean_staleness(staleness_records[m]) for m in ("exact", "gas", "pipegcn",
+                                                                                   "digest"))
+    print(f"mean staleness: exact {exact:.2e} gas {gas:.4f} pipegcn {pipegcn:.4f} digest {digest:.4f}")
+    assert exact <= 1e-6
+    assert 0 < gas < digest and 0 < pipegcn < digest
+
+
+def test_exact_is_fresh_and_pipegcn_is_one_epoch_old(staleness_records):
+    for row in staleness_records["exact"]["epochs"]:
+        assert all(layer["rel_error"] <= 1e-6 and layer["age_epochs"] == 0 for layer in row["staleness"])
+    for row in staleness_records["pipegcn"]["epochs"]:
+        assert row["staleness_age"] == [1.0, 1.0]
+
+
+def test_digest_error_grows_with_age_within_a_sync_period(staleness_records):
+    rows = {row["epoch"]: row for row in staleness_records["digest"]["epochs"]}
+    for period_start in (11,):  # epochs 11..20 use the rows pushed at epoch 10
+        ages = [rows[e]["staleness_age"][0] for e in range(period_start, period_start + 10)]
+        assert ages == list(range(1, 11))
+        errors = [rows[e]["staleness"][0]["rel_error"] for e in range(period_start, period_start + 10)]
+        assert errors[-1] > errors[0] and errors[-1] > errors[4] > errors[0], errors
+
+
+def test_digest_sends_exact_embedding_bytes_over_tau(staleness_records):
+    def embedding_bytes(record):
+        return sum(row["halo_bytes"] for row in record["epochs"]) / len(record["epochs"])
+
+    ratio = embedding_bytes(staleness_records["digest"]) / embedding_bytes(staleness_records["exact"])
+    assert ratio == pytest.approx(1 / 10, rel=0.1)
+
+
+def test_measuring_staleness_does_not_change_training(tmp_path):
+    base = dict(dataset=TINY_GRAPH, method="digest", workers=2, epochs=4, hidden=8, cache_dir=str(tmp_path / "c"),
+                progress=False, method_options={"sync_period": 2})
+    losses = []
+    for every in (0, 1):
+        launch(RunConfig(**base, staleness_every=every).validate(), tmp_path / f"m{every}.json")
+        losses.append([row["loss"] for row in load_record(tmp_path / f"m{every}.json")["epochs"]])
+    assert losses[0] == losses[1]
+
+
+PLUGIN = textwrap.dedent('''
+    """``halfway``: halo rows halfway between zero and exact (a test plug-in)."""
+    from satbench.methods import Method, Option, register_method
+
+    @register_method
+    class Halfway(Method):
+        """Scale fresh halo rows by a factor."""
+        name = "halfway"
+        options = {"factor": Option(0.5, "scale of the fresh rows")}
+
+        def supply_halo(self, layer, h_inner, partial_halo):
+            return self.config["factor"] * self.comm.exchange(h_inner)
+
+        def peek_halo(self, layer, h_inner, partial_halo):
+            return self.config["factor"] * self.comm.exchange(h_inner, category="measure")
+''')
+
+
+def test_a_method_module_in_a_directory_is_discovered_and_runs(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "halfway.py").write_text(PLUGIN)
+    env = {"SATBENCH_METHOD_PATH": str(plugins)}
+    listing = satbench("methods", env=env)
+    assert "halfway" in listing.stdout and "factor=0.5" in listing.stdout
+    out = tmp_path / "halfway.json"
+    result = satbench("run", "--dataset", TINY_GRAPH, "--method", "halfway", "-o", "factor=0.25", "--workers", "2",
+                      "--epochs", "2", "--dropout", "0", "--staleness-every", "1", "--cache-dir",
+                      str(tmp_path / "cache"), "--no-progress", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    record = load_record(out)
+    assert record["config"]["method_options"] == {"factor": 0.25}
+    assert record["epochs"][0]["staleness"][0]["rel_error"] == pytest.approx(0.75, abs=1e-5)
+
+
+def test_methods_lists_every_method_with_its_options():
+    listing = satbench("methods").stdout
+    for name in ("exact", "partition", "gas", "pipegcn", "pipegcn-gf", "digest", "sancus", "graphfm", "sat"):
+        assert f"{name}:" in listing
+    assert "-o sync_period=10" in listing and "-o smoothing=0.95" in listing
