@@ -100,7 +100,8 @@ class Method:
     def peek_halo(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor | None) -> torch.Tensor:
         """The halo rows :meth:`supply_halo` would use now, without changing any state (for staleness
         measurement). ``h_inner`` and ``partial_halo`` come from an exact eval-mode pass with the current weights."""
-        raise NotImplementedError
+        raise NotImplementedError(f"method {self.name!r} does not implement peek_halo, which measuring staleness "
+                                  f"needs; run it with --staleness-every 0")
 
     def halo_age(self, layer: int) -> tuple[float, float]:
         """Age of the halo rows in use before ``layer``: (epochs, optimiser steps) since they were fresh."""

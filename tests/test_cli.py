@@ -63,10 +63,13 @@ FAULTY_METHODS = textwrap.dedent('''
     from satbench.methods import Method, register_method
 
     class _Faulty(Method):
-        def supply_halo(self, layer, h_inner):
+        def supply_halo(self, layer, h_inner, partial_halo):
             if self.comm.rank == 1 and self.epoch == 2:
                 self.fail()
             return self.comm.exchange(h_inner)
+
+        def peek_halo(self, layer, h_inner, partial_halo):
+            return self.comm.exchange(h_inner, category="measure")
 
     @register_method
     class Raises(_Faulty):
