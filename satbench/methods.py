@@ -89,15 +89,16 @@ class Method:
         """Called before every optimiser step (0-based, counted over the whole run)."""
         self.step = step
 
-    def supply_halo(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor | None) -> torch.Tensor:
+    def supply_halo(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor) -> torch.Tensor:
         """Halo rows to use before ``layer`` (1..L-1), given this worker's freshly computed inner rows and, for
-        methods with ``needs_partial_halo``, the halo rows recomputed from in-partition messages only."""
+        methods with ``needs_partial_halo``, the halo rows recomputed from in-partition messages only (an empty
+        tensor for other methods)."""
         raise NotImplementedError
 
     def after_backward(self) -> None:
         """Called after the loss's backward, before the optimiser step."""
 
-    def peek_halo(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor | None) -> torch.Tensor:
+    def peek_halo(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor) -> torch.Tensor:
         """The halo rows :meth:`supply_halo` would use now, without changing any state (for staleness
         measurement). ``h_inner`` and ``partial_halo`` come from an exact eval-mode pass with the current weights."""
         raise NotImplementedError(f"method {self.name!r} does not implement peek_halo, which measuring staleness "
@@ -108,7 +109,7 @@ class Method:
         return 0.0, 0.0
 
     def peek_replaced_halo(self, layer: int, h_inner: torch.Tensor,
-                           partial_halo: torch.Tensor | None) -> torch.Tensor | None:
+                           partial_halo: torch.Tensor) -> torch.Tensor | None:
         """For a method that corrects another's halo rows (SAT): the rows it replaced, so that staleness is
         recorded for both on the same rows with the same weights. ``None`` for everything else."""
         return None

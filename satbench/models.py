@@ -215,9 +215,8 @@ class LayerwiseGNN(nn.Module):
             h = norm(h, sum_across, graph.num_inner) if isinstance(norm, DistributedBatchNorm) else norm(h)
             h = F.relu(h)
             h_inner = h[: graph.num_inner]
-            if supply_halo is not None:
-                partial_halo = h[graph.num_inner:] if graph.num_targets > graph.num_inner else None
-                h = torch.cat([h_inner, supply_halo(layer + 1, h_inner, partial_halo)])
+            if supply_halo is not None:  # halo rows recomputed in-partition: empty unless num_targets covers them
+                h = torch.cat([h_inner, supply_halo(layer + 1, h_inner, h[graph.num_inner:])])
 
 
 def build_model(model: str, in_channels: int, out_channels: int, hidden: int, layers: int, dropout: float,

@@ -160,7 +160,7 @@ class Trainer:
 
     # -- exact reference passes ----------------------------------------------------------------------------------
     @torch.no_grad()
-    def exact_trace(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    def exact_trace(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Eval-mode forward with fresh halo rows at every layer and the current weights; per hidden layer, the
         inner rows, the exact halo rows and (for methods that use it) the partial recomputation of halo rows."""
         trace = []

@@ -1,0 +1,472 @@
+"""Dataset registry and loaders: every dataset comes out as one normalised, undirected PyG ``Data`` in a `Graph`.
+
+Three kinds of dataset:
+
+- library datasets (Planetoid and the paper's PyG/OGB datasets), read by their PyG/OGB loaders from ``root``. Raw files
+  found in a mirror directory (same layout as ``root``) are copied into ``root`` first, so a loader never downloads a
+  file that is already at hand; files found nowhere are downloaded, or, offline, reported with what to put where;
+- synthetic stochastic block model graphs (``sbm-2k`` ... ``sbm-1m``, ``sbm:n=5000,homophily=0.6,...``), generated in
+  memory and deterministic from their seed;
+- a user's graph in an ``.npz`` file (``npz:PATH``).
+
+All of them end in `_normalise`, so every consumer can rely on the same invariants: ``edge_index`` holds both
+directions of every edge, sorted and without duplicates or self loops; ``x`` is float32; ``y`` is int64 ``[N]``
+(multi-class) or float32 0/1 ``[N, C]`` (multi-label); the three split masks are bool ``[N]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+from torch_geometric.utils import index_to_mask, remove_self_loops, to_undirected
+
+from .errors import ConfigError, DatasetUnavailable
+
+log = logging.getLogger(__name__)
+
+MULTICLASS, MULTILABEL = "multiclass", "multilabel"
+_METRIC = {MULTICLASS: "accuracy", MULTILABEL: "micro-f1"}
+
+MIRROR_ENV = "SATBENCH_DATA_MIRROR"
+OFFLINE_ENV = "SATBENCH_OFFLINE"
+# Without a socket timeout an unreachable server can stall a download, and with it a whole benchmark run, forever.
+DOWNLOAD_SOCKET_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: equality of graphs would mean comparing tensors; identity is meant
+class Graph:
+    """A normalised dataset (see the module docstring for the invariants of ``data``)."""
+
+    name: str  # canonical registry name, e.g. "cora", "sbm-20k", "npz:/abs/path.npz"
+    data: Data
+    task: str  # MULTICLASS or MULTILABEL
+    metric: str  # "accuracy" or "micro-f1"
+    num_classes: int
+    ogb_name: str | None = None  # set for OGB datasets, so the evaluator can use ogb.nodeproppred.Evaluator
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.data.x.size(0))
+
+    @property
+    def num_features(self) -> int:
+        return int(self.data.x.size(1))
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One line of ``satbench datasets``."""
+
+    name: str
+    source: str
+    description: str
+
+
+def _normalise(name: str, data: Data, task: str, ogb_name: str | None = None) -> Graph:
+    """The single exit of every loader: keep only x, y, edges and masks, in the dtypes and shapes `Graph` promises."""
+    num_nodes = data.x.size(0)
+    edge_index, _ = remove_self_loops(data.edge_index.long())
+    # to_undirected coalesces its result: edges sorted, both directions present, duplicates merged.
+    edge_index = to_undirected(edge_index, num_nodes=num_nodes)
+    if task == MULTICLASS:
+        y = data.y.reshape(-1).long()  # OGB stores single labels as [N, 1]
+        num_classes = int(y.max()) + 1
+    else:
+        y = data.y.float()
+        num_classes = int(y.size(1))
+    normalised = Data(
+        x=data.x.float().contiguous(), y=y, edge_index=edge_index,
+        train_mask=data.train_mask.bool(), val_mask=data.val_mask.bool(), test_mask=data.test_mask.bool(),
+    )
+    return Graph(name, normalised, task, _METRIC[task], num_classes, ogb_name)
+
+
+def _random_split(data: Data, rng: np.random.Generator) -> None:
+    """Seeded 60/20/20 train/val/test masks: a fully supervised split like the paper's large datasets use."""
+    num_nodes = data.x.size(0)
+    order = torch.from_numpy(rng.permutation(num_nodes))
+    num_train, num_val = int(0.6 * num_nodes), int(0.2 * num_nodes)
+    data.train_mask = index_to_mask(order[:num_train], num_nodes)
+    data.val_mask = index_to_mask(order[num_train:num_train + num_val], num_nodes)
+    data.test_mask = index_to_mask(order[num_train + num_val:], num_nodes)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Library datasets (PyG and OGB loaders)
+
+
+@dataclass(frozen=True)
+class _LibraryDataset:
+    name: str
+    source: str
+    description: str
+    task: str
+    directory: str  # the dataset's folder under root and under the mirror, as its loader lays it out
+    files: tuple[str, ...]  # what the loader reads, relative to ``directory``
+    read: Callable[[Path], Data]  # root -> Data with the standard split as masks; downloads missing files itself
+    # Fetches the files for loaders that cannot download unattended (OGB may ask on stdin); None if read downloads.
+    fetch: Callable[[Path], None] | None = None
+    ogb_name: str | None = None
+
+
+def _planetoid(name: str, title: str, description: str) -> _LibraryDataset:
+    def read(root: Path) -> Data:
+        from torch_geometric.datasets import Planetoid
+
+        return Planetoid(str(root), title, split="public")[0]
+
+    # Planetoid.raw_file_names
+    files = tuple(f"raw/ind.{name}.{part}" for part in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"))
+    return _LibraryDataset(name, "PyG Planetoid", description, MULTICLASS, title, files, read)
+
+
+def _graphsaint(name: str, class_name: str, task: str, description: str) -> _LibraryDataset:
+    """The GraphSAINT datasets (Flickr, Reddit2, Yelp, AmazonProducts) share one raw layout and ship their split."""
+
+    def read(root: Path) -> Data:
+        import torch_geometric.datasets
+
+        return getattr(torch_geometric.datasets, class_name)(str(root / class_name))[0]
+
+    files = tuple(f"raw/{file}" for file in ("adj_full.npz", "feats.npy", "class_map.json", "role.json"))
+    return _LibraryDataset(name, f"PyG {class_name}", description, task, class_name, files, read)
+
+
+def _ogb_meta(ogb_name: str) -> dict:
+    """OGB's own description of a dataset (version, download URL, split name, ...) from its master.csv."""
+    import pandas as pd
+    from ogb import nodeproppred
+
+    master = pd.read_csv(Path(nodeproppred.__file__).parent / "master.csv", index_col=0, keep_default_na=False)
+    return dict(master[ogb_name])
+
+
+def _ogb(ogb_name: str, description: str) -> _LibraryDataset:
+    directory = ogb_name.replace("-", "_")  # PygNodePropPredDataset's folder name
+    meta = _ogb_meta(ogb_name)
+
+    def read(root: Path) -> Data:
+        from ogb.nodeproppred import PygNodePropPredDataset
+
+        # meta_dict pins the folder (no guessing between "<dir>" and "<dir>_pyg"). Since `files` includes the release
+        # file, the loader's "has been updated, re-download? (y/N)" prompt on stdin cannot trigger.
+        dataset = PygNodePropPredDataset(ogb_name, meta_dict={**meta, "dir_path": str(root / directory)})
+        data, split = dataset[0], dataset.get_idx_split()
+        for mask, key in (("train_mask", "train"), ("val_mask", "valid"), ("test_mask", "test")):
+            data[mask] = index_to_mask(split[key], data.num_nodes)
+        return data
+
+    def fetch(target: Path) -> None:
+        # PygNodePropPredDataset.download asks on stdin before fetching anything over 1 GB, so download it here.
+        from ogb.utils.url import download_url, extract_zip
+
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+            extract_zip(download_url(meta["url"], scratch), scratch)
+            _copy_missing_files(Path(scratch) / meta["download_name"], target, files)
+
+    # The files PygNodePropPredDataset.process and get_idx_split read (raw_file_names lists only some of them).
+    raw = ("edge", "node-feat", "node-label", "num-node-list", "num-edge-list")
+    files = (f"RELEASE_v{meta['version']}.txt",
+             *(f"raw/{file}.csv.gz" for file in raw),
+             *(f"split/{meta['split']}/{part}.csv.gz" for part in ("train", "valid", "test")))
+    return _LibraryDataset(ogb_name, "OGB", description, MULTICLASS, directory, files, read, fetch, ogb_name)
+
+
+_LIBRARY_DATASETS = {spec.name: spec for spec in (
+    _planetoid("cora", "Cora", "citation graph, 2.7k nodes, 7 classes, public Planetoid split"),
+    _planetoid("citeseer", "CiteSeer", "citation graph, 3.3k nodes, 6 classes, public Planetoid split"),
+    _planetoid("pubmed", "PubMed", "citation graph, 19.7k nodes, 3 classes, public Planetoid split"),
+    _graphsaint("flickr", "Flickr", MULTICLASS, "image graph, 89k nodes, 7 classes"),
+    _graphsaint("reddit", "Reddit2", MULTICLASS, "Reddit posts (GraphSAINT version), 233k nodes, 41 classes"),
+    _ogb("ogbn-arxiv", "citation graph (made undirected), 169k nodes, 40 classes"),
+    _ogb("ogbn-products", "co-purchase graph, 2.4M nodes, 47 classes"),
+    _graphsaint("amazon-products", "AmazonProducts", MULTILABEL, "co-purchase graph, 1.6M nodes, 107 labels"),
+    _graphsaint("yelp", "Yelp", MULTILABEL, "user graph, 717k nodes, 100 labels"),
+)}
+
+
+def _missing_files(directory: Path, files: tuple[str, ...]) -> list[str]:
+    return [file for file in files if not (directory / file).is_file()]
+
+
+def _copy_missing_files(source: Path, target: Path, files: tuple[str, ...]) -> None:
+    for file in _missing_files(target, files):
+        if (source / file).is_file():
+            (target / file).parent.mkdir(parents=True, exist_ok=True)
+            # copyfile, not copy: mirrors are often read-only, and copied permissions would make root read-only too.
+            shutil.copyfile(source / file, target / file)
+            log.info("copied %s from %s", file, source)
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _unavailable_message(spec: _LibraryDataset, target: Path, missing: list[str], reason: str) -> str:
+    partly = "" if len(missing) == len(spec.files) else f" ({len(missing)} missing: {', '.join(missing)})"
+    return (f"dataset '{spec.name}' is not on disk and {reason}: put {', '.join(spec.files)} in {target}{partly}, "
+            f"or point --mirror / {MIRROR_ENV} at a directory holding {spec.directory}/ with these files")
+
+
+def _load_library_dataset(spec: _LibraryDataset, root: Path, mirror: Path | None, download: bool) -> Graph:
+    target = root / spec.directory
+    if mirror is not None:
+        _copy_missing_files(mirror / spec.directory, target, spec.files)
+    missing = _missing_files(target, spec.files)
+    if not missing:
+        return _normalise(spec.name, spec.read(root), spec.task, spec.ogb_name)
+    if not download:
+        raise DatasetUnavailable(_unavailable_message(spec, target, missing, f"downloads are off ({OFFLINE_ENV}=1)"))
+    try:
+        with _socket_timeout(DOWNLOAD_SOCKET_TIMEOUT_S):
+            if spec.fetch is not None:
+                spec.fetch(target)
+            data = spec.read(root)
+    except Exception as error:  # any failure to download (network, HTTP, truncated archive) means the same to a user
+        reason = f"downloading it failed ({type(error).__name__}: {error})"
+        raise DatasetUnavailable(_unavailable_message(spec, target, missing, reason)) from error
+    return _normalise(spec.name, data, spec.task, spec.ogb_name)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Stochastic block model graphs
+
+# Class centroids are drawn with this expected norm. With the default noise (1.0) a node's own features give an MLP
+# roughly 40% accuracy on 10 classes, while averaging over ~10 mostly same-class neighbours lifts a 2-layer GCN to ~80%.
+CENTROID_NORM = 1.5
+
+
+@dataclass(frozen=True)
+class SBMParams:
+    """Parameters of a generated graph; field names are the keys of the ``sbm:key=value,...`` form."""
+
+    n: int = 20_000  # nodes
+    classes: int = 10
+    degree: float = 10.0  # average node degree (before duplicate edges are merged)
+    homophily: float = 0.8  # probability that an edge joins two nodes of the same class
+    features: int = 64
+    noise: float = 1.0  # standard deviation of the Gaussian noise added to the class centroid
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        """Canonical name: every key, in field order, so equal graphs get equal names."""
+        return "sbm:" + ",".join(f"{field.name}={_format_number(getattr(self, field.name))}" for field in fields(self))
+
+    def check(self) -> None:
+        problems = [
+            (self.classes >= 2, "classes must be at least 2"),
+            (self.n >= self.classes, "n must be at least the number of classes"),
+            (0 <= self.degree <= self.n - 1, "degree must be between 0 and n-1"),
+            (0 <= self.homophily <= 1, "homophily must be between 0 and 1"),
+            (self.features >= 1, "features must be at least 1"),
+            (self.noise >= 0, "noise must be non-negative"),
+            (self.seed >= 0, "seed must be non-negative"),
+        ]
+        for ok, problem in problems:
+            if not ok:
+                raise ConfigError(f"bad dataset '{self.name}': {problem}")
+
+
+def _format_number(value: int | float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+SBM_PRESETS = {name: SBMParams(n=n) for name, n in
+               (("sbm-2k", 2_000), ("sbm-20k", 20_000), ("sbm-100k", 100_000), ("sbm-1m", 1_000_000))}
+
+
+def parse_sbm(spec: str) -> SBMParams:
+    """``sbm:n=5000,classes=5,...`` -> SBMParams; every key is optional, unknown keys and bad values raise."""
+    types = {field.name: field.type for field in fields(SBMParams)}  # "int" / "float": annotations are strings here
+    values: dict[str, int | float] = {}
+    body = spec.split(":", 1)[1].strip()
+    for item in filter(None, (part.strip() for part in body.split(","))):
+        key, sep, text = (part.strip() for part in item.partition("="))
+        if not sep or key not in types:
+            raise ConfigError(f"bad dataset '{spec}': expected key=value with keys {', '.join(types)}, got '{item}'")
+        if key in values:
+            raise ConfigError(f"bad dataset '{spec}': {key} given twice")
+        try:
+            values[key] = int(text) if types[key] == "int" else float(text)
+        except ValueError:
+            raise ConfigError(f"bad dataset '{spec}': {key} must be {'an integer' if types[key] == 'int' else 'a number'}, "
+                              f"got '{text}'") from None
+        if not math.isfinite(values[key]):
+            raise ConfigError(f"bad dataset '{spec}': {key} must be finite, got '{text}'")
+    params = SBMParams(**values)
+    params.check()
+    return params
+
+
+def generate_sbm(params: SBMParams) -> Data:
+    """A planted-partition graph with class-correlated features and a 60/20/20 split, all drawn from ``params.seed``.
+
+    Each of the ``n * degree / 2`` edges picks a uniform random source; its target is a uniform random node of the
+    source's class with probability ``homophily``, else of a uniformly chosen other class. Classes are balanced.
+    """
+    n, classes, rng = params.n, params.classes, np.random.default_rng(params.seed)
+    y = rng.permutation(np.arange(n) % classes)
+    members = np.argsort(y, kind="stable")  # node ids grouped by class, so a class is a contiguous slice
+    class_size = np.bincount(y, minlength=classes)
+    class_start = np.cumsum(class_size) - class_size
+
+    num_edges = round(n * params.degree / 2)
+    source = rng.integers(0, n, num_edges)
+    target_class = y[source]
+    across = rng.random(num_edges) >= params.homophily
+    target_class[across] = (target_class[across] + rng.integers(1, classes, int(across.sum()))) % classes
+    offset = (rng.random(num_edges) * class_size[target_class]).astype(np.int64)
+    target = members[class_start[target_class] + offset]
+
+    centroids = rng.standard_normal((classes, params.features), dtype=np.float32)
+    centroids *= CENTROID_NORM / math.sqrt(params.features)
+    x = rng.standard_normal((n, params.features), dtype=np.float32)
+    x *= params.noise
+    x += centroids[y]
+
+    data = Data(x=torch.from_numpy(x), y=torch.from_numpy(y),
+                edge_index=torch.from_numpy(np.stack([source, target])))
+    _random_split(data, rng)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# User graphs in .npz files
+
+_MASKS = ("train_mask", "val_mask", "test_mask")
+
+
+def _read_npz(path: Path) -> Data:
+    """A user's graph, checked field by field so a bad file fails with one message naming the file and the problem."""
+
+    def bad(problem: str) -> ConfigError:
+        return ConfigError(f"bad npz dataset {path}: {problem}")
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except Exception as error:  # missing file, not a zip, truncated, pickled objects: all mean "cannot read it"
+        raise ConfigError(f"cannot read npz dataset {path}: {type(error).__name__}: {error}") from None
+    missing = [key for key in ("x", "y", "edge_index") if key not in arrays]
+    if missing:
+        raise bad(f"missing array(s) {', '.join(missing)} (has: {', '.join(arrays) or 'none'})")
+
+    x, y, edge_index = arrays["x"], arrays["y"], arrays["edge_index"]
+    if x.ndim != 2 or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise bad(f"x must be a real-valued [N, F] array, got {x.dtype} {list(x.shape)}")
+    if not np.isfinite(x).all():
+        raise bad("x contains NaN or infinite values")
+    num_nodes = x.shape[0]
+    if y.ndim not in (1, 2) or y.shape[0] != num_nodes:
+        raise bad(f"y must be [N] or [N, C] with N = {num_nodes} (rows of x), got {list(y.shape)}")
+    if y.ndim == 1:
+        if not np.issubdtype(y.dtype, np.integer):
+            raise bad(f"single-label y must hold integers, got {y.dtype}")
+        if num_nodes and y.min() < 0:
+            raise bad("y contains negative class labels")
+    elif not np.isin(y, (0, 1)).all():
+        raise bad("multi-label y ([N, C]) must hold only 0 and 1")
+    if edge_index.ndim != 2 or edge_index.shape[0] != 2 or not np.issubdtype(edge_index.dtype, np.integer):
+        raise bad(f"edge_index must be an integer [2, E] array, got {edge_index.dtype} {list(edge_index.shape)}")
+    if edge_index.size and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
+        raise bad(f"edge_index refers to nodes outside 0..{num_nodes - 1}")
+
+    data = Data(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edge_index))
+    given_masks = [key for key in _MASKS if key in arrays]
+    if not given_masks:
+        _random_split(data, np.random.default_rng(0))
+        return data
+    if len(given_masks) != len(_MASKS):
+        raise bad(f"give all of {', '.join(_MASKS)} or none, got only {', '.join(given_masks)}")
+    for key in _MASKS:
+        mask = arrays[key]
+        if mask.dtype != np.bool_ or mask.shape != (num_nodes,):
+            raise bad(f"{key} must be a bool [{num_nodes}] array, got {mask.dtype} {list(mask.shape)}")
+        data[key] = torch.from_numpy(mask)
+    # An overlap would silently leak training nodes into the reported accuracy.
+    if (data.train_mask.int() + data.val_mask.int() + data.test_mask.int()).max() > 1:
+        raise bad("train_mask, val_mask and test_mask overlap")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Registry
+
+
+def list_datasets() -> list[DatasetInfo]:
+    infos = [DatasetInfo(spec.name, spec.source, spec.description) for spec in _LIBRARY_DATASETS.values()]
+    defaults = SBMParams()
+    infos += [DatasetInfo(name, "generated", f"stochastic block model, {params.n:,} nodes, default parameters")
+              for name, params in SBM_PRESETS.items()]
+    infos.append(DatasetInfo(
+        "sbm:KEY=VALUE,...", "generated",
+        "stochastic block model; keys (all optional): " + ", ".join(
+            f"{field.name}={_format_number(getattr(defaults, field.name))}" for field in fields(SBMParams))))
+    infos.append(DatasetInfo("npz:PATH", "user file", "x [N,F], y [N] or 0/1 [N,C], edge_index [2,E], "
+                                                      "optional train/val/test_mask (else a seeded 60/20/20 split)"))
+    return infos
+
+
+def _known_names() -> str:
+    return ", ".join(info.name for info in list_datasets())
+
+
+def validate_dataset_name(name: str) -> str:
+    """The canonical name of a dataset, or ConfigError. Touches no files, so configs can be checked up front."""
+    stripped = name.strip()
+    key = stripped.lower()
+    if key in _LIBRARY_DATASETS or key in SBM_PRESETS:
+        return key
+    if key.startswith("sbm:"):
+        return parse_sbm(stripped).name
+    if key.startswith("npz:"):
+        path = stripped[len("npz:"):].strip()
+        if not path:
+            raise ConfigError("bad dataset 'npz:': give the file as npz:PATH")
+        return "npz:" + os.path.abspath(os.path.expanduser(path))
+    raise ConfigError(f"unknown dataset '{name}'; known: {_known_names()}")
+
+
+def load_dataset(name: str, root: str | os.PathLike = "data", mirror: str | os.PathLike | None = None,
+                 download: bool | None = None) -> Graph:
+    """Load a dataset by registry name (see `list_datasets`) as a normalised `Graph`.
+
+    ``root`` holds library datasets (one folder each, as their loaders lay them out); ``mirror`` (default: the
+    SATBENCH_DATA_MIRROR environment variable) is a directory with the same layout whose files are copied into
+    ``root`` when missing there. ``download`` (default: on unless SATBENCH_OFFLINE=1) lets loaders fetch files found
+    in neither place; when the files cannot be had, DatasetUnavailable says which files to put where.
+    """
+    canonical = validate_dataset_name(name)
+    if canonical in _LIBRARY_DATASETS:
+        if mirror is None:
+            mirror = os.environ.get(MIRROR_ENV) or None
+        if download is None:
+            download = os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("1", "true", "yes")
+        return _load_library_dataset(_LIBRARY_DATASETS[canonical], Path(root).absolute(),
+                                     Path(mirror).absolute() if mirror is not None else None, download)
+    if canonical in SBM_PRESETS:
+        return _normalise(canonical, generate_sbm(SBM_PRESETS[canonical]), MULTICLASS)
+    if canonical.startswith("sbm:"):
+        return _normalise(canonical, generate_sbm(parse_sbm(canonical)), MULTICLASS)
+    data = _read_npz(Path(canonical[len("npz:"):]))
+    return _normalise(canonical, data, MULTILABEL if data.y.dim() == 2 else MULTICLASS)
