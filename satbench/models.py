@@ -77,8 +77,9 @@ def _seed32(*keys: int) -> int:
 class NodeDropout(nn.Module):
     """Dropout whose mask is a hash of (key, global node id, feature), not of the worker's RNG stream.
 
-    The training loop passes a key that changes every step (the run seed and the step counter). Cost is a
-    few integer operations per element, comparable to ``torch.nn.Dropout``.
+    The training loop passes a key that changes every step (the run seed and the step counter). Each row and each
+    column get a 32-bit hash of their own; a cell's bit pattern is one multiply-xorshift round over their xor, whose
+    top 24 bits are compared with the drop probability: about nine integer passes over the tensor.
     """
 
     def __init__(self, p: float):
@@ -90,11 +91,12 @@ class NodeDropout(nn.Module):
     def forward(self, h: torch.Tensor, node_ids: torch.Tensor, key: tuple[int, ...]) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return h
-        width = h.size(1)
-        cell = node_ids.to(torch.int32).unsqueeze(1) * width + torch.arange(width, dtype=torch.int32, device=h.device)
-        bits = _mix32(_mix32(cell * -0x61C88647 + _seed32(*key)) ^ _seed32(*key, 1)) & 0x7FFFFFFF
-        keep = bits >= int(self.p * 2**31)
-        return h * keep / (1.0 - self.p)
+        row = _mix32(node_ids.to(torch.int32) * -0x61C88647 + _seed32(*key))
+        column = _mix32(torch.arange(h.size(1), dtype=torch.int32, device=h.device) * 0x2545F491 + _seed32(*key, 1))
+        bits = (row.unsqueeze(1) ^ column) * 0x7FEB352D
+        bits = (bits ^ ((bits >> 15) & 0x1FFFF)) * -0x7B1A6AF5
+        keep = ((bits >> 8) & 0xFFFFFF) >= int(self.p * (1 << 24))
+        return h * keep * (1.0 / (1.0 - self.p))
 
 
 class DistributedBatchNorm(nn.Module):
