@@ -1,49 +1,60 @@
 # The two commands a new user runs (README): `make reproduce` and `make test`. Both install into .venv first.
+#   make test PYTEST_ARGS='-k exact -x'      make reproduce CONFIG=config/X.yaml CORES=8
+#   make venv TORCH_SPEC='torch==2.13.0'      (another torch build for another platform)
 PYTHON ?= python3
 VENV ?= .venv
+# CPU PyTorch, pinned and installed first: the project's `torch>=2.3` is then already satisfied, whereas an
+# unpinned torch would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 CORES ?= all
 CONFIG ?=
 PYTEST_ARGS ?=
-MIRROR := $(abspath $(CURDIR)/../shared/data/planetoid)
-export SATBENCH_DATA_MIRROR ?= $(if $(wildcard $(MIRROR)),$(MIRROR),)
+# Local copy of the Planetoid files for offline tests: $SATBENCH_DATA_MIRROR if set, else ../shared/data/planetoid
+# when that directory exists.
+DATA_MIRROR ?= $(or $(SATBENCH_DATA_MIRROR),$(wildcard $(abspath $(CURDIR)/../shared/data/planetoid)))
+SATBENCH_OFFLINE ?= 1
 
 BIN := $(VENV)/bin
-SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG),)
+INSTALLED := $(VENV)/.installed
+# Snakemake's jobs call the `satbench` console script, so the venv's bin goes first on PATH.
+SNAKEMAKE := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 
+.DEFAULT_GOAL := help
 .PHONY: help venv test reproduce figures report bench clean-results
 
 help:
-	@echo "make reproduce   run the default reproduction (CONFIG=config/X.yaml for another grid, CORES=N)"
-	@echo "make test        run the test suite (PYTEST_ARGS=... to pass options)"
-	@echo "make figures     rebuild tables and plots from existing run records, without training"
-	@echo "make report      snakemake --report report.html"
-	@echo "make bench       run the benchmarks (pytest-benchmark)"
+	@echo "make reproduce      install into .venv, run the default reproduction (CONFIG=config/X.yaml, CORES=N)"
+	@echo "make test           install into .venv, run the test suite, as CI does (PYTEST_ARGS=... for options)"
+	@echo "make figures        rebuild tables and plots from existing run records, without training"
+	@echo "make report         snakemake --report report.html"
+	@echo "make bench          run the timing benchmarks in tests/benchmarks (pytest-benchmark)"
+	@echo "make venv           only create .venv (TORCH_SPEC='torch==X' for another PyTorch build)"
+	@echo "make clean-results  delete generated run records, tables, logs and plots"
 
-# CPU PyTorch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
-$(BIN)/.installed: pyproject.toml
+$(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet '$(TORCH_SPEC)'
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install '$(TORCH_SPEC)'
+	$(BIN)/pip install -e '.[test]'
 	touch $@
 
-venv: $(BIN)/.installed
+venv: $(INSTALLED)
 
 test: venv
-	SATBENCH_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(if $(DATA_MIRROR),SATBENCH_DATA_MIRROR='$(DATA_MIRROR)') SATBENCH_OFFLINE=$(SATBENCH_OFFLINE) \
+		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 reproduce: venv
-	PATH="$(abspath $(BIN)):$$PATH" $(SNAKEMAKE)
+	$(SNAKEMAKE)
 
 figures: venv
-	PATH="$(abspath $(BIN)):$$PATH" $(SNAKEMAKE) figures
+	$(SNAKEMAKE) figures
 
 report: venv
-	PATH="$(abspath $(BIN)):$$PATH" $(SNAKEMAKE) --report report.html
+	$(SNAKEMAKE) --report report.html
 
 bench: venv
 	$(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-only $(PYTEST_ARGS)
 
 clean-results:
-	rm -rf results/runs results/tables results/logs results/benchmarks plots/*.png plots/*.pdf
+	rm -rf results/runs results/tables results/logs results/benchmarks .snakemake report.html
+	rm -f plots/*.png plots/*.pdf plots/*.svg

@@ -1,46 +1,114 @@
-"""The install files agree with each other and with the README's two commands."""
+"""The install files agree with each other and with the README's two commands (`make test`, `make reproduce`).
 
+Only the standard library and PyYAML (a runtime dependency); nothing is installed or run.
+"""
+
+import os
 import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Conda names for the same distributions; conda-only helpers that pip installs implicitly.
-CONDA_ALIASES = {"pytorch": "torch", "pyg": "torch-geometric"}
-CONDA_ONLY = {"python", "pip", "pytorch-cuda"}
-# Installed in the conda environment for cluster runs only (the SLURM profile); not a dependency of the package.
-ENVIRONMENT_EXTRAS = {"snakemake-executor-plugin-slurm"}
+# Conda names of the same distributions.
+CONDA_ALIASES = {"pytorch": "torch", "pyg": "torch-geometric", "pytorch-geometric": "torch-geometric"}
+# Entries of environment.yml that are tooling, not dependencies of the package: the interpreter, pip itself and
+# conda's CUDA selectors.
+NOT_DEPENDENCIES = {"python", "pip", "pytorch-cuda", "cuda-version", "cuda-runtime", "cudatoolkit", "pytorch-gpu"}
 
 
-def _name(requirement: str) -> str:
-    name = re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+def normalise(requirement: str) -> str:
+    """Distribution name of a pip or conda requirement: lowercase, `_` and `.` as `-`, conda aliases mapped."""
+    name = re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0]
+    name = re.sub(r"[-_.]+", "-", name).lower()
     return CONDA_ALIASES.get(name, name)
 
 
-def test_environment_yml_declares_the_same_dependencies_as_pyproject():
-    """Agree means: the runtime and test dependencies of pyproject.toml are exactly the packages environment.yml
-    installs (conda or pip section), apart from conda's own tooling and the cluster-only executor plugin."""
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    declared = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+def pyproject():
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def environment_dependencies() -> set[str]:
+    """Names environment.yml installs, from the conda list and its pip section, minus tooling and `-e .`."""
     environment = yaml.safe_load((REPO / "environment.yml").read_text())
-    listed = set()
+    names = set()
     for entry in environment["dependencies"]:
         if isinstance(entry, dict):
-            listed |= {_name(r) for r in entry["pip"] if not r.startswith("-e")}
+            names |= {normalise(r) for r in entry.get("pip", []) if not r.lstrip().startswith("-")}
         else:
-            listed.add(_name(entry))
-    assert declared == listed - CONDA_ONLY - ENVIRONMENT_EXTRAS
+            names.add(normalise(str(entry)))
+    return names - NOT_DEPENDENCIES
 
 
-def test_ci_runs_the_readme_test_command():
-    ci = (REPO / ".ci" / "run").read_text()
-    assert re.search(r"^make test$", ci, re.MULTILINE)
-    head = "\n".join((REPO / "README.md").read_text().splitlines()[:30])
+def makefile_recipes() -> dict[str, str]:
+    """Target name -> its prerequisites line and recipe, as one string (enough to check what a target runs)."""
+    recipes, target = {}, None
+    for line in (REPO / "Makefile").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.$()/-]+)\s*:(?!=)(.*)$", line)
+        if match:
+            target = match.group(1)
+            recipes[target] = match.group(2)
+        elif target and line.startswith("\t"):
+            recipes[target] += "\n" + line.strip()
+        elif line.strip() and not line.startswith("#"):
+            target = None
+    return recipes
+
+
+def test_environment_yml_declares_the_same_dependencies_as_pyproject():
+    """Agree means: the set of runtime + `test` extra dependencies of pyproject.toml equals the set of packages
+    environment.yml installs (conda list and pip section together), after normalising names and mapping conda names
+    (pytorch -> torch, pyg -> torch_geometric), and ignoring python, pip, `-e .` and CUDA selector packages.
+    Version bounds are not compared."""
+    project = pyproject()["project"]
+    declared = {normalise(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    listed = environment_dependencies()
+    assert not declared - listed, f"in pyproject.toml, missing from environment.yml: {sorted(declared - listed)}"
+    assert not listed - declared, f"in environment.yml, missing from pyproject.toml: {sorted(listed - declared)}"
+
+
+def test_environment_yml_installs_the_package_itself():
+    environment = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict))
+    assert "-e ." in [r.strip() for r in pip]
+
+
+def test_pyproject_packages_and_entry_point():
+    config = pyproject()
+    assert config["project"]["scripts"]["satbench"] == "satbench.cli:main"
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert "satbench" in include and "baselines" in include
+    pytest_options = config["tool"]["pytest"]["ini_options"]
+    assert pytest_options["testpaths"] == ["tests"]
+    assert "--benchmark-skip" not in pytest_options.get("addopts", "")
+    markers = {m.split(":")[0] for m in pytest_options["markers"]}
+    assert {"slow", "benchmark"} <= markers
+
+
+def test_ci_runs_the_makefile_test_target():
+    """.ci/run is executable, fails on errors, and runs `make test`; that target installs and then runs pytest."""
+    ci = REPO / ".ci" / "run"
+    assert os.access(ci, os.X_OK), ".ci/run is not executable"
+    text = ci.read_text()
+    assert "set -euo pipefail" in text
+    commands = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert "make test" in commands
+    recipes = makefile_recipes()
+    assert "venv" in recipes["test"].split("\n")[0], "make test must install first"
+    assert "pytest" in recipes["test"]
+    assert "venv" in recipes["reproduce"].split("\n")[0] and "snakemake" in recipes["reproduce"].lower()
+    installed = recipes["$(INSTALLED)"] if "$(INSTALLED)" in recipes else recipes[".venv/.installed"]
+    # The pinned CPU torch goes in before the project, so the project's torch range never pulls a CUDA build.
+    assert installed.index("TORCH_SPEC") < installed.index("-e '.[test]'")
+    assert re.search(r"^TORCH_SPEC \?= torch==2\.13\.0$", (REPO / "Makefile").read_text(), re.MULTILINE)
+
+
+def test_readme_names_the_two_commands_early():
+    readme = REPO / "README.md"
+    if not readme.exists():
+        pytest.skip("no README.md")
+    head = "\n".join(readme.read_text().splitlines()[:30])
     assert "make test" in head and "make reproduce" in head
-    makefile = (REPO / "Makefile").read_text()
-    assert re.search(r"^test: venv$", makefile, re.MULTILINE) and re.search(r"^reproduce: venv$", makefile,
-                                                                             re.MULTILINE)
-    assert "torch==2.13.0" in makefile  # the CPU build, pinned
