@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_run(args: argparse.Namespace) -> None:
+    from .dist.processes import launched_by_torchrun, start_fork_server
+
+    if args.workers > 1 and not launched_by_torchrun():
+        start_fork_server()  # imports the training code in parallel with validation and data loading
     from .config import RunConfig
     from .dist.launch import launch
 

@@ -3,7 +3,8 @@
 Two launchers share one worker body:
 
 * **spawn** (one node): ``satbench run`` prepares the partition, then starts W processes with
-  ``torch.multiprocessing``; if any worker raises or dies, the others are terminated and the run fails.
+  ``torch.multiprocessing`` (through a fork server); if any worker raises or dies, the others are terminated and
+  the run fails. A single worker trains in the ``satbench run`` process itself.
 * **torchrun** (one or many nodes): when ``RANK``/``WORLD_SIZE``/``MASTER_ADDR`` are set, ``satbench run`` *is* one
   worker. The first worker of each node prepares (or reuses) the partition cache, the others wait at a barrier.
 
@@ -31,15 +32,9 @@ import torch.multiprocessing as mp
 from ..config import RunConfig
 from ..errors import ConfigError, WorkerFailed
 from ..record import RECORD_VERSION, environment, summarize, write_json_atomic
+from .processes import launched_by_torchrun, start_fork_server
 
 log = logging.getLogger("satbench")
-
-TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-
-
-def launched_by_torchrun() -> bool:
-    return all(name in os.environ for name in TORCHRUN_VARIABLES)
-
 
 def prepare(config: RunConfig) -> dict[str, Any]:
     """Validate, load the dataset and partition it (cached). Returns what workers need besides their part file."""
@@ -149,12 +144,28 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _run_inline(config: RunConfig, meta: dict[str, Any], out: Path) -> None:
+    """One worker needs no other process: a process group of one, in this process."""
+    staging = _staging_path(out)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
+    _init_process_group(config, 0, 1)
+    try:
+        run_worker(config, meta, staging, "inline")
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    finally:
+        dist.destroy_process_group()
+    os.replace(staging, out)
+
+
 def _spawn(config: RunConfig, meta: dict[str, Any], out: Path) -> None:
     staging = _staging_path(out)
     staging.unlink(missing_ok=True)
+    start_fork_server()
     try:
         mp.start_processes(_spawned_worker, args=(config, meta, staging, _free_port()), nprocs=config.workers,
-                           join=True, start_method="spawn")
+                           join=True, start_method="forkserver")
     except mp.ProcessRaisedException as error:
         staging.unlink(missing_ok=True)
         last_line = str(error).strip().splitlines()[-1]
@@ -199,5 +210,9 @@ def launch(config: RunConfig, out: str | os.PathLike) -> None:
         _torchrun(config, out)
         return
     meta = prepare(config)
+    if config.workers == 1:
+        log.info("training in this process (one worker, %s)", "nccl" if config.device == "cuda" else "gloo")
+        _run_inline(config, meta, out)
+        return
     log.info("starting %d worker processes (%s)", config.workers, "nccl" if config.device == "cuda" else "gloo")
     _spawn(config, meta, out)

@@ -1,0 +1,26 @@
+"""Process start-up helpers that import nothing heavy, so the CLI can call them before torch is loaded."""
+
+from __future__ import annotations
+
+import os
+
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+FORK_SERVER_PRELOAD = ["satbench.train", "satbench.dist.launch", "satbench.sat"]
+
+
+def launched_by_torchrun() -> bool:
+    return all(name in os.environ for name in TORCHRUN_VARIABLES)
+
+
+def start_fork_server() -> None:
+    """Start the process that forks the workers, with the training code imported once.
+
+    W interpreters importing torch and PyG each would cost seconds per run; forking the (OpenMP-free) server is safe
+    where forking the launching process, which has run OpenMP regions while partitioning, would not be. Started
+    early by the CLI, the server imports while the launching process loads and partitions the data.
+    """
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    multiprocessing.set_forkserver_preload(FORK_SERVER_PRELOAD)
+    multiprocessing.forkserver.ensure_running()
