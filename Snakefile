@@ -1,45 +1,113 @@
-"""satbench reproduction workflow: train every (dataset, model, method, workers, seed), then tabulate.
+"""satbench reproduction workflow.
 
-    snakemake --cores all                              # default: config/config.yaml (offline, generated graphs)
-    snakemake --cores all --configfile config/X.yaml   # another grid
+    snakemake --cores all                                   # default: config/config.yaml (offline, generated graphs)
+    snakemake --cores all --configfile config/real-small.yaml
+    snakemake --profile profiles/slurm --configfile config/paper.yaml     # the paper grid on a GPU cluster
+    snakemake figures --config existing_only=true --forcerun figures      # tables/plots from existing records only
+    snakemake --report report.html                          # figures and tables with captions
+
+Jobs: train (one per dataset x model x method x workers x seed, and per sync period in the sweep) -> figures
+(aggregate tables + plots). Datasets are prepared and partitioned by the first job that needs them (the partition
+cache is shared and written atomically).
 """
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from satbench.errors import ConfigError
+from satbench.workflow import RUN_PATH, SWEEP_PATH, Run, check_config, main_runs, run_arguments, sweep_runs
+
 
 configfile: "config/config.yaml"
 
-RUNS = "results/runs/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
+
+validate(config, "config/schema.yaml")
+try:
+    check_config(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+RUNS = [run.path for run in main_runs(config)]
+SWEEP = [run.path for run in sweep_runs(config)]
+ON_GPU = config["device"] == "cuda"
 
 
-def all_runs():
-    return expand(RUNS, dataset=list(config["datasets"]), model=list(config["models"]), method=config["methods"],
-                  workers=config["workers"], seed=config["seeds"])
+def existing(paths):
+    return [path for path in paths if os.path.exists(path)]
+
+
+def records(wildcards):
+    """Every run record of this config; with `--config existing_only=true`, only those already on disk."""
+    if config.get("existing_only"):
+        found = existing(RUNS + SWEEP)
+        if not found:
+            raise WorkflowError("existing_only=true but no run record of this config exists yet")
+        return found
+    return RUNS + SWEEP
 
 
 rule all:
     input:
-        "results/tables/runs.csv",
+        "results/tables/accuracy.csv",
+
+
+def _train_resources(workers):
+    return {"gpu": int(workers)} if ON_GPU else {}
 
 
 rule train:
     output:
-        RUNS,
+        RUN_PATH,
     log:
         "results/logs/{dataset}/{model}/{method}/w{workers}/seed{seed}.log",
-    threads: lambda wildcards: int(wildcards.workers)
+    benchmark:
+        "results/benchmarks/{dataset}/{model}/{method}/w{workers}/seed{seed}.tsv"
+    wildcard_constraints:
+        dataset=r"[^/]+",
+        model=r"[^/]+",
+        method=r"[^/]+",
+        workers=r"\d+",
+        seed=r"\d+",
+    threads: lambda wc: 1 if ON_GPU else int(wc.workers)
+    resources:
+        gpu=lambda wc: int(wc.workers) if ON_GPU else 0,
     params:
-        spec=lambda wc: config["datasets"][wc.dataset]["spec"],
-        model=lambda wc: config["models"][wc.model],
+        args=lambda wc: run_arguments(config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), int(wc.seed))),
     shell:
-        "satbench run --dataset '{params.spec}' --model {wildcards.model} --method {wildcards.method}"
-        " --workers {wildcards.workers} --seed {wildcards.seed} --epochs {config[epochs]}"
-        " --hidden {params.model[hidden]} --layers {params.model[layers]} --dropout {params.model[dropout]}"
-        " --lr {params.model[lr]} --weight-decay {params.model[weight_decay]} --device {config[device]}"
-        " --no-progress --out {output} 2> {log}"
+        "satbench run {params.args} --no-progress --out {output} > {log} 2>&1"
 
 
-rule tabulate_runs:
-    input:
-        all_runs(),
+rule train_sweep:
     output:
-        "results/tables/runs.csv",
+        SWEEP_PATH,
+    log:
+        "results/logs/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.tsv"
+    wildcard_constraints:
+        dataset=r"[^/]+",
+        model=r"[^/]+",
+        method=r"[^/]+",
+        workers=r"\d+",
+        seed=r"\d+",
+        tau=r"\d+",
+    threads: lambda wc: 1 if ON_GPU else int(wc.workers)
+    resources:
+        gpu=lambda wc: int(wc.workers) if ON_GPU else 0,
+    params:
+        args=lambda wc: run_arguments(
+            config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), int(wc.seed), int(wc.tau))
+        ),
     shell:
-        "satbench collect {input} --out {output}"
+        "satbench run {params.args} --no-progress --out {output} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        records,
+    output:
+        "results/tables/accuracy.csv",
+    log:
+        "results/logs/figures.log",
+    shell:
+        "satbench report --tables results/tables --plots plots {input} > {log} 2>&1"

@@ -266,3 +266,6 @@ def sat_method(name: str, base: type[Method], summary: str, **defaults) -> type[
 sat_method("sat", DIGEST, "SAT (faithful): LSTM+GCN halo-embedding prediction on top of DIGEST.")
 sat_method("sat+gas", GAS, "SAT (faithful) on top of GAS histories.")
 sat_method("sat+pipegcn", PipeGCN, "SAT (faithful) on top of PipeGCN.")
+sat_method("sat-plus", DIGEST,
+           "SAT-plus (ours): residual, time-aware, gated predictor trained 20 steps per sync on a replay buffer.",
+           residual=True, time_aware=True, gated=True, predictor_steps=20, replay=8)

@@ -97,7 +97,7 @@ def test_failed_worker_fails_the_run_and_leaves_no_record(tmp_path, method, mess
     assert result.returncode == 1, result.stderr
     assert message in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "out.json").exists()
-    assert not list(tmp_path.glob(".out.json*"))
+    assert not list(tmp_path.glob(".out.json*"))  # no partial record, no error files
 
 
 def test_run_writes_documented_record(tmp_path):

@@ -17,10 +17,12 @@ so a failed run never leaves a result behind.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -127,6 +129,10 @@ def _init_process_group(config: RunConfig, rank: int, world_size: int) -> None:
     dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=config.timeout_s))
 
 
+def _error_file(staging: Path, rank: int) -> Path:
+    return staging.with_name(f"{staging.name}.rank{rank}.error")
+
+
 def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], staging: Path, port: int) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(local_rank),
                       LOCAL_WORLD_SIZE=str(config.workers))
@@ -134,8 +140,27 @@ def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], st
     _init_process_group(config, local_rank, config.workers)
     try:
         run_worker(config, meta, staging if local_rank == 0 else None, "spawn")
+    except BaseException as error:
+        # When one worker fails its peers fail too (their collectives lose a partner); the time stamp lets the
+        # launcher report the first failure, the cause, rather than whichever it happens to notice first.
+        _error_file(staging, local_rank).write_text(json.dumps(
+            {"time": time.time(), "rank": local_rank, "error": f"{type(error).__name__}: {error}"}))
+        raise
     finally:
         dist.destroy_process_group()
+
+
+def _first_failure(staging: Path, world_size: int) -> str | None:
+    failures = []
+    for rank in range(world_size):
+        path = _error_file(staging, rank)
+        if path.exists():
+            failures.append(json.loads(path.read_text()))
+            path.unlink()
+    if not failures:
+        return None
+    first = min(failures, key=lambda failure: failure["time"])
+    return f"worker {first['rank']} failed: {first['error'].strip().splitlines()[-1]}"
 
 
 def _free_port() -> int:
@@ -168,13 +193,15 @@ def _spawn(config: RunConfig, meta: dict[str, Any], out: Path) -> None:
                            join=True, start_method="forkserver")
     except mp.ProcessRaisedException as error:
         staging.unlink(missing_ok=True)
-        last_line = str(error).strip().splitlines()[-1]
-        raise WorkerFailed(f"a worker failed: {last_line}") from None
+        first = _first_failure(staging, config.workers)
+        raise WorkerFailed(first or f"a worker failed: {str(error).strip().splitlines()[-1]}") from None
     except mp.ProcessExitedException as error:
         staging.unlink(missing_ok=True)
+        _first_failure(staging, config.workers)  # its peers' errors only echo the death
         raise WorkerFailed(f"a worker died: {error}") from None
     except BaseException:
         staging.unlink(missing_ok=True)
+        _first_failure(staging, config.workers)
         raise
     if not staging.exists():
         raise WorkerFailed("workers finished but rank 0 wrote no record")

@@ -1,0 +1,115 @@
+"""The Snakemake workflow's logic, kept out of the Snakefile so it is tested like the rest.
+
+A workflow config (``config/*.yaml``, schema ``config/schema.yaml``) names datasets (a label used in result paths
+and a satbench dataset spec), per-model hyperparameters with optional per-dataset overrides, methods, worker counts
+and seeds, plus an optional sync-period sweep. This module checks such a config against satbench's registries and
+turns it into run-record paths and ``satbench run`` arguments.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+RUN_PATH = "results/runs/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
+SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.json"
+# Settings a model entry may carry, as `satbench run` flags.
+MODEL_SETTINGS = ("hidden", "layers", "dropout", "lr", "weight_decay", "norm", "heads", "epochs")
+
+
+@dataclass(frozen=True)
+class Run:
+    dataset: str
+    model: str
+    method: str
+    workers: int
+    seed: int
+    tau: int | None = None  # set for sweep runs
+
+    @property
+    def path(self) -> str:
+        template = SWEEP_PATH if self.tau is not None else RUN_PATH
+        return template.format(**self.__dict__)
+
+
+def models_of(config: dict, dataset: str) -> dict[str, dict[str, Any]]:
+    """The models trained on ``dataset`` with their settings: global model defaults, then the dataset's overrides."""
+    entry = config["datasets"][dataset]
+    chosen = entry.get("models") or {name: {} for name in config["models"]}
+    return {name: {**config["models"].get(name, {}), **(overrides or {})} for name, overrides in chosen.items()}
+
+
+def main_runs(config: dict) -> list[Run]:
+    return [Run(dataset, model, method, workers, seed)
+            for dataset in config["datasets"] for model in models_of(config, dataset)
+            for method in config["methods"] for workers in config["workers"] for seed in config["seeds"]]
+
+
+def sweep_runs(config: dict) -> list[Run]:
+    sweep = config.get("sweep")
+    if not sweep:
+        return []
+    return [Run(dataset, sweep["model"], method, workers, seed, tau)
+            for dataset in sweep["datasets"] for method in sweep["methods"] for tau in sweep["sync_periods"]
+            for workers in sweep["workers"] for seed in sweep["seeds"]]
+
+
+def run_arguments(config: dict, run: Run) -> str:
+    """The ``satbench run`` arguments (shell-quoted) of one job, without ``--out``."""
+    from .methods import get_method
+
+    settings = {**models_of(config, run.dataset)[run.model]}
+    epochs = settings.pop("epochs", config["epochs"])
+    sweep = config.get("sweep") or {}
+    if run.tau is not None and "epochs" in sweep:
+        epochs = sweep["epochs"]
+    arguments = ["--dataset", config["datasets"][run.dataset]["spec"], "--model", run.model, "--method", run.method,
+                 "--workers", run.workers, "--seed", run.seed, "--epochs", epochs, "--device", config["device"],
+                 "--eval-every", config.get("eval_every", 1), "--staleness-every", config.get("staleness_every", 10)]
+    for key, value in settings.items():
+        arguments += [f"--{key.replace('_', '-')}", value]
+    tau = run.tau if run.tau is not None else config.get("sync_period")
+    method_options = dict((config.get("method_options") or {}).get(run.method, {}))
+    if tau is not None and "sync_period" in get_method(run.method).options:
+        method_options["sync_period"] = tau
+    for key, value in method_options.items():
+        arguments += ["-o", f"{key}={value}"]
+    return " ".join(shlex.quote(str(argument)) for argument in arguments)
+
+
+def check_config(config: dict) -> None:
+    """Check names against satbench's registries (the JSON schema has checked the shape); one clear error."""
+    from .data import validate_dataset_name
+    from .methods import discover_methods
+    from .models import MODELS
+
+    def fail(message: str) -> None:
+        raise ConfigError(f"invalid workflow config: {message}")
+
+    for label, entry in config["datasets"].items():
+        try:
+            validate_dataset_name(entry["spec"])
+        except ConfigError as error:
+            fail(f"dataset {label!r}: {error}")
+        for model in entry.get("models") or {}:
+            if model not in MODELS:
+                fail(f"dataset {label!r} names unknown model {model!r}; choose from {', '.join(MODELS)}")
+    for model in config["models"]:
+        if model not in MODELS:
+            fail(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    known = discover_methods()
+    sweep = config.get("sweep") or {}
+    for method in list(config["methods"]) + list(sweep.get("methods", [])) + list(config.get("method_options") or {}):
+        if method not in known:
+            fail(f"unknown method {method!r}; known: {', '.join(sorted(known))}")
+    for label in sweep.get("datasets", []):
+        if label not in config["datasets"]:
+            fail(f"sweep dataset {label!r} is not among the datasets ({', '.join(config['datasets'])})")
+    if sweep and sweep.get("model") not in MODELS:
+        fail(f"sweep model {sweep.get('model')!r} is unknown; choose from {', '.join(MODELS)}")
+    for method in sweep.get("methods", []):
+        if "sync_period" not in known[method].options:
+            fail(f"sweep method {method!r} has no sync_period option")

@@ -1,0 +1,336 @@
+"""Dataset registry and loaders: real loaders offline from a mirror, generated graphs, user .npz files, clear errors."""
+
+import builtins
+import dataclasses
+import json
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch_geometric.utils import is_undirected
+
+from satbench import data as satdata
+from satbench.data import Graph, SBMParams, list_datasets, load_dataset, validate_dataset_name
+from satbench.errors import ConfigError, DatasetUnavailable
+
+
+def assert_normalised(graph: Graph) -> None:
+    """The invariants every loader promises (see satbench.data)."""
+    data, n = graph.data, graph.num_nodes
+    assert data.x.dtype == torch.float32 and data.x.dim() == 2
+    assert data.edge_index.dtype == torch.int64 and data.edge_index.size(0) == 2
+    assert int(data.edge_index.min()) >= 0 and int(data.edge_index.max()) < n
+    assert not (data.edge_index[0] == data.edge_index[1]).any(), "self loops"
+    assert is_undirected(data.edge_index, num_nodes=n)
+    assert torch.unique(data.edge_index, dim=1).size(1) == data.edge_index.size(1), "duplicate edges"
+    for mask in (data.train_mask, data.val_mask, data.test_mask):
+        assert mask.dtype == torch.bool and mask.shape == (n,)
+    if graph.task == "multiclass":
+        assert data.y.dtype == torch.int64 and data.y.shape == (n,) and graph.metric == "accuracy"
+    else:
+        assert data.y.dtype == torch.float32 and data.y.shape == (n, graph.num_classes) and graph.metric == "micro-f1"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Planetoid from the offline mirror
+
+
+@pytest.mark.parametrize("name, nodes, features, classes, split", [
+    ("cora", 2708, 1433, 7, (140, 500, 1000)),
+    ("citeseer", 3327, 3703, 6, (120, 500, 1000)),
+])
+def test_planetoid_loads_offline_from_the_mirror(tmp_path, planetoid_mirror, name, nodes, features, classes, split):
+    graph = load_dataset(name, root=tmp_path, mirror=planetoid_mirror, download=False)
+    assert (graph.name, graph.num_nodes, graph.num_features, graph.num_classes) == (name, nodes, features, classes)
+    masks = (graph.data.train_mask, graph.data.val_mask, graph.data.test_mask)
+    assert tuple(int(mask.sum()) for mask in masks) == split
+    assert graph.ogb_name is None
+    assert_normalised(graph)
+    if name == "cora":
+        assert graph.data.edge_index.size(1) == 10556  # PyG's Cora: 5,278 undirected edges
+
+
+def test_mirror_and_offline_come_from_the_environment(tmp_path, planetoid_mirror, monkeypatch):
+    monkeypatch.setenv("SATBENCH_DATA_MIRROR", str(planetoid_mirror))
+    monkeypatch.setenv("SATBENCH_OFFLINE", "1")
+    assert load_dataset("Cora", root=tmp_path).num_nodes == 2708
+    assert (tmp_path / "Cora" / "raw" / "ind.cora.x").is_file()  # copied into root, so the mirror is needed once
+    monkeypatch.delenv("SATBENCH_DATA_MIRROR")
+    assert load_dataset("cora", root=tmp_path).num_nodes == 2708
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Library loaders on tiny fake raw files in their real layouts (no real files of these datasets are available)
+
+
+def write_fake_ogbn_arxiv(directory, num_nodes=30, num_features=4, num_classes=5):
+    rng = np.random.default_rng(0)
+    edges = rng.integers(0, num_nodes, (40, 2))
+    tables = {
+        "raw/edge": edges,
+        "raw/node-feat": rng.standard_normal((num_nodes, num_features)),
+        "raw/node-label": np.arange(num_nodes).reshape(-1, 1) % num_classes,
+        "raw/node_year": np.full((num_nodes, 1), 2020),
+        "raw/num-node-list": [[num_nodes]],
+        "raw/num-edge-list": [[len(edges)]],
+        "split/time/train": np.arange(0, 18).reshape(-1, 1),
+        "split/time/valid": np.arange(18, 24).reshape(-1, 1),
+        "split/time/test": np.arange(24, 30).reshape(-1, 1),
+    }
+    for name, table in tables.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(table).to_csv(directory / f"{name}.csv.gz", compression="gzip", header=False, index=False)
+    (directory / "RELEASE_v1.txt").write_text("fake\n")
+    return edges
+
+
+def test_ogbn_arxiv_loads_from_a_mirror_symmetrised_without_prompting(tmp_path, monkeypatch):
+    def no_prompt(*_):
+        raise AssertionError("the OGB loader asked on stdin")
+
+    monkeypatch.setattr(builtins, "input", no_prompt)
+    directed = write_fake_ogbn_arxiv(tmp_path / "mirror" / "ogbn_arxiv")
+    graph = load_dataset("ogbn-arxiv", root=tmp_path / "data", mirror=tmp_path / "mirror", download=False)
+    assert (graph.ogb_name, graph.num_nodes, graph.num_features, graph.num_classes) == ("ogbn-arxiv", 30, 4, 5)
+    assert [int(graph.data[mask].sum()) for mask in ("train_mask", "val_mask", "test_mask")] == [18, 6, 6]
+    assert graph.data.train_mask[:18].all()
+    source, target = directed[0]
+    edges = set(map(tuple, graph.data.edge_index.t().tolist()))
+    assert source == target or {(source, target), (target, source)} <= edges
+    assert_normalised(graph)
+
+
+def test_graphsaint_multilabel_dataset_loads_from_a_mirror(tmp_path):
+    raw = tmp_path / "mirror" / "Yelp" / "raw"
+    raw.mkdir(parents=True)
+    num_nodes = 6
+    np.savez(raw / "adj_full.npz", data=np.ones(3), indices=np.array([1, 2, 2]), indptr=np.array([0, 2, 3, 3, 3, 3, 3]),
+             shape=np.array([num_nodes, num_nodes]))
+    np.save(raw / "feats.npy", np.ones((num_nodes, 3), dtype=np.float32))
+    (raw / "class_map.json").write_text(json.dumps({str(i): [i % 2, 1, 0, 0] for i in range(num_nodes)}))
+    (raw / "role.json").write_text(json.dumps({"tr": [0, 1, 2], "va": [3], "te": [4, 5]}))
+    graph = load_dataset("yelp", root=tmp_path / "data", mirror=tmp_path / "mirror", download=False)
+    assert (graph.task, graph.num_classes, graph.data.edge_index.size(1)) == ("multilabel", 4, 6)
+    assert_normalised(graph)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Missing files
+
+
+@pytest.mark.parametrize("name, directory, expected_files", [
+    ("flickr", "Flickr", ["adj_full.npz", "feats.npy", "class_map.json", "role.json"]),
+    ("ogbn-arxiv", "ogbn_arxiv", ["RELEASE_v1.txt", "raw/edge.csv.gz", "raw/node-feat.csv.gz", "raw/node-label.csv.gz",
+                                  "raw/node_year.csv.gz", "split/time/train.csv.gz"]),
+    ("cora", "Cora", [f"ind.cora.{part}" for part in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]),
+])
+def test_missing_files_offline_say_what_to_put_where(tmp_path, name, directory, expected_files):
+    (tmp_path / "empty-mirror").mkdir()
+    with pytest.raises(DatasetUnavailable) as caught:
+        load_dataset(name, root=tmp_path / "data", mirror=tmp_path / "empty-mirror", download=False)
+    message = str(caught.value)
+    assert "\n" not in message and f"'{name}'" in message
+    assert str(tmp_path / "data" / directory) in message
+    assert "--mirror" in message and "SATBENCH_DATA_MIRROR" in message
+    for file in expected_files:
+        assert file in message
+
+
+def test_offline_env_turns_downloads_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("SATBENCH_OFFLINE", "1")
+    monkeypatch.delenv("SATBENCH_DATA_MIRROR", raising=False)
+    with pytest.raises(DatasetUnavailable, match="downloading is off"):
+        load_dataset("reddit", root=tmp_path)
+
+
+def test_failed_download_is_reported_as_unavailable(tmp_path, monkeypatch):
+    timeouts = []
+
+    def failing_read(_root):
+        timeouts.append(socket.getdefaulttimeout())
+        raise OSError("Name or service not known")
+
+    spec = dataclasses.replace(satdata._LIBRARY_DATASETS["flickr"], read=failing_read)
+    monkeypatch.setitem(satdata._LIBRARY_DATASETS, "flickr", spec)
+    with pytest.raises(DatasetUnavailable) as caught:
+        load_dataset("flickr", root=tmp_path, mirror=None, download=True)
+    assert "Name or service not known" in str(caught.value) and "feats.npy" in str(caught.value)
+    assert timeouts == [satdata.DOWNLOAD_SOCKET_TIMEOUT_S]  # the download could not hang
+    assert socket.getdefaulttimeout() is None  # and the process-wide default is restored
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Stochastic block model graphs
+
+
+def test_sbm_preset_shape_and_split():
+    graph = load_dataset("sbm-2k")
+    assert (graph.name, graph.num_nodes, graph.num_features, graph.num_classes) == ("sbm-2k", 2000, 64, 10)
+    assert [int(graph.data[mask].sum()) for mask in ("train_mask", "val_mask", "test_mask")] == [1200, 400, 400]
+    assert not (graph.data.train_mask & graph.data.test_mask).any()
+    assert 9.0 < graph.data.edge_index.size(1) / graph.num_nodes <= 10.0  # average degree, less merged duplicates
+    assert_normalised(graph)
+
+
+def test_sbm_is_deterministic_from_its_seed():
+    first, again = load_dataset("sbm:n=1000,seed=3"), load_dataset("sbm:n=1000,seed=3")
+    other = load_dataset("sbm:n=1000,seed=4")
+    for key in ("x", "y", "edge_index", "train_mask", "val_mask", "test_mask"):
+        assert torch.equal(first.data[key], again.data[key])
+    assert not torch.equal(first.data.x, other.data.x)
+    assert not torch.equal(first.data.edge_index, other.data.edge_index)
+
+
+@pytest.mark.parametrize("homophily", [0.2, 0.5, 0.9])
+def test_sbm_honours_homophily(homophily):
+    data = load_dataset(f"sbm:n=5000,classes=5,homophily={homophily}").data
+    source, target = data.edge_index
+    assert float((data.y[source] == data.y[target]).float().mean()) == pytest.approx(homophily, abs=0.03)
+
+
+def test_sbm_names_parse_to_one_canonical_form():
+    canonical = "sbm:n=5000,classes=5,degree=8,homophily=0.6,features=32,noise=1.5,seed=3"
+    shuffled = "sbm:seed=3, noise=1.5,features=32,homophily=0.6,degree=8,classes=5,n=5000"
+    assert validate_dataset_name(shuffled) == canonical
+    assert validate_dataset_name(canonical) == canonical
+    assert validate_dataset_name("SBM:N=5000") == SBMParams(n=5000).name
+    assert validate_dataset_name("sbm:") == SBMParams().name
+    graph = load_dataset("sbm:n=300,classes=3,features=8")
+    assert graph.name == "sbm:n=300,classes=3,degree=10,homophily=0.8,features=8,noise=1,seed=0"
+    assert (graph.num_nodes, graph.num_classes, graph.num_features) == (300, 3, 8)
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("sbm:size=100", "size=100"),
+    ("sbm:n=abc", "n must be an integer"),
+    ("sbm:n=1.5", "n must be an integer"),
+    ("sbm:n", "key=value"),
+    ("sbm:n=10,n=20", "n given twice"),
+    ("sbm:homophily=1.5", "homophily"),
+    ("sbm:degree=nan", "finite"),
+    ("sbm:classes=1", "classes"),
+    ("sbm:n=5,classes=10", "n must be at least"),
+    ("sbm:noise=-1", "noise"),
+    ("sbm:seed=-1", "seed"),
+])
+def test_bad_sbm_parameters_are_config_errors(name, problem):
+    with pytest.raises(ConfigError, match=problem):
+        validate_dataset_name(name)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# User .npz graphs
+
+
+def npz_arrays(num_nodes=10, **changes):
+    arrays = {
+        "x": np.arange(num_nodes * 3, dtype=np.float64).reshape(num_nodes, 3),
+        "y": np.arange(num_nodes) % 3,
+        # one self loop, one duplicate, one edge given in both directions
+        "edge_index": np.array([[0, 1, 1, 2, 4, 5], [1, 2, 2, 2, 5, 4]]),
+    }
+    arrays.update(changes)
+    return {key: value for key, value in arrays.items() if value is not None}
+
+
+def write_npz(tmp_path, **arrays):
+    path = tmp_path / "graph.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def test_npz_round_trip_with_masks(tmp_path):
+    train, val, test = (np.zeros(10, dtype=bool) for _ in range(3))
+    train[:5], val[5:7], test[7:] = True, True, True
+    path = write_npz(tmp_path, **npz_arrays(train_mask=train, val_mask=val, test_mask=test))
+    graph = load_dataset(f"npz:{path}")
+    assert graph.name == f"npz:{path}" and graph.task == "multiclass" and graph.num_classes == 3
+    assert torch.equal(graph.data.x, torch.arange(30, dtype=torch.float32).reshape(10, 3))
+    assert graph.data.edge_index.tolist() == [[0, 1, 1, 2, 4, 5], [1, 0, 2, 1, 5, 4]]
+    assert torch.equal(graph.data.train_mask, torch.from_numpy(train))
+    assert torch.equal(graph.data.test_mask, torch.from_numpy(test))
+    assert_normalised(graph)
+
+
+def test_npz_without_masks_gets_a_seeded_60_20_20_split(tmp_path):
+    path = write_npz(tmp_path, **npz_arrays(num_nodes=100, edge_index=np.array([[0], [1]])))
+    first, again = load_dataset(f"npz:{path}"), load_dataset(f"npz:{path}")
+    assert [int(first.data[mask].sum()) for mask in ("train_mask", "val_mask", "test_mask")] == [60, 20, 20]
+    assert torch.equal(first.data.train_mask, again.data.train_mask)
+    assert not (first.data.train_mask & (first.data.val_mask | first.data.test_mask)).any()
+
+
+def test_npz_multilabel(tmp_path):
+    labels = np.random.default_rng(0).integers(0, 2, (10, 4)).astype(np.int8)
+    graph = load_dataset(f"npz:{write_npz(tmp_path, **npz_arrays(y=labels))}")
+    assert (graph.task, graph.metric, graph.num_classes) == ("multilabel", "micro-f1", 4)
+    assert torch.equal(graph.data.y, torch.from_numpy(labels).float())
+    assert_normalised(graph)
+
+
+MASK = np.ones(10, dtype=bool)
+
+
+@pytest.mark.parametrize("changes, problem", [
+    ({"x": None}, "missing array"),
+    ({"edge_index": None, "y": None}, "missing array"),
+    ({"x": np.zeros(10)}, "x must be"),
+    ({"x": np.array([["a"]] * 10)}, "x must be"),
+    ({"x": np.full((10, 3), np.nan)}, "NaN"),
+    ({"x": np.zeros((0, 3)), "y": np.zeros(0, dtype=np.int64), "edge_index": np.zeros((2, 0), dtype=np.int64)},
+     "no nodes"),
+    ({"y": np.arange(9)}, "y must be"),
+    ({"y": np.zeros(10, dtype=np.float32)}, "integers"),
+    ({"y": -np.ones(10, dtype=np.int64)}, "negative"),
+    ({"y": np.full((10, 2), 2)}, "only 0 and 1"),
+    ({"edge_index": np.zeros((3, 4), dtype=np.int64)}, "edge_index must be"),
+    ({"edge_index": np.zeros((2, 4), dtype=np.float32)}, "edge_index must be"),
+    ({"edge_index": np.array([[0], [10]])}, "outside"),
+    ({"edge_index": np.array([[-1], [0]])}, "outside"),
+    ({"train_mask": MASK}, "all of"),
+    ({"train_mask": MASK, "val_mask": MASK, "test_mask": np.ones(10, dtype=np.int64)}, "test_mask must be"),
+    ({"train_mask": MASK, "val_mask": MASK, "test_mask": np.ones(9, dtype=bool)}, "test_mask must be"),
+    ({"train_mask": MASK, "val_mask": ~MASK, "test_mask": MASK}, "overlap"),
+])
+def test_malformed_npz_is_one_config_error_naming_the_file(tmp_path, changes, problem):
+    path = write_npz(tmp_path, **npz_arrays(**changes))
+    with pytest.raises(ConfigError, match=problem) as caught:
+        load_dataset(f"npz:{path}")
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("content", [None, b"not a zip archive"])
+def test_unreadable_npz_is_a_config_error(tmp_path, content):
+    path = tmp_path / "graph.npz"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match="cannot read") as caught:
+        load_dataset(f"npz:{path}")
+    assert str(path) in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Registry
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ConfigError) as caught:
+        validate_dataset_name("imagenet")
+    message = str(caught.value)
+    assert message.startswith("unknown dataset 'imagenet'; known: ")
+    for name in ("cora", "flickr", "ogbn-products", "amazon-products", "sbm-1m", "sbm:KEY=VALUE", "npz:PATH"):
+        assert name in message
+
+
+def test_every_listed_name_validates_without_touching_files():
+    infos = list_datasets()
+    assert {"flickr", "reddit", "ogbn-arxiv", "ogbn-products", "amazon-products", "yelp", "cora", "citeseer", "pubmed",
+            "sbm-2k", "sbm-20k", "sbm-100k", "sbm-1m"} <= {info.name for info in infos}
+    for info in infos:
+        if ":" not in info.name:  # the rest are templates (sbm:KEY=VALUE,..., npz:PATH)
+            assert validate_dataset_name(info.name) == info.name
+    assert validate_dataset_name("npz:relative/graph.npz").startswith("npz:/")
+    with pytest.raises(ConfigError, match="npz:PATH"):
+        validate_dataset_name("npz:")
