@@ -86,6 +86,7 @@ class _LayerState:
     spacing: float = 1.0  # epochs between the last two snapshots
     prediction: torch.Tensor | None = None  # cached between syncs when the predictor's input does not change
     use_prediction: torch.Tensor | None = None  # gated: per owning peer, whether the prediction beat the stale copy
+    gate_errors: tuple[torch.Tensor, torch.Tensor] | None = None  # gated: (prediction, stale copy) errors per peer
     replay: deque = dataclasses.field(default_factory=deque)  # (window, snapshot) pairs to train on
 
 
@@ -172,7 +173,9 @@ class SAT(Method):
         if self.config["gated"]:
             with torch.no_grad():
                 predicted_error = self._per_peer_error(self._predict(layer, previous, h_inner), snapshot)
-                state.use_prediction = predicted_error < self._per_peer_error(previous[-1], snapshot)
+                stale_error = self._per_peer_error(previous[-1], snapshot)
+                state.gate_errors = (predicted_error, stale_error)
+                state.use_prediction = predicted_error < stale_error
         state.replay.append((previous, snapshot))
         while len(state.replay) > self.config["replay"]:
             state.replay.popleft()
@@ -185,6 +188,7 @@ class SAT(Method):
             loss.backward()
             optimizer.step()
             self.predictor_losses.append(float(loss.detach()))
+        optimizer.zero_grad(set_to_none=True)  # frees them; the GNN's backward must never add any
         state.window.append(snapshot)
         state.prediction = None
 

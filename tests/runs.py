@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,3 +37,25 @@ def without_timings(value):
     if isinstance(value, list):
         return [without_timings(v) for v in value]
     return value
+
+
+def _group_member(rank, world_size, port, function, args, results):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    torch.set_num_threads(1)
+    try:
+        results[rank] = function(rank, world_size, *args)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_in_process_group(function, world_size, *args):
+    """Run ``function(rank, world_size, *args)`` in ``world_size`` processes of a gloo group (as training workers
+    are); returns every rank's return value, by rank. ``function`` must be importable (module level)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.start_processes(_group_member, args=(world_size, port, function, args, results), nprocs=world_size,
+                           start_method="spawn")
+        return [results[rank] for rank in range(world_size)]

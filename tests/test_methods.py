@@ -4,12 +4,9 @@ import textwrap
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
-from runs import TINY_GRAPH, load_record, satbench
+from runs import TINY_GRAPH, load_record, run_in_process_group, satbench
 from satbench.config import RunConfig
-from satbench.data import load_dataset
 from satbench.dist.launch import launch, prepare
 from satbench.methods import discover_methods, get_method
 from satbench.partition import load_part
@@ -19,39 +16,24 @@ ALL_METHODS = sorted(discover_methods())
 MODELS = ("gcn", "sage", "gat")
 
 
-def _train_every_combination(rank, world_size, port, meta, results):
-    """One worker of a process group that trains every (method, model) for two epochs in turn."""
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
-    torch.set_num_threads(1)
-    try:
-        part = load_part(meta["partition_dir"], rank)
-        for model in MODELS:
-            for method in ALL_METHODS:
-                config = RunConfig(dataset=TINY_GRAPH, model=model, method=method, workers=world_size, epochs=2,
-                                   hidden=8, heads=2, dropout=0.0, staleness_every=1, progress=False)
-                options = {"sync_period": 2} if "sync_period" in get_method(method).options else {}
-                config.method_options = options
-                rows = Trainer(config, meta, part, torch.device("cpu")).fit()
-                if rank == 0:
-                    results[(model, method)] = rows
-    finally:
-        dist.destroy_process_group()
+def _train_every_combination(rank, world_size, meta):
+    """One worker's share: every (model, method) for two epochs in turn."""
+    part = load_part(meta["partition_dir"], rank)
+    results = {}
+    for model in MODELS:
+        for method in ALL_METHODS:
+            options = {"sync_period": 2} if "sync_period" in get_method(method).options else {}
+            config = RunConfig(dataset=TINY_GRAPH, model=model, method=method, workers=world_size, epochs=2,
+                               hidden=8, heads=2, dropout=0.0, staleness_every=1, progress=False,
+                               method_options=options)
+            results[(model, method)] = Trainer(config, meta, part, torch.device("cpu")).fit()
+    return results
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
 def test_every_method_trains_every_model(tmp_path, workers):
-    import socket
-
-    config = RunConfig(dataset=TINY_GRAPH, workers=workers, cache_dir=str(tmp_path / "cache"))
-    meta = prepare(config)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with mp.Manager() as manager:
-        results = manager.dict()
-        mp.start_processes(_train_every_combination, args=(workers, port, meta, results), nprocs=workers,
-                           start_method="spawn")
-        results = dict(results)
+    meta = prepare(RunConfig(dataset=TINY_GRAPH, workers=workers, cache_dir=str(tmp_path / "cache")))
+    results = run_in_process_group(_train_every_combination, workers, meta)[0]
     assert set(results) == {(model, method) for model in MODELS for method in ALL_METHODS}
     for (model, method), rows in results.items():
         assert len(rows) == 2, (model, method)

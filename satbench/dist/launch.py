@@ -143,8 +143,8 @@ def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], st
     except BaseException as error:
         # When one worker fails its peers fail too (their collectives lose a partner); the time stamp lets the
         # launcher report the first failure, the cause, rather than whichever it happens to notice first.
-        _error_file(staging, local_rank).write_text(json.dumps(
-            {"time": time.time(), "rank": local_rank, "error": f"{type(error).__name__}: {error}"}))
+        write_json_atomic(_error_file(staging, local_rank),
+                          {"time": time.time(), "rank": local_rank, "error": f"{type(error).__name__}: {error}"})
         raise
     finally:
         dist.destroy_process_group()
@@ -157,6 +157,8 @@ def _first_failure(staging: Path, world_size: int) -> str | None:
         if path.exists():
             failures.append(json.loads(path.read_text()))
             path.unlink()
+        for partial in path.parent.glob(f".{path.name}.*.tmp"):  # a peer terminated while writing
+            partial.unlink(missing_ok=True)
     if not failures:
         return None
     first = min(failures, key=lambda failure: failure["time"])
