@@ -46,9 +46,21 @@ def records(wildcards):
     return RUNS + SWEEP
 
 
+report: "report/workflow.rst"
+
+TABLES = ["accuracy", "staleness", "throughput", "time_to_target", "sat_vs_base"] + (["sync_period"] if SWEEP else [])
+PLOTS = ["val_vs_epoch", "val_vs_time", "staleness", "throughput", "accuracy_vs_staleness"] + (
+    ["sync_period"] if SWEEP else []
+)
+# Caption files: a table and a plot of the same name have their own.
+TABLE_CAPTIONS = {"staleness": "staleness_table", "sync_period": "sync_period_table"}
+PLOT_CAPTIONS = {"throughput": "throughput_plot"}
+
+
 rule all:
     input:
-        "results/tables/accuracy.csv",
+        expand("results/tables/{table}.{ext}", table=TABLES, ext=["csv", "md", "tex"]),
+        expand("plots/{plot}.{ext}", plot=PLOTS, ext=["png", "pdf"]),
 
 
 def _train_resources(workers):
@@ -103,10 +115,21 @@ rule train_sweep:
 
 
 rule figures:
+    """Tables and plots from the run records (`make figures` passes existing_only=true: no training)."""
     input:
         records,
     output:
-        "results/tables/accuracy.csv",
+        [
+            report(f"results/tables/{table}.csv", category="Tables",
+                   caption=f"report/{TABLE_CAPTIONS.get(table, table)}.rst")
+            for table in TABLES
+        ],
+        expand("results/tables/{table}.{ext}", table=TABLES, ext=["md", "tex"]),
+        [
+            report(f"plots/{plot}.png", category="Figures", caption=f"report/{PLOT_CAPTIONS.get(plot, plot)}.rst")
+            for plot in PLOTS
+        ],
+        expand("plots/{plot}.pdf", plot=PLOTS),
     log:
         "results/logs/figures.log",
     shell:

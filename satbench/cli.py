@@ -105,9 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(subparsers)
     subparsers.add_parser("datasets", help="list the dataset registry")
     subparsers.add_parser("methods", help="list the registered methods and their hyperparameters")
-    collect = subparsers.add_parser("collect", help="tabulate run records (one CSV row per run)")
-    collect.add_argument("records", nargs="+", help="run record JSON files")
-    collect.add_argument("--out", required=True, help="CSV file to write")
+    from .report import add_arguments
+
+    add_arguments(subparsers.add_parser(
+        "report", help="tables (CSV, Markdown, LaTeX) and figures (PNG, PDF) from run records",
+        description="Aggregate run records into tables and figures; skips, with a note, what the runs cannot support."))
     return parser
 
 
@@ -150,11 +152,10 @@ def _command_methods(_: argparse.Namespace) -> None:
             print(f"    -o {key}={option.default!r}  {option.help}")
 
 
-def _command_collect(args: argparse.Namespace) -> None:
-    from .results import collect
+def _command_report(args: argparse.Namespace) -> None:
+    from .report import run_from_args
 
-    table = collect(args.records, args.out)
-    log.info("wrote %d runs to %s", len(table), args.out)
+    run_from_args(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     commands = {"run": _command_run, "datasets": _command_datasets, "methods": _command_methods,
-                "collect": _command_collect}
+                "report": _command_report}
     try:
         commands[args.command](args)
     except WorkerFailed as error:

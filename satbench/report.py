@@ -10,7 +10,7 @@ Runs in the sweep layout form the *sweep* study, all others the *main* study. Th
 runs only, because a sweep run repeats a main configuration with other epochs and τ; the sync-period table and
 figure use the sweep runs when there are any, else every run.
 
-Conventions (also stated in the tables' captions in :data:`CAPTIONS`):
+Conventions (also stated in the tables' captions in :data:`TABLE_CAPTIONS`):
 
 * the reported score is ``summary.test_at_best_val`` (test score at the first epoch with the best validation score),
   in %; "mean ± std" is over seeds with the sample standard deviation (ddof = 1), and just the mean for one seed;
@@ -32,6 +32,7 @@ no table averages over different hyperparameters.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -45,8 +46,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import ConfigError
 from .record import write_text_atomic
-from .results import read_record
 
 log = logging.getLogger("satbench.report")
 
@@ -126,6 +127,17 @@ class LoadedRun:
 META_COLUMNS = ("dataset", "model", "method", "variant", "workers", "seed", "sync_period", "study", "record")
 
 
+def read_record(path: str | os.PathLike) -> dict:
+    """A run record from disk; a file that is not one is a one-line error, not a traceback."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"cannot read run record {path}: {error}") from None
+    if not isinstance(record, dict) or not {"config", "summary", "epochs"} <= record.keys():
+        raise ConfigError(f"{path} is not a satbench run record (no config/summary/epochs)")
+    return record
+
+
 def _as_number(value: Any) -> float:
     """Method options may be stored as strings ("10") when given as ``-o KEY=VALUE``."""
     try:
@@ -201,6 +213,7 @@ def load_records(sources: Iterable[RecordSource], labels: Mapping[str, str] | No
     seen: dict[tuple, str] = {}
     for run in runs:
         key = tuple(run.meta[k] for k in ("study", "dataset", "model", "variant", "workers", "seed"))
+        key += (-1.0 if math.isnan(run.meta["sync_period"]) else run.meta["sync_period"],)
         if key in seen:  # e.g. two option settings of one method: the tables would average them as seeds
             log.warning("%s and %s are the same configuration and seed; both are counted", seen[key],
                         run.meta["record"])
@@ -219,9 +232,9 @@ def _ordered_methods(names: Iterable[str]) -> list[str]:
     names = set(names)
 
     def key(name: str):
-        method = name.split(" (τ=")[0]
+        method, _, period = name.partition(" (τ=")
         rank = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
-        return rank, method, name
+        return rank, method, float(period.rstrip(")")) if period else -1.0  # τ numerically: 5 before 20
     return sorted(names, key=key)
 
 
@@ -658,6 +671,15 @@ def _apply_scale(axis, values: Iterable[float], which: str = "y") -> None:
         setter(scale)
 
 
+def _ticks_at(axis, values: Iterable[float]) -> None:
+    """x ticks at the values that were run (W, τ), as plain numbers rather than 10⁰, 10¹ on a log axis."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    axis.xaxis.set_major_locator(FixedLocator(sorted(set(values))))
+    axis.xaxis.set_major_formatter(lambda value, _: f"{value:g}")
+    axis.xaxis.set_minor_locator(NullLocator())
+
+
 def _largest_workers(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
     return frame.groupby(["dataset", "model"])["workers"].max().to_dict()
 
@@ -760,7 +782,6 @@ def plot_throughput(runs: pd.DataFrame, out_stem) -> list[Path]:
     configs = sorted(table[["dataset", "model"]].drop_duplicates().itertuples(index=False))
     has_speedup = table["speedup vs exact"].notna().any()
     from matplotlib import rc_context
-    from matplotlib.ticker import FixedLocator, NullLocator
     with rc_context(PAPER_RC):
         figure, axes = _new_figure(len(configs), 2 if has_speedup else 1)
         for row, (dataset, model) in enumerate(configs):
@@ -785,10 +806,7 @@ def plot_throughput(runs: pd.DataFrame, out_stem) -> list[Path]:
                     axis.set_xscale("log", base=2)
                 else:
                     axis.set_xlim(counts[0] - 0.5, counts[-1] + 0.5)
-                # Ticks at the W values that were run, written as plain integers.
-                axis.xaxis.set_major_locator(FixedLocator(counts))
-                axis.xaxis.set_major_formatter(lambda value, _: f"{value:g}")
-                axis.xaxis.set_minor_locator(NullLocator())
+                _ticks_at(axis, counts)
         _shared_legend(figure, axes)
         return _save_figure(figure, out_stem)
 
@@ -845,6 +863,7 @@ def plot_sync_period(runs: pd.DataFrame, out_stem) -> list[Path]:
             for axis, ylabel in zip(axes[row], ("mean relative error", "test score at best val. (%)",
                                                 "epoch time (s)")):
                 axis.set_xscale("log")
+                _ticks_at(axis, panel["sync_period"])
                 axis.set_xlabel("sync period τ (epochs)")
                 axis.set_ylabel(ylabel)
             axes[row, 1].set_title(f"{dataset} · {model} · W={count}")

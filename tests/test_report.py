@@ -1,0 +1,296 @@
+"""satbench.report: tables checked against synthetic run records with known numbers; figures written; gaps skipped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from satbench import report
+from satbench.record import summarize
+from satbench.workflow import RUN_PATH, SWEEP_PATH
+
+# The workflow passes the long dataset spec to `satbench run`; the report must label runs by the path's dataset.
+SPECS = {"sbm-a": "sbm:n=2000,classes=6,degree=8,homophily=0.9,features=32,noise=2.0,seed=0",
+         "sbm-b": "sbm:n=6000,classes=8,degree=12,homophily=0.6,features=32,noise=2.0,seed=1"}
+EPOCHS = 20
+MEASURED = (1, 5, 10, 15, 20)
+
+
+def make_record(dataset: str, method: str, workers: int, seed: int, *, test: float, epoch_time: float,
+                val_slope: float, val_cap: float, rel_error: dict[int, float] | None = None,
+                replaced: float | None = None, sync_period: int | None = None, bytes_per_epoch: int = 1_000_000,
+                epochs: int = EPOCHS) -> dict:
+    """A record in the README's schema: validation rises by ``val_slope`` per epoch up to ``val_cap``, the test
+    score is ``test`` at every epoch (so test_at_best_val == test), every epoch takes ``epoch_time`` seconds, and
+    measured epochs report ``rel_error[layer]`` (plus ``replaced`` as SAT's replaced_rel_error)."""
+    rows = []
+    for epoch in range(1, epochs + 1):
+        row = {"epoch": epoch, "loss": 1.0 / epoch, "train": 0.5, "val": round(min(val_cap, val_slope * epoch), 6),
+               "test": test, "epoch_time_s": epoch_time, "compute_time_s": epoch_time, "comm_time_s": 0.0,
+               "comm_bytes": bytes_per_epoch, "halo_bytes": bytes_per_epoch, "halo_grad_bytes": 0,
+               "reduce_bytes": 0, "other_bytes": 0, "comm_bytes_per_worker": [bytes_per_epoch // workers] * workers,
+               "eval_time_s": 0.0, "measure_time_s": 0.0}
+        if rel_error is not None and epoch in MEASURED:
+            row["staleness"] = [{"layer": layer, "rel_error": error, "cosine": 1 - error, "age_epochs": 1.0,
+                                 "age_steps": 1.0, **({"replaced_rel_error": replaced} if replaced is not None
+                                                      else {})}
+                                for layer, error in rel_error.items()]
+            row["staleness_age"] = [1.0] * len(rel_error)
+        rows.append(row)
+    options = {"sync_period": sync_period} if sync_period is not None else {}
+    config = {"dataset": SPECS[dataset], "model": "gcn", "method": method, "workers": workers, "epochs": epochs,
+              "seed": seed, "hidden": 16, "layers": 3, "dropout": 0.0, "method_options": options}
+    return {"config": config, "env": {}, "partition": {}, "epochs": rows, "summary": summarize(rows)}
+
+
+# method: (test score per seed, epoch time, val slope, val cap, rel_error per layer, replaced, sync period)
+METHODS = {
+    "exact": ((0.80, 0.82), 0.2, 0.10, 0.90, {1: 0.0, 2: 0.0}, None, None),
+    "partition": ((0.50, 0.50), 0.05, 0.01, 0.50, {1: 1.0, 2: 1.0}, None, None),
+    "digest": ((0.70, 0.74), 0.1, 0.05, 0.88, {1: 0.2, 2: 0.4}, None, 10),
+    "sat": ((0.76, 0.78), 0.125, 0.06, 0.89, {1: 0.1, 2: 0.1}, 0.4, 10),
+}
+
+
+def write(root: Path, relative: str, record: dict) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return path
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory) -> list[Path]:
+    """Main runs: 2 datasets × W ∈ {2, 4} × 2 seeds × 4 methods; sweep runs: digest and sat at τ ∈ {1, 5, 20}."""
+    root = tmp_path_factory.mktemp("report")
+    paths = []
+    for dataset in SPECS:
+        for workers in (2, 4):
+            for method, (tests, time, slope, cap, errors, replaced, period) in METHODS.items():
+                for seed, test in enumerate(tests):
+                    record = make_record(dataset, method, workers, seed, test=test, epoch_time=time,
+                                         val_slope=slope, val_cap=cap, rel_error=errors, replaced=replaced,
+                                         sync_period=period)
+                    relative = RUN_PATH.format(dataset=dataset, model="gcn", method=method, workers=workers,
+                                               seed=seed)
+                    paths.append(write(root, relative, record))
+    for method in ("digest", "sat"):
+        for tau in (1, 5, 20):
+            # Staleness grows with τ, accuracy falls; the sweep's scores (0.6x) must stay out of the main tables.
+            record = make_record("sbm-a", method, 4, 0, test=0.6 + 0.001 * tau, epoch_time=0.1 + 0.01 * tau,
+                                 val_slope=0.05, val_cap=0.8, rel_error={1: 0.01 * tau, 2: 0.02 * tau},
+                                 replaced=0.05 * tau if method == "sat" else None, sync_period=tau)
+            relative = SWEEP_PATH.format(dataset="sbm-a", model="gcn", method=method, tau=tau, workers=4, seed=0)
+            paths.append(write(root, relative, record))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def frames(records):
+    loaded = report.load_records(records)
+    return report.load_runs(loaded), report.epoch_frame(loaded), report.staleness_frame(loaded)
+
+
+def test_load_runs_labels_datasets_by_path_and_reads_config(frames):
+    runs, epochs, staleness = frames
+    assert len(runs) == 2 * 2 * 4 * 2 + 6
+    assert set(runs["dataset"]) == set(SPECS)  # the path's label, not the long spec in config.dataset
+    digest = runs[(runs["method"] == "digest") & (runs["study"] == "main")]
+    assert (digest["sync_period"] == 10).all()
+    assert runs[runs["method"] == "exact"]["sync_period"].isna().all()
+    assert set(runs[runs["study"] == "sweep"]["sync_period"]) == {1, 5, 20}
+    exact = runs[(runs["method"] == "exact") & (runs["dataset"] == "sbm-a") & (runs["workers"] == 2)]
+    assert sorted(exact["test_at_best_val"]) == [0.80, 0.82]
+    assert set(runs[runs["method"] == "sat"]["base"]) == {"digest"}
+    assert len(epochs) == len(runs) * EPOCHS
+    one = epochs[epochs["record"] == str(records_of(runs, "exact")[0])]
+    assert one["wall_time_s"].iloc[-1] == pytest.approx(EPOCHS * 0.2)
+    assert len(staleness) == len(runs) * len(MEASURED) * 2
+    assert staleness[staleness["method"] == "digest"]["replaced_rel_error"].isna().all()
+
+
+def records_of(runs: pd.DataFrame, method: str) -> list[str]:
+    return list(runs[(runs["method"] == method) & (runs["study"] == "main")]["record"])
+
+
+def test_labels_and_dicts(records):
+    record = json.loads(Path(records[0]).read_text())
+    runs = report.load_runs([record])
+    assert runs["dataset"].iloc[0] == record["config"]["dataset"]  # no layout to read: the config's spec
+    assert runs["record"].iloc[0] == "record[0]"
+    labelled = report.load_runs([records[0]], labels={str(records[0]): "A"})
+    assert labelled["dataset"].iloc[0] == "A"
+
+
+def test_accuracy_table_is_mean_pm_sample_std_in_percent(frames):
+    table = report.accuracy_table(frames[0])
+    assert list(table.index) == ["exact", "partition", "digest", "sat"]
+    assert table.loc["exact", ("sbm-a", "gcn", "W=2")] == "81.00 ± 1.41"  # (80, 82): std ddof=1 = √2
+    assert table.loc["digest", ("sbm-b", "gcn", "W=4")] == "72.00 ± 2.83"
+    assert table.loc["partition", ("sbm-a", "gcn", "W=4")] == "50.00 ± 0.00"
+    assert list(table.columns.get_level_values("W")) == ["W=2", "W=4", "W=2", "W=4"]
+
+
+def test_accuracy_single_seed_has_no_std():
+    record = make_record("sbm-a", "exact", 2, 0, test=0.8125, epoch_time=1, val_slope=0.1, val_cap=0.9)
+    table = report.accuracy_table(report.load_runs([record]))
+    assert table.iloc[0, 0] == "81.25"
+
+
+def test_staleness_table_per_layer_and_overall(frames):
+    table = report.staleness_table(frames[2])
+    assert table.loc["digest", "layer 1"] == pytest.approx(0.2)
+    assert table.loc["digest", "layer 2"] == pytest.approx(0.4)
+    assert table.loc["digest", "all"] == pytest.approx(0.3)
+    assert table.loc["exact", "all"] == 0
+    assert "sat" in table.index and table.loc["sat", "all"] == pytest.approx(0.1)  # sweep runs left out
+
+
+def test_throughput_speedup_is_exact_time_over_method_time(frames):
+    table = report.throughput_table(frames[0])
+    row = table[(table["dataset"] == "sbm-b") & (table["W"] == 4) & (table["method"] == "digest")].iloc[0]
+    assert row["epoch time (s)"] == pytest.approx(0.1)
+    assert row["speedup vs exact"] == pytest.approx(0.2 / 0.1)
+    assert row["comm (MB/epoch)"] == pytest.approx(1.0)
+    assert row["seeds"] == 2
+    assert table[table["method"] == "exact"]["speedup vs exact"].tolist() == pytest.approx([1.0] * 4)
+    assert len(table) == 2 * 2 * 4
+
+
+def test_time_to_target(frames):
+    runs, epochs, _ = frames
+    table = report.time_to_target_table(epochs, runs)
+    targets = report.target_scores(runs)
+    assert targets[("sbm-a", "gcn")] == pytest.approx(0.95 * 0.90)  # 0.855
+    by_method = table[(table["dataset"] == "sbm-a") & (table["W"] == 2)].set_index("method")
+    assert by_method.loc["exact", "epochs to target"] == 9          # 0.1 × 9 = 0.90 ≥ 0.855 > 0.80
+    assert by_method.loc["exact", "time to target (s)"] == pytest.approx(9 * 0.2)
+    assert by_method.loc["digest", "epochs to target"] == 18        # 0.05 × 18 = 0.90 → capped 0.88 ≥ 0.855
+    assert by_method.loc["sat", "epochs to target"] == 15           # 0.06 × 15 = 0.90 → capped 0.89
+    assert math.isnan(by_method.loc["partition", "epochs to target"])  # capped at 0.50: never reached
+    assert by_method.loc["partition", "reached"] == "0/2"
+    assert by_method.loc["exact", "reached"] == "2/2"
+    assert "—" in report.table_to_markdown(table)
+
+
+def test_sat_vs_base_reduction_and_overhead(frames):
+    _, _, staleness = frames
+    table = report.sat_vs_base_table(staleness, frames[0])
+    assert len(table) == 4  # one SAT configuration per (dataset, W); the sweep is not mixed in
+    row = table.iloc[0]
+    assert row["base"] == "digest" and row["τ"] == 10
+    assert row["rel. error used"] == pytest.approx(0.1)
+    assert row["rel. error replaced"] == pytest.approx(0.4)
+    assert row["reduction (×)"] == pytest.approx(4.0)
+    assert row["base run rel. error"] == pytest.approx(0.3)
+    assert row["overhead (%)"] == pytest.approx(25.0)  # 0.125 s vs 0.1 s
+
+
+def test_sat_base_names():
+    assert report.sat_base("sat") == "digest"
+    assert report.sat_base("sat+gas") == "gas"
+    assert report.sat_base("sat+pipegcn") == "pipegcn"
+    assert report.sat_base("sat-plus") == "digest"
+    assert report.sat_base("sat-new") == "digest"
+    assert report.sat_base("sat-new", {"method_options": {"base": "gas"}}) == "gas"
+    assert report.sat_base("gas") is None
+
+
+def test_sync_period_table_uses_the_sweep(frames):
+    table = report.sync_period_table(frames[0])
+    assert set(table["τ"]) == {1, 5, 20}  # the main runs' τ = 10 (other epochs) stays out
+    digest = table[table["method"] == "digest"].set_index("τ")
+    assert digest.loc[5, "rel. error"] == pytest.approx((0.05 + 0.10) / 2)
+    assert digest.loc[20, "test (%)"] == "62.00"
+    assert digest.loc[20, "epoch time (s)"] == pytest.approx(0.3)
+
+
+def test_several_periods_in_the_main_study_are_kept_apart(tmp_path):
+    paths = [write(tmp_path, RUN_PATH.format(dataset="sbm-a", model="gcn", method="digest", workers=2, seed=seed),
+                   make_record("sbm-a", "digest", 2, seed, test=0.7, epoch_time=0.1, val_slope=0.1, val_cap=0.9,
+                               sync_period=5)) for seed in (0, 1)]
+    paths.append(write(tmp_path, "other/digest-tau20.json",
+                       make_record("sbm-a", "digest", 2, 0, test=0.6, epoch_time=0.1, val_slope=0.1, val_cap=0.9,
+                                   sync_period=20)))
+    table = report.accuracy_table(report.load_runs(paths, labels={str(paths[-1]): "sbm-a"}))
+    assert list(table.index) == ["digest (τ=5)", "digest (τ=20)"]
+    assert table.iloc[1, 0] == "60.00"
+
+
+def test_writers(tmp_path, frames):
+    table = report.accuracy_table(frames[0])
+    written = report.write_table(table, tmp_path / "accuracy", caption="Test score (%)")
+    assert [path.name for path in written] == ["accuracy.csv", "accuracy.md", "accuracy.tex"]
+    csv = pd.read_csv(tmp_path / "accuracy.csv", index_col=0)
+    assert csv.loc["exact", "sbm-a / gcn / W=2"] == "81.00 ± 1.41"
+    markdown = (tmp_path / "accuracy.md").read_text().splitlines()
+    assert markdown[0] == "| method | sbm-a · gcn · W=2 | sbm-a · gcn · W=4 | sbm-b · gcn · W=2 | sbm-b · gcn · W=4 |"
+    assert markdown[2] == "| exact | 81.00 ± 1.41 | 81.00 ± 1.41 | 81.00 ± 1.41 | 81.00 ± 1.41 |"
+    latex = (tmp_path / "accuracy.tex").read_text()
+    assert r"\multicolumn{2}{c}{sbm-a}" in latex and r"\cmidrule(lr){2-3}" in latex
+    assert r"81.00 $\pm$ 1.41" in latex and r"\caption{Test score (\%)}" in latex
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no staging files
+    assert report.latex_escape("sat+gas_1 & 50% τ") == r"sat+gas\_1 \& 50\% $\tau$"
+    assert report.format_cell(float("nan")) == "—"
+    assert report.format_cell(0.0123456) == "0.01235"
+    assert report.format_cell(1234.5678) == "1235"
+
+
+def test_method_colors_are_fixed_and_distinct():
+    assert report.method_color("sat") == report.METHOD_COLORS["sat"]
+    assert report.method_color("digest (τ=5)") == report.METHOD_COLORS["digest"]
+    assert report.method_color("my-new-method") == report.method_color("my-new-method")
+    assert len(set(report.METHOD_COLORS.values())) == len(report.METHOD_COLORS)
+
+
+def test_build_all_writes_every_table_and_plot(records, tmp_path):
+    written = report.build_all(records, tmp_path / "tables", tmp_path / "plots")
+    names = {path.name for path in written}
+    for table in ("accuracy", "staleness", "throughput", "time_to_target", "sat_vs_base", "sync_period"):
+        assert {f"{table}.csv", f"{table}.md", f"{table}.tex"} <= names
+    for plot in ("val_vs_epoch", "val_vs_time", "staleness", "throughput", "accuracy_vs_staleness", "sync_period"):
+        png, pdf = tmp_path / "plots" / f"{plot}.png", tmp_path / "plots" / f"{plot}.pdf"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert all(path.stat().st_size > 0 for path in written)
+
+
+def test_build_all_skips_what_the_runs_cannot_support(tmp_path, caplog):
+    """digest only, one τ: no exact (no target, no speedup), no SAT, no sweep — those are skipped, not errors."""
+    paths = [write(tmp_path / "in", RUN_PATH.format(dataset="sbm-a", model="gcn", method="digest", workers=2,
+                                                    seed=seed),
+                   make_record("sbm-a", "digest", 2, seed, test=0.7, epoch_time=0.1, val_slope=0.1, val_cap=0.9,
+                               rel_error={1: 0.2}, sync_period=10)) for seed in (0, 1)]
+    with caplog.at_level(logging.INFO, logger="satbench.report"):
+        written = report.build_all(paths, tmp_path / "tables", tmp_path / "plots")
+    names = {path.name for path in written}
+    assert {"accuracy.md", "staleness.md", "throughput.md", "val_vs_epoch.png", "staleness.png"} <= names
+    for skipped in ("time_to_target", "sat_vs_base", "sync_period"):
+        assert f"{skipped}.csv" not in names
+        assert f"table {skipped} skipped" in caplog.text
+    assert "plot sync_period skipped" in caplog.text
+    throughput = pd.read_csv(tmp_path / "tables" / "throughput.csv")
+    assert throughput["speedup vs exact"].isna().all()
+    assert report.build_all([], tmp_path / "t2", tmp_path / "p2") == []
+
+
+def test_runs_without_staleness_or_validation(tmp_path):
+    record = make_record("sbm-a", "exact", 2, 0, test=0.8, epoch_time=0.1, val_slope=0.1, val_cap=0.9)
+    for row in record["epochs"]:
+        row["val"] = None
+    record["summary"] = summarize(record["epochs"])
+    written = report.build_all([record], tmp_path / "tables", tmp_path / "plots")
+    assert {path.name for path in written} >= {"runs.csv", "throughput.csv"}
+    assert not any(path.suffix == ".png" and path.stem.startswith(("val_", "staleness")) for path in written)
+
+
+def test_cli(records, tmp_path, capsys):
+    main_runs = [path for path in records if "/runs/" in path.as_posix()][:8]
+    assert report.main(["--tables", str(tmp_path / "t"), "--plots", str(tmp_path / "p"), *map(str, main_runs)]) == 0
+    assert (tmp_path / "t" / "accuracy.tex").is_file()
+    assert str(tmp_path / "t" / "accuracy.csv") in capsys.readouterr().out
