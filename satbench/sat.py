@@ -176,6 +176,9 @@ class SAT(Method):
                 stale_error = self._per_peer_error(previous[-1], snapshot)
                 state.gate_errors = (predicted_error, stale_error)
                 state.use_prediction = predicted_error < stale_error
+        if snapshot.size(0) == 0:  # no halo (one worker): nothing to predict or learn
+            state.window.append(snapshot)
+            return
         state.replay.append((previous, snapshot))
         while len(state.replay) > self.config["replay"]:
             state.replay.popleft()

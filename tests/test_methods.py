@@ -1,5 +1,6 @@
 """Every method under real multi-process training, and the staleness each one reports."""
 
+import json
 import textwrap
 
 import pytest
@@ -37,6 +38,7 @@ def test_every_method_trains_every_model(tmp_path, workers):
     assert set(results) == {(model, method) for model in MODELS for method in ALL_METHODS}
     for (model, method), rows in results.items():
         assert len(rows) == 2, (model, method)
+        json.dumps(rows, allow_nan=False)  # every number finite: records are strict JSON
         for row in rows:
             assert torch.isfinite(torch.tensor(row["loss"])), (model, method)
             assert len(row["staleness"]) == 1  # a 2-layer model has one hidden layer of halo rows
