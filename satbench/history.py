@@ -15,7 +15,6 @@ class HaloHistory:
         self.rows: dict[int, torch.Tensor] = {}
         self.fresh_epoch: dict[int, torch.Tensor] = {}
         self.fresh_step: dict[int, torch.Tensor] = {}
-        self.version: dict[int, int] = {}  # bumped on every write, so observers (SAT) can tell a sync happened
 
     def write(self, layer: int, rows: torch.Tensor, epoch: int, step: int, where: torch.Tensor | None = None) -> None:
         """Store ``rows`` (all halo rows, or those selected by the boolean/index tensor ``where``), computed at
@@ -35,7 +34,6 @@ class HaloHistory:
             self.rows[layer][where] = rows
             self.fresh_epoch[layer][where] = float(epoch)
             self.fresh_step[layer][where] = float(step)
-        self.version[layer] = self.version.get(layer, 0) + 1
 
     def read(self, layer: int) -> torch.Tensor:
         return self.rows[layer]

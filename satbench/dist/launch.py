@@ -34,7 +34,7 @@ import torch.multiprocessing as mp
 from ..config import RunConfig
 from ..errors import ConfigError, WorkerFailed
 from ..record import RECORD_VERSION, environment, summarize, write_json_atomic
-from .processes import launched_by_torchrun, start_fork_server
+from .processes import launched_by_torchrun, start_fork_server, worker_start_method
 
 log = logging.getLogger("satbench")
 
@@ -189,10 +189,12 @@ def _run_inline(config: RunConfig, meta: dict[str, Any], out: Path) -> None:
 def _spawn(config: RunConfig, meta: dict[str, Any], out: Path) -> None:
     staging = _staging_path(out)
     staging.unlink(missing_ok=True)
-    start_fork_server()
+    method = worker_start_method(config.device, config.workers)
+    if method == "forkserver":
+        start_fork_server()
     try:
         mp.start_processes(_spawned_worker, args=(config, meta, staging, _free_port()), nprocs=config.workers,
-                           join=True, start_method="forkserver")
+                           join=True, start_method=method)
     except mp.ProcessRaisedException as error:
         staging.unlink(missing_ok=True)
         first = _first_failure(staging, config.workers)
