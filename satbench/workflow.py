@@ -16,8 +16,8 @@ from .errors import ConfigError
 
 RUN_PATH = "results/runs/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.json"
-# Settings a model entry may carry, as `satbench run` flags.
-MODEL_SETTINGS = ("hidden", "layers", "dropout", "lr", "weight_decay", "norm", "heads", "epochs")
+# Keys of a (dataset, model) entry that choose the grid rather than being `satbench run` flags.
+GRID_KEYS = ("methods", "workers")
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,14 @@ def models_of(config: dict, dataset: str) -> dict[str, dict[str, Any]]:
 
 
 def main_runs(config: dict) -> list[Run]:
-    return [Run(dataset, model, method, workers, seed)
-            for dataset in config["datasets"] for model in models_of(config, dataset)
-            for method in config["methods"] for workers in config["workers"] for seed in config["seeds"]]
+    """Every (dataset, model) entry runs the config's methods and worker counts, unless it names its own."""
+    runs = []
+    for dataset in config["datasets"]:
+        for model, settings in models_of(config, dataset).items():
+            runs += [Run(dataset, model, method, workers, seed)
+                     for method in settings.get("methods", config["methods"])
+                     for workers in settings.get("workers", config["workers"]) for seed in config["seeds"]]
+    return runs
 
 
 def sweep_runs(config: dict) -> list[Run]:
@@ -61,7 +66,7 @@ def run_arguments(config: dict, run: Run) -> str:
     """The ``satbench run`` arguments (shell-quoted) of one job, without ``--out``."""
     from .methods import get_method
 
-    settings = {**models_of(config, run.dataset)[run.model]}
+    settings = {k: v for k, v in models_of(config, run.dataset)[run.model].items() if k not in GRID_KEYS}
     epochs = settings.pop("epochs", config["epochs"])
     sweep = config.get("sweep") or {}
     if run.tau is not None and "epochs" in sweep:
@@ -102,7 +107,10 @@ def check_config(config: dict) -> None:
             fail(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     known = discover_methods()
     sweep = config.get("sweep") or {}
-    for method in list(config["methods"]) + list(sweep.get("methods", [])) + list(config.get("method_options") or {}):
+    per_entry = [method for dataset in config["datasets"] for settings in models_of(config, dataset).values()
+                 for method in settings.get("methods", [])]
+    for method in (list(config["methods"]) + per_entry + list(sweep.get("methods", []))
+                   + list(config.get("method_options") or {})):
         if method not in known:
             fail(f"unknown method {method!r}; known: {', '.join(sorted(known))}")
     for label in sweep.get("datasets", []):
