@@ -47,7 +47,7 @@ reproduce: venv
 	$(SNAKEMAKE)
 
 figures: venv
-	$(SNAKEMAKE) figures
+	$(SNAKEMAKE) figures --config existing_only=true --forcerun figures
 
 report: venv
 	$(SNAKEMAKE) --report report.html

@@ -15,7 +15,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from satbench.errors import ConfigError
-from satbench.workflow import RUN_PATH, SWEEP_PATH, Run, check_config, main_runs, run_arguments, sweep_runs
+from satbench.workflow import (
+    RUN_PATH, SWEEP_PATH, Run, check_config, main_runs, report_outputs, run_arguments, sweep_runs,
+)
 
 
 configfile: "config/config.yaml"
@@ -38,7 +40,7 @@ def existing(paths):
 
 def records(wildcards):
     """Every run record of this config; with `--config existing_only=true`, only those already on disk."""
-    if config.get("existing_only"):
+    if str(config.get("existing_only", False)).lower() == "true":
         found = existing(RUNS + SWEEP)
         if not found:
             raise WorkflowError("existing_only=true but no run record of this config exists yet")
@@ -48,10 +50,7 @@ def records(wildcards):
 
 report: "report/workflow.rst"
 
-TABLES = ["accuracy", "staleness", "throughput", "time_to_target", "sat_vs_base"] + (["sync_period"] if SWEEP else [])
-PLOTS = ["val_vs_epoch", "val_vs_time", "staleness", "throughput", "accuracy_vs_staleness"] + (
-    ["sync_period"] if SWEEP else []
-)
+TABLES, PLOTS = report_outputs(config)
 # Caption files: a table and a plot of the same name have their own.
 TABLE_CAPTIONS = {"staleness": "staleness_table", "sync_period": "sync_period_table"}
 PLOT_CAPTIONS = {"throughput": "throughput_plot"}

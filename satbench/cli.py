@@ -116,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _command_run(args: argparse.Namespace) -> None:
     from .dist.processes import launched_by_torchrun, start_fork_server, worker_start_method
 
-    forking_server = worker_start_method(args.device, args.workers) == "forkserver"
-    if args.workers > 1 and forking_server and not launched_by_torchrun():
+    if (args.workers > 1 and not launched_by_torchrun()
+            and worker_start_method(args.device, args.workers) == "forkserver"):
         start_fork_server()  # imports the training code in parallel with validation and data loading
     from .config import RunConfig
     from .dist.launch import launch

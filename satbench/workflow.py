@@ -62,6 +62,25 @@ def sweep_runs(config: dict) -> list[Run]:
             for workers in sweep["workers"] for seed in sweep["seeds"]]
 
 
+def report_outputs(config: dict) -> tuple[list[str], list[str]]:
+    """The tables and plots the config's runs support (``satbench report`` skips the others, and so must the
+    workflow's expected outputs): time to target needs ``exact``, SAT-vs-base needs a SAT method, the staleness plot
+    a stale method, the sync-period ones a sweep."""
+    methods = {run.method for run in main_runs(config)}
+    tables = ["accuracy", "staleness", "throughput"]
+    plots = ["val_vs_epoch", "val_vs_time", "throughput", "accuracy_vs_staleness"]
+    if "exact" in methods:
+        tables.append("time_to_target")
+    if any(method.startswith("sat") for method in methods):
+        tables.append("sat_vs_base")
+    if methods - {"exact"}:
+        plots.append("staleness")
+    if sweep_runs(config):
+        tables.append("sync_period")
+        plots.append("sync_period")
+    return tables, plots
+
+
 def run_arguments(config: dict, run: Run) -> str:
     """The ``satbench run`` arguments (shell-quoted) of one job, without ``--out``."""
     from .methods import get_method

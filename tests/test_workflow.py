@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from runs import REPO
+from satbench.workflow import report_outputs
 
 BIN = Path(sys.executable).parent
 
@@ -96,3 +97,14 @@ def test_tiny_workflow_produces_tables_plots_and_report(tmp_path):
     report = snakemake(workdir, "--report", "report.html")
     assert report.returncode == 0, report.stderr[-3000:]
     assert (workdir / "report.html").stat().st_size > 10_000
+
+
+def test_expected_outputs_follow_what_the_runs_support():
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    tables, plots = report_outputs(default)
+    assert {"time_to_target", "sat_vs_base", "sync_period"} <= set(tables)
+    assert {"staleness", "sync_period"} <= set(plots)
+    tables, plots = report_outputs(TINY)  # no SAT method, no sweep
+    assert "sat_vs_base" not in tables and "sync_period" not in tables + plots
+    tables, plots = report_outputs({**TINY, "methods": ["exact"]})  # nothing stale to plot
+    assert "staleness" not in plots and "time_to_target" in tables

@@ -19,7 +19,7 @@ def worker_start_method(device: str, workers: int) -> str:
     CPU: a forked child must not enter OpenMP regions its parent's thread pool may have left behind, and must not
     touch CUDA. Otherwise a fork server, which has run neither, forks them.
     """
-    if device == "cpu" and (os.cpu_count() or 1) // workers <= 1:
+    if device == "cpu" and (os.cpu_count() or 1) // max(workers, 1) <= 1:
         return "fork"
     return "forkserver"
 
