@@ -20,7 +20,11 @@ from satbench.workflow import (
 )
 
 
-configfile: "config/config.yaml"
+# The default config only when none is given: `--configfile` would otherwise be merged into it, and the default's
+# datasets would leak into every other grid.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, "config/schema.yaml")

@@ -20,8 +20,10 @@ Beyond the paper (each an option; see the README): ``residual`` predicts a corre
 with a zero-initialised output layer, so an untrained predictor reproduces the base exactly; ``time_aware``
 interpolates from the latest snapshot toward the predicted next snapshot by the rows' age over the sync spacing;
 ``gated`` uses the prediction, per layer and per owning peer, only where at the last sync it was closer to the fresh
-snapshot than the stale copy was; ``replay`` keeps the last R (window → snapshot) pairs and trains on all of them.
-``sat-plus`` combines them.
+snapshot than the stale copy was; ``replay`` keeps the last R (window → snapshot) pairs and trains on all of them;
+``extrapolate`` anchors the residual at ``s_k + ρ (s_k − s_{k−1})``, with ρ ∈ [0, 1] the least-squares factor by which
+the previous change between snapshots predicted the latest one (refitted at each sync), so the predictor only learns
+what the damped trend leaves over. ``sat-plus`` combines them (5 steps per sync, replay 2).
 """
 
 from __future__ import annotations
@@ -54,11 +56,17 @@ SAT_OPTIONS = {
     "time_aware": Option(False, "move from the latest snapshot toward the prediction by age / sync spacing"),
     "gated": Option(False, "use the prediction only per (layer, peer) where it beat the stale copy at the last sync"),
     "replay": Option(1, "train on the last R (window, snapshot) pairs at every sync", minimum=1),
+    "extrapolate": Option(False, "anchor the prediction at the latest snapshot plus its damped last change, "
+                                 "rho * (s_k - s_k-1), rho in [0, 1] fitted at each sync"),
 }
 
 
 class EmbeddingPredictor(nn.Module):
-    """LSTM over a window of snapshots, then a 2-layer GCN over the local graph; outputs halo rows."""
+    """LSTM over a window of snapshots, then a 2-layer GCN over the local graph; outputs halo rows.
+
+    ``forward`` takes one window; ``forward_batch`` several windows of the same length at once (the replay buffer in
+    one pass: PyG's GCNConv propagates ``[batch, nodes, width]`` features along the nodes axis).
+    """
 
     def __init__(self, width: int, residual: bool):
         super().__init__()
@@ -71,12 +79,27 @@ class EmbeddingPredictor(nn.Module):
             nn.init.zeros_(self.conv2.bias)
 
     def forward(self, window: list[torch.Tensor], inner: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        sequence = torch.stack(window, dim=1)  # [num_halo, K, width]
-        _, (hidden, _) = self.lstm(sequence)  # zero initial state
-        h = torch.cat([inner, hidden[-1]])
+        return self.forward_batch(torch.stack(window, dim=1).unsqueeze(0), inner, edge_index)[0]
+
+    def forward_batch(self, windows: torch.Tensor, inner: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        """``windows`` [batch, num_halo, K, width], ``inner`` [num_inner, width] -> [batch, num_halo, width]."""
+        batch, num_halo, length, width = windows.shape
+        _, (hidden, _) = self.lstm(windows.reshape(batch * num_halo, length, width))  # zero initial state
+        halo = hidden[-1].reshape(batch, num_halo, width)
+        h = torch.cat([inner.expand(batch, -1, -1), halo], dim=1)  # [batch, nodes, width]
         h = F.relu(self.conv1(h, edge_index))
-        out = self.conv2(h, edge_index)[inner.size(0):]
-        return window[-1] + out if self.residual else out
+        out = self.conv2(h, edge_index)[:, inner.size(0):]
+        return windows[:, :, -1] + out if self.residual else out
+
+
+def fit_damping(before: torch.Tensor, last: torch.Tensor, new: torch.Tensor) -> float:
+    """ρ = <new − last, last − before> / ‖last − before‖², clipped to [0, 1]: the least-squares factor by which the
+    previous change between snapshots predicted the latest one (1: steady drift, 0: no trend or a reversal)."""
+    previous_change, latest_change = last - before, new - last
+    norm = float(previous_change.pow(2).sum())
+    if norm == 0.0:
+        return 0.0
+    return min(max(float((latest_change * previous_change).sum()) / norm, 0.0), 1.0)
 
 
 @dataclasses.dataclass
@@ -88,6 +111,7 @@ class _LayerState:
     use_prediction: torch.Tensor | None = None  # gated: per owning peer, whether the prediction beat the stale copy
     gate_errors: tuple[torch.Tensor, torch.Tensor] | None = None  # gated: (prediction, stale copy) errors per peer
     replay: deque = dataclasses.field(default_factory=deque)  # (window, snapshot) pairs to train on
+    damping: float = 0.0  # extrapolate: rho, how much of the last change between snapshots the next one repeated
 
 
 class SAT(Method):
@@ -154,9 +178,16 @@ class SAT(Method):
             return h_inner.detach()
         return h_inner.new_zeros(self.num_inner, h_inner.size(1))
 
+    def _trend(self, layer: int, window) -> torch.Tensor | float:
+        """What ``extrapolate`` adds to the predictor's output: the damped last change of the window."""
+        if not self.config["extrapolate"] or len(window) < 2:
+            return 0.0
+        return self.layers[layer].damping * (window[-1] - window[-2])
+
     def _predict(self, layer: int, window: list[torch.Tensor], h_inner: torch.Tensor) -> torch.Tensor:
         predictor, _ = self.predictor(layer, window[-1].size(1))
-        return predictor(window, self._inner_input(h_inner), self.edge_index)
+        return predictor(window, self._inner_input(h_inner), self.edge_index) + self._trend(layer, window)
+
 
     def _per_peer_error(self, rows: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Squared error summed over the halo rows of each owning peer; shape [W]."""
@@ -179,21 +210,35 @@ class SAT(Method):
         if snapshot.size(0) == 0:  # no halo (one worker): nothing to predict or learn
             state.window.append(snapshot)
             return
+        if self.config["extrapolate"] and len(previous) >= 2:
+            state.damping = fit_damping(previous[-2], previous[-1], snapshot)
         state.replay.append((previous, snapshot))
         while len(state.replay) > self.config["replay"]:
             state.replay.popleft()
         predictor, optimizer = self.predictor(layer, snapshot.size(1))
         inner = self._inner_input(h_inner)
+        # With ``extrapolate`` the predictor learns what the damped trend leaves over.
+        batches = self._replay_batches([(window, target - self._trend(layer, window)) for window, target in state.replay])
+        elements = len(state.replay) * snapshot.numel()
         for _ in range(self.config["predictor_steps"]):
             optimizer.zero_grad(set_to_none=True)
-            loss = sum(F.mse_loss(predictor(window, inner, self.edge_index), target)
-                       for window, target in state.replay) / len(state.replay)
+            # The mean over pairs of each pair's MSE: all pairs have the snapshot's shape.
+            loss = sum(F.mse_loss(predictor.forward_batch(windows, inner, self.edge_index), targets, reduction="sum")
+                       for windows, targets in batches) / elements
             loss.backward()
             optimizer.step()
             self.predictor_losses.append(float(loss.detach()))
         optimizer.zero_grad(set_to_none=True)  # frees them; the GNN's backward must never add any
         state.window.append(snapshot)
         state.prediction = None
+
+    @staticmethod
+    def _replay_batches(replay) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The (window, snapshot) pairs stacked into one batch per window length (shorter only at the start)."""
+        by_length: dict[int, list] = {}
+        for window, target in replay:
+            by_length.setdefault(len(window), []).append((torch.stack(window, dim=1), target))
+        return [(torch.stack([w for w, _ in pairs]), torch.stack([t for _, t in pairs])) for pairs in by_length.values()]
 
     def _rows_to_use(self, layer: int, h_inner: torch.Tensor, stale: torch.Tensor) -> torch.Tensor:
         state = self.layers[layer]
@@ -274,5 +319,6 @@ sat_method("sat", DIGEST, "SAT (faithful): LSTM+GCN halo-embedding prediction on
 sat_method("sat+gas", GAS, "SAT (faithful) on top of GAS histories.")
 sat_method("sat+pipegcn", PipeGCN, "SAT (faithful) on top of PipeGCN.")
 sat_method("sat-plus", DIGEST,
-           "SAT-plus (ours): residual, time-aware, gated predictor trained 20 steps per sync on a replay buffer.",
-           residual=True, time_aware=True, gated=True, predictor_steps=20, replay=8)
+           "SAT-plus (ours): residual predictor anchored at the damped linear extrapolation, time-aware, gated; "
+           "5 steps per sync on a replay buffer of 2.",
+           residual=True, time_aware=True, gated=True, extrapolate=True, predictor_steps=5, replay=2)

@@ -10,7 +10,7 @@ from runs import TINY_GRAPH, load_record, run_in_process_group
 from satbench.config import RunConfig
 from satbench.dist.launch import launch, prepare
 from satbench.partition import load_part
-from satbench.sat import EmbeddingPredictor
+from satbench.sat import EmbeddingPredictor, fit_damping
 from satbench.train import Trainer
 
 NUM_INNER, NUM_HALO, WIDTH, WINDOW = 30, 40, 16, 4
@@ -54,6 +54,16 @@ def test_residual_predictor_learns_smooth_drift_online(kind):
             F.mse_loss(predictor(window, inner, edge_index), snapshots[t]).backward()
             optimizer.step()
     assert sum(predicted) < 0.6 * sum(stale), (predicted, stale)
+
+
+def test_damping_measures_how_much_of_the_last_change_repeats():
+    before = torch.randn(NUM_HALO, WIDTH, generator=torch.Generator().manual_seed(3))
+    change = torch.randn(NUM_HALO, WIDTH, generator=torch.Generator().manual_seed(4))
+    assert fit_damping(before, before + change, before + 2 * change) == pytest.approx(1.0)  # steady drift
+    assert fit_damping(before, before + change, before + 1.6 * change) == pytest.approx(0.6)  # slowing down
+    assert fit_damping(before, before + change, before + 3 * change) == 1.0  # never extrapolates beyond the trend
+    assert fit_damping(before, before + change, before) == 0.0  # a reversal: keep the latest snapshot
+    assert fit_damping(before, before, before + change) == 0.0  # no previous change
 
 
 def _record_supplies(rank, world_size, meta, method, options, epochs):

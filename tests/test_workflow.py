@@ -24,11 +24,13 @@ def snakemake(workdir, *args, timeout=600):
                           text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "real-small.yaml", "paper.yaml"])
+@pytest.mark.parametrize("config", ["config.yaml", "real-small.yaml", "paper.yaml", "sat-study.yaml"])
 def test_every_shipped_config_plans(config):
     result = snakemake(REPO, "-n", "--cores", "1", "--configfile", f"config/{config}")
     assert result.returncode == 0, result.stderr + result.stdout
     assert "rule train" in result.stdout and "rule figures" in result.stdout
+    if config in ("real-small.yaml", "paper.yaml"):  # nothing of the default config leaks into another grid
+        assert "results/runs/sbm-" not in result.stdout
 
 
 def workflow_copy(tmp_path, config: dict) -> Path:
