@@ -66,7 +66,7 @@ TARGET_FRACTION = 0.95
 METHOD_ORDER = ("exact", "partition", "gas", "graphfm", "pipegcn", "pipegcn-gf", "digest", "sancus",
                 "sat", "sat+gas", "sat+pipegcn", "sat-plus")
 
-# One fixed colour per method in every figure. The SAT family gets reds/purples/pinks, its bases blues/greens/orange.
+# One fixed colour per method in every figure. The SAT family gets red/purple/pink/navy, its bases blues/greens/orange.
 METHOD_COLORS = {
     "exact": "#000000",
     "partition": "#7f7f7f",
@@ -79,7 +79,7 @@ METHOD_COLORS = {
     "sat": "#d62728",
     "sat+gas": "#9467bd",
     "sat+pipegcn": "#e377c2",
-    "sat-plus": "#8b0000",
+    "sat-plus": "#08306b",
 }
 # Unknown methods draw from this palette by a stable hash of their name, so a new baseline keeps its colour across
 # figures and runs (Python's hash() is salted per process; crc32 is not).
