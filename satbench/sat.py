@@ -23,7 +23,8 @@ interpolates from the latest snapshot toward the predicted next snapshot by the 
 snapshot than the stale copy was; ``replay`` keeps the last R (window → snapshot) pairs and trains on all of them;
 ``extrapolate`` anchors the residual at ``s_k + ρ (s_k − s_{k−1})``, with ρ ∈ [0, 1] the least-squares factor by which
 the previous change between snapshots predicted the latest one (refitted at each sync), so the predictor only learns
-what the damped trend leaves over. ``sat-plus`` combines them (5 steps per sync, replay 2).
+what the damped trend leaves over. ``gate_margin`` < 1 demands that the prediction beat the stale copy by that factor. ``sat-plus`` combines them
+(margin 0.8, 5 steps per sync, replay 2).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ SAT_OPTIONS = {
     "residual": Option(False, "predict a correction to the latest snapshot (untrained = the base)"),
     "time_aware": Option(False, "move from the latest snapshot toward the prediction by age / sync spacing"),
     "gated": Option(False, "use the prediction only per (layer, peer) where it beat the stale copy at the last sync"),
+    "gate_margin": Option(1.0, "gated: use the prediction only where its error was below margin x the stale copy's",
+                          minimum=0.0, maximum=1.0),
     "replay": Option(1, "train on the last R (window, snapshot) pairs at every sync", minimum=1),
     "extrapolate": Option(False, "anchor the prediction at the latest snapshot plus its damped last change, "
                                  "rho * (s_k - s_k-1), rho in [0, 1] fitted at each sync"),
@@ -206,7 +209,7 @@ class SAT(Method):
                 predicted_error = self._per_peer_error(self._predict(layer, previous, h_inner), snapshot)
                 stale_error = self._per_peer_error(previous[-1], snapshot)
                 state.gate_errors = (predicted_error, stale_error)
-                state.use_prediction = predicted_error < stale_error
+                state.use_prediction = predicted_error < self.config["gate_margin"] * stale_error
         if snapshot.size(0) == 0:  # no halo (one worker): nothing to predict or learn
             state.window.append(snapshot)
             return
@@ -319,6 +322,6 @@ sat_method("sat", DIGEST, "SAT (faithful): LSTM+GCN halo-embedding prediction on
 sat_method("sat+gas", GAS, "SAT (faithful) on top of GAS histories.")
 sat_method("sat+pipegcn", PipeGCN, "SAT (faithful) on top of PipeGCN.")
 sat_method("sat-plus", DIGEST,
-           "SAT-plus (ours): residual predictor anchored at the damped linear extrapolation, time-aware, gated; "
-           "5 steps per sync on a replay buffer of 2.",
-           residual=True, time_aware=True, gated=True, extrapolate=True, predictor_steps=5, replay=2)
+           "SAT-plus (ours): residual predictor anchored at the damped linear extrapolation, time-aware, gated "
+           "(margin 0.8); 5 steps per sync on a replay buffer of 2.",
+           residual=True, time_aware=True, gated=True, gate_margin=0.8, extrapolate=True, predictor_steps=5, replay=2)
