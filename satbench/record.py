@@ -79,7 +79,8 @@ def summarize(epochs: list[dict[str, Any]]) -> dict[str, Any]:
     evaluated = [row for row in epochs if row.get("val") is not None]
     best = max(evaluated, key=lambda row: row["val"]) if evaluated else None  # max keeps the first on ties
     times = [row["epoch_time_s"] for row in epochs]
-    measured = [layer["rel_error"] for row in epochs for layer in row.get("staleness") or []]
+    measured = [layer["rel_error"] for row in epochs for layer in row.get("staleness") or []
+                if layer["rel_error"] is not None]
     return {
         "best_val": best["val"] if best else None,
         "test_at_best_val": best["test"] if best else None,

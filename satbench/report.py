@@ -91,7 +91,7 @@ SAT_BASES = {"sat": "digest", "sat+gas": "gas", "sat+pipegcn": "pipegcn", "sat-p
 
 TABLE_CAPTIONS = {
     "accuracy": "Test score (%) at the best validation epoch, mean ± std over seeds.",
-    "staleness": "Mean relative error of the halo rows each method uses, per hidden layer.",
+    "staleness": "Mean relative error of the halo rows each method uses, per configuration and hidden layer.",
     "throughput": "Mean epoch time, speedup over exact at the same (dataset, model, W), and traffic per epoch.",
     "time_to_target": f"Epochs and wall time to first reach {TARGET_FRACTION:.0%} of exact's best validation score.",
     "sat_vs_base": "SAT: error of the rows it used vs the stale copy it replaced, and epoch-time overhead vs base.",
@@ -340,14 +340,19 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def staleness_table(staleness: pd.DataFrame) -> pd.DataFrame:
-    """Rows: method; columns: one per hidden layer and "all"; cells: mean relative error over every measurement."""
+    """Rows: method; columns: (dataset, model, W, hidden layer); cells: mean relative error over every measurement.
+
+    One column per configuration, because errors of different graphs, models and worker counts do not average into
+    anything meaningful; runs without halo rows (W = 1) measure nothing and have no column.
+    """
     staleness = _main_study(staleness).dropna(subset=["rel_error"])
     if staleness.empty:
         return pd.DataFrame()
-    per_layer = staleness.pivot_table(index="variant", columns="layer", values="rel_error", aggfunc="mean")
-    per_layer.columns = [f"layer {layer}" for layer in per_layer.columns]
-    per_layer["all"] = staleness.groupby("variant")["rel_error"].mean()
-    table = per_layer.reindex(_ordered_methods(per_layer.index))
+    table = staleness.pivot_table(index="variant", columns=["dataset", "model", "workers", "layer"],
+                                  values="rel_error", aggfunc="mean").sort_index(axis=1)
+    table = table.reindex(_ordered_methods(table.index))
+    table.columns = pd.MultiIndex.from_tuples([(d, m, f"W={w}", f"layer {layer}") for d, m, w, layer in table.columns],
+                                              names=["dataset", "model", "W", "layer"])
     table.index.name = "method"
     return table
 

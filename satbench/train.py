@@ -270,7 +270,11 @@ def _combine_staleness(columns: torch.Tensor, num_layers: int) -> list[dict[str,
     combined = []
     for layer, values in enumerate(totals.tolist(), start=1):
         item = dict(zip(_STALENESS_FIELDS, values))
-        rows = max(item["rows"], 1.0)
+        if item["rows"] == 0:  # no halo rows anywhere (one worker): nothing was measured
+            combined.append({"layer": layer, "rel_error": None, "cosine": None, "age_epochs": None,
+                             "age_steps": None})
+            continue
+        rows = item["rows"]
         combined.append({
             "layer": layer,
             "rel_error": math.sqrt(item["error_sq"] / item["exact_sq"]) if item["exact_sq"] > 0 else 0.0,

@@ -142,13 +142,14 @@ def test_accuracy_single_seed_has_no_std():
     assert table.iloc[0, 0] == "81.25"
 
 
-def test_staleness_table_per_layer_and_overall(frames):
+def test_staleness_table_per_configuration_and_layer(frames):
     table = report.staleness_table(frames[2])
-    assert table.loc["digest", "layer 1"] == pytest.approx(0.2)
-    assert table.loc["digest", "layer 2"] == pytest.approx(0.4)
-    assert table.loc["digest", "all"] == pytest.approx(0.3)
-    assert table.loc["exact", "all"] == 0
-    assert "sat" in table.index and table.loc["sat", "all"] == pytest.approx(0.1)  # sweep runs left out
+    assert table.loc["digest", ("sbm-a", "gcn", "W=4", "layer 1")] == pytest.approx(0.2)
+    assert table.loc["digest", ("sbm-b", "gcn", "W=2", "layer 2")] == pytest.approx(0.4)
+    assert table.loc["exact", ("sbm-a", "gcn", "W=2", "layer 1")] == 0
+    # sweep runs (sbm-a, W=4, errors 0.01τ) are left out
+    assert table.loc["sat", ("sbm-a", "gcn", "W=4", "layer 1")] == pytest.approx(0.1)
+    assert len(table.columns) == 2 * 2 * 2  # datasets x W x layers
 
 
 def test_throughput_speedup_is_exact_time_over_method_time(frames):
