@@ -23,8 +23,8 @@ interpolates from the latest snapshot toward the predicted next snapshot by the 
 snapshot than the stale copy was; ``replay`` keeps the last R (window → snapshot) pairs and trains on all of them;
 ``extrapolate`` anchors the residual at ``s_k + ρ (s_k − s_{k−1})``, with ρ ∈ [0, 1] the least-squares factor by which
 the previous change between snapshots predicted the latest one (refitted at each sync), so the predictor only learns
-what the damped trend leaves over. ``gate_margin`` < 1 demands that the prediction beat the stale copy by that factor. ``sat-plus`` combines them
-(margin 0.8, 5 steps per sync, replay 2).
+what the damped trend leaves over; ``gate_margin`` < 1 demands that the prediction beat the stale copy by that
+factor. ``sat-plus`` combines them (margin 0.8, 5 steps per sync, replay 2).
 """
 
 from __future__ import annotations
@@ -191,7 +191,6 @@ class SAT(Method):
         predictor, _ = self.predictor(layer, window[-1].size(1))
         return predictor(window, self._inner_input(h_inner), self.edge_index) + self._trend(layer, window)
 
-
     def _per_peer_error(self, rows: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Squared error summed over the halo rows of each owning peer; shape [W]."""
         per_row = (rows - target).pow(2).sum(1)
@@ -221,7 +220,8 @@ class SAT(Method):
         predictor, optimizer = self.predictor(layer, snapshot.size(1))
         inner = self._inner_input(h_inner)
         # With ``extrapolate`` the predictor learns what the damped trend leaves over.
-        batches = self._replay_batches([(window, target - self._trend(layer, window)) for window, target in state.replay])
+        batches = self._replay_batches([(window, target - self._trend(layer, window))
+                                        for window, target in state.replay])
         elements = len(state.replay) * snapshot.numel()
         for _ in range(self.config["predictor_steps"]):
             optimizer.zero_grad(set_to_none=True)

@@ -1,13 +1,23 @@
-"""Print the methods benchmark's per-epoch table after pytest-benchmark's own (works under --benchmark-only)."""
+"""The methods benchmark's per-epoch table, printed in the terminal summary (also under ``--benchmark-only``)."""
 
-import sys
+import pytest
+
+METHOD_SUMMARY = pytest.StashKey[dict]()
 
 
-def pytest_terminal_summary(terminalreporter):
-    module = next((module for name, module in list(sys.modules.items())
-                   if name.rpartition(".")[2] == "test_bench_methods"), None)
-    lines = module.method_table() if module else []
-    if lines:
-        terminalreporter.section("per-epoch figures from the run records (first epoch left out)")
-        for line in lines:
-            terminalreporter.write_line(line)
+@pytest.fixture
+def method_summary(request) -> dict:
+    """method -> per-epoch figures from its run record; shared by the session, printed at the end."""
+    return request.config.stash.setdefault(METHOD_SUMMARY, {})
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    summary = config.stash.get(METHOD_SUMMARY, {})
+    if not summary:
+        return
+    terminalreporter.section("per-epoch figures from the run records (first epoch left out)")
+    terminalreporter.write_line(f"{'method':<12} {'epoch s':>8} {'comm s':>8} {'MB/epoch':>9} {'emb MB':>8} {'pred s':>7}")
+    for method, row in sorted(summary.items()):
+        terminalreporter.write_line(
+            f"{method:<12} {row['epoch_time_s']:8.4f} {row['comm_time_s']:8.4f} {row['mb_per_epoch']:9.3f} "
+            f"{row['embedding_mb_per_epoch']:8.3f} {row['predictor_time_s']:7.4f}")

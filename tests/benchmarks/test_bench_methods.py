@@ -14,11 +14,10 @@ from satbench.methods import discover_methods
 pytestmark = pytest.mark.benchmark
 
 DATASET, WORKERS, EPOCHS = "sbm-20k", 2, 20
-SUMMARY: dict[str, dict] = {}
 
 
 @pytest.mark.parametrize("method", sorted(discover_methods()))
-def test_method_epoch(benchmark, tmp_path_factory, method):
+def test_method_epoch(benchmark, tmp_path_factory, method_summary, method):
     cache = tmp_path_factory.getbasetemp() / "cache"
     out = tmp_path_factory.mktemp(method) / "run.json"
     config = RunConfig(dataset=DATASET, method=method, workers=WORKERS, epochs=EPOCHS, hidden=128, layers=2,
@@ -26,20 +25,11 @@ def test_method_epoch(benchmark, tmp_path_factory, method):
     benchmark.group = f"{DATASET}, GCN 2x128, W={WORKERS}, {EPOCHS} epochs"
     benchmark.pedantic(launch, args=(config.validate(), out), rounds=1, iterations=1)
     rows = load_record(out)["epochs"][1:]  # the first epoch includes warm-up
-    SUMMARY[method] = {
+    method_summary[method] = {
         "epoch_time_s": sum(r["epoch_time_s"] for r in rows) / len(rows),
         "comm_time_s": sum(r["comm_time_s"] for r in rows) / len(rows),
         "mb_per_epoch": sum(r["comm_bytes"] for r in rows) / len(rows) / 1e6,
         "embedding_mb_per_epoch": sum(r["halo_bytes"] for r in rows) / len(rows) / 1e6,
         "predictor_time_s": sum(r.get("predictor_time_s", 0.0) for r in rows) / len(rows),
     }
-    benchmark.extra_info.update(SUMMARY[method])
-
-
-def method_table() -> list[str]:
-    """The per-epoch table of every method that ran (printed by conftest's terminal summary)."""
-    lines = [f"{'method':<12} {'epoch s':>8} {'comm s':>8} {'MB/epoch':>9} {'emb MB':>8} {'pred s':>7}"]
-    for method, row in sorted(SUMMARY.items()):
-        lines.append(f"{method:<12} {row['epoch_time_s']:8.4f} {row['comm_time_s']:8.4f} {row['mb_per_epoch']:9.3f} "
-                     f"{row['embedding_mb_per_epoch']:8.3f} {row['predictor_time_s']:7.4f}")
-    return lines if SUMMARY else []
+    benchmark.extra_info.update(method_summary[method])
