@@ -77,6 +77,10 @@ class Method:
         self.epoch = 0
         self.step = 0
 
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Reject combinations of valid values that do not work together (raise :class:`ConfigError`)."""
+
     def setup(self, exact: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Called once before training with, per hidden layer (index 0 = the input of layer 1), this worker's inner
         rows and the exact halo rows, computed with the initial weights in eval mode: histories are filled here."""
@@ -141,6 +145,7 @@ def resolve_options(method: type[Method], given: dict[str, Any]) -> dict[str, An
             raise ConfigError(f"option {key!r} of method {method.name!r} must be within "
                               f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}], "
                               f"got {resolved[key]!r}")
+    method.check_options(resolved)
     return resolved
 
 

@@ -24,7 +24,14 @@ snapshot than the stale copy was; ``replay`` keeps the last R (window → snapsh
 ``extrapolate`` anchors the residual at ``s_k + ρ (s_k − s_{k−1})``, with ρ ∈ [0, 1] the least-squares factor by which
 the previous change between snapshots predicted the latest one (refitted at each sync), so the predictor only learns
 what the damped trend leaves over; ``gate_margin`` < 1 demands that the prediction beat the stale copy by that
-factor. ``sat-plus`` combines them (margin 0.8, 5 steps per sync, replay 2).
+factor. ``owner_check`` adds the owning peer's evidence to the gate: the next snapshot a receiver judges by is
+computed with the owner's local, not yet averaged weights, so a prediction can track the snapshots while moving away
+from the rows at the current weights. The owner alone sees those rows for free (its first step of each epoch, right
+after the weights were synchronised), so over each period it compares the rows it last sent, and the damped trend
+from them, with its current rows; at the sync it sends each receiver three numbers per layer (the stale copy's squared
+error, and the cross and trend terms from which the receiver gets the trend's error at its own ρ), and the receiver
+uses a prediction only where the owner's evidence also shows the trend beating the stale copy by the margin.
+``sat-plus`` combines them (margin 0.8, 5 steps per sync, replay 2, owner check).
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from baselines.digest import DIGEST
 from baselines.gas import GAS
 from baselines.pipegcn import PipeGCN
 
+from .errors import ConfigError
 from .methods import Method, Option, register_method
 
 SAT_OPTIONS = {
@@ -61,6 +69,9 @@ SAT_OPTIONS = {
     "replay": Option(1, "train on the last R (window, snapshot) pairs at every sync", minimum=1),
     "extrapolate": Option(False, "anchor the prediction at the latest snapshot plus its damped last change, "
                                  "rho * (s_k - s_k-1), rho in [0, 1] fitted at each sync"),
+    "owner_check": Option(False, "gated + extrapolate: also require the owning peer's evidence that the trend beat "
+                                 "the stale copy on its rows at the current weights (3 numbers per peer and layer "
+                                 "per sync)"),
 }
 
 
@@ -115,6 +126,10 @@ class _LayerState:
     gate_errors: tuple[torch.Tensor, torch.Tensor] | None = None  # gated: (prediction, stale copy) errors per peer
     replay: deque = dataclasses.field(default_factory=deque)  # (window, snapshot) pairs to train on
     damping: float = 0.0  # extrapolate: rho, how much of the last change between snapshots the next one repeated
+    sent: deque | None = None  # owner_check: the last two snapshots of my rows that the peers hold, oldest first
+    # owner_check: per receiving peer, sums over this period's checks of ‖h − s‖², f<h − s, d>, f²‖d‖² (h: my current
+    # rows, s: the rows the peer holds, d: their last change, f: the time-aware fraction)
+    evidence: torch.Tensor | None = None
 
 
 class SAT(Method):
@@ -137,6 +152,17 @@ class SAT(Method):
         self.predictor_losses: list[float] = []
         owners = torch.arange(self.comm.world_size)
         self.halo_owner = owners.repeat_interleave(torch.tensor(self.comm.halo_counts)).to(self.comm.device)
+        self.sent_to = owners.repeat_interleave(torch.tensor(self.comm.send_counts)).to(self.comm.device)
+        self.first_step = 0
+        self.last_sent: dict[int, tuple[int, torch.Tensor]] = {}  # owner_check: layer -> (step, my rows sent then)
+        # One worker has no peers to hear from (and no halo whose age could say when it was sent).
+        self.owner_check = self.config["owner_check"] and self.comm.world_size > 1
+
+    @classmethod
+    def check_options(cls, options):
+        if options["owner_check"] and not (options["gated"] and options["extrapolate"]):
+            raise ConfigError(f"option 'owner_check' of method {cls.name!r} needs gated=true and extrapolate=true "
+                              "(the owners judge the trend, and only a gate can act on their verdict)")
 
     def predictor(self, layer: int, width: int) -> tuple[EmbeddingPredictor, torch.optim.Optimizer]:
         key = layer if self.config["per_layer"] else "shared"
@@ -151,16 +177,20 @@ class SAT(Method):
     # -- the base protocol runs underneath ---------------------------------------------------------------------
     def setup(self, exact):
         self.base.setup(exact)
-        for layer, (_, halo) in enumerate(exact, start=1):
+        for layer, (inner, halo) in enumerate(exact, start=1):
             state = _LayerState(window=deque([halo.detach().clone()], maxlen=self.config["window"]),
                                 fresh_at=(0.0, -1.0))
             if self.config["gated"]:  # no evidence yet: trust the stale copy
                 state.use_prediction = torch.zeros(self.comm.world_size, dtype=torch.bool, device=halo.device)
+            if self.owner_check:
+                state.sent = deque([inner.detach()[self.comm.send_index].clone()], maxlen=2)
+                state.evidence = inner.new_zeros(self.comm.world_size, 3)
             self.layers[layer] = state
             self.predictor(layer, halo.size(1))
 
     def start_epoch(self, epoch, step):
         super().start_epoch(epoch, step)
+        self.first_step = step
         self.base.start_epoch(epoch, step)
         self.predictor_time = 0.0
         self.predictor_losses = []
@@ -196,13 +226,18 @@ class SAT(Method):
         per_row = (rows - target).pow(2).sum(1)
         return torch.zeros(self.comm.world_size, device=rows.device).index_add_(0, self.halo_owner, per_row)
 
-    def _observe(self, layer: int, snapshot: torch.Tensor, fresh_at: tuple[float, float], h_inner) -> None:
+    def _observe(self, layer: int, snapshot: torch.Tensor, fresh_at: tuple[float, float], h_inner,
+                 category: str = "halo") -> None:
         """A new snapshot arrived (a sync): judge the last prediction, train on the snapshot, slide the window."""
         state = self.layers[layer]
         snapshot = snapshot.detach().clone()
         state.spacing = max(fresh_at[0] - state.fresh_at[0], 1.0)
         state.fresh_at = fresh_at
         previous = list(state.window)
+        owner_evidence = None
+        if self.owner_check:
+            owner_evidence = self._exchange_evidence(state, category)
+            self._record_sent(layer, state, fresh_at)
         if self.config["gated"]:
             with torch.no_grad():
                 predicted_error = self._per_peer_error(self._predict(layer, previous, h_inner), snapshot)
@@ -214,6 +249,8 @@ class SAT(Method):
             return
         if self.config["extrapolate"] and len(previous) >= 2:
             state.damping = fit_damping(previous[-2], previous[-1], snapshot)
+        if owner_evidence is not None:
+            state.use_prediction &= self._owner_approves(owner_evidence, state.damping)
         state.replay.append((previous, snapshot))
         while len(state.replay) > self.config["replay"]:
             state.replay.popleft()
@@ -235,6 +272,47 @@ class SAT(Method):
         state.window.append(snapshot)
         state.prediction = None
 
+    # -- owner_check: the owners' evidence ----------------------------------------------------------------------
+    def _record_sent(self, layer: int, state: _LayerState, fresh_at: tuple[float, float]) -> None:
+        """The peers now hold my rows computed at ``fresh_at``: every base here syncs all workers at once, so those
+        are the rows of my latest step (checked, so that a base breaking this cannot feed the gate wrong evidence)."""
+        step, rows = self.last_sent.get(layer, (None, None))
+        if step != fresh_at[1]:
+            raise RuntimeError(f"SAT owner_check: peers hold rows of step {fresh_at[1]:g}, my latest are of {step}")
+        state.sent.append(rows)
+
+    def _accumulate_evidence(self, layer: int, h_inner: torch.Tensor) -> None:
+        """At the first step of an epoch (weights just synchronised, as when staleness is measured): how far the rows
+        each peer holds, and the damped trend from them, are from my current rows; summed per receiving peer."""
+        state = self.layers[layer]
+        if len(state.sent) < 2:
+            return
+        current = h_inner.detach()[self.comm.send_index]
+        held, change = state.sent[-1], state.sent[-1] - state.sent[-2]
+        fraction = self._time_fraction(layer)
+        gap = current - held
+        terms = torch.stack([gap.pow(2).sum(1), fraction * (gap * change).sum(1),
+                             fraction ** 2 * change.pow(2).sum(1)], dim=1)
+        state.evidence.index_add_(0, self.sent_to, terms)
+
+    def _exchange_evidence(self, state: _LayerState, category: str) -> torch.Tensor:
+        """Send each peer my evidence on the rows it holds, receive theirs on mine ([W, 3], row j from owner j);
+        start the next period's sums."""
+        received = torch.zeros_like(state.evidence)
+        if self.comm.world_size > 1:
+            received = self.comm.exchange_rows(state.evidence, [1] * self.comm.world_size,
+                                               [1] * self.comm.world_size, category)
+            received[self.comm.rank] = 0.0
+        state.evidence = torch.zeros_like(state.evidence)
+        return received
+
+    def _owner_approves(self, evidence: torch.Tensor, damping: float) -> torch.Tensor:
+        """Per owning peer: did the trend at ``damping`` beat the stale copy, by the margin, on the owner's rows at
+        the current weights over the last period? (Its error is ‖gap‖² − 2ρ f<gap, d> + ρ² f²‖d‖².)"""
+        stale, cross, trend = evidence.unbind(1)
+        error = stale - 2 * damping * cross + damping ** 2 * trend
+        return (stale > 0) & (error < self.config["gate_margin"] * stale)
+
     @staticmethod
     def _replay_batches(replay) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The (window, snapshot) pairs stacked into one batch per window length (shorter only at the start)."""
@@ -250,11 +328,16 @@ class SAT(Method):
                 state.prediction = self._predict(layer, list(state.window), h_inner)
         used = state.prediction
         if self.config["time_aware"]:
-            fraction = min(max(self.base.halo_age(layer)[0] / state.spacing, 0.0), 1.0)
-            used = stale + fraction * (used - stale)
+            used = stale + self._time_fraction(layer) * (used - stale)
         if state.use_prediction is not None:
             used = torch.where(state.use_prediction[self.halo_owner].unsqueeze(1), used, stale)
         return used.detach()
+
+    def _time_fraction(self, layer: int) -> float:
+        """time_aware: how far to move from the latest snapshot toward the prediction (age / sync spacing)."""
+        if not self.config["time_aware"]:
+            return 1.0
+        return min(max(self.base.halo_age(layer)[0] / self.layers[layer].spacing, 0.0), 1.0)
 
     def _fresh_at_in_use(self, layer: int) -> tuple[float, float]:
         """When the rows the base is about to use were computed."""
@@ -267,6 +350,10 @@ class SAT(Method):
         start = time.perf_counter()
         if fresh_at != self.layers[layer].fresh_at:
             self._observe(layer, stale, fresh_at, h_inner)
+        if self.owner_check:
+            if self.step == self.first_step:
+                self._accumulate_evidence(layer, h_inner)
+            self.last_sent[layer] = (self.step, h_inner.detach()[self.comm.send_index].clone())
         used = self._rows_to_use(layer, h_inner, stale.detach())
         self.predictor_time += time.perf_counter() - start
         if stale.requires_grad:  # keep the base's backward path (PipeGCN's stale gradients) intact
@@ -291,7 +378,7 @@ class SAT(Method):
         saved_losses = list(self.predictor_losses)
         try:
             with torch.enable_grad():
-                self._observe(layer, stale, fresh_at, h_inner)
+                self._observe(layer, stale, fresh_at, h_inner, category="measure")
             return self._rows_to_use(layer, h_inner, stale)
         finally:
             self.layers[layer], self.predictors, self.predictor_losses = saved_state, saved_predictors, saved_losses
@@ -323,5 +410,6 @@ sat_method("sat+gas", GAS, "SAT (faithful) on top of GAS histories.")
 sat_method("sat+pipegcn", PipeGCN, "SAT (faithful) on top of PipeGCN.")
 sat_method("sat-plus", DIGEST,
            "SAT-plus (ours): residual predictor anchored at the damped linear extrapolation, time-aware, gated "
-           "(margin 0.8); 5 steps per sync on a replay buffer of 2.",
-           residual=True, time_aware=True, gated=True, gate_margin=0.8, extrapolate=True, predictor_steps=5, replay=2)
+           "(margin 0.8) with the owners' evidence; 5 steps per sync on a replay buffer of 2.",
+           residual=True, time_aware=True, gated=True, gate_margin=0.8, extrapolate=True, predictor_steps=5, replay=2,
+           owner_check=True)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from runs import TINY_GRAPH, load_record, run_in_process_group
 from satbench.config import RunConfig
 from satbench.dist.launch import launch, prepare
+from satbench.errors import ConfigError
 from satbench.partition import load_part
 from satbench.sat import EmbeddingPredictor, fit_damping
 from satbench.train import Trainer
@@ -148,3 +149,86 @@ def test_sat_records_its_staleness_next_to_the_stale_copy_and_its_cost(tmp_path)
         assert layer["replaced_rel_error"] >= 0 and layer["rel_error"] >= 0
         assert row["predictor_time_s"] >= 0 and "predictor_loss" in row
     assert any(row["predictor_loss"] > 0 for row in rows)  # it trained at the second sync (epoch 3)
+
+
+def _record_owner_evidence(rank, world_size, meta, options, epochs):
+    """Train sat-plus; at the first step of every epoch, also fetch the owners' current rows (an exact exchange) and
+    sum, per owner, the terms of the owner check from the receiver's side; record what the owners sent at each sync
+    and which peers' predictions were used."""
+    part = load_part(meta["partition_dir"], rank)
+    config = RunConfig(dataset=TINY_GRAPH, method="sat-plus", workers=world_size, epochs=epochs, hidden=8,
+                       dropout=0.0, staleness_every=0, progress=False, method_options=options)
+    trainer = Trainer(config, meta, part, torch.device("cpu"))
+    sat, comm = trainer.method, trainer.method.comm
+    mine = {"terms": torch.zeros(world_size, 3, dtype=torch.float64)}
+    record = {"syncs": [], "supplies": []}
+
+    base_exchange = sat._exchange_evidence
+
+    def recording_exchange(state, category):
+        received = base_exchange(state, category)
+        if category == "halo":  # not the rehearsal of a measurement
+            record["syncs"].append((received.clone(), mine["terms"].clone()))
+            mine["terms"].zero_()
+            mine["received"] = received.clone()
+        return received
+
+    sat._exchange_evidence = recording_exchange
+    base_supply = sat.supply_halo
+
+    def recording_supply(layer, h_inner, partial):
+        first_step = sat.step == sat.first_step
+        used = base_supply(layer, h_inner, partial)
+        state = sat.layers[layer]
+        stale = sat.base.history.read(layer)
+        if first_step:
+            current = comm.exchange(h_inner.detach(), category="measure")  # the owners' rows at the current weights
+            if len(state.window) >= 2 and state.fresh_at[0] > 0:
+                change = state.window[-1] - state.window[-2]
+                fraction = sat._time_fraction(layer)
+                gap = (current - stale).double()
+                terms = torch.stack([gap.pow(2).sum(1), fraction * (gap * change).sum(1),
+                                     fraction ** 2 * change.double().pow(2).sum(1)], dim=1)
+                mine["terms"].index_add_(0, sat.halo_owner, terms)
+        owner_approves = (sat._owner_approves(mine["received"], state.damping) if "received" in mine
+                          else torch.zeros(world_size, dtype=torch.bool))
+        record["supplies"].append({"used": used.detach().clone(), "stale": stale.clone(),
+                                   "owner_approves": owner_approves, "owner": sat.halo_owner.clone()})
+        return used
+
+    sat.supply_halo = recording_supply
+    trainer.fit()
+    return record
+
+
+@pytest.fixture(scope="module")
+def owner_check_records(two_worker_meta):
+    return run_in_process_group(_record_owner_evidence, 2, two_worker_meta, {"sync_period": 2}, 12)
+
+
+def test_owner_check_evidence_is_what_the_receiver_would_see_against_the_owners_current_rows(owner_check_records):
+    """The three numbers an owner sends at a sync equal the sums a receiver would get if it could compare the rows it
+    holds, and the trend from them, with the owner's rows at the current weights: so the owner's window of sent rows
+    is the receiver's window, and both use the same time fraction."""
+    compared = 0
+    for result in owner_check_records:
+        for received, expected in result["syncs"]:
+            torch.testing.assert_close(received.double(), expected, rtol=1e-4, atol=1e-5)
+            compared += int(expected[:, 0].gt(0).sum())
+    assert compared > 0  # some periods had evidence to compare
+
+
+def test_owner_check_never_uses_a_prediction_its_owner_did_not_approve(owner_check_records):
+    refused = 0
+    for result in owner_check_records:
+        for supply in result["supplies"]:
+            for peer in torch.nonzero(~supply["owner_approves"]).flatten().tolist():
+                rows = supply["owner"] == peer
+                assert torch.equal(supply["used"][rows], supply["stale"][rows])
+                refused += int(rows.any())
+    assert refused > 0
+
+
+def test_owner_check_needs_the_gate_and_the_trend():
+    with pytest.raises(ConfigError, match="owner_check.*needs gated=true and extrapolate=true"):
+        RunConfig(dataset=TINY_GRAPH, method="sat", method_options={"owner_check": True}).validate()
