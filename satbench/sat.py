@@ -27,10 +27,13 @@ what the damped trend leaves over; ``gate_margin`` < 1 demands that the predicti
 factor. ``owner_check`` adds the owning peer's evidence to the gate: the next snapshot a receiver judges by is
 computed with the owner's local, not yet averaged weights, so a prediction can track the snapshots while moving away
 from the rows at the current weights. The owner alone sees those rows for free (its first step of each epoch, right
-after the weights were synchronised), so over each period it compares the rows it last sent, and the damped trend
-from them, with its current rows; at the sync it sends each receiver three numbers per layer (the stale copy's squared
-error, and the cross and trend terms from which the receiver gets the trend's error at its own ρ), and the receiver
-uses a prediction only where the owner's evidence also shows the trend beating the stale copy by the margin.
+after the weights were averaged), so at that step it compares the rows it last sent, and the damped trend from them,
+with its current rows, and sends each receiver three numbers per layer (the stale copy's squared error, and the cross
+and trend terms from which the receiver gets the trend's error at its own ρ). At a sync the receiver uses an owner's
+prediction only where the period's sums show the trend beating the stale copy by the margin (squared error below
+``gate_margin`` × the stale copy's), and from the next step on it stops using it when one epoch's numbers show the
+trend losing by as much (above the stale copy's / ``gate_margin``): a trend that reverses is dropped within an epoch,
+while the early epochs of a period, where the trend has barely moved the rows, do not veto good predictions.
 ``sat-plus`` combines them (margin 0.8, 5 steps per sync, replay 2, owner check).
 """
 
@@ -69,9 +72,9 @@ SAT_OPTIONS = {
     "replay": Option(1, "train on the last R (window, snapshot) pairs at every sync", minimum=1),
     "extrapolate": Option(False, "anchor the prediction at the latest snapshot plus its damped last change, "
                                  "rho * (s_k - s_k-1), rho in [0, 1] fitted at each sync"),
-    "owner_check": Option(False, "gated + extrapolate: also require the owning peer's evidence that the trend beat "
-                                 "the stale copy on its rows at the current weights (3 numbers per peer and layer "
-                                 "per sync)"),
+    "owner_check": Option(False, "gated + extrapolate: also require the owning peer's evidence, checked every epoch, "
+                                 "that the trend beats the stale copy on its rows at the current weights (3 numbers "
+                                 "per peer and layer per epoch)"),
 }
 
 
@@ -127,8 +130,8 @@ class _LayerState:
     replay: deque = dataclasses.field(default_factory=deque)  # (window, snapshot) pairs to train on
     damping: float = 0.0  # extrapolate: rho, how much of the last change between snapshots the next one repeated
     sent: deque | None = None  # owner_check: the last two snapshots of my rows that the peers hold, oldest first
-    # owner_check: per receiving peer, sums over this period's checks of ‖h − s‖², f<h − s, d>, f²‖d‖² (h: my current
-    # rows, s: the rows the peer holds, d: their last change, f: the time-aware fraction)
+    # owner_check: per owning peer, sums over this period's checks of ‖h − s‖², f<h − s, d>, f²‖d‖² (h: the owner's
+    # current rows, s: the rows I hold, d: their last change, f: the time-aware fraction), as the owners sent them
     evidence: torch.Tensor | None = None
 
 
@@ -226,8 +229,7 @@ class SAT(Method):
         per_row = (rows - target).pow(2).sum(1)
         return torch.zeros(self.comm.world_size, device=rows.device).index_add_(0, self.halo_owner, per_row)
 
-    def _observe(self, layer: int, snapshot: torch.Tensor, fresh_at: tuple[float, float], h_inner,
-                 category: str = "halo") -> None:
+    def _observe(self, layer: int, snapshot: torch.Tensor, fresh_at: tuple[float, float], h_inner) -> None:
         """A new snapshot arrived (a sync): judge the last prediction, train on the snapshot, slide the window."""
         state = self.layers[layer]
         snapshot = snapshot.detach().clone()
@@ -236,7 +238,7 @@ class SAT(Method):
         previous = list(state.window)
         owner_evidence = None
         if self.owner_check:
-            owner_evidence = self._exchange_evidence(state, category)
+            owner_evidence, state.evidence = state.evidence, torch.zeros_like(state.evidence)
             self._record_sent(layer, state, fresh_at)
         if self.config["gated"]:
             with torch.no_grad():
@@ -250,7 +252,7 @@ class SAT(Method):
         if self.config["extrapolate"] and len(previous) >= 2:
             state.damping = fit_damping(previous[-2], previous[-1], snapshot)
         if owner_evidence is not None:
-            state.use_prediction &= self._owner_approves(owner_evidence, state.damping)
+            state.use_prediction &= self._owner_approves(owner_evidence, state.damping, self.config["gate_margin"])
         state.replay.append((previous, snapshot))
         while len(state.replay) > self.config["replay"]:
             state.replay.popleft()
@@ -281,37 +283,40 @@ class SAT(Method):
             raise RuntimeError(f"SAT owner_check: peers hold rows of step {fresh_at[1]:g}, my latest are of {step}")
         state.sent.append(rows)
 
-    def _accumulate_evidence(self, layer: int, h_inner: torch.Tensor) -> None:
-        """At the first step of an epoch (weights just synchronised, as when staleness is measured): how far the rows
-        each peer holds, and the damped trend from them, are from my current rows; summed per receiving peer."""
+    def _owners_evidence(self, layer: int, h_inner: torch.Tensor) -> torch.Tensor:
+        """At the first step of an epoch (weights just averaged, as when staleness is measured), as owner: how far the
+        rows each peer holds, and the damped trend from them, are from my current rows, summed per receiving peer and
+        sent to it. Returns what the owners sent me ([W, 3], row j from owner j)."""
         state = self.layers[layer]
-        if len(state.sent) < 2:
-            return
-        current = h_inner.detach()[self.comm.send_index]
-        held, change = state.sent[-1], state.sent[-1] - state.sent[-2]
-        fraction = self._time_fraction(layer)
-        gap = current - held
-        terms = torch.stack([gap.pow(2).sum(1), fraction * (gap * change).sum(1),
-                             fraction ** 2 * change.pow(2).sum(1)], dim=1)
-        state.evidence.index_add_(0, self.sent_to, terms)
-
-    def _exchange_evidence(self, state: _LayerState, category: str) -> torch.Tensor:
-        """Send each peer my evidence on the rows it holds, receive theirs on mine ([W, 3], row j from owner j);
-        start the next period's sums."""
-        received = torch.zeros_like(state.evidence)
-        if self.comm.world_size > 1:
-            received = self.comm.exchange_rows(state.evidence, [1] * self.comm.world_size,
-                                               [1] * self.comm.world_size, category)
-            received[self.comm.rank] = 0.0
-        state.evidence = torch.zeros_like(state.evidence)
+        terms = h_inner.new_zeros(self.comm.world_size, 3)
+        if len(state.sent) >= 2:
+            current = h_inner.detach()[self.comm.send_index]
+            held, change = state.sent[-1], state.sent[-1] - state.sent[-2]
+            fraction = self._time_fraction(layer)
+            gap = current - held
+            terms.index_add_(0, self.sent_to, torch.stack([gap.pow(2).sum(1), fraction * (gap * change).sum(1),
+                                                           fraction ** 2 * change.pow(2).sum(1)], dim=1))
+        if self.comm.world_size == 1:
+            return torch.zeros_like(terms)
+        world = [1] * self.comm.world_size
+        received = self.comm.exchange_rows(terms, world, world, "halo")
+        received[self.comm.rank] = 0.0
         return received
 
-    def _owner_approves(self, evidence: torch.Tensor, damping: float) -> torch.Tensor:
-        """Per owning peer: did the trend at ``damping`` beat the stale copy, by the margin, on the owner's rows at
-        the current weights over the last period? (Its error is ‖gap‖² − 2ρ f<gap, d> + ρ² f²‖d‖².)"""
+    def _hear_owners(self, layer: int, evidence: torch.Tensor) -> None:
+        """Add an epoch's evidence to the period's sums; stop using the prediction of any owner on whose rows the
+        trend lost to the stale copy by the inverse margin (until a sync approves it again)."""
+        state = self.layers[layer]
+        state.evidence += evidence
+        state.use_prediction &= self._owner_approves(evidence, state.damping, margin=1 / self.config["gate_margin"])
+
+    @staticmethod
+    def _owner_approves(evidence: torch.Tensor, damping: float, margin: float) -> torch.Tensor:
+        """Per owning peer: did the trend at ``damping`` beat the stale copy by ``margin`` on the owner's rows at the
+        current weights? (Its squared error is ‖gap‖² − 2ρ f<gap, d> + ρ² f²‖d‖².)"""
         stale, cross, trend = evidence.unbind(1)
         error = stale - 2 * damping * cross + damping ** 2 * trend
-        return (stale > 0) & (error < self.config["gate_margin"] * stale)
+        return (stale > 0) & (error < margin * stale)
 
     @staticmethod
     def _replay_batches(replay) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -350,11 +355,12 @@ class SAT(Method):
         start = time.perf_counter()
         if fresh_at != self.layers[layer].fresh_at:
             self._observe(layer, stale, fresh_at, h_inner)
-        if self.owner_check:
-            if self.step == self.first_step:
-                self._accumulate_evidence(layer, h_inner)
-            self.last_sent[layer] = (self.step, h_inner.detach()[self.comm.send_index].clone())
         used = self._rows_to_use(layer, h_inner, stale.detach())
+        if self.owner_check:
+            # After this step's rows are chosen, so that a measurement before the step sees what the step uses.
+            if self.step == self.first_step:
+                self._hear_owners(layer, self._owners_evidence(layer, h_inner))
+            self.last_sent[layer] = (self.step, h_inner.detach()[self.comm.send_index].clone())
         self.predictor_time += time.perf_counter() - start
         if stale.requires_grad:  # keep the base's backward path (PipeGCN's stale gradients) intact
             return stale + (used - stale.detach())
@@ -378,7 +384,7 @@ class SAT(Method):
         saved_losses = list(self.predictor_losses)
         try:
             with torch.enable_grad():
-                self._observe(layer, stale, fresh_at, h_inner, category="measure")
+                self._observe(layer, stale, fresh_at, h_inner)
             return self._rows_to_use(layer, h_inner, stale)
         finally:
             self.layers[layer], self.predictors, self.predictor_losses = saved_state, saved_predictors, saved_losses

@@ -152,81 +152,100 @@ def test_sat_records_its_staleness_next_to_the_stale_copy_and_its_cost(tmp_path)
 
 
 def _record_owner_evidence(rank, world_size, meta, options, epochs):
-    """Train sat-plus; at the first step of every epoch, also fetch the owners' current rows (an exact exchange) and
-    sum, per owner, the terms of the owner check from the receiver's side; record what the owners sent at each sync
-    and which peers' predictions were used."""
+    """Train sat-plus and record, in order, what the owners sent at the first step of each epoch (with what the
+    receiver would have computed itself against the owners' current rows, fetched by an exact exchange) and, at every
+    supply, the rows used, the stale copy, and whether a sync happened."""
     part = load_part(meta["partition_dir"], rank)
     config = RunConfig(dataset=TINY_GRAPH, method="sat-plus", workers=world_size, epochs=epochs, hidden=8,
                        dropout=0.0, staleness_every=0, progress=False, method_options=options)
     trainer = Trainer(config, meta, part, torch.device("cpu"))
     sat, comm = trainer.method, trainer.method.comm
-    mine = {"terms": torch.zeros(world_size, 3, dtype=torch.float64)}
-    record = {"syncs": [], "supplies": []}
+    events = []
 
-    base_exchange = sat._exchange_evidence
+    base_evidence = sat._owners_evidence
 
-    def recording_exchange(state, category):
-        received = base_exchange(state, category)
-        if category == "halo":  # not the rehearsal of a measurement
-            record["syncs"].append((received.clone(), mine["terms"].clone()))
-            mine["terms"].zero_()
-            mine["received"] = received.clone()
+    def recording_evidence(layer, h_inner):
+        received = base_evidence(layer, h_inner)
+        state = sat.layers[layer]
+        current = comm.exchange(h_inner.detach(), category="measure")  # the owners' rows at the current weights
+        expected = torch.zeros(world_size, 3, dtype=torch.float64)
+        if len(state.window) >= 2 and state.fresh_at[0] > 0:
+            change = (state.window[-1] - state.window[-2]).double()
+            fraction = sat._time_fraction(layer)
+            gap = (current - state.window[-1]).double()
+            expected.index_add_(0, sat.halo_owner, torch.stack([gap.pow(2).sum(1), fraction * (gap * change).sum(1),
+                                                                fraction ** 2 * change.pow(2).sum(1)], dim=1))
+        events.append({"kind": "evidence", "layer": layer, "received": received.double(), "expected": expected,
+                       "damping": state.damping})
         return received
 
-    sat._exchange_evidence = recording_exchange
+    sat._owners_evidence = recording_evidence
     base_supply = sat.supply_halo
 
     def recording_supply(layer, h_inner, partial):
-        first_step = sat.step == sat.first_step
+        synced_before = sat.layers[layer].fresh_at
+        position = len(events)
         used = base_supply(layer, h_inner, partial)
         state = sat.layers[layer]
-        stale = sat.base.history.read(layer)
-        if first_step:
-            current = comm.exchange(h_inner.detach(), category="measure")  # the owners' rows at the current weights
-            if len(state.window) >= 2 and state.fresh_at[0] > 0:
-                change = state.window[-1] - state.window[-2]
-                fraction = sat._time_fraction(layer)
-                gap = (current - stale).double()
-                terms = torch.stack([gap.pow(2).sum(1), fraction * (gap * change).sum(1),
-                                     fraction ** 2 * change.double().pow(2).sum(1)], dim=1)
-                mine["terms"].index_add_(0, sat.halo_owner, terms)
-        owner_approves = (sat._owner_approves(mine["received"], state.damping) if "received" in mine
-                          else torch.zeros(world_size, dtype=torch.bool))
-        record["supplies"].append({"used": used.detach().clone(), "stale": stale.clone(),
-                                   "owner_approves": owner_approves, "owner": sat.halo_owner.clone()})
+        # the supply's own evidence (first step of an epoch) comes after its rows were chosen
+        events.insert(position, {"kind": "supply", "layer": layer, "used": used.detach().clone(),
+                                 "stale": sat.base.history.read(layer).clone(), "owner": sat.halo_owner.clone(),
+                                 "synced": state.fresh_at != synced_before, "damping": state.damping})
         return used
 
     sat.supply_halo = recording_supply
     trainer.fit()
-    return record
+    return events
+
+
+def _trend_beats_stale(evidence, damping, margin):
+    stale, cross, trend = evidence.unbind(1)
+    return (stale > 0) & (stale - 2 * damping * cross + damping ** 2 * trend < margin * stale)
 
 
 @pytest.fixture(scope="module")
-def owner_check_records(two_worker_meta):
-    return run_in_process_group(_record_owner_evidence, 2, two_worker_meta, {"sync_period": 2}, 12)
+def owner_check_events(two_worker_meta):
+    return run_in_process_group(_record_owner_evidence, 2, two_worker_meta, {"sync_period": 3}, 16)
 
 
-def test_owner_check_evidence_is_what_the_receiver_would_see_against_the_owners_current_rows(owner_check_records):
-    """The three numbers an owner sends at a sync equal the sums a receiver would get if it could compare the rows it
-    holds, and the trend from them, with the owner's rows at the current weights: so the owner's window of sent rows
-    is the receiver's window, and both use the same time fraction."""
+def test_owner_check_evidence_is_what_the_receiver_would_see_against_the_owners_current_rows(owner_check_events):
+    """The three numbers an owner sends each epoch equal the sums a receiver would get if it could compare the rows
+    it holds, and the trend from them, with the owner's rows at the current weights: so the owner's window of sent
+    rows is the receiver's window, and both use the same time fraction."""
     compared = 0
-    for result in owner_check_records:
-        for received, expected in result["syncs"]:
-            torch.testing.assert_close(received.double(), expected, rtol=1e-4, atol=1e-5)
-            compared += int(expected[:, 0].gt(0).sum())
-    assert compared > 0  # some periods had evidence to compare
+    for events in owner_check_events:
+        for event in events:
+            if event["kind"] == "evidence":
+                torch.testing.assert_close(event["received"], event["expected"], rtol=1e-4, atol=1e-5)
+                compared += int(event["expected"][:, 0].gt(0).sum())
+    assert compared > 0  # some epochs had evidence to compare
 
 
-def test_owner_check_never_uses_a_prediction_its_owner_did_not_approve(owner_check_records):
-    refused = 0
-    for result in owner_check_records:
-        for supply in result["supplies"]:
-            for peer in torch.nonzero(~supply["owner_approves"]).flatten().tolist():
-                rows = supply["owner"] == peer
-                assert torch.equal(supply["used"][rows], supply["stale"][rows])
+def test_owner_check_never_uses_a_prediction_its_owner_did_not_approve(owner_check_events):
+    """Replays the rule from the recorded evidence: an owner's prediction may be used only after a sync whose period
+    sums showed the trend beating the stale copy by the margin (squared error < 0.8 × the stale copy's), and not after
+    an epoch whose evidence showed it losing by as much (squared error ≥ the stale copy's / 0.8)."""
+    refused = vetoed = 0
+    for events in owner_check_events:
+        period, allowed = {}, {}
+        for event in events:
+            layer = event["layer"]
+            period.setdefault(layer, torch.zeros(2, 3, dtype=torch.float64))
+            allowed.setdefault(layer, torch.zeros(2, dtype=torch.bool))
+            if event["kind"] == "evidence":
+                period[layer] += event["received"]
+                still = allowed[layer] & _trend_beats_stale(event["received"], event["damping"], 1 / 0.8)
+                vetoed += int((allowed[layer] & ~still).sum())
+                allowed[layer] = still
+                continue
+            if event["synced"]:
+                allowed[layer] = _trend_beats_stale(period[layer], event["damping"], 0.8)
+                period[layer] = torch.zeros(2, 3, dtype=torch.float64)
+            for peer in torch.nonzero(~allowed[layer]).flatten().tolist():
+                rows = event["owner"] == peer
+                assert torch.equal(event["used"][rows], event["stale"][rows])
                 refused += int(rows.any())
-    assert refused > 0
+    assert refused > 0 and vetoed > 0  # both rules were exercised
 
 
 def test_owner_check_needs_the_gate_and_the_trend():
