@@ -76,6 +76,7 @@ class Method:
         self.config = resolve_options(type(self), options)
         self.epoch = 0
         self.step = 0
+        self.epoch_first_step = 0
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
@@ -87,7 +88,7 @@ class Method:
 
     def start_epoch(self, epoch: int, step: int) -> None:
         """Called before every epoch (1-based) with the index of its first optimiser step (0-based, over the run)."""
-        self.epoch, self.step = epoch, step
+        self.epoch, self.step, self.epoch_first_step = epoch, step, step
 
     def start_step(self, step: int) -> None:
         """Called before every optimiser step (0-based, counted over the whole run)."""

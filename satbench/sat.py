@@ -156,7 +156,6 @@ class SAT(Method):
         owners = torch.arange(self.comm.world_size)
         self.halo_owner = owners.repeat_interleave(torch.tensor(self.comm.halo_counts)).to(self.comm.device)
         self.sent_to = owners.repeat_interleave(torch.tensor(self.comm.send_counts)).to(self.comm.device)
-        self.first_step = 0
         self.last_sent: dict[int, tuple[int, torch.Tensor]] = {}  # owner_check: layer -> (step, my rows sent then)
         # One worker has no peers to hear from (and no halo whose age could say when it was sent).
         self.owner_check = self.config["owner_check"] and self.comm.world_size > 1
@@ -186,14 +185,13 @@ class SAT(Method):
             if self.config["gated"]:  # no evidence yet: trust the stale copy
                 state.use_prediction = torch.zeros(self.comm.world_size, dtype=torch.bool, device=halo.device)
             if self.owner_check:
-                state.sent = deque([inner.detach()[self.comm.send_index].clone()], maxlen=2)
+                state.sent = deque([inner.detach()[self.comm.send_index]], maxlen=2)  # indexing copies
                 state.evidence = inner.new_zeros(self.comm.world_size, 3)
             self.layers[layer] = state
             self.predictor(layer, halo.size(1))
 
     def start_epoch(self, epoch, step):
         super().start_epoch(epoch, step)
-        self.first_step = step
         self.base.start_epoch(epoch, step)
         self.predictor_time = 0.0
         self.predictor_losses = []
@@ -283,17 +281,17 @@ class SAT(Method):
             raise RuntimeError(f"SAT owner_check: peers hold rows of step {fresh_at[1]:g}, my latest are of {step}")
         state.sent.append(rows)
 
-    def _owners_evidence(self, layer: int, h_inner: torch.Tensor) -> torch.Tensor:
+    def _owners_evidence(self, layer: int, mine: torch.Tensor) -> torch.Tensor:
         """At the first step of an epoch (weights just averaged, as when staleness is measured), as owner: how far the
         rows each peer holds, and the damped trend from them, are from my current rows, summed per receiving peer and
-        sent to it. Returns what the owners sent me ([W, 3], row j from owner j)."""
+        sent to it (``mine``: my current rows that peers hold). Returns what the owners sent me ([W, 3], row j from
+        owner j)."""
         state = self.layers[layer]
-        terms = h_inner.new_zeros(self.comm.world_size, 3)
+        terms = mine.new_zeros(self.comm.world_size, 3)
         if len(state.sent) >= 2:
-            current = h_inner.detach()[self.comm.send_index]
             held, change = state.sent[-1], state.sent[-1] - state.sent[-2]
             fraction = self._time_fraction(layer)
-            gap = current - held
+            gap = mine - held
             terms.index_add_(0, self.sent_to, torch.stack([gap.pow(2).sum(1), fraction * (gap * change).sum(1),
                                                            fraction ** 2 * change.pow(2).sum(1)], dim=1))
         world = [1] * self.comm.world_size
@@ -355,10 +353,11 @@ class SAT(Method):
             self._observe(layer, stale, fresh_at, h_inner)
         used = self._rows_to_use(layer, h_inner, stale.detach())
         if self.owner_check:
+            mine = h_inner.detach()[self.comm.send_index]  # indexing copies
             # After this step's rows are chosen, so that a measurement before the step sees what the step uses.
-            if self.step == self.first_step:
-                self._hear_owners(layer, self._owners_evidence(layer, h_inner))
-            self.last_sent[layer] = (self.step, h_inner.detach()[self.comm.send_index].clone())
+            if self.step == self.epoch_first_step:
+                self._hear_owners(layer, self._owners_evidence(layer, mine))
+            self.last_sent[layer] = (self.step, mine)
         self.predictor_time += time.perf_counter() - start
         if stale.requires_grad:  # keep the base's backward path (PipeGCN's stale gradients) intact
             return stale + (used - stale.detach())

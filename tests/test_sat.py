@@ -164,10 +164,11 @@ def _record_owner_evidence(rank, world_size, meta, options, epochs):
 
     base_evidence = sat._owners_evidence
 
-    def recording_evidence(layer, h_inner):
-        received = base_evidence(layer, h_inner)
+    def recording_evidence(layer, mine):
+        received = base_evidence(layer, mine)
         state = sat.layers[layer]
-        current = comm.exchange(h_inner.detach(), category="measure")  # the owners' rows at the current weights
+        # the owners' rows at the current weights, as an exact exchange would deliver them
+        current = comm.exchange_rows(mine, comm.send_counts, comm.halo_counts, "measure")
         expected = torch.zeros(world_size, 3, dtype=torch.float64)
         if len(state.window) >= 2 and state.fresh_at[0] > 0:
             change = (state.window[-1] - state.window[-2]).double()
