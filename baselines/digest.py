@@ -28,7 +28,7 @@ class DIGEST(Method):
 
     def __init__(self, context, **options):
         super().__init__(context, **options)
-        self.history = HaloHistory()  # the halo rows in use
+        self.history = HaloHistory()  # the halo rows in use; the store below is where they are pulled from
         self.store = {}  # layer -> (my pushed inner rows, epoch, step): my shard of the representation store
         self.last_local_step = None
 
@@ -57,10 +57,4 @@ class DIGEST(Method):
     def supply_halo(self, layer, h_inner, partial_halo):
         if self.pushes(self.epoch) and self.step == self.last_local_step:
             self.store[layer] = (h_inner.detach().clone(), self.epoch, self.step)
-        return self.history.read(layer)
-
-    def peek_halo(self, layer, h_inner, partial_halo):
-        return self.history.read(layer)
-
-    def halo_age(self, layer):
-        return self.history.age(layer, self.epoch, self.step)
+        return self.history.supply(layer, self.epoch, self.step)

@@ -15,6 +15,3 @@ class Exact(Method):
 
     def supply_halo(self, layer, h_inner, partial_halo):
         return self.comm.exchange(h_inner)
-
-    def peek_halo(self, layer, h_inner, partial_halo):
-        return self.comm.exchange(h_inner.detach(), category="measure")

@@ -47,16 +47,4 @@ class GAS(Method):
     def supply_halo(self, layer, h_inner, partial_halo):
         self.collect(layer)
         self.push(layer, h_inner)
-        return self.history.read(layer)
-
-    def peek_halo(self, layer, h_inner, partial_halo):
-        if layer in self.pending_rows:
-            rows, _ = self.pending_rows[layer]
-            return self.received(layer, self.history.read(layer), rows.wait())
-        return self.history.read(layer)
-
-    def halo_age(self, layer):
-        if layer in self.pending_rows:
-            epoch, step = self.pending_rows[layer][1]
-            return float(self.epoch - epoch), float(self.step - step)
-        return self.history.age(layer, self.epoch, self.step)
+        return self.history.supply(layer, self.epoch, self.step)

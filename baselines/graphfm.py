@@ -10,6 +10,8 @@ by the owner every step, one step old). No gradient flows into halo rows. γ is 
 (0.1–0.5); ours defaults to 0.2.
 """
 
+import dataclasses
+
 from baselines.gas import GAS
 from satbench.methods import Option, register_method
 
@@ -19,15 +21,11 @@ class GraphFM(GAS):
     """GAS histories corrected by momentum toward an in-partition recomputation (GraphFM-OB)."""
 
     name = "graphfm"
-    needs_partial_halo = True
+    train_graph = "partial_halo"
     options = {"momentum": Option(0.2, "γ of h ← γ·x̄ + (1−γ)·h_hist", minimum=0.0, maximum=1.0)}
 
-    def corrected(self, layer, stale, partial_halo):
-        gamma = self.config["momentum"]
-        return gamma * partial_halo.detach() + (1.0 - gamma) * stale
-
     def supply_halo(self, layer, h_inner, partial_halo):
-        return self.corrected(layer, super().supply_halo(layer, h_inner, partial_halo), partial_halo)
-
-    def peek_halo(self, layer, h_inner, partial_halo):
-        return self.corrected(layer, super().peek_halo(layer, h_inner, partial_halo), partial_halo)
+        stale = super().supply_halo(layer, h_inner, partial_halo)
+        gamma = self.config["momentum"]
+        # The momentum step moves what the model reads this step, not the history the owners push into.
+        return dataclasses.replace(stale, rows=gamma * partial_halo.detach() + (1.0 - gamma) * stale.rows)

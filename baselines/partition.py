@@ -7,6 +7,7 @@ step of LLCG (Ramezani et al., *Learn Locally, Correct Globally*, ICLR 2022). Ev
 Staleness is reported against zero halo rows: the rows it uses are missing, a relative error of 1.
 """
 
+from satbench.halo import HaloRows
 from satbench.methods import Method, register_method
 
 
@@ -15,16 +16,9 @@ class PartitionOnly(Method):
     """No halo rows: cut edges are dropped and nothing but gradients is communicated."""
 
     name = "partition"
-    drops_cut_edges = True
-
-    def _missing(self, h_inner):
-        return h_inner.new_zeros(self.comm.num_halo, h_inner.size(1))
+    train_graph = "inner"
 
     def supply_halo(self, layer, h_inner, partial_halo):
-        return self._missing(h_inner)  # no edge reads these rows; they only keep the layout inner + halo
-
-    def peek_halo(self, layer, h_inner, partial_halo):
-        return self._missing(h_inner)
-
-    def halo_age(self, layer):
-        return float(self.epoch), float(self.step)  # never fresh
+        # No edge reads these rows; they only keep the layout inner + halo. Never fresh: as old as the run.
+        return HaloRows(h_inner.new_zeros(self.comm.num_halo, h_inner.size(1)), age_epochs=float(self.epoch),
+                        age_steps=float(self.step))

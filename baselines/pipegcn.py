@@ -71,7 +71,8 @@ class PipeGCN(GAS):
             self.pending_grads[layer] = self.comm.start_rows(grad_halo.contiguous(), self.comm.halo_counts,
                                                              self.comm.send_counts, "halo_grad")
 
-        return _StaleHalo.apply(h_inner, halo, self.inner_grad[layer], send_gradient)
+        return dataclasses.replace(halo, rows=_StaleHalo.apply(h_inner, halo.rows, self.inner_grad[layer],
+                                                               send_gradient))
 
 
 @register_method

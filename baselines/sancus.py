@@ -56,10 +56,4 @@ class SANCUS(Method):
             self.history.write(layer, received, self.epoch, self.step, where=flags[self.halo_owner])
         if mine:
             self.last_sent[layer] = (inner.clone(), self.epoch)
-        return self.history.read(layer).clone()
-
-    def peek_halo(self, layer, h_inner, partial_halo):
-        return self.history.read(layer)
-
-    def halo_age(self, layer):
-        return self.history.age(layer, self.epoch, self.step)
+        return self.history.supply(layer, self.epoch, self.step)

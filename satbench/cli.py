@@ -19,6 +19,7 @@ EXAMPLES = """
 examples:
   satbench run --dataset cora --model gcn --method exact --workers 2 --epochs 200 --out results/cora.json
   satbench run --dataset sbm-20k --workers 4 --epochs 50 --hidden 128 --out run.json
+  satbench run --dataset cora --method digest --halo fresh --workers 4 --out control.json   (fresh-halo control)
   torchrun --nnodes 2 --nproc-per-node 1 ... -m satbench run --workers 2 ...   (multi-node)
   satbench datasets
 """
@@ -74,6 +75,12 @@ def _add_run_parser(subparsers) -> None:
                        help="override the method's choice: gradient all-reduce every step, or model averaging "
                             "every epoch")
     proto.add_argument("--local-steps", type=int, default=None, help="optimiser steps per epoch (method default)")
+    proto.add_argument("--halo", default=defaults.halo, choices=("method", "fresh"),
+                       help="fresh: the method's fresh-halo control. Its whole protocol runs (weight sync, local "
+                            "steps, sync schedule, its own traffic, halo gradients or not), but every halo row it "
+                            "supplies is replaced by the exact row of that layer and step; the extra exchange is "
+                            "counted apart (control_bytes). Separates what staleness costs from what the protocol "
+                            "costs")
     proto.add_argument("--option", "-o", action="append", type=_parse_option, default=[], metavar="KEY=VALUE",
                        help="a method hyperparameter (repeatable)")
     sat = run.add_argument_group("shortcuts for method options (same as -o KEY=VALUE)")
@@ -145,10 +152,10 @@ def _command_methods(_: argparse.Namespace) -> None:
     from .methods import discover_methods
 
     for name, method in sorted(discover_methods().items()):
-        summary = (method.__doc__ or "").strip().splitlines()[0] if method.__doc__ else ""
-        module_doc = (sys.modules[method.__module__].__doc__ or "").strip().splitlines()
-        print(f"{name}: {summary or (module_doc[0] if module_doc else '')}")
-        print(f"    weight sync: {method.weight_sync}, local steps: {method.local_steps}")
+        print(f"{name}: {method.summary()}")
+        base = f", base: {method.base}" if method.base else ""
+        print(f"    family: {method.family}{base}, weight sync: {method.weight_sync}, "
+              f"local steps: {method.local_steps}")
         for key, option in method.options.items():
             print(f"    -o {key}={option.default!r}  {option.help}")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .halo import HALO_MODES
 from .models import MODELS, NORMS
 from .partition import PARTITIONERS
 
@@ -36,6 +37,9 @@ class RunConfig:
     weight_sync: str | None = None  # None: the method's own choice
     local_steps: int | None = None  # None: the method's own choice
     method_options: dict[str, Any] = field(default_factory=dict)
+    # "method": the rows the method supplies; "fresh": the fresh-halo control (the method's whole protocol, with every
+    # halo row it supplies replaced by the exact row of that layer and step)
+    halo: str = "method"
     data_root: str = "data"
     mirror: str | None = None
     cache_dir: str = "cache"
@@ -53,6 +57,7 @@ class RunConfig:
         _choice("norm", self.norm, NORMS)
         _choice("device", self.device, DEVICES)
         _choice("partitioner", self.partitioner, PARTITIONERS)
+        _choice("halo", self.halo, HALO_MODES)
         if self.weight_sync is not None:
             _choice("weight sync", self.weight_sync, WEIGHT_SYNCS)
         for name in ("workers", "epochs", "hidden", "layers", "eval_every", "heads"):
@@ -69,7 +74,11 @@ class RunConfig:
         if self.model == "gat" and self.layers > 1 and self.hidden % self.heads:
             raise ConfigError(f"GAT hidden size {self.hidden} must be divisible by heads={self.heads}")
         # Stored resolved and typed, so the record states every hyperparameter the method ran with.
-        self.method_options = resolve_options(get_method(self.method), self.method_options)
+        method = get_method(self.method)
+        self.method_options = resolve_options(method, self.method_options)
+        if self.halo == "fresh" and method.train_graph == "inner":
+            raise ConfigError(f"--halo fresh: method {self.method!r} uses no halo rows (it drops cut edges), so there "
+                              "is nothing to replace")
         if self.device == "cuda":
             import torch
 

@@ -23,8 +23,11 @@ from typing import Any, ClassVar
 import torch
 
 from .errors import ConfigError
+from .halo import HaloRows
+from .history import HaloHistory
 
 WEIGHT_SYNCS = ("allreduce", "average")
+TRAIN_GRAPHS = ("full", "inner", "partial_halo")
 
 
 @dataclass(frozen=True)
@@ -58,15 +61,20 @@ class Method:
     :meth:`supply_halo`; the other hooks are optional.
 
     The trainer calls, per epoch: :meth:`start_epoch`, then per optimiser step :meth:`start_step`, the model's
-    forward (which calls :meth:`supply_halo` before every hidden layer), the backward, :meth:`after_backward`; and
-    :meth:`peek_halo` / :meth:`halo_age` when it measures staleness.
+    forward (which calls :meth:`supply_halo` before every hidden layer, through the trainer's halo seam), the
+    backward, :meth:`after_backward`. Staleness is measured on the rows :meth:`supply_halo` returns, so a method
+    writes no measuring code of its own.
     """
 
     name: ClassVar[str] = ""
+    family: ClassVar[str] = "baseline"  # recorded with every run, so reports ask the record, never the name
+    base: ClassVar[str | None] = None  # the method whose protocol this one builds on (SAT: its base)
     weight_sync: ClassVar[str] = "allreduce"  # or "average": model averaging once per epoch
     local_steps: ClassVar[int] = 1  # optimiser steps per epoch
-    drops_cut_edges: ClassVar[bool] = False  # train on the partition alone (no halo rows at all)
-    needs_partial_halo: ClassVar[bool] = False  # wants halo rows recomputed from in-partition messages
+    # The message-passing graph it trains on: "full" (every edge into an inner row), "inner" (cut edges dropped:
+    # no halo rows are read at all), or "partial_halo" (also the reversed cut edges, so each layer recomputes halo
+    # rows from in-partition messages and hands them to supply_halo).
+    train_graph: ClassVar[str] = "full"
     options: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, context: "MethodContext", **options: Any):
@@ -77,10 +85,17 @@ class Method:
         self.epoch = 0
         self.step = 0
         self.epoch_first_step = 0
+        self.history: HaloHistory | None = None  # a method that caches halo rows keeps them here (SAT listens)
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
         """Reject combinations of valid values that do not work together (raise :class:`ConfigError`)."""
+
+    @classmethod
+    def summary(cls) -> str:
+        """One line for ``satbench methods``."""
+        doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
 
     def setup(self, exact: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Called once before training with, per hidden layer (index 0 = the input of layer 1), this worker's inner
@@ -94,30 +109,15 @@ class Method:
         """Called before every optimiser step (0-based, counted over the whole run)."""
         self.step = step
 
-    def supply_halo(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor) -> torch.Tensor:
+    def supply_halo(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor) -> torch.Tensor | HaloRows:
         """Halo rows to use before ``layer`` (1..L-1), given this worker's freshly computed inner rows and, for
-        methods with ``needs_partial_halo``, the halo rows recomputed from in-partition messages only (an empty
-        tensor for other methods)."""
+        ``train_graph = "partial_halo"``, the halo rows recomputed from in-partition messages only (an empty tensor
+        otherwise). Return a tensor for rows that are fresh (age 0), or :class:`~satbench.halo.HaloRows` with their
+        age (``self.history.supply(layer, self.epoch, self.step)`` gives both)."""
         raise NotImplementedError
 
     def after_backward(self) -> None:
         """Called after the loss's backward, before the optimiser step."""
-
-    def peek_halo(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor) -> torch.Tensor:
-        """The halo rows :meth:`supply_halo` would use now, without changing any state (for staleness
-        measurement). ``h_inner`` and ``partial_halo`` come from an exact eval-mode pass with the current weights."""
-        raise NotImplementedError(f"method {self.name!r} does not implement peek_halo, which measuring staleness "
-                                  f"needs; run it with --staleness-every 0")
-
-    def halo_age(self, layer: int) -> tuple[float, float]:
-        """Age of the halo rows in use before ``layer``: (epochs, optimiser steps) since they were fresh."""
-        return 0.0, 0.0
-
-    def peek_replaced_halo(self, layer: int, h_inner: torch.Tensor,
-                           partial_halo: torch.Tensor) -> torch.Tensor | None:
-        """For a method that corrects another's halo rows (SAT): the rows it replaced, so that staleness is
-        recorded for both on the same rows with the same weights. ``None`` for everything else."""
-        return None
 
     def epoch_metrics(self) -> dict[str, float]:
         """Extra per-epoch numbers for the run record (keys ending in ``_time_s`` are combined by max over workers,
@@ -160,21 +160,31 @@ def _convert(kind: type, value: Any) -> Any:
     return kind(value)
 
 
+# Where methods register themselves: every module of the baselines package, and the method under study (SAT's
+# variants). They are plug-ins found by name: this module imports none of them, so there is no import circle.
+PLUGIN_PACKAGES = ("baselines",)
+PLUGIN_MODULES = ("satbench.sat",)
 _REGISTRY: dict[str, type[Method]] = {}
 _discovered = False
 
 
-def register_method(cls: type[Method]) -> type[Method]:
-    """Class decorator: make a method available under ``cls.name``."""
-    if not cls.name:
-        raise TypeError(f"{cls.__qualname__} needs a non-empty `name`")
-    if cls.weight_sync not in WEIGHT_SYNCS:
-        raise TypeError(f"{cls.__qualname__}.weight_sync must be one of {WEIGHT_SYNCS}")
-    existing = _REGISTRY.get(cls.name)
-    if existing is not None and existing.__qualname__ != cls.__qualname__:
-        raise TypeError(f"method name {cls.name!r} is taken by {existing.__module__}.{existing.__qualname__}")
-    _REGISTRY[cls.name] = cls
-    return cls
+def register_method(entry):
+    """Make a method available under ``entry.name``: a :class:`Method` subclass (used as a class decorator), or any
+    factory with the same class-level attributes (``name``, ``family``, ``base``, ``weight_sync``, ``local_steps``,
+    ``train_graph``, ``options``, ``check_options``, ``summary``) that builds the method when called with a
+    :class:`MethodContext` and options (how a SAT variant holds its base)."""
+    label = getattr(entry, "__qualname__", repr(entry))
+    if not entry.name:
+        raise TypeError(f"{label} needs a non-empty `name`")
+    if entry.weight_sync not in WEIGHT_SYNCS:
+        raise TypeError(f"{label}.weight_sync must be one of {WEIGHT_SYNCS}")
+    if entry.train_graph not in TRAIN_GRAPHS:
+        raise TypeError(f"{label}.train_graph must be one of {TRAIN_GRAPHS}")
+    existing = _REGISTRY.get(entry.name)
+    if existing is not None and getattr(existing, "__qualname__", None) != getattr(entry, "__qualname__", None):
+        raise TypeError(f"method name {entry.name!r} is taken by {existing!r}")
+    _REGISTRY[entry.name] = entry
+    return entry
 
 
 def _import_directory(directory: Path) -> None:
@@ -191,15 +201,16 @@ def _import_directory(directory: Path) -> None:
 
 
 def discover_methods() -> dict[str, type[Method]]:
-    """Import every module of the ``baselines`` package and of the directories in ``SATBENCH_METHOD_PATH``."""
+    """Import :data:`PLUGIN_PACKAGES`' modules, :data:`PLUGIN_MODULES` and the directories in ``SATBENCH_METHOD_PATH``."""
     global _discovered
     if not _discovered:
-        import baselines
-
-        importlib.import_module("satbench.sat")  # the method under study registers like a baseline
-        for module in pkgutil.iter_modules(baselines.__path__):
-            if not module.name.startswith("_"):
-                importlib.import_module(f"baselines.{module.name}")
+        for package_name in PLUGIN_PACKAGES:
+            package = importlib.import_module(package_name)
+            for module in pkgutil.iter_modules(package.__path__):
+                if not module.name.startswith("_"):
+                    importlib.import_module(f"{package_name}.{module.name}")
+        for module_name in PLUGIN_MODULES:
+            importlib.import_module(module_name)
         _discovered = True
     for entry in filter(None, os.environ.get("SATBENCH_METHOD_PATH", "").split(os.pathsep)):
         if not Path(entry).is_dir():

@@ -39,23 +39,20 @@ while the early epochs of a period, where the trend has barely moved the rows, d
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from collections import deque
-from typing import ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GCNConv
 
-from baselines.digest import DIGEST
-from baselines.gas import GAS
-from baselines.pipegcn import PipeGCN
-
 from .errors import ConfigError
-from .methods import Method, Option, register_method
+from .halo import HaloRows, as_halo_rows
+from .history import Snapshot
+from .methods import Method, MethodContext, Option, get_method, register_method, resolve_options
 
 SAT_OPTIONS = {
     "window": Option(4, "K: halo snapshots the LSTM reads", minimum=1),
@@ -136,13 +133,16 @@ class _LayerState:
 
 
 class SAT(Method):
-    """SAT on top of a base protocol; the module docstring states the update rule and the options."""
+    """SAT holding a base method (``base``) whose protocol runs underneath; the module docstring states the update
+    rule and the options. Built by a registered :class:`SATVariant`, never registered itself."""
 
-    base_class: ClassVar[type[Method]] = DIGEST
+    name = "sat"
+    family = "sat"
+    options = SAT_OPTIONS
 
-    def __init__(self, context, **options):
+    def __init__(self, context: MethodContext, base: Method, **options):
         super().__init__(context, **options)
-        self.base = self.base_class(context, **{k: self.config[k] for k in self.base_class.options})
+        self.base = base
         self.predictor_lr = self.config["predictor_lr"] or context.lr
         graph = context.graph
         edges = graph.edge_index[:, (graph.edge_index[1] < graph.num_inner) & (graph.edge_index[0] != graph.edge_index[1])]
@@ -159,12 +159,13 @@ class SAT(Method):
         self.last_sent: dict[int, tuple[int, torch.Tensor]] = {}  # owner_check: layer -> (step, my rows sent then)
         # One worker has no peers to hear from (and no halo whose age could say when it was sent).
         self.owner_check = self.config["owner_check"] and self.comm.world_size > 1
+        self.arrived: dict[int, Snapshot] = {}  # layer -> the newest snapshot the base announced, not yet observed
+        self.syncs: dict[int, int] = {}  # layer -> snapshots observed (each one a sync: judge, train, slide)
+        self.age: dict[int, tuple[float, float]] = {}  # layer -> age of the base's rows at the latest supply
 
     @classmethod
     def check_options(cls, options):
-        if options["owner_check"] and not (options["gated"] and options["extrapolate"]):
-            raise ConfigError(f"option 'owner_check' of method {cls.name!r} needs gated=true and extrapolate=true "
-                              "(the owners judge the trend, and only a gate can act on their verdict)")
+        check_sat_options(cls.name, options)
 
     def predictor(self, layer: int, width: int) -> tuple[EmbeddingPredictor, torch.optim.Optimizer]:
         key = layer if self.config["per_layer"] else "shared"
@@ -179,6 +180,8 @@ class SAT(Method):
     # -- the base protocol runs underneath ---------------------------------------------------------------------
     def setup(self, exact):
         self.base.setup(exact)
+        if self.base.history is None:
+            raise ConfigError(f"SAT needs a base that keeps a halo history; {self.base.name!r} has none")
         for layer, (inner, halo) in enumerate(exact, start=1):
             state = _LayerState(window=deque([halo.detach().clone()], maxlen=self.config["window"]),
                                 fresh_at=(0.0, -1.0))
@@ -188,7 +191,13 @@ class SAT(Method):
                 state.sent = deque([inner.detach()[self.comm.send_index]], maxlen=2)  # indexing copies
                 state.evidence = inner.new_zeros(self.comm.world_size, 3)
             self.layers[layer] = state
+            self.syncs[layer] = 0
             self.predictor(layer, halo.size(1))
+        self.base.history.subscribe(self._on_snapshot)
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        """The base's history announced new rows: observed at the layer's next supply, where the inner rows are."""
+        self.arrived[snapshot.layer] = snapshot
 
     def start_epoch(self, epoch, step):
         super().start_epoch(epoch, step)
@@ -202,9 +211,6 @@ class SAT(Method):
 
     def after_backward(self):
         self.base.after_backward()
-
-    def halo_age(self, layer):
-        return self.base.halo_age(layer)
 
     # -- prediction and online training -----------------------------------------------------------------------
     def _inner_input(self, h_inner: torch.Tensor) -> torch.Tensor:
@@ -338,19 +344,17 @@ class SAT(Method):
         """time_aware: how far to move from the latest snapshot toward the prediction (age / sync spacing)."""
         if not self.config["time_aware"]:
             return 1.0
-        return min(max(self.base.halo_age(layer)[0] / self.layers[layer].spacing, 0.0), 1.0)
-
-    def _fresh_at_in_use(self, layer: int) -> tuple[float, float]:
-        """When the rows the base is about to use were computed."""
-        age_epochs, age_steps = self.base.halo_age(layer)
-        return float(self.epoch - age_epochs), float(self.step - age_steps)
+        return min(max(self.age[layer][0] / self.layers[layer].spacing, 0.0), 1.0)
 
     def supply_halo(self, layer, h_inner, partial_halo):
-        fresh_at = self._fresh_at_in_use(layer)  # before the base's supply, which may start the next push
-        stale = self.base.supply_halo(layer, h_inner, partial_halo)
+        supplied = as_halo_rows(self.base.supply_halo(layer, h_inner, partial_halo))
+        stale = supplied.rows
+        self.age[layer] = (supplied.age_epochs, supplied.age_steps)
         start = time.perf_counter()
-        if fresh_at != self.layers[layer].fresh_at:
-            self._observe(layer, stale, fresh_at, h_inner)
+        snapshot = self.arrived.pop(layer, None)
+        if snapshot is not None:
+            self._observe(layer, snapshot.rows, (float(snapshot.epoch), float(snapshot.step)), h_inner)
+            self.syncs[layer] += 1
         used = self._rows_to_use(layer, h_inner, stale.detach())
         if self.owner_check:
             mine = h_inner.detach()[self.comm.send_index]  # indexing copies
@@ -360,59 +364,84 @@ class SAT(Method):
             self.last_sent[layer] = (self.step, mine)
         self.predictor_time += time.perf_counter() - start
         if stale.requires_grad:  # keep the base's backward path (PipeGCN's stale gradients) intact
-            return stale + (used - stale.detach())
-        return used
-
-    # -- measurement -----------------------------------------------------------------------------------------
-    def peek_halo(self, layer, h_inner, partial_halo):
-        """The rows the next step will use: when a snapshot is waiting, the sync is rehearsed on copies of the
-        predictor and its state, so measuring changes nothing."""
-        stale = self.base.peek_halo(layer, h_inner, partial_halo)
-        fresh_at = self._fresh_at_in_use(layer)
-        if fresh_at == self.layers[layer].fresh_at:
-            with torch.no_grad():
-                saved = self.layers[layer].prediction
-                used = self._rows_to_use(layer, h_inner, stale)
-                self.layers[layer].prediction = saved
-            return used
-        saved_state, saved_predictors = self.layers[layer], self.predictors
-        self.layers[layer] = copy.deepcopy(saved_state)
-        self.predictors = copy.deepcopy(saved_predictors)
-        saved_losses = list(self.predictor_losses)
-        try:
-            with torch.enable_grad():
-                self._observe(layer, stale, fresh_at, h_inner)
-            return self._rows_to_use(layer, h_inner, stale)
-        finally:
-            self.layers[layer], self.predictors, self.predictor_losses = saved_state, saved_predictors, saved_losses
-
-    def peek_replaced_halo(self, layer, h_inner, partial_halo):
-        return self.base.peek_halo(layer, h_inner, partial_halo)
+            used = stale + (used - stale.detach())
+        return HaloRows(used, supplied.age_epochs, supplied.age_steps, replaced=stale.detach())
 
     def epoch_metrics(self):
         losses = self.predictor_losses
-        return {"predictor_time_s": self.predictor_time,
+        return {**self.base.epoch_metrics(), "predictor_time_s": self.predictor_time,
                 "predictor_loss": sum(losses) / len(losses) if losses else 0.0}
 
 
-def sat_method(name: str, base: type[Method], summary: str, **defaults) -> type[SAT]:
-    """Register a SAT variant: ``base``'s protocol (weight sync, local steps, options) plus SAT's options."""
-    options = dict(base.options)
-    options.update({key: dataclasses.replace(option, default=defaults.pop(key, option.default))
-                    for key, option in SAT_OPTIONS.items()})
-    if defaults:
-        raise TypeError(f"unknown SAT options {sorted(defaults)}")
-    attributes = {"name": name, "base_class": base, "options": options, "__doc__": summary,
-                  "weight_sync": base.weight_sync, "local_steps": base.local_steps,
-                  "drops_cut_edges": base.drops_cut_edges, "needs_partial_halo": base.needs_partial_halo}
-    return register_method(type(f"SAT_{name}", (SAT,), attributes))
+def check_sat_options(name: str, options: dict[str, Any]) -> None:
+    if options["owner_check"] and not (options["gated"] and options["extrapolate"]):
+        raise ConfigError(f"option 'owner_check' of method {name!r} needs gated=true and extrapolate=true "
+                          "(the owners judge the trend, and only a gate can act on their verdict)")
 
 
-sat_method("sat", DIGEST, "SAT (faithful): LSTM+GCN halo-embedding prediction on top of DIGEST.")
-sat_method("sat+gas", GAS, "SAT (faithful) on top of GAS histories.")
-sat_method("sat+pipegcn", PipeGCN, "SAT (faithful) on top of PipeGCN.")
-sat_method("sat-plus", DIGEST,
-           "SAT-plus (ours): residual predictor anchored at the damped linear extrapolation, time-aware, gated "
-           "(margin 0.8) with the owners' evidence; 5 steps per sync on a replay buffer of 2.",
-           residual=True, time_aware=True, gated=True, gate_margin=0.8, extrapolate=True, predictor_steps=5, replay=2,
-           owner_check=True)
+@dataclasses.dataclass(frozen=True, eq=True)
+class SATVariant:
+    """A registered SAT configuration: SAT's options with its own defaults, composed with the base method registered
+    as ``base`` (whose weight sync, local steps, graph and options it takes). Calling it builds the base, then SAT
+    holding it."""
+
+    name: str
+    base: str
+    description: str
+    defaults: tuple[tuple[str, Any], ...] = ()
+    family = "sat"
+
+    @property
+    def base_method(self):
+        return get_method(self.base)
+
+    @property
+    def weight_sync(self) -> str:
+        return self.base_method.weight_sync
+
+    @property
+    def local_steps(self) -> int:
+        return self.base_method.local_steps
+
+    @property
+    def train_graph(self) -> str:
+        return self.base_method.train_graph
+
+    @property
+    def options(self) -> dict[str, Option]:
+        defaults = dict(self.defaults)
+        return {**self.base_method.options,
+                **{key: dataclasses.replace(option, default=defaults.get(key, option.default))
+                   for key, option in SAT_OPTIONS.items()}}
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        self.base_method.check_options({key: options[key] for key in self.base_method.options})
+        check_sat_options(self.name, options)
+
+    def summary(self) -> str:
+        return self.description
+
+    def __call__(self, context: MethodContext, **options) -> SAT:
+        resolved = resolve_options(self, options)
+        base = self.base_method(context, **{key: resolved[key] for key in self.base_method.options})
+        sat = SAT(context, base, **{key: resolved[key] for key in SAT_OPTIONS})
+        sat.name = self.name
+        return sat
+
+
+def sat_variant(name: str, base: str, description: str, **defaults) -> SATVariant:
+    """Register a SAT variant on the base method registered as ``base``."""
+    unknown = sorted(set(defaults) - set(SAT_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown SAT options {unknown}")
+    return register_method(SATVariant(name, base, description, tuple(sorted(defaults.items()))))
+
+
+sat_variant("sat", "digest", "SAT (faithful): LSTM+GCN halo-embedding prediction on top of DIGEST.")
+sat_variant("sat+gas", "gas", "SAT (faithful) on top of GAS histories.")
+sat_variant("sat+pipegcn", "pipegcn", "SAT (faithful) on top of PipeGCN.")
+sat_variant("sat-plus", "digest",
+            "SAT-plus (ours): residual predictor anchored at the damped linear extrapolation, time-aware, gated "
+            "(margin 0.8) with the owners' evidence; 5 steps per sync on a replay buffer of 2.",
+            residual=True, time_aware=True, gated=True, gate_margin=0.8, extrapolate=True, predictor_steps=5,
+            replay=2, owner_check=True)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from .config import RunConfig
 from .dist.comm import Communicator
 from .evaluate import Scorer
+from .halo import STALENESS_FIELDS, HaloSeam
 from .methods import MethodContext, get_method
 from .models import LocalGraph, build_model, gcn_edge_weights
 from .partition import Part
@@ -25,27 +26,25 @@ from .record import summarize
 
 # Per-worker statistics gathered at the end of every epoch, in this order.
 _STAT_FIELDS = ("loss_sum", "train_count", "epoch_time_s", "comm_time_s", "halo_bytes", "halo_grad_bytes",
-                "reduce_bytes", "other_bytes", "measure_time_s")
+                "reduce_bytes", "other_bytes", "measure_time_s", "control_bytes", "control_time_s")
 _BYTE_FIELDS = ("halo_bytes", "halo_grad_bytes", "reduce_bytes", "other_bytes")
-_STALENESS_FIELDS = ("error_sq", "exact_sq", "cosine_sum", "rows", "age_epochs_sum", "age_steps_sum",
-                     "replaced_error_sq")
-# Traffic that is not part of training: measuring staleness and evaluating.
-UNCOUNTED = ("measure", "eval", "setup", "stats")
+# Traffic that is not part of the method's training: measuring staleness, evaluating, setting up, gathering these
+# statistics, and the exact rows the fresh-halo control adds (counted apart, as control_bytes).
+UNCOUNTED = ("measure", "eval", "setup", "stats", "control")
 
 
-def local_graph(part: Part, model: str, device: torch.device, *, drop_cut_edges: bool = False,
-                partial_halo: bool = False) -> LocalGraph:
-    """The worker's message-passing graph.
+def local_graph(part: Part, model: str, device: torch.device, kind: str = "full") -> LocalGraph:
+    """The worker's message-passing graph (``Method.train_graph``).
 
-    Default: every edge into an inner row (exact aggregation). ``drop_cut_edges``: only edges between inner rows,
-    with degrees counted inside the part (partition-based training). ``partial_halo``: also the reversed cut edges,
-    into halo rows, so a layer recomputes halo rows from in-partition messages.
+    ``full``: every edge into an inner row (exact aggregation). ``inner``: only edges between inner rows, with
+    degrees counted inside the part (partition-based training). ``partial_halo``: also the reversed cut edges, into
+    halo rows, so a layer recomputes halo rows from in-partition messages.
     """
     edge_index, degree, num_targets = part.edge_index, part.degree, part.num_inner
-    if drop_cut_edges:
+    if kind == "inner":
         edge_index = edge_index[:, edge_index[0] < part.num_inner]
         degree = torch.bincount(edge_index[1], minlength=part.num_inner + part.num_halo)
-    elif partial_halo:
+    elif kind == "partial_halo":
         cut = edge_index[:, edge_index[0] >= part.num_inner]
         edge_index = torch.cat([edge_index, cut.flip(0)], dim=1)
         num_targets = part.num_inner + part.num_halo
@@ -84,9 +83,8 @@ class Trainer:
         method_class = get_method(config.method)
         self.eval_graph = local_graph(part, config.model, device)
         self.train_graph = self.eval_graph
-        if method_class.drops_cut_edges or method_class.needs_partial_halo:
-            self.train_graph = local_graph(part, config.model, device, drop_cut_edges=method_class.drops_cut_edges,
-                                           partial_halo=method_class.needs_partial_halo)
+        if method_class.train_graph != "full":
+            self.train_graph = local_graph(part, config.model, device, method_class.train_graph)
         self.model = build_model(config.model, meta["num_features"], meta["num_classes"], config.hidden,
                                  config.layers, config.dropout, config.norm, config.heads, seed=config.seed).to(device)
         self.weight_sync = config.resolved_weight_sync
@@ -98,8 +96,9 @@ class Trainer:
         self.loss_denominator = (part.num_train_total if self.weight_sync == "allreduce"
                                  else max(int(part.train_mask.sum()), 1))
         self.scorer = Scorer(self.comm, meta["task"], meta["metric"], meta["ogb_name"], self.masks)
+        self.seam = HaloSeam(self.method, self.comm, config.halo)
         self.step = 0
-        self.method.setup([(inner, halo) for inner, halo, _ in self.exact_trace()])
+        self.method.setup(self.exact_trace())
         self.comm.meter.reset()
 
     # -- training ------------------------------------------------------------------------------------------------
@@ -107,8 +106,8 @@ class Trainer:
         self.model.train()
         self.method.start_step(self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.model(self.x, self.train_graph, self.method.supply_halo,
-                            dropout_key=(self.config.seed, self.step), sum_across=self.comm.sum_across)
+        logits = self.model(self.x, self.train_graph, self.seam, dropout_key=self.dropout_key(),
+                            sum_across=self.comm.sum_across)
         mask = self.masks["train"]
         summed = loss_sum(logits[mask], self.y[mask], self.meta["task"])
         (summed / self.loss_denominator).backward()
@@ -119,40 +118,54 @@ class Trainer:
         self.step += 1
         return float(summed.detach())
 
+    def dropout_key(self) -> tuple[int, int]:
+        """The current step's dropout key: the same masks in training and in the step's reference pass."""
+        return self.config.seed, self.step
+
     def train_epoch(self, epoch: int, measure: bool = False) -> tuple[dict[str, float], list[dict] | None]:
         """Run one epoch; returns this worker's raw statistics and, if asked, its staleness measurement.
 
-        Staleness is measured after the method's epoch start (when periodic methods pull) and before the first
-        step, so it describes the halo rows this epoch trains with; its time and traffic are kept out of the
-        epoch's figures.
+        Staleness is measured at the epoch's first step (after the method's epoch start, when periodic methods
+        pull): the halo seam compares the rows that step trains with against the exact rows of a reference pass
+        with the same weights, mode and dropout masks. Its time and traffic are kept out of the epoch's figures,
+        and so is the exchange the fresh-halo control adds (reported as control_bytes / control_time_s).
         """
         self.comm.meter.reset()
+        self.seam.measure_time = 0.0
         _synchronize(self.device)
         start = time.perf_counter()
         self.method.start_epoch(epoch, self.step)
-        staleness, measure_time = None, 0.0
-        if measure:
-            _synchronize(self.device)
-            measure_start = time.perf_counter()
-            staleness = self.measure_staleness()
-            _synchronize(self.device)
-            measure_time = time.perf_counter() - measure_start
-        summed = [self.train_step() for _ in range(self.local_steps)]
+        staleness, reference_time = None, 0.0
+        summed = []
+        for local_step in range(self.local_steps):
+            if measure and local_step == 0:
+                _synchronize(self.device)
+                reference_start = time.perf_counter()
+                self.seam.arm(self.reference_trace())
+                _synchronize(self.device)
+                reference_time = time.perf_counter() - reference_start
+            summed.append(self.train_step())
+            if measure and local_step == 0:
+                staleness = self.seam.take_measurement()
         if self.weight_sync == "average":
             self.comm.average_parameters(self.model)
         _synchronize(self.device)
         meter = self.comm.meter
         counted = {k: v for k, v in meter.bytes.items() if k not in UNCOUNTED}
+        measure_time = reference_time + self.seam.measure_time
+        control_time = meter.seconds.get("control", 0.0)
         stats = {
             "loss_sum": sum(summed) / self.local_steps,
             "train_count": float(self.masks["train"].sum()),
-            "epoch_time_s": time.perf_counter() - start - measure_time,
+            "epoch_time_s": time.perf_counter() - start - measure_time - control_time,
             "comm_time_s": sum(v for k, v in meter.seconds.items() if k not in UNCOUNTED),
             "halo_bytes": float(counted.get("halo", 0)),
             "halo_grad_bytes": float(counted.get("halo_grad", 0)),
             "reduce_bytes": float(counted.get("reduce", 0)),
             "other_bytes": float(sum(v for k, v in counted.items() if k not in ("halo", "halo_grad", "reduce"))),
             "measure_time_s": measure_time,
+            "control_bytes": float(meter.bytes.get("control", 0) + meter.bytes.get("control_grad", 0)),
+            "control_time_s": control_time,
         }
         for key, value in self.method.epoch_metrics().items():
             stats[f"method:{key}"] = float(value)
@@ -160,40 +173,39 @@ class Trainer:
 
     # -- exact reference passes ----------------------------------------------------------------------------------
     @torch.no_grad()
-    def exact_trace(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def exact_trace(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Eval-mode forward with fresh halo rows at every layer and the current weights; per hidden layer, the
-        inner rows, the exact halo rows and (for methods that use it) the partial recomputation of halo rows."""
+        inner rows and the exact halo rows (what methods fill their histories with before training)."""
         trace = []
 
         def record_exact(layer, h_inner, partial_halo):
-            halo = self.comm.exchange(h_inner, category="measure")
-            trace.append((h_inner, halo, partial_halo))
+            halo = self.comm.exchange(h_inner, category="setup")
+            trace.append((h_inner, halo))
             return halo
 
         self.model.eval()
-        self.model(self.x, self.train_graph if self.method.needs_partial_halo else self.eval_graph, record_exact,
-                   sum_across=self.comm.sum_across)
+        self.model(self.x, self.eval_graph, record_exact, sum_across=self.comm.sum_across)
         return trace
 
     @torch.no_grad()
-    def measure_staleness(self) -> list[dict[str, float]]:
-        """Per hidden layer, sums over this worker's halo rows of what the method uses against the exact rows."""
-        measured = []
-        for layer, (h_inner, exact, partial) in enumerate(self.exact_trace(), start=1):
-            used = self.method.peek_halo(layer, h_inner, partial)
-            replaced = self.method.peek_replaced_halo(layer, h_inner, partial)
-            age_epochs, age_steps = self.method.halo_age(layer)
-            rows = float(exact.size(0))
-            measured.append({
-                "error_sq": float((used - exact).pow(2).sum()),
-                "exact_sq": float(exact.pow(2).sum()),
-                "cosine_sum": float(F.cosine_similarity(used, exact, dim=1, eps=1e-12).sum()) if rows else 0.0,
-                "rows": rows,
-                "age_epochs_sum": age_epochs * rows,
-                "age_steps_sum": age_steps * rows,
-                "replaced_error_sq": float((replaced - exact).pow(2).sum()) if replaced is not None else -1.0,
-            })
-        return measured
+    def reference_trace(self) -> list[torch.Tensor]:
+        """The exact halo rows of the coming training step, per hidden layer: a forward pass in training mode with
+        the step's dropout masks, the current weights and fresh halo rows at every layer. Batch-norm running
+        statistics are restored afterwards and all its traffic counts as measurement, so training is unaffected."""
+        buffers = [buffer.clone() for buffer in self.model.buffers()]
+        trace = []
+
+        def record_exact(layer, h_inner, partial_halo):
+            trace.append(self.comm.exchange(h_inner, category="measure"))
+            return trace[-1]
+
+        self.model.train()
+        with self.comm.meter.booked_as("measure"):
+            self.model(self.x, self.eval_graph, record_exact, dropout_key=self.dropout_key(),
+                       sum_across=self.comm.sum_across)
+        for buffer, saved in zip(self.model.buffers(), buffers):
+            buffer.copy_(saved)
+        return trace
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -211,7 +223,7 @@ class Trainer:
         method_keys = sorted(k for k in stats if k.startswith("method:"))
         values = [stats[k] for k in _STAT_FIELDS] + [stats[k] for k in method_keys]
         for layer in staleness or []:
-            values += [layer[k] for k in _STALENESS_FIELDS]
+            values += [layer[k] for k in STALENESS_FIELDS]
         gathered = self.comm.gather_rows(torch.tensor(values, dtype=torch.float64, device=self.device)).cpu()
         column = {name: gathered[:, i] for i, name in enumerate(_STAT_FIELDS)}
         worker_compute = column["epoch_time_s"] - column["comm_time_s"]
@@ -231,6 +243,9 @@ class Trainer:
             "comm_bytes_per_worker": [int(sum(column[k][w] for k in _BYTE_FIELDS)) for w in range(gathered.size(0))],
             "eval_time_s": eval_time,
             "measure_time_s": float(column["measure_time_s"].max()),
+            # The fresh-halo control's own exchange (zero for a method's own run), not part of comm_bytes.
+            "control_bytes": int(column["control_bytes"].sum()),
+            "control_time_s": float(column["control_time_s"].max()),
         }
         for index, key in enumerate(method_keys, start=len(_STAT_FIELDS)):
             name = key.removeprefix("method:")
@@ -266,10 +281,10 @@ class Trainer:
 
 def _combine_staleness(columns: torch.Tensor, num_layers: int) -> list[dict[str, float]]:
     """Per layer: relative Frobenius error over all workers' halo rows, mean cosine similarity and mean age."""
-    totals = columns.sum(0).view(num_layers, len(_STALENESS_FIELDS))
+    totals = columns.sum(0).view(num_layers, len(STALENESS_FIELDS))
     combined = []
     for layer, values in enumerate(totals.tolist(), start=1):
-        item = dict(zip(_STALENESS_FIELDS, values))
+        item = dict(zip(STALENESS_FIELDS, values))
         if item["rows"] == 0:  # no halo rows anywhere (one worker): nothing was measured
             combined.append({"layer": layer, "rel_error": None, "cosine": None, "age_epochs": None,
                              "age_steps": None})
@@ -282,7 +297,8 @@ def _combine_staleness(columns: torch.Tensor, num_layers: int) -> list[dict[str,
             "age_epochs": item["age_epochs_sum"] / rows,
             "age_steps": item["age_steps_sum"] / rows,
         })
-        if item["replaced_error_sq"] >= 0:  # -1 per worker marks "nothing replaced"
-            combined[-1]["replaced_rel_error"] = (math.sqrt(item["replaced_error_sq"] / item["exact_sq"])
-                                                  if item["exact_sq"] > 0 else 0.0)
+        # -1 per worker marks "none": rows a correcting method replaced (SAT), rows the fresh-halo control replaced
+        for key, name in (("replaced_error_sq", "replaced_rel_error"), ("supplied_error_sq", "supplied_rel_error")):
+            if item[key] >= 0:
+                combined[-1][name] = math.sqrt(item[key] / item["exact_sq"]) if item["exact_sq"] > 0 else 0.0
     return combined

@@ -67,14 +67,13 @@ def report_outputs(config: dict) -> tuple[list[str], list[str]]:
     workflow's expected outputs): time to target needs ``exact``, SAT-vs-base needs a SAT method, the staleness plot
     a stale method, the sync-period ones a sweep."""
     from .methods import get_method
-    from .sat import SAT
 
     methods = {run.method for run in main_runs(config)}
     tables = ["accuracy", "staleness", "throughput"]
     plots = ["val_vs_epoch", "val_vs_time", "throughput", "accuracy_vs_staleness"]
     if "exact" in methods:
         tables.append("time_to_target")
-    if any(issubclass(get_method(method), SAT) for method in methods):
+    if any(get_method(method).family == "sat" for method in methods):
         tables.append("sat_vs_base")
     if methods - {"exact"}:
         plots.append("staleness")

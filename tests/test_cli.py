@@ -68,9 +68,6 @@ FAULTY_METHODS = textwrap.dedent('''
                 self.fail()
             return self.comm.exchange(h_inner)
 
-        def peek_halo(self, layer, h_inner, partial_halo):
-            return self.comm.exchange(h_inner, category="measure")
-
     @register_method
     class Raises(_Faulty):
         name = "test-raises"

@@ -2,6 +2,7 @@
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -126,9 +127,6 @@ PLUGIN = textwrap.dedent('''
 
         def supply_halo(self, layer, h_inner, partial_halo):
             return self.config["factor"] * self.comm.exchange(h_inner)
-
-        def peek_halo(self, layer, h_inner, partial_halo):
-            return self.config["factor"] * self.comm.exchange(h_inner, category="measure")
 ''')
 
 
@@ -147,6 +145,20 @@ def test_a_method_module_in_a_directory_is_discovered_and_runs(tmp_path):
     record = load_record(out)
     assert record["config"]["method_options"] == {"factor": 0.25}
     assert record["epochs"][0]["staleness"][0]["rel_error"] == pytest.approx(0.75, abs=1e-5)
+    # ... and it has its fresh-halo control without a line of its own: the rows used are exact, the rows it
+    # supplied (and the control replaced) are still a quarter of them, and the control's exchange is counted apart.
+    control = tmp_path / "halfway-control.json"
+    result = satbench("run", "--dataset", TINY_GRAPH, "--method", "halfway", "-o", "factor=0.25", "--workers", "2",
+                      "--epochs", "2", "--dropout", "0", "--staleness-every", "1", "--cache-dir",
+                      str(tmp_path / "cache"), "--no-progress", "--halo", "fresh", "--out", str(control), env=env)
+    assert result.returncode == 0, result.stderr
+    controlled = load_record(control)
+    assert controlled["method"] == {"name": "halfway", "family": "baseline", "base": None, "halo": "fresh"}
+    for row, own in zip(controlled["epochs"], record["epochs"]):
+        layer = row["staleness"][0]
+        assert layer["rel_error"] <= 1e-6 and layer["supplied_rel_error"] == pytest.approx(0.75, abs=1e-5)
+        assert row["control_bytes"] > 0 and own["control_bytes"] == 0
+        assert row["comm_bytes"] == own["comm_bytes"]  # the method's own traffic, unchanged
 
 
 def test_methods_lists_every_method_with_its_options():
@@ -154,3 +166,26 @@ def test_methods_lists_every_method_with_its_options():
     for name in ("exact", "partition", "gas", "pipegcn", "pipegcn-gf", "digest", "sancus", "graphfm", "sat"):
         assert f"{name}:" in listing
     assert "-o sync_period=10" in listing and "-o smoothing=0.95" in listing
+
+
+def test_the_readme_example_method_runs_as_written_with_its_control(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Adding a baseline"):]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "halfstale.py").write_text(code[:code.index("```")])
+    env = {"SATBENCH_METHOD_PATH": str(plugins)}
+    records = {}
+    for halo in ("method", "fresh"):
+        out = tmp_path / f"{halo}.json"
+        result = satbench("run", "--dataset", TINY_GRAPH, "--method", "halfstale", "-o", "period=3", "--workers", "2",
+                          "--epochs", "5", "--dropout", "0", "--staleness-every", "1", "--halo", halo, "--cache-dir",
+                          str(tmp_path / "cache"), "--no-progress", "--out", str(out), env=env)
+        assert result.returncode == 0, result.stderr
+        records[halo] = load_record(out)["epochs"]
+    ages = [row["staleness"][0]["age_epochs"] for row in records["method"]]
+    assert ages == [0.0, 1.0, 2.0, 0.0, 1.0]  # fetched at epochs 1 and 4
+    errors = [row["staleness"][0]["rel_error"] for row in records["method"]]
+    assert errors[0] <= 1e-6 and errors[3] <= 1e-6 and min(errors[1], errors[2], errors[4]) > 0
+    assert all(row["staleness"][0]["rel_error"] <= 1e-6 for row in records["fresh"])

@@ -27,13 +27,25 @@ class CommMeter:
         self.device = device
         self.bytes: dict[str, int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
+        self._booked_as: str | None = None
 
     def reset(self) -> None:
         self.bytes.clear()
         self.seconds.clear()
 
     @contextmanager
+    def booked_as(self, category: str):
+        """Count everything inside under ``category`` (a reference pass's batch-norm sums are measurement, not
+        training traffic)."""
+        previous, self._booked_as = self._booked_as, category
+        try:
+            yield
+        finally:
+            self._booked_as = previous
+
+    @contextmanager
     def timed(self, category: str, num_bytes: int):
+        category = self._booked_as or category
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         start = time.perf_counter()

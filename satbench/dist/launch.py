@@ -77,6 +77,7 @@ def _set_threads(local_world_size: int) -> None:
 
 def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launcher: str) -> dict[str, Any] | None:
     """The body every worker runs once its process group is initialised. Rank 0 returns the record."""
+    from ..methods import get_method
     from ..partition import load_part
     from ..train import Trainer
 
@@ -101,9 +102,12 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
     trainer.comm.barrier()  # every worker has finished training
     if rank != 0:
         return None
+    method = get_method(config.method)
     record = {
         "version": RECORD_VERSION,
         "config": config.to_dict(),
+        # What ran, as the registry knows it: reports ask this, never the name.
+        "method": {"name": config.method, "family": method.family, "base": method.base, "halo": config.halo},
         "env": environment(config.device, dist.get_backend(), world_size, launcher),
         "partition": dict(meta["partition"], setup_bytes=trainer.setup_bytes),
         "epochs": rows,

@@ -1,0 +1,97 @@
+"""The halo seam: the one place where halo rows enter the model during training.
+
+Before every hidden layer of every training step, the model asks the :class:`HaloSeam` for the halo rows; the seam
+asks the method (:meth:`~satbench.methods.Method.supply_halo`) and then, in one place for every method:
+
+* **the fresh-halo control** (``satbench run --halo fresh``): the values of the rows the method supplied are replaced
+  by the exact rows of this layer and step, fetched by an extra exchange counted apart (category ``control``), while
+  everything else the method does stays: its weight sync, local steps, sync schedule, its own traffic, and whether
+  its halo rows carry a gradient (the replacement keeps the method's autograd path: ``exact + (rows − rows.detach())``);
+* **staleness measurement**: when armed with the exact rows of this step (an exact pass with the same weights, mode
+  and dropout masks), it compares the rows the model actually used with them, layer by layer. Nothing is re-enacted:
+  what is measured is what trained.
+
+A method returns a tensor (rows that are fresh by construction, such as an exact exchange) or a :class:`HaloRows`,
+which also carries the rows' age and, for a method that corrects another's rows (SAT), the rows it replaced.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+HALO_MODES = ("method", "fresh")
+
+# Per hidden layer, per worker: sums that combine into relative errors and means over all workers' halo rows.
+STALENESS_FIELDS = ("error_sq", "exact_sq", "cosine_sum", "rows", "age_epochs_sum", "age_steps_sum",
+                    "replaced_error_sq", "supplied_error_sq")
+
+
+@dataclass(frozen=True)
+class HaloRows:
+    """Halo rows a method supplies: the rows, their mean age, and (SAT) the rows they replaced."""
+
+    rows: torch.Tensor
+    age_epochs: float = 0.0  # mean over rows of epochs since each row was computed
+    age_steps: float = 0.0  # the same in optimiser steps
+    replaced: torch.Tensor | None = None  # a correcting method: the rows it would otherwise have used
+
+
+def as_halo_rows(supplied: torch.Tensor | HaloRows) -> HaloRows:
+    return supplied if isinstance(supplied, HaloRows) else HaloRows(supplied)
+
+
+class HaloSeam:
+    """Callable handed to the model as ``supply_halo``; see the module docstring."""
+
+    def __init__(self, method: Any, comm: Any, halo: str = "method"):
+        if halo not in HALO_MODES:
+            raise ValueError(f"halo must be one of {HALO_MODES}, got {halo!r}")
+        self.method, self.comm, self.fresh = method, comm, halo == "fresh"
+        self._reference: list[torch.Tensor] | None = None
+        self._measured: list[dict[str, float]] = []
+        self.measure_time = 0.0  # seconds spent comparing rows (kept out of the epoch's time)
+
+    def arm(self, reference: list[torch.Tensor]) -> None:
+        """Measure the next forward pass against ``reference`` (exact halo rows per hidden layer)."""
+        self._reference, self._measured = reference, []
+
+    def take_measurement(self) -> list[dict[str, float]]:
+        measured, self._reference, self._measured = self._measured, None, []
+        return measured
+
+    def __call__(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor) -> torch.Tensor:
+        supplied = as_halo_rows(self.method.supply_halo(layer, h_inner, partial_halo))
+        rows = supplied.rows
+        if self.fresh:
+            exact = self.comm.exchange(h_inner.detach(), category="control")
+            rows = exact + (rows - rows.detach()) if rows.requires_grad else exact
+        if self._reference is not None:
+            start = time.perf_counter()
+            self._measured.append(self._compare(layer, rows, supplied))
+            self.measure_time += time.perf_counter() - start
+        return rows
+
+    @torch.no_grad()
+    def _compare(self, layer: int, used: torch.Tensor, supplied: HaloRows) -> dict[str, float]:
+        exact = self._reference[layer - 1]
+        count = float(exact.size(0))
+
+        def error_sq(rows: torch.Tensor | None) -> float:
+            return float((rows.detach() - exact).pow(2).sum()) if rows is not None else -1.0  # -1: none
+
+        age_epochs, age_steps = (0.0, 0.0) if self.fresh else (supplied.age_epochs, supplied.age_steps)
+        return {
+            "error_sq": error_sq(used),
+            "exact_sq": float(exact.pow(2).sum()),
+            "cosine_sum": float(F.cosine_similarity(used.detach(), exact, dim=1, eps=1e-12).sum()) if count else 0.0,
+            "rows": count,
+            "age_epochs_sum": age_epochs * count,
+            "age_steps_sum": age_steps * count,
+            "replaced_error_sq": error_sq(supplied.replaced),
+            "supplied_error_sq": error_sq(supplied.rows) if self.fresh else -1.0,
+        }

@@ -1,0 +1,76 @@
+"""The fresh-halo control (``--halo fresh``), measured at the halo seam, and SAT hearing its base's snapshots."""
+
+import pytest
+import torch
+
+from runs import TINY_GRAPH, load_record, run_in_process_group, satbench, without_timings
+from satbench.config import RunConfig
+from satbench.dist.launch import launch, prepare
+from satbench.partition import load_part
+from satbench.train import Trainer
+
+
+def run(tmp_path, method, halo="method", **settings):
+    values = dict(dataset=TINY_GRAPH, method=method, workers=2, epochs=4, hidden=8, layers=3, dropout=0.3,
+                  staleness_every=1, cache_dir=str(tmp_path / "cache"), progress=False, halo=halo)
+    values.update(settings)
+    out = tmp_path / f"{method}-{halo}.json"
+    launch(RunConfig(**values).validate(), out)
+    return load_record(out)
+
+
+def test_the_control_trains_on_exact_rows_with_the_methods_protocol(tmp_path):
+    own = run(tmp_path, "digest", method_options={"sync_period": 2})
+    control = run(tmp_path, "digest", halo="fresh", method_options={"sync_period": 2})
+    assert control["method"]["halo"] == "fresh" and own["method"]["halo"] == "method"
+    for row, own_row in zip(control["epochs"], own["epochs"]):
+        assert len(row["staleness"]) == 2  # both hidden layers of a 3-layer model
+        for layer, own_layer in zip(row["staleness"], own_row["staleness"]):
+            assert layer["rel_error"] <= 1e-6 and layer["age_epochs"] == 0
+            assert layer["supplied_rel_error"] > 0  # what DIGEST supplied, and the control replaced, was stale
+        assert row["control_bytes"] > 0 and own_row["control_bytes"] == 0
+        # DIGEST's own protocol traffic is the same with and without the control: pulls, model averaging.
+        assert (row["halo_bytes"], row["reduce_bytes"]) == (own_row["halo_bytes"], own_row["reduce_bytes"])
+    assert [row["loss"] for row in control["epochs"]] != [row["loss"] for row in own["epochs"]]
+
+
+def test_the_control_of_exact_is_exact(tmp_path):
+    exact = run(tmp_path, "exact")
+    control = run(tmp_path, "exact", halo="fresh")
+    for row, exact_row in zip(control["epochs"], exact["epochs"]):
+        for key in ("loss", "train", "val", "test"):
+            assert row[key] == exact_row[key], key
+        assert all(layer["rel_error"] <= 1e-6 for layer in row["staleness"] + exact_row["staleness"])
+    assert without_timings(control["summary"]) == without_timings(exact["summary"])
+
+
+def test_a_method_without_halo_rows_refuses_the_control(tmp_path):
+    result = satbench("run", "--dataset", TINY_GRAPH, "--method", "partition", "--halo", "fresh",
+                      "--out", str(tmp_path / "out.json"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "partition" in lines[0] and "no halo rows" in lines[0]
+    assert not (tmp_path / "out.json").exists()
+
+
+def _syncs_and_snapshots(rank, world_size, meta, method, options, epochs):
+    part = load_part(meta["partition_dir"], rank)
+    config = RunConfig(dataset=TINY_GRAPH, method=method, workers=world_size, epochs=epochs, hidden=8, layers=3,
+                       dropout=0.0, staleness_every=0, progress=False, method_options=options)
+    trainer = Trainer(config, meta, part, torch.device("cpu"))
+    trainer.fit()
+    sat = trainer.method
+    return {layer: (sat.syncs[layer], sat.base.history.version[layer]) for layer in sat.syncs}
+
+
+@pytest.mark.parametrize("method, options", [("sat", {"sync_period": 3}), ("sat+gas", {})])
+def test_sat_syncs_once_per_snapshot_its_base_announces(tmp_path, method, options):
+    meta = prepare(RunConfig(dataset=TINY_GRAPH, workers=2, cache_dir=str(tmp_path / "cache")))
+    epochs = 30
+    for counts in run_in_process_group(_syncs_and_snapshots, 2, meta, method, options, epochs):
+        assert set(counts) == {1, 2}
+        for syncs, version in counts.values():
+            assert syncs == version - 1 > 0  # every snapshot after the fill before training, none twice
+        syncs = counts[1][0]
+        # DIGEST pulls new rows at epochs 4, 7, ... (τ = 3); GAS delivers the previous step's rows at every step.
+        assert syncs == ((epochs - 1) // 3 if method == "sat" else epochs - 1)
