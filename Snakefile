@@ -6,7 +6,8 @@
     snakemake figures --config existing_only=true --forcerun figures      # tables/plots from existing records only
     snakemake --report report.html                          # figures and tables with captions
 
-Jobs: train (one per dataset x model x method x workers x seed, and per sync period in the sweep) -> figures
+Jobs: train (one per dataset x model x method x workers x seed, and per sync period in the sweep), train_control
+(the fresh-halo control of each stale method's run; `controls: false` turns them off) -> figures
 (aggregate tables + plots). Datasets are prepared and partitioned by the first job that needs them (the partition
 cache is shared and written atomically).
 """
@@ -16,7 +17,8 @@ from snakemake.utils import validate
 
 from satbench.errors import ConfigError
 from satbench.workflow import (
-    RUN_PATH, SWEEP_PATH, Run, check_config, main_runs, report_outputs, run_arguments, sweep_runs,
+    CONTROL_PATH, RUN_PATH, SWEEP_PATH, Run, check_config, control_runs, main_runs, report_outputs, run_arguments,
+    sweep_runs,
 )
 
 
@@ -34,6 +36,7 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 RUNS = [run.path for run in main_runs(config)]
+CONTROLS = [run.path for run in control_runs(config)]
 SWEEP = [run.path for run in sweep_runs(config)]
 ON_GPU = config["device"] == "cuda"
 
@@ -45,18 +48,19 @@ def existing(paths):
 def records(wildcards):
     """Every run record of this config; with `--config existing_only=true`, only those already on disk."""
     if str(config.get("existing_only", False)).lower() == "true":
-        found = existing(RUNS + SWEEP)
+        found = existing(RUNS + CONTROLS + SWEEP)
         if not found:
             raise WorkflowError("existing_only=true but no run record of this config exists yet")
         return found
-    return RUNS + SWEEP
+    return RUNS + CONTROLS + SWEEP
 
 
 report: "report/workflow.rst"
 
 TABLES, PLOTS = report_outputs(config)
 # Caption files: a table and a plot of the same name have their own.
-TABLE_CAPTIONS = {"staleness": "staleness_table", "sync_period": "sync_period_table"}
+TABLE_CAPTIONS = {"staleness": "staleness_table", "sync_period": "sync_period_table",
+                  "decomposition": "decomposition_table"}
 PLOT_CAPTIONS = {"throughput": "throughput_plot"}
 
 
@@ -90,6 +94,19 @@ rule train:
         args=lambda wc: run_arguments(config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), int(wc.seed))),
     shell:
         "satbench run {params.args} --no-progress --out {output} > {log} 2>&1"
+
+
+use rule train as train_control with:
+    output:
+        CONTROL_PATH,
+    log:
+        "results/logs/controls/{dataset}/{model}/{method}/w{workers}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/controls/{dataset}/{model}/{method}/w{workers}/seed{seed}.tsv"
+    params:
+        args=lambda wc: run_arguments(
+            config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), int(wc.seed), halo="fresh")
+        ),
 
 
 rule train_sweep:

@@ -46,6 +46,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from . import claims
 from .errors import ConfigError
 from .record import write_text_atomic
 
@@ -54,7 +55,7 @@ log = logging.getLogger("satbench.report")
 RecordSource = str | os.PathLike | Mapping[str, Any]
 
 RUN_LAYOUT = re.compile(
-    r"(?:^|/)runs/(?P<dataset>[^/]+)/(?P<model>[^/]+)/(?P<method>[^/]+)/w(?P<workers>\d+)/seed(?P<seed>\d+)\.json$")
+    r"(?:^|/)(?:runs|controls)/(?P<dataset>[^/]+)/(?P<model>[^/]+)/(?P<method>[^/]+)/w(?P<workers>\d+)/seed(?P<seed>\d+)\.json$")
 SWEEP_LAYOUT = re.compile(
     r"(?:^|/)sweep/(?P<dataset>[^/]+)/(?P<model>[^/]+)/(?P<method>[^/]+)/tau(?P<tau>\d+)/w(?P<workers>\d+)"
     r"/seed(?P<seed>\d+)\.json$")
@@ -86,8 +87,6 @@ METHOD_COLORS = {
 FALLBACK_COLORS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
                    "#756bb1", "#636363", "#6baed6", "#fd8d3c")
 
-# SAT variants and the historical-embedding protocol each one runs on (satbench/sat.py registers them).
-SAT_BASES = {"sat": "digest", "sat+gas": "gas", "sat+pipegcn": "pipegcn", "sat-plus": "digest"}
 
 TABLE_CAPTIONS = {
     "accuracy": "Test score (%) at the best validation epoch, mean ± std over seeds.",
@@ -96,6 +95,11 @@ TABLE_CAPTIONS = {
     "time_to_target": f"Epochs and wall time to first reach {TARGET_FRACTION:.0%} of exact's best validation score.",
     "sat_vs_base": "SAT: error of the rows it used vs the stale copy it replaced, and epoch-time overhead vs base.",
     "sync_period": "Staleness, test score and epoch time against the sync period τ.",
+    "decomposition": "Each stale method's gap to exact, split by its fresh-halo control: protocol cost = exact − "
+                     "control, staleness cost = control − method (test points, paired by seed, ± std; and in epochs "
+                     "and seconds to target); a SAT variant's recovered share = (SAT − base) / (control − base).",
+    "claims": "A computed verdict on each claim of SAT (C1 staleness, C2 accuracy, C3 convergence, C4 overhead) per "
+              "setting and variant, with its numbers and rule.",
 }
 
 PAPER_RC = {
@@ -146,21 +150,6 @@ def _as_number(value: Any) -> float:
         return math.nan
 
 
-def sat_base(method: str, config: Mapping[str, Any] | None = None) -> str | None:
-    """The base method of a SAT variant (None for a non-SAT method); a record's config may name it explicitly."""
-    if not method.startswith("sat"):
-        return None
-    config = config or {}
-    explicit = config.get("base") or (config.get("method_options") or {}).get("base")
-    if explicit:
-        return str(explicit)
-    if method in SAT_BASES:
-        return SAT_BASES[method]
-    if method.startswith("sat+"):  # sat+<base>
-        return method[len("sat+"):]
-    return "digest"
-
-
 def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None) -> LoadedRun:
     if isinstance(source, Mapping):
         record, name = dict(source), f"record[{index}]"
@@ -177,6 +166,12 @@ def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None
     sync_period = _as_number((config.get("method_options") or {}).get("sync_period"))
     if math.isnan(sync_period) and layout and "tau" in layout.groupdict():
         sync_period = float(layout["tau"])
+    method = record.get("method") or {}  # what ran, as the registry knew it (family, base, halo)
+    halo = method.get("halo", config.get("halo", "method"))
+    if halo == "fresh":
+        study = "control"
+    else:
+        study = "sweep" if layout is not None and layout.re is SWEEP_LAYOUT else "main"
     meta = {
         "dataset": dataset,
         "model": str(config.get("model")),
@@ -184,8 +179,8 @@ def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None
         "workers": int(config.get("workers")),
         "seed": int(config.get("seed", 0)),
         "sync_period": sync_period,
-        "study": "sweep" if layout is not None and layout.re is SWEEP_LAYOUT else "main",
-        "base": sat_base(str(config.get("method")), config),
+        "study": study,
+        "base": method.get("base"),
         "record": name,
     }
     return LoadedRun(meta, record)
@@ -200,7 +195,7 @@ def _label_variants(runs: list[LoadedRun]) -> None:
     for run in runs:
         meta = run.meta
         several = len(periods[(meta["study"], meta["method"])]) > 1
-        if several and meta["study"] == "main" and not math.isnan(meta["sync_period"]):
+        if several and meta["study"] in ("main", "control") and not math.isnan(meta["sync_period"]):
             meta["variant"] = f"{meta['method']} (τ={meta['sync_period']:g})"
         else:
             meta["variant"] = meta["method"]
@@ -389,12 +384,12 @@ def target_scores(runs: pd.DataFrame) -> pd.Series:
     return TARGET_FRACTION * exact.groupby(["dataset", "model"])["best_val"].mean()
 
 
-def time_to_target_table(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, W, method): epochs and wall time (s) to first reach the target validation score."""
+def reach_frame(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per run of any study: the target of its (dataset, model), and the first epoch whose validation score reaches
+    it with the cumulative epoch time through that epoch (NaN when it never does)."""
     targets = target_scores(runs)
-    epochs = _main_study(epochs)
-    if targets.empty or epochs.empty:
-        return pd.DataFrame()
+    columns = ["record", "dataset", "model", "workers", "variant", "study", "target", "epochs_to_target",
+               "time_to_target_s"]
     per_run = []
     for (dataset, model, record), frame in epochs.groupby(["dataset", "model", "record"], sort=False):
         if (dataset, model) not in targets.index:
@@ -402,13 +397,19 @@ def time_to_target_table(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFra
         target = targets[(dataset, model)]
         reached = frame[frame["val"] >= target].sort_values("epoch")
         first = reached.iloc[0] if not reached.empty else None
-        per_run.append({"dataset": dataset, "model": model, "workers": frame["workers"].iloc[0],
-                        "variant": frame["variant"].iloc[0], "target": target,
-                        "epoch": first["epoch"] if first is not None else math.nan,
-                        "wall_time_s": first["wall_time_s"] if first is not None else math.nan})
-    if not per_run:
+        per_run.append({"record": record, "dataset": dataset, "model": model, "workers": frame["workers"].iloc[0],
+                        "variant": frame["variant"].iloc[0], "study": frame["study"].iloc[0], "target": target,
+                        "epochs_to_target": first["epoch"] if first is not None else math.nan,
+                        "time_to_target_s": first["wall_time_s"] if first is not None else math.nan})
+    return pd.DataFrame(per_run, columns=columns)
+
+
+def time_to_target_table(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, model, W, method): epochs and wall time (s) to first reach the target validation score."""
+    per_run = _main_study(reach_frame(epochs, runs))
+    if per_run.empty:
         return pd.DataFrame()
-    per_run = pd.DataFrame(per_run)
+    per_run = per_run.rename(columns={"epochs_to_target": "epoch", "time_to_target_s": "wall_time_s"})
     grouped = per_run.groupby(["dataset", "model", "workers", "variant"])
     table = grouped.agg(target=("target", "first"), epochs=("epoch", "mean"), wall=("wall_time_s", "mean"),
                         hits=("epoch", "count"), runs=("epoch", "size")).reset_index()
@@ -462,9 +463,23 @@ def sat_vs_base_table(staleness: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFra
     return _sort_rows(pd.DataFrame(rows))
 
 
+def decomposition_table(runs: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame:
+    """See :func:`satbench.claims.decomposition_frame`."""
+    table = claims.decomposition_frame(runs, reach)
+    return table if table.empty else _sort_rows(table)
+
+
+def claims_table(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame:
+    """See :func:`satbench.claims.claims_frame`."""
+    table = claims.claims_frame(runs, staleness, reach)
+    if table.empty:
+        return table
+    return _sort_rows(table).sort_values(["claim", "method"], kind="stable").reset_index(drop=True)
+
+
 def _sweep_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs of methods with ≥ 2 τ values in one (dataset, model, W); sweep-layout runs when there are any."""
-    pool = runs[runs["study"] == "sweep"] if (runs["study"] == "sweep").any() else runs
+    pool = runs[runs["study"] == "sweep"] if (runs["study"] == "sweep").any() else _main_study(runs)
     pool = pool.dropna(subset=["sync_period"])
     counts = pool.groupby(["dataset", "model", "workers", "method"])["sync_period"].transform("nunique")
     return pool[counts >= 2]
@@ -501,6 +516,8 @@ def format_cell(value: Any) -> str:
         value = float(value)
         if value == 0:
             return "0"
+        if math.isinf(value):  # a time to target that was never reached
+            return "never" if value > 0 else "-inf"
         if value.is_integer() and abs(value) < 1e6:
             return str(int(value))
         magnitude = math.floor(math.log10(abs(value)))
@@ -845,6 +862,50 @@ def plot_accuracy_vs_staleness(runs: pd.DataFrame, out_stem) -> list[Path]:
         return _save_figure(figure, out_stem)
 
 
+def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
+    """Per setting (dataset · model · W), one row of bars per stale method: its protocol cost (grey, exact −
+    control) and its staleness cost (its colour, control − method), in test points with seed-std whiskers. A
+    staleness bar is hatched where it is within seed noise; a SAT variant's recovered share is printed beside it."""
+    if table.empty or table["control (%)"].isna().all():
+        return []
+    table = table.dropna(subset=["control (%)"])
+    settings = list(dict.fromkeys(zip(table["dataset"], table["model"], table["W"])))
+    columns = min(3, len(settings))
+    rows = math.ceil(len(settings) / columns)
+    height = max(2.0, 0.32 * table.groupby(["dataset", "model", "W"]).size().max() + 0.8)
+    from matplotlib import rc_context
+    from matplotlib.patches import Patch
+    with rc_context(PAPER_RC):
+        figure, axes = _new_figure(rows, columns, panel_height=height)
+        for index, (dataset, model, workers) in enumerate(settings):
+            axis = axes[index // columns, index % columns]
+            panel = table[(table["dataset"] == dataset) & (table["model"] == model) & (table["W"] == workers)]
+            panel = panel.iloc[::-1]  # first method on top
+            y = np.arange(len(panel))
+            axis.barh(y + 0.2, panel["protocol cost (pts)"], height=0.38, color="0.7",
+                      xerr=panel["protocol cost std"].fillna(0), error_kw={"lw": 0.8})
+            for position, (_, row) in zip(y, panel.iterrows()):
+                noisy = not row["staleness cost above noise"]
+                axis.barh(position - 0.2, row["staleness cost (pts)"], height=0.38, color=method_color(row["method"]),
+                          hatch="///" if noisy else None, edgecolor="white" if noisy else None,
+                          xerr=np.nan_to_num(row["staleness cost std"]), error_kw={"lw": 0.8})
+                share = row["recovered share"]
+                if not pd.isna(share):
+                    axis.annotate(f"recovers {share:.0%}", (0, position - 0.2), xytext=(3, -3),
+                                  textcoords="offset points", fontsize=7, color="0.2")
+            axis.axvline(0, color="0.2", lw=0.8)
+            axis.set_yticks(y, panel["method"])
+            axis.set_xlabel("test points lost")
+            axis.set_title(f"{dataset} · {model} · W={workers}")
+        for index in range(len(settings), rows * columns):
+            axes[index // columns, index % columns].set_visible(False)
+        legend = [Patch(color="0.7", label="protocol cost (exact − control)"),
+                  Patch(color="0.35", label="staleness cost (control − method)"),
+                  Patch(facecolor="0.35", hatch="///", edgecolor="white", label="within seed noise")]
+        figure.legend(handles=legend, loc="outside lower center", ncols=3, frameon=False)
+        return _save_figure(figure, out_stem)
+
+
 def plot_sync_period(runs: pd.DataFrame, out_stem) -> list[Path]:
     """Staleness, test score and epoch time vs τ (log x); one row per (dataset, model, W)."""
     sweep = _sweep_runs(runs)
@@ -887,6 +948,7 @@ def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLi
         log.warning("no run records given: nothing to report")
         return []
     runs, epochs, staleness = load_runs(loaded), epoch_frame(loaded), staleness_frame(loaded)
+    reach = reach_frame(epochs, runs)
     tables_dir, plots_dir = Path(tables_dir), Path(plots_dir)
     written: list[Path] = []
 
@@ -900,6 +962,8 @@ def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLi
         "time_to_target": "no exact run to set the target (or no validation scores)",
         "sat_vs_base": "no SAT run",
         "sync_period": "no method run at two or more sync periods",
+        "decomposition": "no fresh-halo control run (satbench run --halo fresh) beside a main run",
+        "claims": "no SAT run",
     }
     tables = {
         "accuracy": lambda: accuracy_table(runs),
@@ -908,9 +972,12 @@ def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLi
         "time_to_target": lambda: time_to_target_table(epochs, runs),
         "sat_vs_base": lambda: sat_vs_base_table(staleness, runs),
         "sync_period": lambda: sync_period_table(runs),
+        "decomposition": lambda: decomposition_table(runs, reach),
+        "claims": lambda: claims_table(runs, staleness, reach),
     }
+    built = {}
     for name, build in tables.items():
-        table = build()
+        table = built[name] = build()
         if table.empty:
             log.info("table %s skipped: %s", name, reasons[name])
             continue
@@ -926,6 +993,8 @@ def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLi
         "accuracy_vs_staleness": (lambda stem: plot_accuracy_vs_staleness(runs, stem),
                                   "no run with both a test score and a staleness measurement"),
         "sync_period": (lambda stem: plot_sync_period(runs, stem), "no method run at two or more sync periods"),
+        "decomposition": (lambda stem: plot_decomposition(built["decomposition"], stem),
+                          "no fresh-halo control run beside a main run"),
     }
     for name, (draw, reason) in plots.items():
         files = draw(plots_dir / name)

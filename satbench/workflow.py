@@ -15,6 +15,7 @@ from typing import Any
 from .errors import ConfigError
 
 RUN_PATH = "results/runs/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
+CONTROL_PATH = "results/controls/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.json"
 # Keys of a (dataset, model) entry that choose the grid rather than being `satbench run` flags.
 GRID_KEYS = ("methods", "workers")
@@ -28,10 +29,11 @@ class Run:
     workers: int
     seed: int
     tau: int | None = None  # set for sweep runs
+    halo: str = "method"  # "fresh": the run's fresh-halo control
 
     @property
     def path(self) -> str:
-        template = SWEEP_PATH if self.tau is not None else RUN_PATH
+        template = SWEEP_PATH if self.tau is not None else CONTROL_PATH if self.halo == "fresh" else RUN_PATH
         return template.format(**self.__dict__)
 
 
@@ -51,6 +53,18 @@ def main_runs(config: dict) -> list[Run]:
                      for method in settings.get("methods", config["methods"])
                      for workers in settings.get("workers", config["workers"]) for seed in config["seeds"]]
     return runs
+
+
+def control_runs(config: dict) -> list[Run]:
+    """The fresh-halo control of every main run that uses stale halo rows: every method but ``exact`` (whose control
+    is itself) and those that read no halo rows, at W > 1 (one worker has no halo). ``controls: false`` turns them
+    off."""
+    from .methods import get_method
+
+    if not config.get("controls", True):
+        return []
+    return [Run(run.dataset, run.model, run.method, run.workers, run.seed, halo="fresh") for run in main_runs(config)
+            if run.workers > 1 and run.method != "exact" and get_method(run.method).train_graph != "inner"]
 
 
 def sweep_runs(config: dict) -> list[Run]:
@@ -74,12 +88,15 @@ def report_outputs(config: dict) -> tuple[list[str], list[str]]:
     if "exact" in methods:
         tables.append("time_to_target")
     if any(get_method(method).family == "sat" for method in methods):
-        tables.append("sat_vs_base")
+        tables += ["sat_vs_base", "claims"]
     if methods - {"exact"}:
         plots.append("staleness")
     if sweep_runs(config):
         tables.append("sync_period")
         plots.append("sync_period")
+    if control_runs(config):
+        tables.append("decomposition")
+        plots.append("decomposition")
     return tables, plots
 
 
@@ -103,6 +120,8 @@ def run_arguments(config: dict, run: Run) -> str:
         method_options["sync_period"] = tau
     for key, value in method_options.items():
         arguments += ["-o", f"{key}={value}"]
+    if run.halo != "method":
+        arguments += ["--halo", run.halo]
     return " ".join(shlex.quote(str(argument)) for argument in arguments)
 
 

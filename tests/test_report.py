@@ -12,7 +12,7 @@ import pytest
 
 from satbench import report
 from satbench.record import summarize
-from satbench.workflow import RUN_PATH, SWEEP_PATH
+from satbench.workflow import CONTROL_PATH, RUN_PATH, SWEEP_PATH
 
 # The workflow passes the long dataset spec to `satbench run`; the report must label runs by the path's dataset.
 SPECS = {"sbm-a": "sbm:n=2000,classes=6,degree=8,homophily=0.9,features=32,noise=2.0,seed=0",
@@ -24,7 +24,7 @@ MEASURED = (1, 5, 10, 15, 20)
 def make_record(dataset: str, method: str, workers: int, seed: int, *, test: float, epoch_time: float,
                 val_slope: float, val_cap: float, rel_error: dict[int, float] | None = None,
                 replaced: float | None = None, sync_period: int | None = None, bytes_per_epoch: int = 1_000_000,
-                epochs: int = EPOCHS) -> dict:
+                epochs: int = EPOCHS, halo: str = "method") -> dict:
     """A record in the README's schema: validation rises by ``val_slope`` per epoch up to ``val_cap``, the test
     score is ``test`` at every epoch (so test_at_best_val == test), every epoch takes ``epoch_time`` seconds, and
     measured epochs report ``rel_error[layer]`` (plus ``replaced`` as SAT's replaced_rel_error)."""
@@ -45,7 +45,9 @@ def make_record(dataset: str, method: str, workers: int, seed: int, *, test: flo
     options = {"sync_period": sync_period} if sync_period is not None else {}
     config = {"dataset": SPECS[dataset], "model": "gcn", "method": method, "workers": workers, "epochs": epochs,
               "seed": seed, "hidden": 16, "layers": 3, "dropout": 0.0, "method_options": options}
-    return {"config": config, "env": {}, "partition": {}, "epochs": rows, "summary": summarize(rows)}
+    family, base = ("sat", "digest") if method.startswith("sat") else ("baseline", None)
+    return {"config": config, "method": {"name": method, "family": family, "base": base, "halo": halo}, "env": {},
+            "partition": {}, "epochs": rows, "summary": summarize(rows)}
 
 
 # method: (test score per seed, epoch time, val slope, val cap, rel_error per layer, replaced, sync period)
@@ -55,6 +57,8 @@ METHODS = {
     "digest": ((0.70, 0.74), 0.1, 0.05, 0.88, {1: 0.2, 2: 0.4}, None, 10),
     "sat": ((0.76, 0.78), 0.125, 0.06, 0.89, {1: 0.1, 2: 0.1}, 0.4, 10),
 }
+# The fresh-halo control of DIGEST's protocol (and so of SAT's): 2 points under exact, 8 and 6 over DIGEST.
+CONTROL = ((0.78, 0.80), 0.1, 0.08, 0.89, {1: 0.0, 2: 0.0}, None, 10)
 
 
 def write(root: Path, relative: str, record: dict) -> Path:
@@ -79,6 +83,15 @@ def records(tmp_path_factory) -> list[Path]:
                     relative = RUN_PATH.format(dataset=dataset, model="gcn", method=method, workers=workers,
                                                seed=seed)
                     paths.append(write(root, relative, record))
+            for method in ("digest", "sat"):
+                tests, time, slope, cap, errors, replaced, period = CONTROL
+                for seed, test in enumerate(tests):
+                    record = make_record(dataset, method, workers, seed, test=test, epoch_time=time,
+                                         val_slope=slope, val_cap=cap, rel_error=errors, sync_period=period,
+                                         halo="fresh")
+                    relative = CONTROL_PATH.format(dataset=dataset, model="gcn", method=method, workers=workers,
+                                                   seed=seed)
+                    paths.append(write(root, relative, record))
     for method in ("digest", "sat"):
         for tau in (1, 5, 20):
             # Staleness grows with τ, accuracy falls; the sweep's scores (0.6x) must stay out of the main tables.
@@ -98,7 +111,8 @@ def frames(records):
 
 def test_load_runs_labels_datasets_by_path_and_reads_config(frames):
     runs, epochs, staleness = frames
-    assert len(runs) == 2 * 2 * 4 * 2 + 6
+    assert len(runs) == 2 * 2 * 4 * 2 + 16 + 6
+    assert (runs["study"] == "control").sum() == 16
     assert set(runs["dataset"]) == set(SPECS)  # the path's label, not the long spec in config.dataset
     digest = runs[(runs["method"] == "digest") & (runs["study"] == "main")]
     assert (digest["sync_period"] == 10).all()
@@ -192,14 +206,52 @@ def test_sat_vs_base_reduction_and_overhead(frames):
     assert row["overhead (%)"] == pytest.approx(25.0)  # 0.125 s vs 0.1 s
 
 
-def test_sat_base_names():
-    assert report.sat_base("sat") == "digest"
-    assert report.sat_base("sat+gas") == "gas"
-    assert report.sat_base("sat+pipegcn") == "pipegcn"
-    assert report.sat_base("sat-plus") == "digest"
-    assert report.sat_base("sat-new") == "digest"
-    assert report.sat_base("sat-new", {"method_options": {"base": "gas"}}) == "gas"
-    assert report.sat_base("gas") is None
+def test_the_base_comes_from_the_record_not_the_name():
+    record = make_record("sbm-a", "sat", 2, 0, test=0.7, epoch_time=0.1, val_slope=0.1, val_cap=0.9)
+    record["method"]["base"] = "gas"
+    assert report.load_runs([record])["base"].tolist() == ["gas"]
+    record["method"] = {"name": "sat", "family": "baseline", "base": None, "halo": "method"}
+    assert report.load_runs([record])["base"].isna().all()
+
+
+def test_decomposition_splits_the_gap_by_the_control(frames, records):
+    runs, epochs, _ = frames
+    table = report.decomposition_table(runs, report.reach_frame(epochs, runs))
+    assert len(table) == 2 * 2 * 3  # (dataset, W) × {partition, digest, sat}; exact is the reference
+    digest = table[(table["method"] == "digest") & (table["dataset"] == "sbm-a") & (table["W"] == 2)].iloc[0]
+    assert digest["exact (%)"] == pytest.approx(81) and digest["control (%)"] == pytest.approx(79)
+    assert digest["protocol cost (pts)"] == pytest.approx(2) and digest["protocol cost std"] == pytest.approx(0)
+    assert digest["staleness cost (pts)"] == pytest.approx(7)  # 8 and 6, paired by seed
+    assert digest["staleness cost std"] == pytest.approx(2 ** 0.5)
+    assert digest["staleness cost above noise"]
+    # Epochs to the target (0.95 × 0.9): exact 9, control 11, DIGEST 18.
+    assert (digest["exact to target (epochs)"], digest["control to target (epochs)"],
+            digest["method to target (epochs)"]) == (9, 11, 18)
+    assert digest["protocol cost (epochs)"] == 2 and digest["staleness cost (epochs)"] == 7
+    assert digest["staleness cost (s)"] == pytest.approx(18 * 0.1 - 11 * 0.1)
+    sat = table[(table["method"] == "sat") & (table["dataset"] == "sbm-a") & (table["W"] == 2)].iloc[0]
+    assert sat["recovered share"] == pytest.approx((6 + 4) / (8 + 6))  # (SAT − base) / (control − base)
+    assert sat["recovered share std"] == pytest.approx(pd.Series([6 / 8, 4 / 6]).std())
+    partition = table[table["method"] == "partition"].iloc[0]
+    assert math.isnan(partition["control (%)"]) and math.isnan(partition["staleness cost (pts)"])
+
+
+def test_claims_are_computed_by_their_rules(frames):
+    runs, epochs, staleness = frames
+    table = report.claims_table(runs, staleness, report.reach_frame(epochs, runs))
+    assert set(table["claim"]) == {"C1", "C2", "C3", "C4"} and set(table["method"]) == {"sat"}
+    assert set(table["verdict"]) <= {"holds", "fails", "not testable"}
+    verdicts = table.groupby("claim")["verdict"].agg(set).to_dict()
+    # C1: 0.1 used vs 0.4 replaced and DIGEST's 0.3; C2: +6 and +4 points, SE 1, on a 7 ± 1.4 staleness cost;
+    # C3: 15 epochs against DIGEST's 18, but 1.875 s against 1.8 s; C4: 1.25× the epoch time, same traffic.
+    assert verdicts == {"C1": {"holds"}, "C2": {"holds"}, "C3": {"fails"}, "C4": {"holds"}}
+    assert all(table["rule"].str.len() > 20)
+    # Where staleness costs nothing beyond seed noise, no accuracy claim can be tested.
+    noisy = runs.copy()
+    control = (noisy["study"] == "control") & (noisy["seed"] == 1)
+    noisy.loc[control, "test_at_best_val"] = 0.70  # the control now loses to DIGEST on seed 1: cost 8 and -4
+    retable = report.claims_table(noisy, staleness, report.reach_frame(epochs, noisy))
+    assert set(retable[retable["claim"] == "C2"]["verdict"]) == {"not testable"}
 
 
 def test_sync_period_table_uses_the_sweep(frames):
@@ -252,9 +304,11 @@ def test_method_colors_are_fixed_and_distinct():
 def test_build_all_writes_every_table_and_plot(records, tmp_path):
     written = report.build_all(records, tmp_path / "tables", tmp_path / "plots")
     names = {path.name for path in written}
-    for table in ("accuracy", "staleness", "throughput", "time_to_target", "sat_vs_base", "sync_period"):
+    for table in ("accuracy", "staleness", "throughput", "time_to_target", "sat_vs_base", "sync_period",
+                  "decomposition", "claims"):
         assert {f"{table}.csv", f"{table}.md", f"{table}.tex"} <= names
-    for plot in ("val_vs_epoch", "val_vs_time", "staleness", "throughput", "accuracy_vs_staleness", "sync_period"):
+    for plot in ("val_vs_epoch", "val_vs_time", "staleness", "throughput", "accuracy_vs_staleness", "sync_period",
+                 "decomposition"):
         png, pdf = tmp_path / "plots" / f"{plot}.png", tmp_path / "plots" / f"{plot}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert pdf.read_bytes()[:5] == b"%PDF-"
@@ -271,7 +325,7 @@ def test_build_all_skips_what_the_runs_cannot_support(tmp_path, caplog):
         written = report.build_all(paths, tmp_path / "tables", tmp_path / "plots")
     names = {path.name for path in written}
     assert {"accuracy.md", "staleness.md", "throughput.md", "val_vs_epoch.png", "staleness.png"} <= names
-    for skipped in ("time_to_target", "sat_vs_base", "sync_period"):
+    for skipped in ("time_to_target", "sat_vs_base", "sync_period", "decomposition", "claims"):
         assert f"{skipped}.csv" not in names
         assert f"table {skipped} skipped" in caplog.text
     assert "plot sync_period skipped" in caplog.text
