@@ -37,7 +37,7 @@ class DIGEST(Method):
         return self.config["sync_period"]
 
     def setup(self, exact):
-        for layer, (inner, halo) in enumerate(exact, start=1):
+        for layer, (inner, halo) in exact.items():
             self.store[layer] = (inner, 0, -1)
             self.history.write(layer, halo, epoch=0, step=-1)
 

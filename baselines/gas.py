@@ -28,7 +28,7 @@ class GAS(Method):
         self.pending_rows = {}  # layer -> (rows in flight, (epoch, step) they were computed at)
 
     def setup(self, exact):
-        for layer, (_, halo) in enumerate(exact, start=1):
+        for layer, (_, halo) in exact.items():
             self.history.write(layer, halo, epoch=0, step=-1)
 
     def received(self, layer, average, rows):

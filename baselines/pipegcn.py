@@ -50,7 +50,7 @@ class PipeGCN(GAS):
 
     def setup(self, exact):
         super().setup(exact)
-        for layer, (inner, _) in enumerate(exact, start=1):
+        for layer, (inner, _) in exact.items():
             self.inner_grad[layer] = torch.zeros_like(inner)
 
     def received(self, layer, average, rows):

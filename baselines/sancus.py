@@ -35,7 +35,7 @@ class SANCUS(Method):
         self.halo_owner = owners.repeat_interleave(torch.tensor(self.comm.halo_counts)).to(self.comm.device)
 
     def setup(self, exact):
-        for layer, (inner, halo) in enumerate(exact, start=1):
+        for layer, (inner, halo) in exact.items():
             self.history.write(layer, halo, epoch=0, step=-1)
             self.last_sent[layer] = (inner.clone(), 0)
 

@@ -109,9 +109,7 @@ def decomposition_frame(runs: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame
         exact = exact_runs[(exact_runs["dataset"] == dataset) & (exact_runs["model"] == model)]
         if (exact["workers"] == workers).any():
             exact = exact[exact["workers"] == workers]
-        own_control = control[(control["dataset"] == dataset) & (control["model"] == model)
-                              & (control["workers"] == workers) & (control["tau_key"] == tau_key)
-                              & (control["method"] == method)]
+        own_control = _control_of(runs, method, group["base"].iloc[0], dataset, model, workers, tau_key)
         method_scores, control_scores = _per_seed(group, "score"), _per_seed(own_control, "score")
         exact_scores = _per_seed(exact, "score")
         protocol = _paired(exact_scores, control_scores)
@@ -149,6 +147,15 @@ def _runs_of(runs: pd.DataFrame, study: str, method: str, dataset, model, worker
                 & (runs["model"] == model) & (runs["workers"] == workers) & (runs["tau_key"] == tau_key)]
 
 
+def _control_of(runs: pd.DataFrame, method: str, base, dataset, model, workers, tau_key) -> pd.DataFrame:
+    """A method's control runs; for a SAT variant without its own, its base's (the same GNN training: with every
+    row replaced, SAT's predictor never touches the GNN, so the workflow runs only the base's)."""
+    control = _runs_of(runs, "control", method, dataset, model, workers, tau_key)
+    if control.empty and isinstance(base, str):
+        control = _runs_of(runs, "control", base, dataset, model, workers, tau_key)
+    return control
+
+
 def _recovered_share(runs, group, dataset, model, workers, tau_key) -> dict[str, float]:
     """(SAT − base) / (control − base), paired by seed: the mean gain over the mean base staleness cost, and the
     spread of the per-seed shares."""
@@ -157,8 +164,8 @@ def _recovered_share(runs, group, dataset, model, workers, tau_key) -> dict[str,
     if not isinstance(base, str):
         return empty
     base_runs = _runs_of(runs, "main", base, dataset, model, workers, tau_key)
-    base_control = _runs_of(runs, "control", base, dataset, model, workers, tau_key)
-    if base_control.empty:  # the variant's own control runs the same protocol with the same rows
+    base_control = _control_of(runs, base, None, dataset, model, workers, tau_key)
+    if base_control.empty:  # the variant's own control runs the same GNN training
         base_control = _runs_of(runs, "control", group["method"].iloc[0], dataset, model, workers, tau_key)
     sat, base_scores, control = (_per_seed(frame, "score") for frame in (group, base_runs, base_control))
     gain, cost = _paired(sat, base_scores), _paired(control, base_scores)
@@ -182,7 +189,7 @@ def claims_frame(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFram
     for (dataset, model, workers, tau_key, method, variant, base), group in sat_runs.groupby(
             SETTING + ["method", "variant", "base"], sort=False):
         base_runs = _runs_of(runs, "main", base, dataset, model, workers, tau_key)
-        control = _runs_of(runs, "control", base, dataset, model, workers, tau_key)
+        control = _control_of(runs, base, None, dataset, model, workers, tau_key)
         if control.empty:
             control = _runs_of(runs, "control", method, dataset, model, workers, tau_key)
         setting = {"method": variant, "base": base, "dataset": dataset, "model": model, "W": workers,

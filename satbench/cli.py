@@ -75,6 +75,10 @@ def _add_run_parser(subparsers) -> None:
                        help="override the method's choice: gradient all-reduce every step, or model averaging "
                             "every epoch")
     proto.add_argument("--local-steps", type=int, default=None, help="optimiser steps per epoch (method default)")
+    proto.add_argument("--exact-first-layer", action="store_true",
+                       help="GCN/SAGE: owners send each halo node's static first-layer aggregate once, at setup "
+                            "(counted); workers then compute exact layer-1 halo rows with their current weights at "
+                            "every step, and the method supplies only layers >= 2. Needs dropout 0, no batch norm")
     proto.add_argument("--halo", default=defaults.halo, choices=("method", "fresh"),
                        help="fresh: the method's fresh-halo control. Its whole protocol runs (weight sync, local "
                             "steps, sync schedule, its own traffic, halo gradients or not), but every halo row it "

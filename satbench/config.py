@@ -40,6 +40,8 @@ class RunConfig:
     # "method": the rows the method supplies; "fresh": the fresh-halo control (the method's whole protocol, with every
     # halo row it supplies replaced by the exact row of that layer and step)
     halo: str = "method"
+    # Layer-1 halo rows computed locally, exactly, from an aggregate their owners send once (GCN and SAGE only)
+    exact_first_layer: bool = False
     data_root: str = "data"
     mirror: str | None = None
     cache_dir: str = "cache"
@@ -79,6 +81,10 @@ class RunConfig:
         if self.halo == "fresh" and method.train_graph == "inner":
             raise ConfigError(f"--halo fresh: method {self.method!r} uses no halo rows (it drops cut edges), so there "
                               "is nothing to replace")
+        if method.exact_first_layer:  # the method is built on it
+            self.exact_first_layer = True
+        if self.exact_first_layer:
+            self._check_exact_first_layer(method)
         if self.device == "cuda":
             import torch
 
@@ -86,6 +92,23 @@ class RunConfig:
             if available == 0:
                 raise ConfigError("device cuda requested but torch sees no CUDA device")
         return self
+
+    def _check_exact_first_layer(self, method) -> None:
+        def refuse(why: str) -> None:
+            raise ConfigError(f"--exact-first-layer: {why}")
+
+        if self.model not in ("gcn", "sage"):
+            refuse(f"{self.model} layers have no static pre-aggregate (GAT's attention depends on the current "
+                   "weights of both endpoints); use gcn or sage")
+        if self.norm == "batch":
+            refuse("batch norm's statistics belong to each step, so a halo row's first layer cannot be computed "
+                   "apart; use --norm none or layer")
+        if self.dropout != 0:
+            refuse("needs --dropout 0: a neighbour's dropout mask cannot be pre-aggregated")
+        if self.layers < 2:
+            refuse("a one-layer model has no hidden halo rows")
+        if method.train_graph == "inner":
+            refuse(f"method {self.method!r} uses no halo rows")
 
     @property
     def resolved_weight_sync(self) -> str:

@@ -7,6 +7,8 @@ asks the method (:meth:`~satbench.methods.Method.supply_halo`) and then, in one 
   by the exact rows of this layer and step, fetched by an extra exchange counted apart (category ``control``), while
   everything else the method does stays: its weight sync, local steps, sync schedule, its own traffic, and whether
   its halo rows carry a gradient (the replacement keeps the method's autograd path: ``exact + (rows − rows.detach())``);
+* **exact first-layer rows** (``--exact-first-layer``): layer 1's halo rows computed exactly, with the current
+  weights, from aggregates their owners sent once; the method is not asked for them;
 * **staleness measurement**: when armed with the exact rows of this step (an exact pass with the same weights, mode
   and dropout masks), it compares the rows the model actually used with them, layer by layer. Nothing is re-enacted:
   what is measured is what trained.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -45,13 +47,33 @@ def as_halo_rows(supplied: torch.Tensor | HaloRows) -> HaloRows:
     return supplied if isinstance(supplied, HaloRows) else HaloRows(supplied)
 
 
+class FirstLayerRows:
+    """``--exact-first-layer``: layer-1 halo rows from their owners' static aggregates, with the current weights.
+
+    ``compute`` builds them (differentiable, so their gradient reaches this worker's first-layer weights, as a
+    halo node's would reach its owner's copy); ``rows`` holds the latest, detached, for a method that reads them."""
+
+    def __init__(self, compute: Callable[[], torch.Tensor]):
+        self.compute = compute
+        self.rows: torch.Tensor | None = None
+
+    def __call__(self) -> torch.Tensor:
+        rows = self.compute()
+        self.rows = rows.detach()
+        return rows
+
+
 class HaloSeam:
     """Callable handed to the model as ``supply_halo``; see the module docstring."""
 
-    def __init__(self, method: Any, comm: Any, halo: str = "method"):
+    def __init__(self, method: Any, comm: Any, halo: str = "method",
+                 first_layer: Callable[[], torch.Tensor] | None = None):
         if halo not in HALO_MODES:
             raise ValueError(f"halo must be one of {HALO_MODES}, got {halo!r}")
         self.method, self.comm, self.fresh = method, comm, halo == "fresh"
+        # --exact-first-layer: layer 1's halo rows, exact, computed here from the owners' static aggregates with
+        # the current weights (differentiable); the method then supplies only layers >= 2.
+        self.first_layer = first_layer
         self._reference: list[torch.Tensor] | None = None
         self._measured: list[dict[str, float]] = []
         self.measure_time = 0.0  # seconds spent comparing rows (kept out of the epoch's time)
@@ -65,9 +87,13 @@ class HaloSeam:
         return measured
 
     def __call__(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor) -> torch.Tensor:
-        supplied = as_halo_rows(self.method.supply_halo(layer, h_inner, partial_halo))
+        computed_here = layer == 1 and self.first_layer is not None
+        if computed_here:
+            supplied = HaloRows(self.first_layer())
+        else:
+            supplied = as_halo_rows(self.method.supply_halo(layer, h_inner, partial_halo))
         rows = supplied.rows
-        if self.fresh:
+        if self.fresh and not computed_here:  # rows computed here are exact already
             exact = self.comm.exchange(h_inner.detach(), category="control")
             rows = exact + (rows - rows.detach()) if rows.requires_grad else exact
         if self._reference is not None:

@@ -54,6 +54,9 @@ class MethodContext:
     steps_per_epoch: int
     lr: float  # the GNN's learning rate (SAT's predictor defaults to it)
     graph: Any  # satbench.models.LocalGraph: the worker's exact message-passing graph
+    # With --exact-first-layer: the seam's exact layer-1 halo rows of the current step (``.rows``, detached), which
+    # a method may read when it supplies layers >= 2; None otherwise.
+    first_layer: Any = None
 
 
 class Method:
@@ -75,6 +78,7 @@ class Method:
     # no halo rows are read at all), or "partial_halo" (also the reversed cut edges, so each layer recomputes halo
     # rows from in-partition messages and hands them to supply_halo).
     train_graph: ClassVar[str] = "full"
+    exact_first_layer: ClassVar[bool] = False  # built on --exact-first-layer (which it then implies)
     options: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, context: "MethodContext", **options: Any):
@@ -97,9 +101,11 @@ class Method:
         doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
 
-    def setup(self, exact: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Called once before training with, per hidden layer (index 0 = the input of layer 1), this worker's inner
-        rows and the exact halo rows, computed with the initial weights in eval mode: histories are filled here."""
+    def setup(self, exact: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Called once before training with, per hidden layer the method supplies halo rows for (every layer
+        1..L-1, or 2..L-1 with ``--exact-first-layer``), this worker's inner rows and the exact halo rows, computed
+        with the initial weights in eval mode: histories are filled here. :meth:`supply_halo` is called for exactly
+        these layers."""
 
     def start_epoch(self, epoch: int, step: int) -> None:
         """Called before every epoch (1-based) with the index of its first optimiser step (0-based, over the run)."""

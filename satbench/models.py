@@ -197,6 +197,26 @@ class LayerwiseGNN(nn.Module):
             return conv(h, graph.edge_index, graph.edge_weight)
         return conv(h, graph.edge_index)
 
+    def first_layer_halo(self, aggregate: torch.Tensor, x_halo: torch.Tensor) -> torch.Tensor:
+        """Layer-1 rows of halo nodes from their static input aggregate (:func:`first_layer_aggregate`, computed by
+        their owners) with the *current* first-layer weights: what the owner would compute, without dropout.
+
+        GCN: ``(Â X)_v W¹ + b¹`` (the convolution is linear in its input, so aggregating first is exact); SAGE:
+        ``W¹_neigh · mean_{u ∈ N(v)} x_u + b¹ + W¹_self x_v``; then the layer's norm (none or layer norm, which acts
+        per row) and ReLU. (P3, Gandhi & Iyer, OSDI 2021: compute the first layer where the features live.)
+        """
+        conv = self.convs[0]
+        if isinstance(conv, GCNConv):
+            h = conv.lin(aggregate) + conv.bias
+        elif isinstance(conv, SAGEConv):
+            h = conv.lin_l(aggregate) + conv.lin_r(x_halo)
+        else:
+            raise ConfigError(f"no exact first-layer rows for {type(conv).__name__}")
+        norm = self.norms[0]
+        if isinstance(norm, DistributedBatchNorm):
+            raise ConfigError("no exact first-layer rows with batch norm: its statistics are the step's")
+        return F.relu(norm(h))
+
     def forward(
         self,
         x: torch.Tensor,
@@ -219,6 +239,24 @@ class LayerwiseGNN(nn.Module):
             h_inner = h[: graph.num_inner]
             if supply_halo is not None:  # halo rows recomputed in-partition: empty unless num_targets covers them
                 h = torch.cat([h_inner, supply_halo(layer + 1, h_inner, h[graph.num_inner:])])
+
+
+def first_layer_aggregate(model: str, graph: LocalGraph, x: torch.Tensor) -> torch.Tensor:
+    """Per inner row, the static part of its first layer: GCN's ``(Â X)_v`` (normalised, self loop included, as in
+    ``graph.edge_weight``), SAGE's mean of its neighbours' input features. Owners send it once, at setup."""
+    source, target = graph.edge_index
+    keep = target < graph.num_inner
+    source, target = source[keep], target[keep]
+    messages = x[source]
+    if model == "gcn":
+        messages = messages * graph.edge_weight[keep].unsqueeze(1)
+    aggregate = x.new_zeros(graph.num_inner, x.size(1)).index_add_(0, target, messages)
+    if model == "sage":
+        degree = torch.bincount(target, minlength=graph.num_inner).clamp_min(1).unsqueeze(1)
+        aggregate = aggregate / degree.to(x.dtype)
+    elif model != "gcn":
+        raise ConfigError(f"no exact first-layer rows for {model!r}")
+    return aggregate
 
 
 def build_model(model: str, in_channels: int, out_channels: int, hidden: int, layers: int, dropout: float,

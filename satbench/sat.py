@@ -182,7 +182,7 @@ class SAT(Method):
         self.base.setup(exact)
         if self.base.history is None:
             raise ConfigError(f"SAT needs a base that keeps a halo history; {self.base.name!r} has none")
-        for layer, (inner, halo) in enumerate(exact, start=1):
+        for layer, (inner, halo) in exact.items():
             state = _LayerState(window=deque([halo.detach().clone()], maxlen=self.config["window"]),
                                 fresh_at=(0.0, -1.0))
             if self.config["gated"]:  # no evidence yet: trust the stale copy
@@ -389,6 +389,7 @@ class SATVariant:
     base: str
     description: str
     defaults: tuple[tuple[str, Any], ...] = ()
+    exact_first_layer: bool = False  # built on --exact-first-layer
     family = "sat"
 
     @property

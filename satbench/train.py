@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from .config import RunConfig
 from .dist.comm import Communicator
 from .evaluate import Scorer
-from .halo import STALENESS_FIELDS, HaloSeam
+from .halo import STALENESS_FIELDS, FirstLayerRows, HaloSeam
 from .methods import MethodContext, get_method
-from .models import LocalGraph, build_model, gcn_edge_weights
+from .models import LocalGraph, build_model, first_layer_aggregate, gcn_edge_weights
 from .partition import Part
 from .record import summarize
 
@@ -77,6 +77,7 @@ class Trainer:
         # Layer 0's halo rows are input features: static, so fetched once.
         self.x = torch.cat([x_inner, self.comm.exchange(x_inner, category="setup")])
         self.setup_bytes = self.comm.meter.total_bytes
+        self.first_layer_bytes = 0
         self.y = part.y.to(device)
         self.masks = {"train": part.train_mask.to(device), "val": part.val_mask.to(device),
                       "test": part.test_mask.to(device)}
@@ -89,17 +90,31 @@ class Trainer:
                                  config.layers, config.dropout, config.norm, config.heads, seed=config.seed).to(device)
         self.weight_sync = config.resolved_weight_sync
         self.local_steps = config.resolved_local_steps
+        self.first_layer = self._exact_first_layer() if config.exact_first_layer else None
         self.method = method_class(MethodContext(self.comm, config.layers, self.local_steps, config.lr,
-                                                 self.eval_graph), **config.method_options)
+                                                 self.eval_graph, self.first_layer), **config.method_options)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         # All-reduced gradients must be those of the global mean loss; averaged models train on their own mean.
         self.loss_denominator = (part.num_train_total if self.weight_sync == "allreduce"
                                  else max(int(part.train_mask.sum()), 1))
         self.scorer = Scorer(self.comm, meta["task"], meta["metric"], meta["ogb_name"], self.masks)
-        self.seam = HaloSeam(self.method, self.comm, config.halo)
+        self.seam = HaloSeam(self.method, self.comm, config.halo, self.first_layer)
         self.step = 0
-        self.method.setup(self.exact_trace())
+        first_supplied = 2 if self.first_layer is not None else 1
+        self.method.setup({layer: rows for layer, rows in enumerate(self.exact_trace(), start=1)
+                           if layer >= first_supplied})
         self.comm.meter.reset()
+
+    def _exact_first_layer(self) -> FirstLayerRows:
+        """Owners send each halo node's static first-layer aggregate once (``first_layer_bytes``, all workers); the
+        layer-1 halo rows are then computed here, exactly, with the current weights, at every step."""
+        before = self.comm.meter.total_bytes
+        aggregate = first_layer_aggregate(self.config.model, self.eval_graph, self.x)
+        halo_aggregate = self.comm.exchange(aggregate, category="setup")
+        sent = torch.tensor([float(self.comm.meter.total_bytes - before)], dtype=torch.float64, device=self.device)
+        self.first_layer_bytes = int(self.comm.all_reduce(sent, "setup"))  # over all workers
+        x_halo = self.x[self.part.num_inner:]
+        return FirstLayerRows(lambda: self.model.first_layer_halo(halo_aggregate, x_halo))
 
     # -- training ------------------------------------------------------------------------------------------------
     def train_step(self) -> float:

@@ -55,16 +55,30 @@ def main_runs(config: dict) -> list[Run]:
     return runs
 
 
-def control_runs(config: dict) -> list[Run]:
-    """The fresh-halo control of every main run that uses stale halo rows: every method but ``exact`` (whose control
-    is itself) and those that read no halo rows, at W > 1 (one worker has no halo). ``controls: false`` turns them
-    off."""
+def control_method(method: str) -> str | None:
+    """The method whose fresh-halo control stands for ``method``'s: none for ``exact`` (its control is itself) and
+    for methods that read no halo rows; a SAT variant's base, because with every row it supplies replaced SAT trains
+    the GNN exactly as its base's control does (its predictor never touches the GNN; tested); else the method."""
     from .methods import get_method
 
+    entry = get_method(method)
+    if method == "exact" or entry.train_graph == "inner":
+        return None
+    return entry.base if entry.family == "sat" else method
+
+
+def control_runs(config: dict) -> list[Run]:
+    """The fresh-halo controls the main runs need, each once, at W > 1 (one worker has no halo rows).
+    ``controls: false`` turns them off."""
     if not config.get("controls", True):
         return []
-    return [Run(run.dataset, run.model, run.method, run.workers, run.seed, halo="fresh") for run in main_runs(config)
-            if run.workers > 1 and run.method != "exact" and get_method(run.method).train_graph != "inner"]
+    controls = {}
+    for run in main_runs(config):
+        method = control_method(run.method)
+        if run.workers > 1 and method is not None:
+            control = Run(run.dataset, run.model, method, run.workers, run.seed, halo="fresh")
+            controls[control.path] = control
+    return list(controls.values())
 
 
 def sweep_runs(config: dict) -> list[Run]:
@@ -109,7 +123,9 @@ def run_arguments(config: dict, run: Run) -> str:
     sweep = config.get("sweep") or {}
     if run.tau is not None and "epochs" in sweep:
         epochs = sweep["epochs"]
-    arguments = ["--dataset", config["datasets"][run.dataset]["spec"], "--model", run.model, "--method", run.method,
+    dataset = config["datasets"][run.dataset]
+    arguments = ["--dataset", dataset["spec"], "--partitioner", dataset.get("partitioner", "metis"),
+                 "--model", run.model, "--method", run.method,
                  "--workers", run.workers, "--seed", run.seed, "--epochs", epochs, "--device", config["device"],
                  "--eval-every", config.get("eval_every", 1), "--staleness-every", config.get("staleness_every", 10)]
     for key, value in settings.items():

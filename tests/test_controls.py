@@ -74,3 +74,15 @@ def test_sat_syncs_once_per_snapshot_its_base_announces(tmp_path, method, option
         syncs = counts[1][0]
         # DIGEST pulls new rows at epochs 4, 7, ... (τ = 3); GAS delivers the previous step's rows at every step.
         assert syncs == ((epochs - 1) // 3 if method == "sat" else epochs - 1)
+
+
+def test_a_sat_variants_control_trains_as_its_bases_control(tmp_path):
+    """Why the workflow runs only the base's control for a SAT variant: with every row it supplies replaced by the
+    exact one, SAT's predictor (trained on its own optimiser, seeded apart) never touches the GNN."""
+    options = {"sync_period": 2}
+    base = run(tmp_path, "digest", halo="fresh", method_options=options, epochs=6, staleness_every=0)
+    for variant in ("sat", "sat-plus"):
+        sat = run(tmp_path, variant, halo="fresh", method_options=options, epochs=6, staleness_every=0)
+        assert any(row["predictor_loss"] > 0 for row in sat["epochs"])  # its predictor did train
+        for key in ("loss", "val", "test"):
+            assert [row[key] for row in sat["epochs"]] == [row[key] for row in base["epochs"]], (variant, key)

@@ -76,6 +76,12 @@ def test_tiny_workflow_produces_tables_plots_and_report(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     records = {path: json.loads(path.read_text()) for path in (workdir / "results" / "runs").rglob("*.json")}
     assert len(records) == 2 * 2 * 2  # methods x workers x seeds
+    controls = sorted(path.relative_to(workdir).as_posix() for path in (workdir / "results" / "controls").rglob("*.json"))
+    # Only the stale method gets a control, and only where it has halo rows (W > 1).
+    assert controls == [f"results/controls/tiny/gcn/digest/w2/seed{seed}.json" for seed in (0, 1)]
+    decomposition = pd.read_csv(workdir / "results" / "tables" / "decomposition.csv")
+    assert set(decomposition["method"]) == {"digest"} and set(decomposition["W"]) == {1, 2}
+    assert decomposition[decomposition["W"] == 2]["control (%)"].notna().all()
 
     accuracy = pd.read_csv(workdir / "results" / "tables" / "accuracy.csv")
     assert set(accuracy["method"]) == {"exact", "digest"}
@@ -111,3 +117,7 @@ def test_expected_outputs_follow_what_the_runs_support():
     assert "sat_vs_base" not in tables and "sync_period" not in tables + plots
     tables, plots = report_outputs({**TINY, "methods": ["exact"]})  # nothing stale to plot
     assert "staleness" not in plots and "time_to_target" in tables
+    assert "decomposition" not in tables + plots  # and no control to run
+    tables, plots = report_outputs({**TINY, "controls": False})
+    assert "decomposition" not in tables + plots
+    assert "decomposition" in report_outputs(TINY)[0]

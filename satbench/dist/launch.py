@@ -109,7 +109,8 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
         # What ran, as the registry knows it: reports ask this, never the name.
         "method": {"name": config.method, "family": method.family, "base": method.base, "halo": config.halo},
         "env": environment(config.device, dist.get_backend(), world_size, launcher),
-        "partition": dict(meta["partition"], setup_bytes=trainer.setup_bytes),
+        "partition": dict(meta["partition"], setup_bytes=trainer.setup_bytes,
+                          first_layer_bytes=trainer.first_layer_bytes),
         "epochs": rows,
         "summary": summarize(rows),
     }
