@@ -85,6 +85,7 @@ class RunConfig:
             self.exact_first_layer = True
         if self.exact_first_layer:
             self._check_exact_first_layer(method)
+        method.check_run(self)
         if self.device == "cuda":
             import torch
 

@@ -53,14 +53,22 @@ class FirstLayerRows:
     ``compute`` builds them (differentiable, so their gradient reaches this worker's first-layer weights, as a
     halo node's would reach its owner's copy); ``rows`` holds the latest, detached, for a method that reads them."""
 
-    def __init__(self, compute: Callable[[], torch.Tensor]):
-        self.compute = compute
-        self.rows: torch.Tensor | None = None
+    def __init__(self, compute: Callable[[], torch.Tensor],
+                 next_layer_partial: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        self.compute, self.next_layer_partial = compute, next_layer_partial
+        self.rows: torch.Tensor | None = None  # this step's layer-1 halo rows
+        self.inner: torch.Tensor | None = None  # this step's layer-1 inner rows
 
-    def __call__(self) -> torch.Tensor:
+    def __call__(self, h_inner: torch.Tensor) -> torch.Tensor:
         rows = self.compute()
-        self.rows = rows.detach()
+        self.rows, self.inner = rows.detach(), h_inner.detach()
         return rows
+
+    @torch.no_grad()
+    def partial_next(self) -> torch.Tensor:
+        """Layer 2's pre-activation of the halo rows from what this worker holds, with the current weights: the
+        self loop and the edges from local neighbours, over this step's exact layer-1 rows (GCN)."""
+        return self.next_layer_partial(torch.cat([self.inner, self.rows]))
 
 
 class HaloSeam:
@@ -89,7 +97,7 @@ class HaloSeam:
     def __call__(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor) -> torch.Tensor:
         computed_here = layer == 1 and self.first_layer is not None
         if computed_here:
-            supplied = HaloRows(self.first_layer())
+            supplied = HaloRows(self.first_layer(h_inner))
         else:
             supplied = as_halo_rows(self.method.supply_halo(layer, h_inner, partial_halo))
         rows = supplied.rows

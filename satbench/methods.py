@@ -96,6 +96,10 @@ class Method:
         """Reject combinations of valid values that do not work together (raise :class:`ConfigError`)."""
 
     @classmethod
+    def check_run(cls, config: Any) -> None:
+        """Reject a run configuration (``satbench.config.RunConfig``, options resolved) this method cannot train."""
+
+    @classmethod
     def summary(cls) -> str:
         """One line for ``satbench methods``."""
         doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip()

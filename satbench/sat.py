@@ -56,7 +56,8 @@ from .methods import Method, MethodContext, Option, get_method, register_method,
 
 SAT_OPTIONS = {
     "window": Option(4, "K: halo snapshots the LSTM reads", minimum=1),
-    "predictor_steps": Option(1, "Adam steps per sync", minimum=1),
+    "predictor_steps": Option(1, "Adam steps per sync; 0: the predictor stays untrained (with residual: the "
+                                 "anchor alone)", minimum=0),
     "predictor_lr": Option(0.0, "predictor learning rate; 0: the GNN's", minimum=0.0),
     "predictor_input": Option("zeros", "inner rows of the predictor's GCN input: zeros (paper) or fresh",
                               choices=("zeros", "fresh")),
@@ -69,6 +70,10 @@ SAT_OPTIONS = {
     "replay": Option(1, "train on the last R (window, snapshot) pairs at every sync", minimum=1),
     "extrapolate": Option(False, "anchor the prediction at the latest snapshot plus its damped last change, "
                                  "rho * (s_k - s_k-1), rho in [0, 1] fitted at each sync"),
+    "local_delta": Option(False, "layer 2, with --exact-first-layer (GCN, no norm): add to the prediction the "
+                                 "change, since the snapshot arrived, of the locally computable part of its "
+                                 "pre-activation (self loop and local neighbours, from the exact current layer-1 "
+                                 "rows and weights), where the snapshot's unit is active"),
     "owner_check": Option(False, "gated + extrapolate: also require the owning peer's evidence, checked every epoch, "
                                  "that the trend beats the stale copy on its rows at the current weights (3 numbers "
                                  "per peer and layer per epoch)"),
@@ -106,6 +111,15 @@ class EmbeddingPredictor(nn.Module):
         return windows[:, :, -1] + out if self.residual else out
 
 
+def fit_gain(shift: torch.Tensor, change: torch.Tensor, largest: float = 10.0) -> float:
+    """γ = <change, shift> / ‖shift‖², clipped to [0, largest]: how much of a change between snapshots the local
+    shift explained (> 1 when the rest of the neighbourhood moved with it)."""
+    norm = float(shift.pow(2).sum())
+    if norm == 0.0:
+        return 0.0
+    return min(max(float((change * shift).sum()) / norm, 0.0), largest)
+
+
 def fit_damping(before: torch.Tensor, last: torch.Tensor, new: torch.Tensor) -> float:
     """ρ = <new − last, last − before> / ‖last − before‖², clipped to [0, 1]: the least-squares factor by which the
     previous change between snapshots predicted the latest one (1: steady drift, 0: no trend or a reversal)."""
@@ -124,7 +138,13 @@ class _LayerState:
     prediction: torch.Tensor | None = None  # cached between syncs when the predictor's input does not change
     use_prediction: torch.Tensor | None = None  # gated: per owning peer, whether the prediction beat the stale copy
     gate_errors: tuple[torch.Tensor, torch.Tensor] | None = None  # gated: (prediction, stale copy) errors per peer
-    replay: deque = dataclasses.field(default_factory=deque)  # (window, snapshot) pairs to train on
+    replay: deque = dataclasses.field(default_factory=deque)  # (window, snapshot, shift) triples to train on
+    # local_delta: the local pre-activation part when the latest snapshot arrived, and now
+    partial_at_arrival: torch.Tensor | None = None
+    partial_now: torch.Tensor | None = None
+    # local_delta: the factor by which the local part's change explained the last change between snapshots (the
+    # rest of a halo node's neighbourhood is not held here), fitted at each sync
+    delta_gain: float = 0.0
     damping: float = 0.0  # extrapolate: rho, how much of the last change between snapshots the next one repeated
     sent: deque | None = None  # owner_check: the last two snapshots of my rows that the peers hold, oldest first
     # owner_check: per owning peer, sums over this period's checks of ‖h − s‖², f<h − s, d>, f²‖d‖² (h: the owner's
@@ -162,6 +182,7 @@ class SAT(Method):
         self.arrived: dict[int, Snapshot] = {}  # layer -> the newest snapshot the base announced, not yet observed
         self.syncs: dict[int, int] = {}  # layer -> snapshots observed (each one a sync: judge, train, slide)
         self.age: dict[int, tuple[float, float]] = {}  # layer -> age of the base's rows at the latest supply
+        self.first_layer = context.first_layer  # --exact-first-layer's rows (local_delta reads their partial)
 
     @classmethod
     def check_options(cls, options):
@@ -224,6 +245,18 @@ class SAT(Method):
             return 0.0
         return self.layers[layer].damping * (window[-1] - window[-2])
 
+    def _local_shift(self, layer: int, window) -> torch.Tensor | float:
+        """local_delta: how the locally computable part of the layer's pre-activation moved since the latest
+        snapshot arrived, where the snapshot's unit is active (ReLU passes it)."""
+        state = self.layers[layer]
+        if not self.config["local_delta"] or layer != 2 or state.partial_at_arrival is None:
+            return 0.0
+        return state.delta_gain * self._raw_local_shift(state, window)
+
+    @staticmethod
+    def _raw_local_shift(state: _LayerState, window) -> torch.Tensor:
+        return (window[-1] > 0) * (state.partial_now - state.partial_at_arrival)
+
     def _predict(self, layer: int, window: list[torch.Tensor], h_inner: torch.Tensor) -> torch.Tensor:
         predictor, _ = self.predictor(layer, window[-1].size(1))
         return predictor(window, self._inner_input(h_inner), self.edge_index) + self._trend(layer, window)
@@ -244,9 +277,13 @@ class SAT(Method):
         if self.owner_check:
             owner_evidence, state.evidence = state.evidence, torch.zeros_like(state.evidence)
             self._record_sent(layer, state, fresh_at)
+        shift = self._local_shift(layer, previous)  # what local_delta would have added right now
+        if self.config["local_delta"] and layer == 2 and state.partial_at_arrival is not None:
+            raw = self._raw_local_shift(state, previous)
+            state.delta_gain = fit_gain(raw, snapshot.detach() - previous[-1])
         if self.config["gated"]:
             with torch.no_grad():
-                predicted_error = self._per_peer_error(self._predict(layer, previous, h_inner), snapshot)
+                predicted_error = self._per_peer_error(self._predict(layer, previous, h_inner) + shift, snapshot)
                 stale_error = self._per_peer_error(previous[-1], snapshot)
                 state.gate_errors = (predicted_error, stale_error)
                 state.use_prediction = predicted_error < self.config["gate_margin"] * stale_error
@@ -257,14 +294,14 @@ class SAT(Method):
             state.damping = fit_damping(previous[-2], previous[-1], snapshot)
         if owner_evidence is not None:
             state.use_prediction &= self._owner_approves(owner_evidence, state.damping, self.config["gate_margin"])
-        state.replay.append((previous, snapshot))
+        state.replay.append((previous, snapshot, shift))
         while len(state.replay) > self.config["replay"]:
             state.replay.popleft()
         predictor, optimizer = self.predictor(layer, snapshot.size(1))
         inner = self._inner_input(h_inner)
-        # With ``extrapolate`` the predictor learns what the damped trend leaves over.
-        batches = self._replay_batches([(window, target - self._trend(layer, window))
-                                        for window, target in state.replay])
+        # With ``extrapolate`` and ``local_delta`` the predictor learns what the anchor leaves over.
+        batches = self._replay_batches([(window, target - self._trend(layer, window) - shift)
+                                        for window, target, shift in state.replay])
         elements = len(state.replay) * snapshot.numel()
         for _ in range(self.config["predictor_steps"]):
             optimizer.zero_grad(set_to_none=True)
@@ -277,6 +314,7 @@ class SAT(Method):
         optimizer.zero_grad(set_to_none=True)  # frees them; the GNN's backward must never add any
         state.window.append(snapshot)
         state.prediction = None
+        state.partial_at_arrival = state.partial_now
 
     # -- owner_check: the owners' evidence ----------------------------------------------------------------------
     def _record_sent(self, layer: int, state: _LayerState, fresh_at: tuple[float, float]) -> None:
@@ -333,7 +371,7 @@ class SAT(Method):
         if state.prediction is None or self.config["predictor_input"] == "fresh":
             with torch.no_grad():
                 state.prediction = self._predict(layer, list(state.window), h_inner)
-        used = state.prediction
+        used = state.prediction + self._local_shift(layer, list(state.window))
         if self.config["time_aware"]:
             used = stale + self._time_fraction(layer) * (used - stale)
         if state.use_prediction is not None:
@@ -351,6 +389,11 @@ class SAT(Method):
         stale = supplied.rows
         self.age[layer] = (supplied.age_epochs, supplied.age_steps)
         start = time.perf_counter()
+        if self.config["local_delta"] and layer == 2:
+            state = self.layers[layer]
+            state.partial_now = self.first_layer.partial_next()
+            if state.partial_at_arrival is None:  # the fill before training arrived with the initial weights
+                state.partial_at_arrival = state.partial_now
         snapshot = self.arrived.pop(layer, None)
         if snapshot is not None:
             self._observe(layer, snapshot.rows, (float(snapshot.epoch), float(snapshot.step)), h_inner)
@@ -377,6 +420,14 @@ def check_sat_options(name: str, options: dict[str, Any]) -> None:
     if options["owner_check"] and not (options["gated"] and options["extrapolate"]):
         raise ConfigError(f"option 'owner_check' of method {name!r} needs gated=true and extrapolate=true "
                           "(the owners judge the trend, and only a gate can act on their verdict)")
+
+
+def check_sat_run(name: str, config) -> None:
+    """Options that need more of the run than the options themselves."""
+    if config.method_options.get("local_delta"):
+        if not config.exact_first_layer or config.model != "gcn" or config.norm != "none" or config.layers < 3:
+            raise ConfigError(f"option 'local_delta' of method {name!r} needs --exact-first-layer, a GCN of at "
+                              "least 3 layers and no norm (it corrects layer 2 from the exact layer-1 rows)")
 
 
 @dataclasses.dataclass(frozen=True, eq=True)
@@ -422,6 +473,9 @@ class SATVariant:
     def summary(self) -> str:
         return self.description
 
+    def check_run(self, config) -> None:
+        check_sat_run(self.name, config)
+
     def __call__(self, context: MethodContext, **options) -> SAT:
         resolved = resolve_options(self, options)
         base = self.base_method(context, **{key: resolved[key] for key in self.base_method.options})
@@ -430,17 +484,22 @@ class SATVariant:
         return sat
 
 
-def sat_variant(name: str, base: str, description: str, **defaults) -> SATVariant:
+def sat_variant(name: str, base: str, description: str, exact_first_layer: bool = False, **defaults) -> SATVariant:
     """Register a SAT variant on the base method registered as ``base``."""
     unknown = sorted(set(defaults) - set(SAT_OPTIONS))
     if unknown:
         raise TypeError(f"unknown SAT options {unknown}")
-    return register_method(SATVariant(name, base, description, tuple(sorted(defaults.items()))))
+    return register_method(SATVariant(name, base, description, tuple(sorted(defaults.items())), exact_first_layer))
 
 
 sat_variant("sat", "digest", "SAT (faithful): LSTM+GCN halo-embedding prediction on top of DIGEST.")
 sat_variant("sat+gas", "gas", "SAT (faithful) on top of GAS histories.")
 sat_variant("sat+pipegcn", "pipegcn", "SAT (faithful) on top of PipeGCN.")
+sat_variant("sat-layer1", "digest",
+            "SAT-layer1 (ours): exact first-layer halo rows (--exact-first-layer, implied); layer 2 predicted as "
+            "the snapshot plus the change of its locally computable pre-activation since it arrived, scaled by a "
+            "gain fitted online at every sync, gated per owner.",
+            exact_first_layer=True, residual=True, local_delta=True, gated=True, predictor_steps=0)
 sat_variant("sat-plus", "digest",
             "SAT-plus (ours): residual predictor anchored at the damped linear extrapolation, time-aware, gated "
             "(margin 0.8) with the owners' evidence; 5 steps per sync on a replay buffer of 2.",

@@ -114,7 +114,12 @@ class Trainer:
         sent = torch.tensor([float(self.comm.meter.total_bytes - before)], dtype=torch.float64, device=self.device)
         self.first_layer_bytes = int(self.comm.all_reduce(sent, "setup"))  # over all workers
         x_halo = self.x[self.part.num_inner:]
-        return FirstLayerRows(lambda: self.model.first_layer_halo(halo_aggregate, x_halo))
+        partial_next = None
+        if self.config.model == "gcn" and self.config.layers >= 3:
+            # edges into halo rows too (reversed cut edges, self loops, global-degree weights)
+            graph = local_graph(self.part, "gcn", self.device, "partial_halo")
+            partial_next = lambda rows: self.model.conv(1, rows, graph)[self.part.num_inner:]  # noqa: E731
+        return FirstLayerRows(lambda: self.model.first_layer_halo(halo_aggregate, x_halo), partial_next)
 
     # -- training ------------------------------------------------------------------------------------------------
     def train_step(self) -> float:

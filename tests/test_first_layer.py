@@ -63,3 +63,58 @@ def test_exact_first_layer_refuses_what_it_cannot_compute(settings, message):
     values.update(settings)
     with pytest.raises(ConfigError, match=message):
         RunConfig(**values).validate()
+
+
+def test_sat_layer1_is_built_on_the_exact_first_layer():
+    config = RunConfig(dataset=TINY_GRAPH, method="sat-layer1", layers=3, dropout=0.0).validate()
+    assert config.exact_first_layer is True and config.method_options["local_delta"] is True
+    with pytest.raises(ConfigError, match="local_delta.*needs --exact-first-layer, a GCN of at least 3 layers"):
+        RunConfig(dataset=TINY_GRAPH, method="sat-layer1", layers=2, dropout=0.0).validate()
+    with pytest.raises(ConfigError, match="local_delta"):
+        RunConfig(dataset=TINY_GRAPH, method="sat", layers=3, dropout=0.0,
+                  method_options={"local_delta": True}).validate()
+
+
+def test_the_local_gain_is_the_least_squares_factor():
+    from satbench.sat import fit_gain
+
+    shift = torch.randn(20, 4, generator=torch.Generator().manual_seed(0))
+    assert fit_gain(shift, 3 * shift) == pytest.approx(3.0)
+    assert fit_gain(shift, -shift) == 0.0  # never against the local change
+    assert fit_gain(shift, 100 * shift) == 10.0  # bounded
+    assert fit_gain(torch.zeros(3, 2), torch.ones(3, 2)) == 0.0
+
+
+def _layer_two_rows(rank, world_size, meta, epochs):
+    """sat-layer1: at every layer-2 supply, the rows used, the stale copy, and the gate's verdict per owner."""
+    part = load_part(meta["partition_dir"], rank)
+    config = RunConfig(dataset=TINY_GRAPH, method="sat-layer1", workers=world_size, epochs=epochs, hidden=8,
+                       layers=3, dropout=0.0, staleness_every=0, progress=False, method_options={"sync_period": 2})
+    trainer = Trainer(config.validate(), meta, part, torch.device("cpu"))
+    sat, calls = trainer.method, []
+    supply = sat.supply_halo
+
+    def recording(layer, h_inner, partial):
+        used = supply(layer, h_inner, partial)
+        state = sat.layers[layer]
+        calls.append((used.rows.clone(), used.replaced.clone(), None if state.use_prediction is None
+                      else state.use_prediction[sat.halo_owner].clone(), state.delta_gain))
+        return used
+
+    sat.supply_halo = recording
+    trainer.fit()
+    return calls
+
+
+def test_sat_layer1_uses_its_correction_only_where_the_gate_allows(tmp_path):
+    meta = prepare(RunConfig(dataset=TINY_GRAPH, workers=2, cache_dir=str(tmp_path / "cache")))
+    corrected = 0
+    for calls in run_in_process_group(_layer_two_rows, 2, meta, 12):
+        assert calls  # layer 2 only: layer 1 never reaches the method
+        for used, stale, allowed, gain in calls:
+            if allowed is None:
+                continue
+            assert torch.equal(used[~allowed], stale[~allowed])
+            corrected += int((used[allowed] != stale[allowed]).any())
+        assert any(gain > 0 for *_, gain in calls)  # the gain was fitted at some sync
+    assert corrected > 0
