@@ -1,17 +1,20 @@
 """``satbench``: command-line entry point.
 
-Errors a user can fix (bad names, bad numbers, missing dataset files) print one line, ``satbench: error: ...``, and
-exit with status 2 before any worker starts; a failed worker exits with status 1 and leaves no record behind.
+Errors a user can fix (bad names, bad numbers, unusable data, an output path that cannot be written) print one line,
+``satbench: error: ...``, and exit with status 2 before any worker starts; a failed worker or a diverged run exits
+with status 1, and SIGINT/SIGTERM with 128 + the signal number, leaving no record, model or staging file behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from typing import Sequence
 
-from .errors import SatbenchError, WorkerFailed
+from .errors import RunInterrupted, SatbenchError, TrainingDiverged, WorkerFailed
 
 log = logging.getLogger("satbench")
 
@@ -126,7 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_run(args: argparse.Namespace) -> None:
     from .dist.processes import launched_by_torchrun, start_fork_server, worker_start_method
+    from .record import check_output_path
 
+    if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # only rank 0 writes; checked before any work
+        check_output_path(args.out, "--out")
+        if args.save_model is not None:
+            check_output_path(args.save_model, "--save-model")
     if (args.workers > 1 and not launched_by_torchrun()
             and worker_start_method(args.device, args.workers) == "forkserver"):
         start_fork_server()  # imports the training code in parallel with validation and data loading
@@ -171,6 +179,19 @@ def _command_report(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .dist.processes import launched_by_torchrun, stop_on_signals
+
+    # From the start (building the parser imports torch, which takes seconds), SIGINT and SIGTERM end the command with
+    # one line, and `run` stops its workers first, whatever the signals' disposition was; torchrun owns its workers.
+    with contextlib.nullcontext() if launched_by_torchrun() else stop_on_signals():
+        try:
+            return _main(argv)
+        except RunInterrupted as error:
+            print(f"satbench: {error}", file=sys.stderr)
+            return 128 + error.signum
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -179,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "report": _command_report}
     try:
         commands[args.command](args)
-    except WorkerFailed as error:
+    except (WorkerFailed, TrainingDiverged) as error:
         print(f"satbench: error: {error}", file=sys.stderr)
         return 1
     except SatbenchError as error:

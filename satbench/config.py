@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,11 @@ from .models import MODELS, NORMS
 from .partition import PARTITIONERS
 
 DEVICES = ("cpu", "cuda")
+# Beyond ~9e9 s gloo's deadline (now + timeout, in int64 nanoseconds) overflows; 1e9 s is 31 years.
+MAX_TIMEOUT_S = 1e9
+# Adam divides the learning rate by (1 - beta1) in float32 arithmetic: far beyond any useful rate, it overflows.
+MAX_LR = 1e30
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass
@@ -69,10 +75,22 @@ class RunConfig:
             raise ConfigError(f"staleness-every must be >= 0, got {self.staleness_every}")
         if self.local_steps is not None and self.local_steps < 1:
             raise ConfigError(f"local-steps must be at least 1, got {self.local_steps}")
+        # NaN passes every comparison and infinity most, so finiteness is checked first, by name.
+        for name in ("lr", "weight_decay", "dropout", "timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{_flag(name)} must be a finite number, got {value!r}")
+        for name in ("seed", "partition_seed"):
+            if not _INT64[0] <= int(getattr(self, name)) <= _INT64[1]:
+                raise ConfigError(f"{_flag(name)} must fit in a signed 64-bit integer, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.lr <= 0 or self.weight_decay < 0 or self.timeout_s <= 0:
-            raise ConfigError("lr and timeout must be positive and weight decay non-negative")
+        if not 0 < self.lr <= MAX_LR:
+            raise ConfigError(f"lr must be positive and at most {MAX_LR:.0e}, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight-decay must be non-negative, got {self.weight_decay}")
+        if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
+            raise ConfigError(f"timeout must be positive and at most {MAX_TIMEOUT_S:.0e} seconds, got {self.timeout_s}")
         if self.model == "gat" and self.layers > 1 and self.hidden % self.heads:
             raise ConfigError(f"GAT hidden size {self.hidden} must be divisible by heads={self.heads}")
         # Stored resolved and typed, so the record states every hyperparameter the method ran with.
@@ -133,6 +151,11 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"unknown run setting(s): {', '.join(unknown)}")
         return cls(**values)
+
+
+def _flag(name: str) -> str:
+    """The command-line spelling of a setting, for messages."""
+    return {"timeout_s": "timeout"}.get(name, name).replace("_", "-")
 
 
 def _choice(what: str, value: str, allowed: tuple[str, ...]) -> None:

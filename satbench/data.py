@@ -429,6 +429,48 @@ def _read_npz(path: Path) -> Data:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Can it train?
+
+# A multi-class label space with this many more classes than distinct labels (and at least MIN_UNUSED_CLASSES unused)
+# is a mislabelled file, not a dataset with a few unused classes: one stray id of 10^5 would build a 100,001-class
+# model.
+UNUSED_CLASS_RATIO = 10
+MIN_UNUSED_CLASSES = 100
+
+
+def check_trainable(graph: Graph) -> None:
+    """Refuse, with one line, a graph that cannot train or cannot be scored.
+
+    No feature columns, features that are not finite once in float32 (NaN, infinite, or beyond ±3.4e38), no label
+    columns, class ids far above the number of distinct labels, no training nodes, or no validation nodes (no best
+    epoch could be chosen). No test nodes is allowed: test scores are then recorded as null.
+    """
+    data = graph.data
+
+    def refuse(problem: str) -> None:
+        raise ConfigError(f"dataset {graph.name} cannot be trained on: {problem}")
+
+    if graph.num_features == 0:
+        refuse("x has no feature columns")
+    if not torch.isfinite(data.x).all():
+        refuse("x is not finite in float32 (NaN, infinite, or beyond ±3.4e38)")
+    if graph.task == MULTILABEL and data.y.size(1) == 0:
+        refuse("y has no label columns (shape [N, 0])")
+    if graph.task == MULTICLASS:
+        distinct = int(torch.unique(data.y).numel())
+        unused = graph.num_classes - distinct
+        if unused >= MIN_UNUSED_CLASSES and unused > UNUSED_CLASS_RATIO * distinct:
+            refuse(f"label ids run up to {graph.num_classes - 1} (a {graph.num_classes}-class model) but only "
+                   f"{distinct} distinct labels occur; number the classes 0..C-1")
+    if not bool(data.train_mask.any()):
+        refuse("train_mask is empty (no training nodes)")
+    if not bool(data.val_mask.any()):
+        refuse("val_mask is empty (no validation nodes: no best epoch could be chosen)")
+    if not bool(data.test_mask.any()):
+        log.warning("dataset %s has no test nodes: test scores are recorded as null", graph.name)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Registry
 
 

@@ -13,5 +13,25 @@ class DatasetUnavailable(SatbenchError):
     """A dataset's files are not on disk and cannot be downloaded; the message says what to put where."""
 
 
+class CacheCorrupted(SatbenchError):
+    """A cached partition file does not match the content hash stored beside it (altered or truncated)."""
+
+
 class WorkerFailed(SatbenchError):
     """A training worker raised or died; the run produced no result."""
+
+
+class TrainingDiverged(SatbenchError):
+    """The training loss or a weight became non-finite; the run stopped at that epoch and produced no result."""
+
+
+class RunInterrupted(BaseException):
+    """satbench received SIGINT or SIGTERM (``satbench run`` then stops its workers and writes nothing).
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it."""
+
+    def __init__(self, signum: int, consequence: str = ""):
+        import signal
+
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}" + (f"; {consequence}" if consequence else ""))

@@ -2,7 +2,8 @@
 
 Every score is assembled from per-worker sufficient statistics summed across workers, so it equals the score of
 single-process inference: accuracy from (correct, count), micro-F1 from (TP, FP, FN). For OGB datasets the per-worker
-accuracy comes from OGB's own ``Evaluator`` and is weighted by the worker's node count.
+accuracy comes from OGB's own ``Evaluator`` and is weighted by the worker's node count. A split with no nodes on any
+worker has no score: ``None`` (null in the run record), never 0.0.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ class Scorer:
     @staticmethod
     def _f1_terms(pred: torch.Tensor, y: torch.Tensor) -> list[float]:
         y = y > 0.5
-        return [float((pred & y).sum()), float((pred & ~y).sum()), float((~pred & y).sum())]
+        return [float((pred & y).sum()), float((pred & ~y).sum()), float((~pred & y).sum()), float(y.size(0))]
 
-    def score(self, logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def score(self, logits: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
         """Scores of the inner rows' ``logits`` on every split, reduced over all workers."""
         terms = []
         for split in SPLITS:
@@ -46,10 +47,13 @@ class Scorer:
         totals = self.comm.all_reduce(totals, "eval").tolist()
         scores = {}
         for split, values in zip(SPLITS, totals):
-            if self.task == "multilabel":
-                tp, fp, fn = values
+            count = values[-1]
+            if not count:  # an empty split has no score
+                scores[split] = None
+            elif self.task == "multilabel":
+                tp, fp, fn, _ = values
                 scores[split] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
             else:
-                hits, count = values
-                scores[split] = hits / count if count else 0.0
+                hits, _ = values
+                scores[split] = hits / count
         return scores

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import os
 import pkgutil
 import sys
@@ -148,6 +149,8 @@ def resolve_options(method: type[Method], given: dict[str, Any]) -> dict[str, An
         except (TypeError, ValueError):
             raise ConfigError(f"option {key!r} of method {method.name!r} must be {option.type.__name__}, "
                               f"got {value!r}") from None
+        if isinstance(resolved[key], float) and not math.isfinite(resolved[key]):  # NaN passes any range check
+            raise ConfigError(f"option {key!r} of method {method.name!r} must be finite, got {value!r}")
         if option.choices is not None and resolved[key] not in option.choices:
             raise ConfigError(f"option {key!r} of method {method.name!r} must be one of "
                               f"{', '.join(map(str, option.choices))}, got {resolved[key]!r}")

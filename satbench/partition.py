@@ -5,15 +5,24 @@ halo nodes grouped by owner, the index lists that tell it which inner rows each 
 edge index over ``inner + halo`` rows restricted to edges that end at an inner node (the only edges whose messages
 the worker aggregates). Parts are computed once per (dataset content, W, partitioner, seed) and cached on disk, so
 every run and every worker reuses them; a worker loads only its own part file.
+
+Every part file has its SHA-256 beside it (``part{r}.pt.sha256``), and the partition's content hash (over the part
+hashes, in rank order) is in its ``stats.json``. The launching process checks every part before a run and rebuilds
+a cache entry that does not match (altered, truncated, missing); a worker checks its own part again as it loads it
+and fails with one line naming the file if it does not match. The run record carries both the partition's and the
+dataset's content hash.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,13 +30,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .errors import ConfigError
+from .errors import CacheCorrupted, ConfigError
 
 if TYPE_CHECKING:
     from .data import Graph
 
+log = logging.getLogger(__name__)
+
 PARTITIONERS = ("metis", "random")
-_CACHE_FORMAT = 1  # bump when the part layout changes, so stale caches are not reused
+_CACHE_FORMAT = 2  # bump when the part layout changes, so stale caches are not reused (2: part content hashes)
 
 
 @dataclass
@@ -197,6 +208,57 @@ def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def _part_file(directory: Path, rank: int) -> Path:
+    return directory / f"part{rank}.pt"
+
+
+def _hash_file(part_file: Path) -> Path:
+    return part_file.with_name(part_file.name + ".sha256")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def partition_hash(part_hashes: list[str]) -> str:
+    """Content hash of a whole partition: over its parts' hashes, in rank order."""
+    return _sha256("\n".join(part_hashes).encode())
+
+
+def _read_verified(part_file: Path) -> bytes:
+    """The bytes of a part file, checked against the hash stored beside it; CacheCorrupted names the file if not."""
+    try:
+        expected = _hash_file(part_file).read_text().strip()
+    except OSError as error:
+        raise CacheCorrupted(f"partition cache file {part_file} has no readable content hash beside it "
+                             f"({error.strerror})") from None
+    try:
+        data = part_file.read_bytes()
+    except OSError as error:
+        raise CacheCorrupted(f"cannot read partition cache file {part_file}: {error.strerror}") from None
+    if _sha256(data) != expected:
+        raise CacheCorrupted(f"partition cache file {part_file} does not match its content hash (altered or "
+                             f"truncated)")
+    return data
+
+
+def _cache_problem(directory: Path, world_size: int) -> tuple[str | None, dict | None]:
+    """Why a cache entry cannot be used (None if it can), and its statistics."""
+    try:
+        stats = json.loads((directory / "stats.json").read_text())
+        hashes = [_hash_file(_part_file(directory, rank)).read_text().strip() for rank in range(world_size)]
+    except (OSError, ValueError) as error:
+        return f"partition cache {directory} is unreadable ({type(error).__name__}: {error})", None
+    if stats.get("content_hash") != partition_hash(hashes):
+        return f"partition cache file {directory / 'stats.json'} does not match the part hashes", None
+    for rank in range(world_size):
+        try:
+            _read_verified(_part_file(directory, rank))
+        except CacheCorrupted as error:
+            return str(error), None
+    return None, stats
+
+
 def partition_graph(
     graph: Graph,
     world_size: int,
@@ -207,13 +269,19 @@ def partition_graph(
     """Partition ``graph`` into ``world_size`` parts, reusing the on-disk cache when it holds this exact split.
 
     The cache key is (dataset name, W, partitioner, seed, content hash). Writing goes to a temporary directory that
-    is renamed into place, so an interrupted partitioning never leaves a half-written cache entry.
+    is renamed into place, so an interrupted partitioning never leaves a half-written cache entry. A cache entry
+    whose files do not match their stored hashes is set aside and rebuilt (with a warning naming the file).
     """
-    key = f"{partitioner}-w{world_size}-s{seed}-{graph_fingerprint(graph)[:16]}-v{_CACHE_FORMAT}"
+    fingerprint = graph_fingerprint(graph)
+    key = f"{partitioner}-w{world_size}-s{seed}-{fingerprint[:16]}-v{_CACHE_FORMAT}"
     directory = Path(cache_dir) / "partitions" / _safe_name(graph.name) / key
     stats_path = directory / "stats.json"
     if stats_path.exists():
-        return PartitionInfo(directory, world_size, json.loads(stats_path.read_text()))
+        problem, stats = _cache_problem(directory, world_size)
+        if problem is None:
+            return PartitionInfo(directory, world_size, stats)
+        log.warning("%s; rebuilding the partition", problem)
+        _discard(directory)
 
     owner = assign_nodes(graph, world_size, partitioner, seed)
     parts = build_parts(graph, owner, world_size)
@@ -223,8 +291,16 @@ def partition_graph(
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{key}-"))
     try:
+        hashes = []
         for part in parts:
-            torch.save(part.__dict__, staging / f"part{part.rank}.pt")
+            buffer = io.BytesIO()
+            torch.save(part.__dict__, buffer)
+            data = buffer.getvalue()
+            hashes.append(_sha256(data))
+            _part_file(staging, part.rank).write_bytes(data)
+            _hash_file(_part_file(staging, part.rank)).write_text(hashes[-1] + "\n")
+        stats["content_hash"] = partition_hash(hashes)
+        stats["dataset_hash"] = fingerprint
         (staging / "stats.json").write_text(json.dumps(stats, indent=1))
         try:
             os.rename(staging, directory)
@@ -236,6 +312,26 @@ def partition_graph(
     return PartitionInfo(directory, world_size, stats)
 
 
+def _discard(directory: Path) -> None:
+    """Move a cache entry aside (atomically, so a concurrent run sees it whole or not at all), then delete it."""
+    aside = directory.with_name(f".{directory.name}-corrupt-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(directory, aside)
+    except FileNotFoundError:  # a concurrent run set it aside first
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def load_part(info_or_dir: PartitionInfo | str | os.PathLike, rank: int) -> Part:
+    """Load one worker's part, verified against its stored content hash (CacheCorrupted names the file if not)."""
     directory = info_or_dir.directory if isinstance(info_or_dir, PartitionInfo) else Path(info_or_dir)
-    return Part(**torch.load(directory / f"part{rank}.pt", weights_only=True))
+    part_file = _part_file(directory, rank)
+    try:
+        data = _read_verified(part_file)
+    except CacheCorrupted as error:  # changed since the launcher checked it: its next run rebuilds the partition
+        raise CacheCorrupted(f"{error}; run again to rebuild it") from None
+    try:
+        return Part(**torch.load(io.BytesIO(data), weights_only=True))
+    except Exception as error:  # matching hash but unloadable: written by an incompatible torch, say
+        raise CacheCorrupted(f"cannot load partition cache file {part_file}: {type(error).__name__}: "
+                             f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None

@@ -1,7 +1,7 @@
 """The run record: atomic JSON writing, environment capture, and the summary that is reported.
 
-Schema (documented in the README): ``config``, ``env``, ``partition``, ``epochs`` (one row per epoch) and
-``summary``. The reported test score is the one at the best validation epoch, never the best test score.
+Schema (documented in the README): ``config``, ``env``, ``dataset``, ``partition``, ``epochs`` (one row per epoch)
+and ``summary``. The reported test score is the one at the best validation epoch, never the best test score.
 """
 
 from __future__ import annotations
@@ -15,7 +15,30 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+
 RECORD_VERSION = 1
+
+
+def check_output_path(path: str | os.PathLike | None, flag: str) -> Path:
+    """The output path ``path`` (given as ``flag``) as a Path, or ConfigError naming it if it cannot be written:
+    empty, an existing directory, under a file, or in a location this process cannot write."""
+    text = "" if path is None else os.fspath(path)
+    if not text.strip():
+        raise ConfigError(f"{flag} is empty; give a file path")
+    target = Path(text)
+    if text.endswith(("/", os.sep)) or target.is_dir():
+        raise ConfigError(f"{flag} {text} is a directory; give a file path")
+    if target.exists() and not target.is_file():
+        raise ConfigError(f"{flag} {text} exists and is not a regular file")
+    ancestor = target.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:  # a path under a file does not "exist" either
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"cannot write {flag} {text}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
+        raise ConfigError(f"cannot write {flag} {text}: {ancestor} is not writable")
+    return target
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -24,6 +47,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o666 & ~current_umask())  # mkstemp's 0600 would make records unreadable to others
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
             stream.flush()
@@ -38,14 +62,32 @@ def write_json_atomic(path: str | os.PathLike, payload: Any) -> None:
     write_text_atomic(path, json.dumps(payload, indent=1, allow_nan=False) + "\n")
 
 
-def git_commit() -> str | None:
-    """The commit of the satbench checkout, or None when it is not a git checkout (an installed copy)."""
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _git(*args: str) -> str | None:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                                capture_output=True, text=True, timeout=10)
+        result = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
+                                timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return result.stdout.strip() if result.returncode == 0 else None
+    return result.stdout if result.returncode == 0 else None
+
+
+def git_commit() -> str | None:
+    """The commit of the satbench checkout, or None when it is not a git checkout (an installed copy)."""
+    output = _git("rev-parse", "HEAD")
+    return output.strip() if output is not None else None
+
+
+def git_dirty() -> bool | None:
+    """Whether the checkout differs from its commit (``git status --porcelain`` lists anything: modified, staged or
+    untracked files); None when it is not a git checkout. Ignored files (results, caches) do not count."""
+    output = _git("status", "--porcelain")
+    return bool(output.strip()) if output is not None else None
 
 
 def environment(device: str, backend: str, world_size: int, launcher: str) -> dict[str, Any]:
@@ -57,6 +99,7 @@ def environment(device: str, backend: str, world_size: int, launcher: str) -> di
     info = {
         "satbench": __version__,
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_geometric": torch_geometric.__version__,

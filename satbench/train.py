@@ -292,6 +292,7 @@ class Trainer:
                 scores = self.evaluate()
                 eval_time = time.perf_counter() - start
             rows.append(self.epoch_row(epoch, stats, staleness, scores, eval_time))
+            _check_finite(epoch, rows[-1], self.model)  # stop at the first non-finite loss, weight or statistic
             if progress is not None:
                 progress.update(1)
                 best = summarize(rows)["best_val"]
@@ -322,3 +323,30 @@ def _combine_staleness(columns: torch.Tensor, num_layers: int) -> list[dict[str,
             if item[key] >= 0:
                 combined[-1][name] = math.sqrt(item[key] / item["exact_sq"]) if item["exact_sq"] > 0 else 0.0
     return combined
+
+
+def _check_finite(epoch: int, row: dict[str, Any], model: torch.nn.Module) -> None:
+    """Raise :class:`TrainingDiverged` if the epoch's loss, any weight, or any other number of its row is not finite.
+
+    The loss is combined over all workers and the weights are synchronised, so every worker stops at the same epoch.
+    """
+    from .errors import TrainingDiverged
+
+    loss = row["loss"]
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"training diverged at epoch {epoch}: loss {loss}")
+    for name, parameter in model.named_parameters():
+        if not bool(torch.isfinite(parameter.detach()).all()):
+            raise TrainingDiverged(f"training diverged at epoch {epoch}: weight {name} is not finite")
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise TrainingDiverged(f"training diverged at epoch {epoch}: {path} {value}")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, key if not path else f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+
+    walk(row, "")

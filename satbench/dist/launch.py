@@ -11,18 +11,26 @@ Two launchers share one worker body:
 Backend: gloo on CPU, NCCL on CUDA with ``cuda:{LOCAL_RANK}``. Every process group gets a timeout, so a lost peer
 turns into an error rather than a hang. Torch threads are divided among the workers of a node.
 
-The run record is written by rank 0 to a temporary file and renamed to ``--out`` only once every worker has finished,
-so a failed run never leaves a result behind.
+``--out`` and ``--save-model`` are checked before any work. The run record (and the model) are written by rank 0 to
+staging files named uniquely for this run (pid and a random token) and renamed into place only once every worker has
+finished, so a failed or interrupted run leaves nothing behind: not at ``--out``, not a staging or error file.
+
+SIGINT and SIGTERM to ``satbench run`` (whatever their disposition was: a script's ``&`` leaves SIGINT ignored) stop
+every worker and clean up; workers also die with their parent (Linux parent-death signal), so not even SIGKILL of
+``satbench run`` leaves a worker training.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
 import sys
 import time
+import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,20 +39,24 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from .. import errors
 from ..config import RunConfig
-from ..errors import ConfigError, WorkerFailed
-from ..record import RECORD_VERSION, environment, summarize, write_json_atomic
-from .processes import launched_by_torchrun, start_fork_server, worker_start_method
+from ..errors import ConfigError, RunInterrupted, SatbenchError, WorkerFailed
+from ..record import RECORD_VERSION, check_output_path, current_umask, environment, summarize, write_json_atomic
+from .processes import (launched_by_torchrun, signals_deferred, start_fork_server, stop_on_signals,
+                        worker_dies_with_parent, worker_start_method)
 
 log = logging.getLogger("satbench")
 
+
 def prepare(config: RunConfig) -> dict[str, Any]:
     """Validate, load the dataset and partition it (cached). Returns what workers need besides their part file."""
-    from ..data import load_dataset
+    from ..data import check_trainable, load_dataset
     from ..partition import partition_graph
 
     config.validate()
     graph = load_dataset(config.dataset, root=config.data_root, mirror=config.mirror)
+    check_trainable(graph)
     if config.workers > graph.data.num_nodes:
         raise ConfigError(f"{config.workers} workers but {graph.name} has only {graph.data.num_nodes} nodes")
     if config.device == "cuda":
@@ -64,19 +76,87 @@ def prepare(config: RunConfig) -> dict[str, Any]:
         "ogb_name": graph.ogb_name,
         "partition_dir": str(info.directory),
         "partition": info.stats,
+        # What the run trained on, for the record: the content hash is that of the loaded, normalised dataset.
+        "dataset": {"name": graph.name, "content_hash": info.stats["dataset_hash"], "num_nodes": graph.num_nodes,
+                    "num_features": graph.num_features, "num_classes": graph.num_classes, "task": graph.task,
+                    "metric": graph.metric},
     }
 
 
-def _staging_path(out: Path) -> Path:
-    return out.with_name(f".{out.name}.partial")
+# ---------------------------------------------------------------------------------------------------------------------
+# Output paths: checked before any work, written through per-run staging files
+
+
+@dataclass
+class Outputs:
+    """Where a run's record (and model) go, and the staging files that stand in for them until the run succeeds.
+
+    Staging names carry this process's pid and a random token, so runs sharing an output directory never see each
+    other's files, and anything of this run's left after a failure is found and removed."""
+
+    out: Path
+    model: Path | None = None
+    token: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:10]}")
+    created: list[Path] = field(default_factory=list)  # directories this run may create (removed again on failure)
+
+    def __post_init__(self) -> None:
+        for target in filter(None, (self.out, self.model)):
+            ancestor = target.absolute().parent
+            while not ancestor.exists():
+                self.created.append(ancestor)
+                ancestor = ancestor.parent
+
+    @property
+    def record_staging(self) -> Path:
+        return self.out.with_name(f".{self.out.name}.{self.token}.partial")
+
+    @property
+    def model_staging(self) -> Path | None:
+        return self.model.with_name(f".{self.model.name}.{self.token}.partial") if self.model else None
+
+    def error_file(self, rank: int) -> Path:
+        return self.out.with_name(f".{self.out.name}.{self.token}.rank{rank}.error")
+
+    def commit(self) -> None:
+        """Move the staged model and record into place (the record last: it is the run's result). A signal waits
+        until both are in place, so an interrupt cannot leave a model without its record."""
+        if not self.record_staging.exists():
+            raise WorkerFailed("workers finished but rank 0 wrote no record")
+        if self.model is not None and not self.model_staging.exists():
+            raise WorkerFailed("workers finished but rank 0 saved no model")
+        with signals_deferred():
+            if self.model is not None:
+                try:
+                    os.replace(self.model_staging, self.model)
+                except OSError as error:
+                    raise SatbenchError(f"cannot write --save-model {self.model}: {error.strerror}") from None
+            try:
+                os.replace(self.record_staging, self.out)
+            except OSError as error:
+                if self.model is not None:
+                    self.model.unlink(missing_ok=True)
+                raise SatbenchError(f"cannot write --out {self.out}: {error.strerror}") from None
+
+    def discard(self) -> None:
+        """Remove every file of this run that is not a result (staging, error files, their temporaries), and the
+        directories this run created if they are empty."""
+        for directory in {path.absolute().parent for path in filter(None, (self.out, self.model))}:
+            if directory.is_dir():
+                for leftover in directory.glob(f"*{self.token}*"):
+                    leftover.unlink(missing_ok=True)
+        for directory in self.created:  # deepest first
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
 
 def _set_threads(local_world_size: int) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world_size))
 
 
-def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launcher: str) -> dict[str, Any] | None:
-    """The body every worker runs once its process group is initialised. Rank 0 returns the record."""
+def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launcher: str,
+               model_out: Path | None = None) -> dict[str, Any] | None:
+    """The body every worker runs once its process group is initialised. Rank 0 returns the record, and writes it to
+    ``out`` and the final weights to ``model_out`` where given (the launcher's staging files)."""
     from ..methods import get_method
     from ..partition import load_part
     from ..train import Trainer
@@ -109,13 +189,14 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
         # What ran, as the registry knows it: reports ask this, never the name.
         "method": {"name": config.method, "family": method.family, "base": method.base, "halo": config.halo},
         "env": environment(config.device, dist.get_backend(), world_size, launcher),
+        "dataset": meta["dataset"],
         "partition": dict(meta["partition"], setup_bytes=trainer.setup_bytes,
                           first_layer_bytes=trainer.first_layer_bytes),
         "epochs": rows,
         "summary": summarize(rows),
     }
-    if config.save_model:
-        save_state_atomic(trainer.model, config.save_model)
+    if model_out is not None:
+        save_state_atomic(trainer.model, model_out)
     if out is not None:
         write_json_atomic(out, record)
     return record
@@ -124,9 +205,14 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
 def save_state_atomic(model: torch.nn.Module, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.partial")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, staging)
-    os.replace(staging, path)
+    staging = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:10]}.tmp")
+    try:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, staging)
+        os.chmod(staging, 0o666 & ~current_umask())
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
 
 
 def _init_process_group(config: RunConfig, rank: int, world_size: int) -> None:
@@ -134,40 +220,48 @@ def _init_process_group(config: RunConfig, rank: int, world_size: int) -> None:
     dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=config.timeout_s))
 
 
-def _error_file(staging: Path, rank: int) -> Path:
-    return staging.with_name(f"{staging.name}.rank{rank}.error")
-
-
-def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], staging: Path, port: int) -> None:
+def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], outputs: Outputs, port: int) -> None:
+    worker_dies_with_parent()
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(local_rank),
                       LOCAL_WORLD_SIZE=str(config.workers))
     _set_threads(config.workers)
     _init_process_group(config, local_rank, config.workers)
     try:
-        run_worker(config, meta, staging if local_rank == 0 else None, "spawn")
+        if local_rank == 0:
+            run_worker(config, meta, outputs.record_staging, "spawn", outputs.model_staging)
+        else:
+            run_worker(config, meta, None, "spawn")
     except BaseException as error:
         # When one worker fails its peers fail too (their collectives lose a partner); the time stamp lets the
         # launcher report the first failure, the cause, rather than whichever it happens to notice first.
-        write_json_atomic(_error_file(staging, local_rank),
-                          {"time": time.time(), "rank": local_rank, "error": f"{type(error).__name__}: {error}"})
+        write_json_atomic(outputs.error_file(local_rank),
+                          {"time": time.time(), "rank": local_rank, "type": type(error).__name__,
+                           "error": str(error).strip()})
         raise
     finally:
         dist.destroy_process_group()
 
 
-def _first_failure(staging: Path, world_size: int) -> str | None:
+def _first_failure(outputs: Outputs, world_size: int) -> dict[str, Any] | None:
+    """The earliest error any worker of this run reported (its error files are this run's alone)."""
     failures = []
     for rank in range(world_size):
-        path = _error_file(staging, rank)
+        path = outputs.error_file(rank)
         if path.exists():
-            failures.append(json.loads(path.read_text()))
-            path.unlink()
-        for partial in path.parent.glob(f".{path.name}.*.tmp"):  # a peer terminated while writing
-            partial.unlink(missing_ok=True)
-    if not failures:
-        return None
-    first = min(failures, key=lambda failure: failure["time"])
-    return f"worker {first['rank']} failed: {first['error'].strip().splitlines()[-1]}"
+            with contextlib.suppress(OSError, ValueError):
+                failures.append(json.loads(path.read_text()))
+            path.unlink(missing_ok=True)
+    return min(failures, key=lambda failure: failure["time"]) if failures else None
+
+
+def _failure_error(failure: dict[str, Any]) -> SatbenchError:
+    """A worker's error as the launcher raises it: satbench's own errors (training diverged, a corrupt cache file)
+    keep their type and one-line message, as when a single worker trains in-process; others become WorkerFailed."""
+    kind = getattr(errors, failure["type"], None)
+    message = failure["error"].splitlines()[-1] if failure["error"] else failure["type"]
+    if isinstance(kind, type) and issubclass(kind, SatbenchError) and kind is not WorkerFailed:
+        return kind(message)
+    return WorkerFailed(f"worker {failure['rank']} failed: {failure['type']}: {message}")
 
 
 def _free_port() -> int:
@@ -176,48 +270,60 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _run_inline(config: RunConfig, meta: dict[str, Any], out: Path) -> None:
+def _run_inline(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> None:
     """One worker needs no other process: a process group of one, in this process."""
-    staging = _staging_path(out)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
     _init_process_group(config, 0, 1)
     try:
-        run_worker(config, meta, staging, "inline")
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
+        run_worker(config, meta, outputs.record_staging, "inline", outputs.model_staging)
     finally:
         dist.destroy_process_group()
-    os.replace(staging, out)
 
 
-def _spawn(config: RunConfig, meta: dict[str, Any], out: Path) -> None:
-    staging = _staging_path(out)
-    staging.unlink(missing_ok=True)
+def _stop_workers(processes: list, grace_s: float = 5.0) -> None:
+    """SIGTERM every live worker (they die at once: workers keep SIGTERM's default action), SIGKILL any that is
+    still there after ``grace_s``, and reap them all."""
+    live = [process for process in processes if process is not None and process.is_alive()]
+    for process in live:
+        with contextlib.suppress(OSError):
+            process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in live:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in live:
+        if process.is_alive():
+            with contextlib.suppress(OSError):
+                process.kill()
+            process.join()
+
+
+def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> None:
     method = worker_start_method(config.device, config.workers)
     if method == "forkserver":
         start_fork_server()
+    context = None
     try:
-        mp.start_processes(_spawned_worker, args=(config, meta, staging, _free_port()), nprocs=config.workers,
-                           join=True, start_method=method)
+        with signals_deferred():  # an interrupt waits until every worker is started and in hand
+            context = mp.start_processes(_spawned_worker, args=(config, meta, outputs, _free_port()),
+                                         nprocs=config.workers, join=False, start_method=method)
+        while not context.join():  # a worker that raises or dies fails the run; join stops the others
+            pass
     except mp.ProcessRaisedException as error:
-        staging.unlink(missing_ok=True)
-        first = _first_failure(staging, config.workers)
-        raise WorkerFailed(first or f"a worker failed: {str(error).strip().splitlines()[-1]}") from None
+        first = _first_failure(outputs, config.workers)
+        if first is not None:
+            raise _failure_error(first) from None
+        raise WorkerFailed(f"a worker failed: {str(error).strip().splitlines()[-1]}") from None
     except mp.ProcessExitedException as error:
-        staging.unlink(missing_ok=True)
-        _first_failure(staging, config.workers)  # its peers' errors only echo the death
-        raise WorkerFailed(f"a worker died: {error}") from None
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        _first_failure(staging, config.workers)
-        raise
-    if not staging.exists():
-        raise WorkerFailed("workers finished but rank 0 wrote no record")
-    os.replace(staging, out)
+        raise WorkerFailed(f"a worker died: {error}") from None  # its peers' errors only echo the death
+    finally:
+        if context is not None:
+            _stop_workers(context.processes)  # interrupted: nothing may keep training
+            for error_file in context.error_files:  # torch's own traceback files, in the temporary directory
+                with contextlib.suppress(OSError):
+                    os.unlink(error_file)
 
 
-def _torchrun(config: RunConfig, out: Path) -> None:
+def _torchrun(config: RunConfig, outputs: Outputs) -> None:
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if world_size != config.workers:
@@ -230,25 +336,44 @@ def _torchrun(config: RunConfig, out: Path) -> None:
         meta = [prepare(config) if local_rank == 0 else None]
         # A collective, so also the barrier: every node's first worker has finished preparing.
         dist.broadcast_object_list(meta, src=0)
-        staging = _staging_path(out)
-        run_worker(config, meta[0], staging if rank == 0 else None, "torchrun")
+        if rank == 0:
+            run_worker(config, meta[0], outputs.record_staging, "torchrun", outputs.model_staging)
+        else:
+            run_worker(config, meta[0], None, "torchrun")
         dist.barrier()
         if rank == 0:
-            os.replace(staging, out)
+            outputs.commit()
     finally:
+        if rank == 0:
+            outputs.discard()
         dist.destroy_process_group()
 
 
 def launch(config: RunConfig, out: str | os.PathLike) -> None:
-    """Run training as configured and write the record to ``out`` (atomically; nothing on failure)."""
-    out = Path(out)
+    """Run training as configured and write the record to ``out`` (atomically; nothing on failure or interrupt)."""
+    writes = not launched_by_torchrun() or os.environ.get("RANK") == "0"  # only rank 0 writes
+    out = check_output_path(out, "--out") if writes else Path(out)
+    model = None
+    if config.save_model is not None:
+        model = check_output_path(config.save_model, "--save-model") if writes else Path(config.save_model)
+        if writes and model.absolute() == out.absolute():
+            raise ConfigError(f"--save-model and --out are the same file, {out}")
+    outputs = Outputs(out, model)
     if launched_by_torchrun():
-        _torchrun(config, out)
+        _torchrun(config, outputs)  # torchrun owns the workers' signals and lifetimes
         return
-    meta = prepare(config)
-    if config.workers == 1:
-        log.info("training in this process (one worker, %s)", "nccl" if config.device == "cuda" else "gloo")
-        _run_inline(config, meta, out)
-        return
-    log.info("starting %d worker processes (%s)", config.workers, "nccl" if config.device == "cuda" else "gloo")
-    _spawn(config, meta, out)
+    with stop_on_signals():
+        try:
+            meta = prepare(config)
+            if config.workers == 1:
+                log.info("training in this process (one worker, %s)", "nccl" if config.device == "cuda" else "gloo")
+                _run_inline(config, meta, outputs)
+            else:
+                log.info("starting %d worker processes (%s)", config.workers,
+                         "nccl" if config.device == "cuda" else "gloo")
+                _spawn(config, meta, outputs)
+            outputs.commit()
+        except RunInterrupted as error:
+            raise RunInterrupted(error.signum, "workers stopped, nothing written") from None
+        finally:
+            outputs.discard()

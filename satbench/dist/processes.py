@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
+
+from ..errors import RunInterrupted
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 FORK_SERVER_PRELOAD = ["satbench.train", "satbench.dist.launch", "satbench.sat"]
@@ -36,3 +41,107 @@ def start_fork_server() -> None:
 
     multiprocessing.set_forkserver_preload(FORK_SERVER_PRELOAD)
     multiprocessing.forkserver.ensure_running()
+
+
+def worker_dies_with_parent() -> None:
+    """Called first thing in every spawned worker: it must never outlive ``satbench run``.
+
+    SIGTERM kills the worker at once (whatever handler it inherited), SIGINT is left to the launching process (which
+    stops every worker on Ctrl-C), and the worker exits as soon as the launching process is gone, even if that died
+    by SIGKILL: on Linux the kernel's parent-death signal covers a worker forked by the launching process itself, and
+    a watcher thread covers every start method (a fork server's children have the fork server as their parent, and it
+    lives on as long as they do). The watcher waits on multiprocessing's parent sentinel, a pipe that only the
+    launching process holds open.
+    """
+    import multiprocessing
+    import multiprocessing.connection
+    import signal
+    import threading
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_parent_death_signal(signal.SIGKILL)
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    if sentinel is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([sentinel])  # returns at end of file: the launching process is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="satbench-parent-watch", daemon=True).start()
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(pr_set_pdeathsig, int(signum), 0, 0, 0)
+    except (OSError, AttributeError):  # no libc to call: the watcher thread still ends the worker
+        pass
+
+
+class SignalGuard:
+    """While ``satbench run`` works: the first SIGINT or SIGTERM raises RunInterrupted in the main thread, whatever
+    the signal's disposition was (a script's ``&`` leaves SIGINT ignored); later ones are ignored, so the clean-up
+    runs to its end. Inside :meth:`deferred` the signal is only noted, and raised when the block ends: between
+    starting a worker and holding its handle, or between moving the model and the record into place, an interrupt
+    would lose track of something. (Blocking the signal would not do: another thread may take it, and Python runs
+    the handler in the main thread all the same.)"""
+
+    active: "SignalGuard | None" = None
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.raised = False
+        self.depth = 0
+
+    def handler(self, signum, frame) -> None:
+        if self.received is None:
+            self.received = signum
+            if not self.depth:
+                self.raised = True
+                raise RunInterrupted(signum)
+
+    @contextlib.contextmanager
+    def deferred(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.received is not None and not self.raised:
+            self.raised = True
+            raise RunInterrupted(self.received)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Install a :class:`SignalGuard` for SIGINT and SIGTERM (main thread only; within one that is already
+    installed, nothing more); restore the previous handlers afterwards."""
+    if threading.current_thread() is not threading.main_thread() or SignalGuard.active is not None:
+        yield
+        return
+    guard = SignalGuard()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, guard.handler) for signum in signals}
+    SignalGuard.active = guard
+    try:
+        yield
+    finally:
+        SignalGuard.active = None
+        for signum, action in previous.items():
+            signal.signal(signum, action)
+
+
+def signals_deferred():
+    """Within a :class:`SignalGuard`, hold an interrupt until the block ends (elsewhere, nothing)."""
+    guard = SignalGuard.active
+    return guard.deferred() if guard is not None else contextlib.nullcontext()
