@@ -60,7 +60,9 @@ def _add_run_parser(subparsers) -> None:
     what.add_argument("--method", default=defaults.method, help="halo method (see `satbench methods`)")
     what.add_argument("--workers", "-w", type=int, default=defaults.workers, help="worker processes (W)")
     what.add_argument("--epochs", type=int, default=defaults.epochs)
-    what.add_argument("--seed", type=int, default=defaults.seed, help="model initialisation and dropout seed")
+    what.add_argument("--seed", type=int, nargs="+", default=[defaults.seed], metavar="SEED",
+                      help="model initialisation and dropout seed; several train one after another in this process "
+                           "(torch is imported once), each written to --out with {seed} replaced")
     hyper = run.add_argument_group("model and optimiser")
     hyper.add_argument("--hidden", type=int, default=defaults.hidden)
     hyper.add_argument("--layers", type=int, default=defaults.layers)
@@ -104,8 +106,10 @@ def _add_run_parser(subparsers) -> None:
     io.add_argument("--mirror", default=None, help="directory to copy raw dataset files from "
                                                    "(default: $SATBENCH_DATA_MIRROR)")
     io.add_argument("--cache-dir", default=defaults.cache_dir, help="where partitions are cached")
-    io.add_argument("--out", required=True, help="run record (JSON), written atomically")
-    io.add_argument("--save-model", default=None, metavar="PATH", help="save the final weights (state dict)")
+    io.add_argument("--out", required=True,
+                    help="run record (JSON), written atomically; with several seeds it must contain {seed}")
+    io.add_argument("--save-model", default=None, metavar="PATH",
+                    help="save the final weights (state dict); with several seeds it must contain {seed}")
     io.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
 
 
@@ -131,10 +135,14 @@ def _command_run(args: argparse.Namespace) -> None:
     from .dist.processes import launched_by_torchrun, start_fork_server, worker_start_method
     from .record import check_output_path
 
+    seeds = list(dict.fromkeys(args.seed))
+    outs = _per_seed(args.out, "--out", seeds)
+    models = _per_seed(args.save_model, "--save-model", seeds) if args.save_model is not None else [None] * len(seeds)
     if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # only rank 0 writes; checked before any work
-        check_output_path(args.out, "--out")
-        if args.save_model is not None:
-            check_output_path(args.save_model, "--save-model")
+        for out in outs:
+            check_output_path(out, "--out")
+        for model in filter(None, models):
+            check_output_path(model, "--save-model")
     if (args.workers > 1 and not launched_by_torchrun()
             and worker_start_method(args.device, args.workers) == "forkserver"):
         start_fork_server()  # imports the training code in parallel with validation and data loading
@@ -142,13 +150,26 @@ def _command_run(args: argparse.Namespace) -> None:
     from .dist.launch import launch
 
     values = {k: v for k, v in vars(args).items()
-              if k not in ("command", "verbose", "option", "out") and not k.startswith("option:")}
+              if k not in ("command", "verbose", "option", "out", "seed", "save_model") and not k.startswith("option:")}
     options = dict(args.option)
     options.update({k.removeprefix("option:"): v for k, v in vars(args).items()
                     if k.startswith("option:") and v is not None})
-    config = RunConfig(**values, method_options=options)
-    launch(config.validate(), args.out)
-    log.info("wrote %s", args.out)
+    configs = [RunConfig(**values, seed=seed, save_model=model, method_options=dict(options)).validate()
+               for seed, model in zip(seeds, models)]  # every seed's configuration checked before the first trains
+    for config, out in zip(configs, outs):
+        launch(config, out)
+        log.info("wrote %s", out)
+
+
+def _per_seed(path: str, flag: str, seeds: list[int]) -> list[str]:
+    """``path`` for each seed: with one seed the path itself, else ``path`` with ``{seed}`` replaced."""
+    from .errors import ConfigError
+
+    if len(seeds) == 1:
+        return [path.replace("{seed}", str(seeds[0]))]
+    if "{seed}" not in path:
+        raise ConfigError(f"{flag} {path!r}: with several seeds it needs a {{seed}} placeholder")
+    return [path.replace("{seed}", str(seed)) for seed in seeds]
 
 
 def _command_datasets(_: argparse.Namespace) -> None:

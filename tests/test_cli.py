@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from runs import REPO, TINY_GRAPH, load_record, satbench
+from runs import REPO, TINY_GRAPH, load_record, satbench, without_timings
 
 
 def assert_one_line_error(result, *fragments):
@@ -124,3 +124,18 @@ def test_datasets_and_help_list_what_exists():
         assert name in listing.stdout
     help_text = satbench("run", "--help").stdout
     assert "--workers" in help_text and "--eval-every" in help_text
+
+
+def test_several_seeds_in_one_process_equal_one_run_each(tmp_path):
+    args = ("--dataset", TINY_GRAPH, "--workers", "2", "--epochs", "3", "--dropout", "0.5", "--cache-dir",
+            str(tmp_path / "cache"), "--no-progress")
+    both = satbench("run", *args, "--seed", "3", "4", "--out", str(tmp_path / "both-{seed}.json"))
+    assert both.returncode == 0, both.stderr
+    one = satbench("run", *args, "--seed", "4", "--out", str(tmp_path / "one.json"))
+    assert one.returncode == 0, one.stderr
+    first, second = (load_record(tmp_path / f"both-{seed}.json") for seed in (3, 4))
+    assert first["config"]["seed"] == 3 and second["config"]["seed"] == 4
+    assert without_timings(second["epochs"]) == without_timings(load_record(tmp_path / "one.json")["epochs"])
+    assert without_timings(first["epochs"]) != without_timings(second["epochs"])
+    refused = satbench("run", *args, "--seed", "3", "4", "--out", str(tmp_path / "no-placeholder.json"))
+    assert refused.returncode == 2 and "{seed}" in refused.stderr
