@@ -1,13 +1,11 @@
 """The command line: clear one-line errors before any worker starts, and no result from a failed run."""
 
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
-from runs import REPO, TINY_GRAPH, load_record, satbench, without_timings
+from runs import TINY_GRAPH, load_record, satbench, without_timings
 
 
 def assert_one_line_error(result, *fragments):

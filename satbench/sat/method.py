@@ -1,133 +1,23 @@
-"""SAT: staleness-alleviated training by online prediction of halo embeddings.
-
-Bai, Yu, Chai, Cheng, Zhao. *Staleness-Alleviated Distributed GNN Training via Online Dynamic-Embedding Prediction.*
-arXiv:2308.13466 (2023); code: Ziyang-Yu/SAT-DIGEST (distributed), BaiTheBest/SAT, Ziyang-Yu/SAT-GNNAutoscale.
-
-SAT rides on a historical-embedding protocol (its *base*: ``digest`` by default, or ``gas``/``pipegcn``) and replaces
-the stale halo rows the base would use by a prediction of their current value:
-
-* per hidden layer, a window of the last K (4) halo snapshots the base received;
-* an embedding predictor: an LSTM over the window (hidden size = layer width, zero initial state) whose last hidden
-  state feeds a 2-layer GCN over the worker's local graph (inner + halo nodes, self loops); inner rows of the GCN's
-  input are zeros (``predictor_input=fresh``: the worker's fresh inner rows instead); one predictor per worker shared
-  by all layers (``per_layer``: one per layer);
-* the predicted rows are detached: the GNN loss sends no gradient into the predictor;
-* online training alternating with the GNN: whenever the base receives a snapshot (a *sync*) after the first, the
-  predictor takes ``predictor_steps`` Adam steps on ``MSE(fresh snapshot, its prediction from the previous window)``
-  with the GNN's learning rate unless ``predictor_lr`` is set.
-
-Beyond the paper (each an option; see the README): ``residual`` predicts a correction added to the latest snapshot,
-with a zero-initialised output layer, so an untrained predictor reproduces the base exactly; ``time_aware``
-interpolates from the latest snapshot toward the predicted next snapshot by the rows' age over the sync spacing;
-``gated`` uses the prediction, per layer and per owning peer, only where at the last sync it was closer to the fresh
-snapshot than the stale copy was; ``replay`` keeps the last R (window → snapshot) pairs and trains on all of them;
-``extrapolate`` anchors the residual at ``s_k + ρ (s_k − s_{k−1})``, with ρ ∈ [0, 1] the least-squares factor by which
-the previous change between snapshots predicted the latest one (refitted at each sync), so the predictor only learns
-what the damped trend leaves over; ``gate_margin`` < 1 demands that the prediction beat the stale copy by that
-factor. ``owner_check`` adds the owning peer's evidence to the gate: the next snapshot a receiver judges by is
-computed with the owner's local, not yet averaged weights, so a prediction can track the snapshots while moving away
-from the rows at the current weights. The owner alone sees those rows for free (its first step of each epoch, right
-after the weights were averaged), so at that step it compares the rows it last sent, and the damped trend from them,
-with its current rows, and sends each receiver three numbers per layer (the stale copy's squared error, and the cross
-and trend terms from which the receiver gets the trend's error at its own ρ). At a sync the receiver uses an owner's
-prediction only where the period's sums show the trend beating the stale copy by the margin (squared error below
-``gate_margin`` × the stale copy's), and from the next step on it stops using it when one epoch's numbers show the
-trend losing by as much (above the stale copy's / ``gate_margin``): a trend that reverses is dropped within an epoch,
-while the early epochs of a period, where the trend has barely moved the rows, do not veto good predictions.
-``sat-plus`` combines them (margin 0.8, 5 steps per sync, replay 2, owner check).
-"""
+"""The SAT method: a base method held inside, whose snapshots it hears, and the predictor, anchor, blend and gate
+that turn them into the halo rows used (see ``satbench.sat`` for the update rule)."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
 from collections import deque
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch_geometric.nn import GCNConv
 
-from .errors import ConfigError
-from .halo import HaloRows, as_halo_rows
-from .history import Snapshot
-from .methods import Method, MethodContext, Option, get_method, register_method, resolve_options
-
-SAT_OPTIONS = {
-    "window": Option(4, "K: halo snapshots the LSTM reads", minimum=1),
-    "predictor_steps": Option(1, "Adam steps per sync; 0: the predictor stays untrained (with residual: the "
-                                 "anchor alone)", minimum=0),
-    "predictor_lr": Option(0.0, "predictor learning rate; 0: the GNN's", minimum=0.0),
-    "predictor_input": Option("zeros", "inner rows of the predictor's GCN input: zeros (paper) or fresh",
-                              choices=("zeros", "fresh")),
-    "per_layer": Option(False, "one predictor per layer instead of one shared by all layers"),
-    "residual": Option(False, "predict a correction to the latest snapshot (untrained = the base)"),
-    "time_aware": Option(False, "move from the latest snapshot toward the prediction by age / sync spacing"),
-    "gated": Option(False, "use the prediction only per (layer, peer) where it beat the stale copy at the last sync"),
-    "gate_margin": Option(1.0, "gated: use the prediction only where its error was below margin x the stale copy's",
-                          minimum=0.0, maximum=1.0),
-    "replay": Option(1, "train on the last R (window, snapshot) pairs at every sync", minimum=1),
-    "extrapolate": Option(False, "anchor the prediction at the latest snapshot plus its damped last change, "
-                                 "rho * (s_k - s_k-1), rho in [0, 1] fitted at each sync"),
-    "local_delta": Option(False, "layer 2, with --exact-first-layer (GCN, no norm): add to the prediction the "
-                                 "change, since the snapshot arrived, of the locally computable part of its "
-                                 "pre-activation (self loop and local neighbours, from the exact current layer-1 "
-                                 "rows and weights), where the snapshot's unit is active"),
-    "owner_check": Option(False, "gated + extrapolate: also require the owning peer's evidence, checked every epoch, "
-                                 "that the trend beats the stale copy on its rows at the current weights (3 numbers "
-                                 "per peer and layer per epoch)"),
-}
-
-
-class EmbeddingPredictor(nn.Module):
-    """LSTM over a window of snapshots, then a 2-layer GCN over the local graph; outputs halo rows.
-
-    ``forward`` takes one window; ``forward_batch`` several windows of the same length at once (the replay buffer in
-    one pass: PyG's GCNConv propagates ``[batch, nodes, width]`` features along the nodes axis).
-    """
-
-    def __init__(self, width: int, residual: bool):
-        super().__init__()
-        self.lstm = nn.LSTM(width, width, batch_first=True)
-        self.conv1 = GCNConv(width, width, cached=True)
-        self.conv2 = GCNConv(width, width, cached=True)
-        self.residual = residual
-        if residual:  # an untrained residual predictor outputs the latest snapshot unchanged
-            nn.init.zeros_(self.conv2.lin.weight)
-            nn.init.zeros_(self.conv2.bias)
-
-    def forward(self, window: list[torch.Tensor], inner: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        return self.forward_batch(torch.stack(window, dim=1).unsqueeze(0), inner, edge_index)[0]
-
-    def forward_batch(self, windows: torch.Tensor, inner: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        """``windows`` [batch, num_halo, K, width], ``inner`` [num_inner, width] -> [batch, num_halo, width]."""
-        batch, num_halo, length, width = windows.shape
-        _, (hidden, _) = self.lstm(windows.reshape(batch * num_halo, length, width))  # zero initial state
-        halo = hidden[-1].reshape(batch, num_halo, width)
-        h = torch.cat([inner.expand(batch, -1, -1), halo], dim=1)  # [batch, nodes, width]
-        h = F.relu(self.conv1(h, edge_index))
-        out = self.conv2(h, edge_index)[:, inner.size(0):]
-        return windows[:, :, -1] + out if self.residual else out
-
-
-def fit_gain(shift: torch.Tensor, change: torch.Tensor, largest: float = 10.0) -> float:
-    """γ = <change, shift> / ‖shift‖², clipped to [0, largest]: how much of a change between snapshots the local
-    shift explained (> 1 when the rest of the neighbourhood moved with it)."""
-    norm = float(shift.pow(2).sum())
-    if norm == 0.0:
-        return 0.0
-    return min(max(float((change * shift).sum()) / norm, 0.0), largest)
-
-
-def fit_damping(before: torch.Tensor, last: torch.Tensor, new: torch.Tensor) -> float:
-    """ρ = <new − last, last − before> / ‖last − before‖², clipped to [0, 1]: the least-squares factor by which the
-    previous change between snapshots predicted the latest one (1: steady drift, 0: no trend or a reversal)."""
-    previous_change, latest_change = last - before, new - last
-    norm = float(previous_change.pow(2).sum())
-    if norm == 0.0:
-        return 0.0
-    return min(max(float((latest_change * previous_change).sum()) / norm, 0.0), 1.0)
+from ..errors import ConfigError
+from ..halo import HaloRows, as_halo_rows
+from ..history import Snapshot
+from ..methods import Method, MethodContext
+from .anchor import fit_damping, fit_gain
+from .gate import error_per_owner, owner_approves
+from .options import SAT_OPTIONS, check_sat_options
+from .predictor import EmbeddingPredictor, replay_batches
 
 
 @dataclasses.dataclass
@@ -261,10 +151,8 @@ class SAT(Method):
         predictor, _ = self.predictor(layer, window[-1].size(1))
         return predictor(window, self._inner_input(h_inner), self.edge_index) + self._trend(layer, window)
 
-    def _per_peer_error(self, rows: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Squared error summed over the halo rows of each owning peer; shape [W]."""
-        per_row = (rows - target).pow(2).sum(1)
-        return torch.zeros(self.comm.world_size, device=rows.device).index_add_(0, self.halo_owner, per_row)
+    def _error_per_owner(self, rows: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return error_per_owner(rows, target, self.halo_owner, self.comm.world_size)
 
     def _observe(self, layer: int, snapshot: torch.Tensor, fresh_at: tuple[float, float], h_inner) -> None:
         """A new snapshot arrived (a sync): judge the last prediction, train on the snapshot, slide the window."""
@@ -283,8 +171,8 @@ class SAT(Method):
             state.delta_gain = fit_gain(raw, snapshot.detach() - previous[-1])
         if self.config["gated"]:
             with torch.no_grad():
-                predicted_error = self._per_peer_error(self._predict(layer, previous, h_inner) + shift, snapshot)
-                stale_error = self._per_peer_error(previous[-1], snapshot)
+                predicted_error = self._error_per_owner(self._predict(layer, previous, h_inner) + shift, snapshot)
+                stale_error = self._error_per_owner(previous[-1], snapshot)
                 state.gate_errors = (predicted_error, stale_error)
                 state.use_prediction = predicted_error < self.config["gate_margin"] * stale_error
         if snapshot.size(0) == 0:  # no halo (one worker): nothing to predict or learn
@@ -293,14 +181,14 @@ class SAT(Method):
         if self.config["extrapolate"] and len(previous) >= 2:
             state.damping = fit_damping(previous[-2], previous[-1], snapshot)
         if owner_evidence is not None:
-            state.use_prediction &= self._owner_approves(owner_evidence, state.damping, self.config["gate_margin"])
+            state.use_prediction &= owner_approves(owner_evidence, state.damping, self.config["gate_margin"])
         state.replay.append((previous, snapshot, shift))
         while len(state.replay) > self.config["replay"]:
             state.replay.popleft()
         predictor, optimizer = self.predictor(layer, snapshot.size(1))
         inner = self._inner_input(h_inner)
         # With ``extrapolate`` and ``local_delta`` the predictor learns what the anchor leaves over.
-        batches = self._replay_batches([(window, target - self._trend(layer, window) - shift)
+        batches = replay_batches([(window, target - self._trend(layer, window) - shift)
                                         for window, target, shift in state.replay])
         elements = len(state.replay) * snapshot.numel()
         for _ in range(self.config["predictor_steps"]):
@@ -348,23 +236,7 @@ class SAT(Method):
         trend lost to the stale copy by the inverse margin (until a sync approves it again)."""
         state = self.layers[layer]
         state.evidence += evidence
-        state.use_prediction &= self._owner_approves(evidence, state.damping, margin=1 / self.config["gate_margin"])
-
-    @staticmethod
-    def _owner_approves(evidence: torch.Tensor, damping: float, margin: float) -> torch.Tensor:
-        """Per owning peer: did the trend at ``damping`` beat the stale copy by ``margin`` on the owner's rows at the
-        current weights? (Its squared error is ‖gap‖² − 2ρ f<gap, d> + ρ² f²‖d‖².)"""
-        stale, cross, trend = evidence.unbind(1)
-        error = stale - 2 * damping * cross + damping ** 2 * trend
-        return (stale > 0) & (error < margin * stale)
-
-    @staticmethod
-    def _replay_batches(replay) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The (window, snapshot) pairs stacked into one batch per window length (shorter only at the start)."""
-        by_length: dict[int, list] = {}
-        for window, target in replay:
-            by_length.setdefault(len(window), []).append((torch.stack(window, dim=1), target))
-        return [(torch.stack([w for w, _ in pairs]), torch.stack([t for _, t in pairs])) for pairs in by_length.values()]
+        state.use_prediction &= owner_approves(evidence, state.damping, margin=1 / self.config["gate_margin"])
 
     def _rows_to_use(self, layer: int, h_inner: torch.Tensor, stale: torch.Tensor) -> torch.Tensor:
         state = self.layers[layer]
@@ -414,94 +286,3 @@ class SAT(Method):
         losses = self.predictor_losses
         return {**self.base.epoch_metrics(), "predictor_time_s": self.predictor_time,
                 "predictor_loss": sum(losses) / len(losses) if losses else 0.0}
-
-
-def check_sat_options(name: str, options: dict[str, Any]) -> None:
-    if options["owner_check"] and not (options["gated"] and options["extrapolate"]):
-        raise ConfigError(f"option 'owner_check' of method {name!r} needs gated=true and extrapolate=true "
-                          "(the owners judge the trend, and only a gate can act on their verdict)")
-
-
-def check_sat_run(name: str, config) -> None:
-    """Options that need more of the run than the options themselves."""
-    if config.method_options.get("local_delta"):
-        if not config.exact_first_layer or config.model != "gcn" or config.norm != "none" or config.layers < 3:
-            raise ConfigError(f"option 'local_delta' of method {name!r} needs --exact-first-layer, a GCN of at "
-                              "least 3 layers and no norm (it corrects layer 2 from the exact layer-1 rows)")
-
-
-@dataclasses.dataclass(frozen=True, eq=True)
-class SATVariant:
-    """A registered SAT configuration: SAT's options with its own defaults, composed with the base method registered
-    as ``base`` (whose weight sync, local steps, graph and options it takes). Calling it builds the base, then SAT
-    holding it."""
-
-    name: str
-    base: str
-    description: str
-    defaults: tuple[tuple[str, Any], ...] = ()
-    exact_first_layer: bool = False  # built on --exact-first-layer
-    family = "sat"
-
-    @property
-    def base_method(self):
-        return get_method(self.base)
-
-    @property
-    def weight_sync(self) -> str:
-        return self.base_method.weight_sync
-
-    @property
-    def local_steps(self) -> int:
-        return self.base_method.local_steps
-
-    @property
-    def train_graph(self) -> str:
-        return self.base_method.train_graph
-
-    @property
-    def options(self) -> dict[str, Option]:
-        defaults = dict(self.defaults)
-        return {**self.base_method.options,
-                **{key: dataclasses.replace(option, default=defaults.get(key, option.default))
-                   for key, option in SAT_OPTIONS.items()}}
-
-    def check_options(self, options: dict[str, Any]) -> None:
-        self.base_method.check_options({key: options[key] for key in self.base_method.options})
-        check_sat_options(self.name, options)
-
-    def summary(self) -> str:
-        return self.description
-
-    def check_run(self, config) -> None:
-        check_sat_run(self.name, config)
-
-    def __call__(self, context: MethodContext, **options) -> SAT:
-        resolved = resolve_options(self, options)
-        base = self.base_method(context, **{key: resolved[key] for key in self.base_method.options})
-        sat = SAT(context, base, **{key: resolved[key] for key in SAT_OPTIONS})
-        sat.name = self.name
-        return sat
-
-
-def sat_variant(name: str, base: str, description: str, exact_first_layer: bool = False, **defaults) -> SATVariant:
-    """Register a SAT variant on the base method registered as ``base``."""
-    unknown = sorted(set(defaults) - set(SAT_OPTIONS))
-    if unknown:
-        raise TypeError(f"unknown SAT options {unknown}")
-    return register_method(SATVariant(name, base, description, tuple(sorted(defaults.items())), exact_first_layer))
-
-
-sat_variant("sat", "digest", "SAT (faithful): LSTM+GCN halo-embedding prediction on top of DIGEST.")
-sat_variant("sat+gas", "gas", "SAT (faithful) on top of GAS histories.")
-sat_variant("sat+pipegcn", "pipegcn", "SAT (faithful) on top of PipeGCN.")
-sat_variant("sat-layer1", "digest",
-            "SAT-layer1 (ours): exact first-layer halo rows (--exact-first-layer, implied); layer 2 predicted as "
-            "the snapshot plus the change of its locally computable pre-activation since it arrived, scaled by a "
-            "gain fitted online at every sync, gated per owner.",
-            exact_first_layer=True, residual=True, local_delta=True, gated=True, predictor_steps=0)
-sat_variant("sat-plus", "digest",
-            "SAT-plus (ours): residual predictor anchored at the damped linear extrapolation, time-aware, gated "
-            "(margin 0.8) with the owners' evidence; 5 steps per sync on a replay buffer of 2.",
-            residual=True, time_aware=True, gated=True, gate_margin=0.8, extrapolate=True, predictor_steps=5,
-            replay=2, owner_check=True)
