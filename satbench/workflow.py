@@ -129,6 +129,9 @@ def run_arguments(config: dict, run: Run) -> str:
                  "--workers", run.workers, "--seed", run.seed, "--epochs", epochs, "--device", config["device"],
                  "--eval-every", config.get("eval_every", 1), "--staleness-every", config.get("staleness_every", 10)]
     for key, value in settings.items():
+        if isinstance(value, bool):  # a switch: present or absent
+            arguments += [f"--{key.replace('_', '-')}"] if value else []
+            continue
         arguments += [f"--{key.replace('_', '-')}", value]
     tau = run.tau if run.tau is not None else config.get("sync_period")
     method_options = dict((config.get("method_options") or {}).get(run.method, {}))
