@@ -118,12 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_run(args: argparse.Namespace) -> None:
     from .dist.processes import launched_by_torchrun, start_fork_server, worker_start_method
-    from .record import check_output_path
+    from .record import check_outputs
 
     if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # only rank 0 writes; checked before any work
-        check_output_path(args.out, "--out")
-        if args.save_model is not None:
-            check_output_path(args.save_model, "--save-model")
+        check_outputs(args.out, args.save_model)
     if (args.workers > 1 and not launched_by_torchrun()
             and worker_start_method(args.device, args.workers) == "forkserver"):
         start_fork_server()  # imports the training code in parallel with validation and data loading
