@@ -68,6 +68,10 @@ rule all:
     input:
         expand("results/tables/{table}.{ext}", table=TABLES, ext=["csv", "md", "tex"]),
         expand("plots/{plot}.{ext}", plot=PLOTS, ext=["png", "pdf"]),
+        # The records themselves too: Snakemake (>= 8) does not rerun a job for a deleted intermediate file while
+        # the files made from it look up to date, so without this a deleted record would stay deleted and the
+        # tables would go on listing it. As targets, a missing record reruns its job, and the tables with it.
+        RUNS + SWEEP,
 
 
 def _train_resources(workers):
