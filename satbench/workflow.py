@@ -114,8 +114,9 @@ def report_outputs(config: dict) -> tuple[list[str], list[str]]:
     return tables, plots
 
 
-def run_arguments(config: dict, run: Run) -> str:
-    """The ``satbench run`` arguments (shell-quoted) of one job, without ``--out``."""
+def run_arguments(config: dict, run: Run, seeds: list[int] | None = None) -> str:
+    """The ``satbench run`` arguments (shell-quoted) of one job, without ``--out``: ``run``'s, or with ``seeds`` the
+    same configuration for each of those seeds (trained one after another in one process)."""
     from .methods import get_method
 
     settings = {k: v for k, v in models_of(config, run.dataset)[run.model].items() if k not in GRID_KEYS}
@@ -126,7 +127,8 @@ def run_arguments(config: dict, run: Run) -> str:
     dataset = config["datasets"][run.dataset]
     arguments = ["--dataset", dataset["spec"], "--partitioner", dataset.get("partitioner", "metis"),
                  "--model", run.model, "--method", run.method,
-                 "--workers", run.workers, "--seed", run.seed, "--epochs", epochs, "--device", config["device"],
+                 "--workers", run.workers, "--seed", *(seeds or [run.seed]), "--epochs", epochs,
+                 "--device", config["device"],
                  "--eval-every", config.get("eval_every", 1), "--staleness-every", config.get("staleness_every", 10)]
     for key, value in settings.items():
         if isinstance(value, bool):  # a switch: present or absent
