@@ -17,8 +17,8 @@ from snakemake.utils import validate
 
 from satbench.errors import ConfigError
 from satbench.workflow import (
-    CONTROL_PATH, RUN_PATH, SWEEP_PATH, Run, check_config, control_runs, main_runs, report_outputs, run_arguments,
-    sweep_runs,
+    CONTROL_PATH, RUN_PATH, SWEEP_PATH, Run, caption_file, check_config, control_runs, main_runs, report_outputs,
+    run_arguments, sweep_runs,
 )
 
 
@@ -64,11 +64,7 @@ def records(wildcards):
 
 report: "report/workflow.rst"
 
-TABLES, PLOTS = report_outputs(config)
-# Caption files: a table and a plot of the same name have their own.
-TABLE_CAPTIONS = {"staleness": "staleness_table", "sync_period": "sync_period_table",
-                  "decomposition": "decomposition_table"}
-PLOT_CAPTIONS = {"throughput": "throughput_plot"}
+TABLES, PLOTS = report_outputs(config)  # what the runs will support (satbench.artefacts, as `satbench report` asks)
 
 
 rule all:
@@ -149,13 +145,12 @@ rule figures:
         records,
     output:
         [
-            report(f"results/tables/{table}.csv", category="Tables",
-                   caption=f"report/{TABLE_CAPTIONS.get(table, table)}.rst")
+            report(f"results/tables/{table}.csv", category="Tables", caption=caption_file("table", table))
             for table in TABLES
         ],
         expand("results/tables/{table}.{ext}", table=TABLES, ext=["md", "tex"]),
         [
-            report(f"plots/{plot}.png", category="Figures", caption=f"report/{PLOT_CAPTIONS.get(plot, plot)}.rst")
+            report(f"plots/{plot}.png", category="Figures", caption=caption_file("figure", plot))
             for plot in PLOTS
         ],
         expand("plots/{plot}.pdf", plot=PLOTS),

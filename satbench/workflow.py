@@ -91,27 +91,20 @@ def sweep_runs(config: dict) -> list[Run]:
 
 
 def report_outputs(config: dict) -> tuple[list[str], list[str]]:
-    """The tables and plots the config's runs support (``satbench report`` skips the others, and so must the
-    workflow's expected outputs): time to target needs ``exact``, SAT-vs-base needs a SAT method, the staleness plot
-    a stale method, the sync-period ones a sweep."""
-    from .methods import get_method
+    """The tables and figures the config's runs will support: the artefact registry's answer for the config's facts,
+    the same registry ``satbench report`` asks with the records' facts."""
+    from .artefacts import facts_from_config, supported
 
-    methods = {run.method for run in main_runs(config)}
-    tables = ["accuracy", "staleness", "throughput"]
-    plots = ["val_vs_epoch", "val_vs_time", "throughput", "accuracy_vs_staleness"]
-    if "exact" in methods:
-        tables.append("time_to_target")
-    if any(get_method(method).family == "sat" for method in methods):
-        tables += ["sat_vs_base", "claims"]
-    if methods - {"exact"}:
-        plots.append("staleness")
-    if sweep_runs(config):
-        tables.append("sync_period")
-        plots.append("sync_period")
-    if control_runs(config):
-        tables.append("decomposition")
-        plots.append("decomposition")
-    return tables, plots
+    facts = facts_from_config(config)
+    return ([a.name for a in supported(facts, "table")], [a.name for a in supported(facts, "figure")])
+
+
+def caption_file(kind: str, name: str) -> str:
+    """The caption of a table or figure (``report/<stem>.rst``), as the registry declares it."""
+    from .artefacts import ARTEFACTS
+
+    stem = next(a.caption_file for a in ARTEFACTS if a.kind == kind and a.name == name)
+    return f"report/{stem}.rst"
 
 
 def run_arguments(config: dict, run: Run, seeds: list[int] | None = None) -> str:

@@ -10,7 +10,7 @@ Runs in the sweep layout form the *sweep* study, all others the *main* study. Th
 runs only, because a sweep run repeats a main configuration with other epochs and τ; the sync-period table and
 figure use the sweep runs when there are any, else every run.
 
-Conventions (also stated in the tables' captions in :data:`TABLE_CAPTIONS`):
+Conventions (also stated in the captions, ``report/*.rst``, which ``satbench.artefacts`` declares):
 
 * the reported score is ``summary.test_at_best_val`` (test score at the first epoch with the best validation score),
   in %; "mean ± std" is over seeds with the sample standard deviation (ddof = 1), and just the mean for one seed;
@@ -31,22 +31,47 @@ no table averages over different hyperparameters.
 
 from .build import add_arguments, build_all, main, run_from_args
 from .figures import (
-    plot_accuracy_vs_staleness, plot_decomposition, plot_staleness, plot_sync_period, plot_throughput,
-    plot_val_vs_epoch, plot_val_vs_time,
+    plot_accuracy_vs_staleness,
+    plot_decomposition,
+    plot_staleness,
+    plot_sync_period,
+    plot_throughput,
+    plot_val_vs_epoch,
+    plot_val_vs_time,
 )
 from .frames import (
-    TARGET_FRACTION, epoch_frame, load_records, load_runs, main_study, reach_frame, read_record, staleness_frame,
+    TARGET_FRACTION,
+    epoch_frame,
+    load_records,
+    load_runs,
+    main_study,
+    reach_frame,
+    read_record,
+    staleness_frame,
     target_scores,
 )
-from .render import format_cell, latex_escape, table_to_csv, table_to_latex, table_to_markdown, write_table
+from .render import (
+    format_cell,
+    latex_escape,
+    table_to_csv,
+    table_to_latex,
+    table_to_markdown,
+    write_table,
+)
 from .style import METHOD_COLORS, method_color, ordered_methods
 from .tables import (
-    TABLE_CAPTIONS, accuracy_table, claims_table, decomposition_table, sat_vs_base_table, staleness_table,
-    sync_period_table, throughput_table, time_to_target_table,
+    accuracy_table,
+    claims_table,
+    decomposition_table,
+    sat_vs_base_table,
+    staleness_table,
+    sync_period_table,
+    throughput_table,
+    time_to_target_table,
 )
 
 __all__ = [
-    "METHOD_COLORS", "TABLE_CAPTIONS", "TARGET_FRACTION", "accuracy_table", "add_arguments", "build_all",
+    "METHOD_COLORS", "TARGET_FRACTION", "accuracy_table", "add_arguments", "build_all",
     "claims_table", "decomposition_table", "epoch_frame", "format_cell", "latex_escape", "load_records", "load_runs",
     "main", "main_study", "method_color", "ordered_methods", "plot_accuracy_vs_staleness", "plot_decomposition",
     "plot_staleness", "plot_sync_period", "plot_throughput", "plot_val_vs_epoch", "plot_val_vs_time", "reach_frame",

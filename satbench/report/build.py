@@ -8,6 +8,9 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import pandas as pd
+
+from ..artefacts import ARTEFACTS, facts_from_runs
 from ..record import write_text_atomic
 from .figures import (
     plot_accuracy_vs_staleness,
@@ -21,7 +24,6 @@ from .figures import (
 from .frames import epoch_frame, load_records, load_runs, reach_frame, staleness_frame
 from .render import write_table
 from .tables import (
-    TABLE_CAPTIONS,
     accuracy_table,
     claims_table,
     decomposition_table,
@@ -41,7 +43,8 @@ RecordSource = str | os.PathLike | Mapping[str, Any]
 
 def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLike,
               labels: Mapping[str, str] | None = None) -> list[Path]:
-    """Write every table and figure the runs support; skip (with a logged note) those they do not."""
+    """Write every table and figure the runs support (``satbench.artefacts``, the registry the workflow plans with);
+    skip, with a logged note saying what is missing, those they do not."""
     loaded = load_records(sources, labels)
     if not loaded:
         log.warning("no run records given: nothing to report")
@@ -49,21 +52,9 @@ def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLi
     runs, epochs, staleness = load_runs(loaded), epoch_frame(loaded), staleness_frame(loaded)
     reach = reach_frame(epochs, runs)
     tables_dir, plots_dir = Path(tables_dir), Path(plots_dir)
-    written: list[Path] = []
-
     write_text_atomic(tables_dir / "runs.csv", runs.to_csv(index=False))
-    written.append(tables_dir / "runs.csv")
+    written: list[Path] = [tables_dir / "runs.csv"]
 
-    reasons = {
-        "accuracy": "no main-study runs",
-        "staleness": "no staleness measurements",
-        "throughput": "no main-study runs",
-        "time_to_target": "no exact run to set the target (or no validation scores)",
-        "sat_vs_base": "no SAT run",
-        "sync_period": "no method run at two or more sync periods",
-        "decomposition": "no fresh-halo control run (satbench run --halo fresh) beside a main run",
-        "claims": "no SAT run",
-    }
     tables = {
         "accuracy": lambda: accuracy_table(runs),
         "staleness": lambda: staleness_table(staleness),
@@ -74,32 +65,39 @@ def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLi
         "decomposition": lambda: decomposition_table(runs, reach),
         "claims": lambda: claims_table(runs, staleness, reach),
     }
-    built = {}
-    for name, build in tables.items():
-        table = built[name] = build()
-        if table.empty:
-            log.info("table %s skipped: %s", name, reasons[name])
-            continue
-        if name == "throughput" and table["speedup vs exact"].isna().all():
-            log.info("table throughput: no exact run, so no speedups")
-        written += write_table(table, tables_dir / name, caption=TABLE_CAPTIONS[name])
+    built: dict[str, pd.DataFrame] = {}
 
-    plots = {
-        "val_vs_epoch": (lambda stem: plot_val_vs_epoch(epochs, stem), "no validation scores in main-study runs"),
-        "val_vs_time": (lambda stem: plot_val_vs_time(epochs, stem), "no validation scores in main-study runs"),
-        "staleness": (lambda stem: plot_staleness(staleness, stem), "no staleness measurements of a stale method"),
-        "throughput": (lambda stem: plot_throughput(runs, stem), "no main-study runs"),
-        "accuracy_vs_staleness": (lambda stem: plot_accuracy_vs_staleness(runs, stem),
-                                  "no run with both a test score and a staleness measurement"),
-        "sync_period": (lambda stem: plot_sync_period(runs, stem), "no method run at two or more sync periods"),
-        "decomposition": (lambda stem: plot_decomposition(built["decomposition"], stem),
-                          "no fresh-halo control run beside a main run"),
+    def table(name: str) -> pd.DataFrame:
+        if name not in built:
+            built[name] = tables[name]()
+        return built[name]
+
+    figures = {
+        "val_vs_epoch": lambda stem: plot_val_vs_epoch(epochs, stem),
+        "val_vs_time": lambda stem: plot_val_vs_time(epochs, stem),
+        "staleness": lambda stem: plot_staleness(staleness, stem),
+        "throughput": lambda stem: plot_throughput(runs, stem),
+        "accuracy_vs_staleness": lambda stem: plot_accuracy_vs_staleness(runs, stem),
+        "sync_period": lambda stem: plot_sync_period(runs, stem),
+        "decomposition": lambda stem: plot_decomposition(table("decomposition"), stem),
     }
-    for name, (draw, reason) in plots.items():
-        files = draw(plots_dir / name)
-        if not files:
-            log.info("plot %s skipped: %s", name, reason)
+    facts = facts_from_runs(runs, staleness)
+    for artefact in ARTEFACTS:
+        missing = artefact.missing(facts)
+        if missing:
+            log.info("%s %s skipped: it needs %s", artefact.kind, artefact.name, "; ".join(missing))
+            continue
+        if artefact.kind == "table":
+            result = table(artefact.name)
+            files = [] if result.empty else write_table(result, tables_dir / artefact.name, caption=artefact.caption)
+        else:
+            files = figures[artefact.name](plots_dir / artefact.name)
+        if not files:  # the registry promised it: the workflow would now miss an output
+            raise RuntimeError(f"{artefact.kind} {artefact.name}: the records have {sorted(artefact.needs)} "
+                               "but it came out empty")
         written += files
+    if "throughput" in built and built["throughput"]["speedup vs exact"].isna().all():
+        log.info("table throughput: no exact run, so no speedups")
     return written
 
 

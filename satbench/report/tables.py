@@ -11,26 +11,12 @@ import numpy as np
 import pandas as pd
 
 from .. import claims
-from .frames import TARGET_FRACTION, main_study, reach_frame
+from .frames import main_study, reach_frame
 from .style import ordered_methods
 
 log = logging.getLogger("satbench.report")
 
 RecordSource = str | os.PathLike | Mapping[str, Any]
-
-TABLE_CAPTIONS = {
-    "accuracy": "Test score (%) at the best validation epoch, mean ± std over seeds.",
-    "staleness": "Mean relative error of the halo rows each method uses, per configuration and hidden layer.",
-    "throughput": "Mean epoch time, speedup over exact at the same (dataset, model, W), and traffic per epoch.",
-    "time_to_target": f"Epochs and wall time to first reach {TARGET_FRACTION:.0%} of exact's best validation score.",
-    "sat_vs_base": "SAT: error of the rows it used vs the stale copy it replaced, and epoch-time overhead vs base.",
-    "sync_period": "Staleness, test score and epoch time against the sync period τ.",
-    "decomposition": "Each stale method's gap to exact, split by its fresh-halo control: protocol cost = exact − "
-                     "control, staleness cost = control − method (test points, paired by seed, ± std; and in epochs "
-                     "and seconds to target); a SAT variant's recovered share = (SAT − base) / (control − base).",
-    "claims": "A computed verdict on each claim of SAT (C1 staleness, C2 accuracy, C3 convergence, C4 overhead) per "
-              "setting and variant, with its numbers and rule.",
-}
 
 # -- tables -------------------------------------------------------------------------------------------------------
 
