@@ -267,7 +267,8 @@ def plot_accuracy_vs_staleness(runs: pd.DataFrame, out_stem) -> list[Path]:
 def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
     """Per setting (dataset · model · W), one row of bars per stale method: its protocol cost (grey, exact −
     control) and its staleness cost (its colour, control − method), in test points with seed-std whiskers. A
-    staleness bar is hatched where it is within seed noise; a SAT variant's recovered share is printed beside it."""
+    staleness bar is hatched where it is within seed noise; a SAT variant's recovered share is printed beside it
+    where its base's staleness cost is above noise."""
     if table.empty or table["control (%)"].isna().all():
         return []
     table = table.dropna(subset=["control (%)"])
@@ -292,8 +293,12 @@ def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
                           hatch="///" if noisy else None, edgecolor="white" if noisy else None,
                           xerr=np.nan_to_num(row["staleness cost std"]), error_kw={"lw": 0.8})
                 share = row["recovered share"]
-                if not pd.isna(share):
-                    axis.annotate(f"recovers {share:.0%}", (0, position - 0.2), xytext=(3, -3),
+                base = panel[panel["method"] == row["base"]]
+                # A share of a cost within noise is noise: shown only where the base's staleness cost is a loss above it.
+                if (not pd.isna(share) and not base.empty and bool(base["staleness cost above noise"].iloc[0])
+                        and base["staleness cost (pts)"].iloc[0] > 0):
+                    end = max(0.0, row["staleness cost (pts)"]) + np.nan_to_num(row["staleness cost std"])
+                    axis.annotate(f"recovers {share:.0%}", (end, position - 0.2), xytext=(3, -3),
                                   textcoords="offset points", fontsize=7, color="0.2")
             axis.axvline(0, color="0.2", lw=0.8)
             axis.set_yticks(y, panel["method"])
