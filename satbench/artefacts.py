@@ -1,7 +1,7 @@
 """One registry of the tables and figures the suite makes: each declared once, with what it needs and its caption.
 
-The workflow asks which artefacts a *config* will support (:func:`facts_from_config`), the report which ones a set
-of *records* supports (:func:`facts_from_runs`); both then take :func:`supported`, so the two cannot disagree as
+The workflow asks which artefacts a *config* will support (``satbench.workflow.facts_from_config``), the report
+which ones a set of *records* supports (:func:`facts_from_runs`); both then take :func:`supported`, so the two cannot disagree as
 long as the facts agree, and a test checks that they do on every shipped config and on edge configs. Captions live
 in ``report/<caption>.rst`` only: the Snakemake report shows them, and LaTeX tables take their text from there.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 CAPTIONS_DIR = Path(__file__).resolve().parents[1] / "report"
 
@@ -78,31 +77,6 @@ def supported(facts: set[str], kind: str | None = None) -> list[Artefact]:
 def caption_text(stem: str) -> str:
     """A caption's text, from ``report/<stem>.rst`` (one paragraph, lines joined)."""
     return " ".join((CAPTIONS_DIR / f"{stem}.rst").read_text().split())
-
-
-def facts_from_config(config: dict[str, Any]) -> set[str]:
-    """What the runs a workflow config plans will have (``satbench.workflow`` plans them)."""
-    from .methods import get_method
-    from .workflow import control_runs, main_runs, sweep_runs
-
-    runs = main_runs(config)
-    facts = {"main", "validated"} if runs else set()  # the last epoch is always evaluated
-    methods = {run.method for run in runs}
-    if "exact" in methods:
-        facts.add("exact")
-    measured = [run for run in runs if run.workers > 1] if config.get("staleness_every", 10) > 0 else []
-    if measured:
-        facts.add("measured")
-    if any(run.method != "exact" for run in measured):
-        facts.add("stale_measured")
-    if any(get_method(method).family == "sat" for method in methods):
-        facts.add("sat")
-    sweep = config.get("sweep") or {}
-    if sweep_runs(config) and len(set(sweep.get("sync_periods", []))) >= 2:
-        facts.add("sweep")
-    if control_runs(config) and runs:
-        facts.add("controls")
-    return facts
 
 
 def facts_from_runs(runs, staleness) -> set[str]:

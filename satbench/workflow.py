@@ -90,10 +90,35 @@ def sweep_runs(config: dict) -> list[Run]:
             for workers in sweep["workers"] for seed in sweep["seeds"]]
 
 
+def facts_from_config(config: dict[str, Any]) -> set[str]:
+    """What the runs this config plans will have: the facts ``satbench.artefacts`` decides by."""
+    from .methods import get_method
+
+    runs = main_runs(config)
+    facts = {"main", "validated"} if runs else set()  # the last epoch is always evaluated
+    methods = {run.method for run in runs}
+    if "exact" in methods:
+        facts.add("exact")
+    measured = [run for run in runs if run.workers > 1] if config.get("staleness_every", 10) > 0 else []
+    if measured:
+        facts.add("measured")
+    if any(run.method != "exact" for run in measured):
+        facts.add("stale_measured")
+    if any(get_method(method).family == "sat" for method in methods):
+        facts.add("sat")
+    sweep = config.get("sweep") or {}
+    if sweep_runs(config) and len(set(sweep.get("sync_periods", []))) >= 2:
+        facts.add("sweep")
+    if control_runs(config) and runs:
+        facts.add("controls")
+    return facts
+
+
+
 def report_outputs(config: dict) -> tuple[list[str], list[str]]:
     """The tables and figures the config's runs will support: the artefact registry's answer for the config's facts,
     the same registry ``satbench report`` asks with the records' facts."""
-    from .artefacts import facts_from_config, supported
+    from .artefacts import supported
 
     facts = facts_from_config(config)
     return ([a.name for a in supported(facts, "table")], [a.name for a in supported(facts, "figure")])

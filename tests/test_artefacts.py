@@ -10,7 +10,7 @@ import yaml
 from satbench import artefacts, report
 from satbench.methods import get_method
 from satbench.record import summarize
-from satbench.workflow import control_runs, main_runs, report_outputs, sweep_runs
+from satbench.workflow import control_runs, facts_from_config, main_runs, report_outputs, sweep_runs
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "config").glob("*.yaml"))
@@ -86,7 +86,7 @@ def test_workflow_and_report_agree_on_every_shipped_config(path, tmp_path):
     config = yaml.safe_load(path.read_text())
     loaded = report.load_records(planned_records(config, tmp_path))
     from_records = artefacts.facts_from_runs(report.load_runs(loaded), report.staleness_frame(loaded))
-    assert from_records == artefacts.facts_from_config(config)
+    assert from_records == facts_from_config(config)
 
 
 @pytest.mark.parametrize("name", list(EDGES))

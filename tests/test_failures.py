@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from runs import REPO, TINY_GRAPH, satbench
+from runs import REPO, TINY_GRAPH
 
 from satbench.config import RunConfig
 from satbench.errors import CacheCorrupted, ConfigError
