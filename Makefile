@@ -17,7 +17,12 @@ SATBENCH_OFFLINE ?= 1
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # Snakemake's jobs call the `satbench` console script, so the venv's bin goes first on PATH.
-SNAKEMAKE := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
+SNAKEMAKE := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake
+# --rerun-incomplete: after an interrupt, rerun the jobs Snakemake saw start but not finish (a record is written
+# atomically, so one that exists is whole, but Snakemake cannot know) instead of stopping for a manual step; finished
+# jobs are not redone. --configfile=X, not `--configfile X`: the option takes several values and would swallow a
+# target named after it (`figures`).
+SNAKEMAKE_OPTIONS := --cores $(CORES) --rerun-incomplete $(if $(CONFIG),--configfile=$(CONFIG))
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test reproduce figures report bench clean-results
@@ -44,13 +49,13 @@ test: venv
 		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 reproduce: venv
-	$(SNAKEMAKE)
+	$(SNAKEMAKE) $(SNAKEMAKE_OPTIONS)
 
 figures: venv
-	$(SNAKEMAKE) figures --config existing_only=true --forcerun figures
+	$(SNAKEMAKE) figures $(SNAKEMAKE_OPTIONS) --config existing_only=true --forcerun figures
 
 report: venv
-	$(SNAKEMAKE) --report report.html
+	$(SNAKEMAKE) $(SNAKEMAKE_OPTIONS) --report report.html
 
 bench: venv
 	$(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-only $(PYTEST_ARGS)

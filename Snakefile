@@ -6,9 +6,9 @@
     snakemake figures --config existing_only=true --forcerun figures      # tables/plots from existing records only
     snakemake --report report.html                          # figures and tables with captions
 
-Jobs: train (one per dataset x model x method x workers x seed, and per sync period in the sweep), train_control
-(the fresh-halo control of each stale method's run; `controls: false` turns them off) -> figures
-(aggregate tables + plots). Datasets are prepared and partitioned by the first job that needs them (the partition
+Jobs: train (one per dataset x model x method x workers, training every seed in one process so that torch is imported
+once; and per sync period in the sweep), train_control (the fresh-halo control of each stale method's runs;
+`controls: false` turns them off) -> figures (aggregate tables + plots). Datasets are prepared and partitioned by the first job that needs them (the partition
 cache is shared and written atomically).
 """
 
@@ -17,8 +17,8 @@ from snakemake.utils import validate
 
 from satbench.errors import ConfigError
 from satbench.workflow import (
-    CONTROL_PATH, RUN_PATH, SWEEP_PATH, Run, check_config, control_runs, main_runs, report_outputs, run_arguments,
-    sweep_runs,
+    CONTROL_PATH, RUN_PATH, SWEEP_PATH, Run, caption_file, check_config, control_runs, main_runs, report_outputs,
+    run_arguments, sweep_runs,
 )
 
 
@@ -39,6 +39,13 @@ RUNS = [run.path for run in main_runs(config)]
 CONTROLS = [run.path for run in control_runs(config)]
 SWEEP = [run.path for run in sweep_runs(config)]
 ON_GPU = config["device"] == "cuda"
+SEEDS = config["seeds"]
+SWEEP_SEEDS = (config.get("sweep") or {}).get("seeds", [])
+
+
+def out_template(path, wildcards, **values):
+    """A job's `--out`: its record path with `{seed}` left for `satbench run` to fill in, one record per seed."""
+    return path.format(**{**dict(wildcards.items()), **values, "seed": "{seed}"})
 
 
 def existing(paths):
@@ -57,17 +64,17 @@ def records(wildcards):
 
 report: "report/workflow.rst"
 
-TABLES, PLOTS = report_outputs(config)
-# Caption files: a table and a plot of the same name have their own.
-TABLE_CAPTIONS = {"staleness": "staleness_table", "sync_period": "sync_period_table",
-                  "decomposition": "decomposition_table"}
-PLOT_CAPTIONS = {"throughput": "throughput_plot"}
+TABLES, PLOTS = report_outputs(config)  # what the runs will support (satbench.artefacts, as `satbench report` asks)
 
 
 rule all:
     input:
         expand("results/tables/{table}.{ext}", table=TABLES, ext=["csv", "md", "tex"]),
         expand("plots/{plot}.{ext}", plot=PLOTS, ext=["png", "pdf"]),
+        # The records themselves too: Snakemake (>= 8) does not rerun a job for a deleted intermediate file while
+        # the files made from it look up to date, so without this a deleted record would stay deleted and the
+        # tables would go on listing it. As targets, a missing record reruns its job, and the tables with it.
+        RUNS + CONTROLS + SWEEP,
 
 
 def _train_resources(workers):
@@ -76,62 +83,60 @@ def _train_resources(workers):
 
 rule train:
     output:
-        RUN_PATH,
+        expand(RUN_PATH, seed=SEEDS, allow_missing=True),
     log:
-        "results/logs/{dataset}/{model}/{method}/w{workers}/seed{seed}.log",
+        "results/logs/{dataset}/{model}/{method}/w{workers}.log",
     benchmark:
-        "results/benchmarks/{dataset}/{model}/{method}/w{workers}/seed{seed}.tsv"
+        "results/benchmarks/{dataset}/{model}/{method}/w{workers}.tsv"
     wildcard_constraints:
         dataset=r"[^/]+",
         model=r"[^/]+",
         method=r"[^/]+",
         workers=r"\d+",
-        seed=r"\d+",
     threads: lambda wc: 1 if ON_GPU else int(wc.workers)
     resources:
         gpu=lambda wc: int(wc.workers) if ON_GPU else 0,
     params:
-        args=lambda wc: run_arguments(config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), int(wc.seed))),
+        args=lambda wc: run_arguments(config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), SEEDS[0]),
+                                      seeds=SEEDS),
+        out=lambda wc: out_template(RUN_PATH, wc),
     shell:
-        "satbench run {params.args} --no-progress --out {output} > {log} 2>&1"
+        "satbench run {params.args} --no-progress --out {params.out:q} > {log} 2>&1"
 
 
 use rule train as train_control with:
     output:
-        CONTROL_PATH,
+        expand(CONTROL_PATH, seed=SEEDS, allow_missing=True),
     log:
-        "results/logs/controls/{dataset}/{model}/{method}/w{workers}/seed{seed}.log",
+        "results/logs/controls/{dataset}/{model}/{method}/w{workers}.log",
     benchmark:
-        "results/benchmarks/controls/{dataset}/{model}/{method}/w{workers}/seed{seed}.tsv"
+        "results/benchmarks/controls/{dataset}/{model}/{method}/w{workers}.tsv"
     params:
         args=lambda wc: run_arguments(
-            config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), int(wc.seed), halo="fresh")
+            config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), SEEDS[0], halo="fresh"), seeds=SEEDS
         ),
+        out=lambda wc: out_template(CONTROL_PATH, wc),
 
 
-rule train_sweep:
+use rule train as train_sweep with:
     output:
-        SWEEP_PATH,
+        expand(SWEEP_PATH, seed=SWEEP_SEEDS, allow_missing=True),
     log:
-        "results/logs/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.log",
+        "results/logs/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}.log",
     benchmark:
-        "results/benchmarks/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.tsv"
+        "results/benchmarks/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}.tsv"
     wildcard_constraints:
         dataset=r"[^/]+",
         model=r"[^/]+",
         method=r"[^/]+",
         workers=r"\d+",
-        seed=r"\d+",
         tau=r"\d+",
-    threads: lambda wc: 1 if ON_GPU else int(wc.workers)
-    resources:
-        gpu=lambda wc: int(wc.workers) if ON_GPU else 0,
     params:
         args=lambda wc: run_arguments(
-            config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), int(wc.seed), int(wc.tau))
+            config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), SWEEP_SEEDS[0], int(wc.tau)),
+            seeds=SWEEP_SEEDS,
         ),
-    shell:
-        "satbench run {params.args} --no-progress --out {output} > {log} 2>&1"
+        out=lambda wc: out_template(SWEEP_PATH, wc),
 
 
 rule figures:
@@ -140,13 +145,12 @@ rule figures:
         records,
     output:
         [
-            report(f"results/tables/{table}.csv", category="Tables",
-                   caption=f"report/{TABLE_CAPTIONS.get(table, table)}.rst")
+            report(f"results/tables/{table}.csv", category="Tables", caption=caption_file("table", table))
             for table in TABLES
         ],
         expand("results/tables/{table}.{ext}", table=TABLES, ext=["md", "tex"]),
         [
-            report(f"plots/{plot}.png", category="Figures", caption=f"report/{PLOT_CAPTIONS.get(plot, plot)}.rst")
+            report(f"plots/{plot}.png", category="Figures", caption=caption_file("figure", plot))
             for plot in PLOTS
         ],
         expand("plots/{plot}.pdf", plot=PLOTS),

@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_run(args: argparse.Namespace) -> None:
     from .dist.processes import launched_by_torchrun, start_fork_server, worker_start_method
-    from .record import check_output_path
+    from .record import check_outputs
 
     if args.network is not None:
         _check_network(args)
@@ -147,10 +147,8 @@ def _command_run(args: argparse.Namespace) -> None:
     outs = _per_seed(args.out, "--out", seeds)
     models = _per_seed(args.save_model, "--save-model", seeds) if args.save_model is not None else [None] * len(seeds)
     if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # only rank 0 writes; checked before any work
-        for out in outs:
-            check_output_path(out, "--out")
-        for model in filter(None, models):
-            check_output_path(model, "--save-model")
+        for out, model in zip(outs, models):
+            check_outputs(out, model)
     if (args.workers > 1 and not launched_by_torchrun()
             and worker_start_method(args.device, args.workers) == "forkserver"):
         start_fork_server()  # imports the training code in parallel with validation and data loading

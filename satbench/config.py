@@ -13,7 +13,7 @@ from .models import MODELS, NORMS
 from .partition import PARTITIONERS
 
 DEVICES = ("cpu", "cuda")
-# Beyond ~9e9 s gloo's deadline (now + timeout, in int64 nanoseconds) overflows; 1e9 s is 31 years.
+# gloo refuses a collective timeout of 1e13 s (an int64 overflow inside); 1e9 s (31 years) works.
 MAX_TIMEOUT_S = 1e9
 # Adam divides the learning rate by (1 - beta1) in float32 arithmetic: far beyond any useful rate, it overflows.
 MAX_LR = 1e30

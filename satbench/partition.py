@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .errors import CacheCorrupted, ConfigError
+from .record import current_umask
 
 if TYPE_CHECKING:
     from .data import Graph
@@ -291,6 +292,7 @@ def partition_graph(
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{key}-"))
     try:
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would hide a shared cache from other users
         hashes = []
         for part in parts:
             buffer = io.BytesIO()

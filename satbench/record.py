@@ -41,6 +41,16 @@ def check_output_path(path: str | os.PathLike | None, flag: str) -> Path:
     return target
 
 
+def check_outputs(out: str | os.PathLike | None,
+                  model: str | os.PathLike | None = None) -> tuple[Path, Path | None]:
+    """``--out`` and ``--save-model`` (if given) as Paths, checked before any work (:func:`check_output_path`)."""
+    out_path = check_output_path(out, "--out")
+    model_path = check_output_path(model, "--save-model") if model is not None else None
+    if model_path is not None and model_path.absolute() == out_path.absolute():
+        raise ConfigError(f"--save-model and --out are the same file, {out}")
+    return out_path, model_path
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write to a temporary file in the same directory and rename it into place: readers see all or nothing."""
     path = Path(path)

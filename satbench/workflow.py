@@ -91,31 +91,25 @@ def sweep_runs(config: dict) -> list[Run]:
 
 
 def report_outputs(config: dict) -> tuple[list[str], list[str]]:
-    """The tables and plots the config's runs support (``satbench report`` skips the others, and so must the
-    workflow's expected outputs): time to target needs ``exact``, SAT-vs-base needs a SAT method, the staleness plot
-    a stale method, the sync-period ones a sweep."""
-    from .methods import get_method
+    """The tables and figures the config's runs will support: the artefact registry's answer for the config's facts,
+    the same registry ``satbench report`` asks with the records' facts."""
+    from .artefacts import facts_from_config, supported
 
-    methods = {run.method for run in main_runs(config)}
-    tables = ["accuracy", "staleness", "throughput"]
-    plots = ["val_vs_epoch", "val_vs_time", "throughput", "accuracy_vs_staleness"]
-    if "exact" in methods:
-        tables.append("time_to_target")
-    if any(get_method(method).family == "sat" for method in methods):
-        tables += ["sat_vs_base", "claims"]
-    if methods - {"exact"}:
-        plots.append("staleness")
-    if sweep_runs(config):
-        tables.append("sync_period")
-        plots.append("sync_period")
-    if control_runs(config):
-        tables.append("decomposition")
-        plots.append("decomposition")
-    return tables, plots
+    facts = facts_from_config(config)
+    return ([a.name for a in supported(facts, "table")], [a.name for a in supported(facts, "figure")])
 
 
-def run_arguments(config: dict, run: Run) -> str:
-    """The ``satbench run`` arguments (shell-quoted) of one job, without ``--out``."""
+def caption_file(kind: str, name: str) -> str:
+    """The caption of a table or figure (``report/<stem>.rst``), as the registry declares it."""
+    from .artefacts import ARTEFACTS
+
+    stem = next(a.caption_file for a in ARTEFACTS if a.kind == kind and a.name == name)
+    return f"report/{stem}.rst"
+
+
+def run_arguments(config: dict, run: Run, seeds: list[int] | None = None) -> str:
+    """The ``satbench run`` arguments (shell-quoted) of one job, without ``--out``: ``run``'s, or with ``seeds`` the
+    same configuration for each of those seeds (trained one after another in one process)."""
     from .methods import get_method
 
     settings = {k: v for k, v in models_of(config, run.dataset)[run.model].items() if k not in GRID_KEYS}
@@ -126,9 +120,13 @@ def run_arguments(config: dict, run: Run) -> str:
     dataset = config["datasets"][run.dataset]
     arguments = ["--dataset", dataset["spec"], "--partitioner", dataset.get("partitioner", "metis"),
                  "--model", run.model, "--method", run.method,
-                 "--workers", run.workers, "--seed", run.seed, "--epochs", epochs, "--device", config["device"],
+                 "--workers", run.workers, "--seed", *(seeds or [run.seed]), "--epochs", epochs,
+                 "--device", config["device"],
                  "--eval-every", config.get("eval_every", 1), "--staleness-every", config.get("staleness_every", 10)]
     for key, value in settings.items():
+        if isinstance(value, bool):  # a switch: present or absent
+            arguments += [f"--{key.replace('_', '-')}"] if value else []
+            continue
         arguments += [f"--{key.replace('_', '-')}", value]
     tau = run.tau if run.tau is not None else config.get("sync_period")
     method_options = dict((config.get("method_options") or {}).get(run.method, {}))
@@ -141,8 +139,26 @@ def run_arguments(config: dict, run: Run) -> str:
     return " ".join(shlex.quote(str(argument)) for argument in arguments)
 
 
+# Node counts of library datasets, so a worker count above them is refused before any job starts (generated graphs
+# carry theirs in the spec; a user's npz file is only read by its jobs).
+KNOWN_NODE_COUNTS = {"cora": 2708, "citeseer": 3327, "pubmed": 19717}
+
+
+def _node_count(spec: str) -> int | None:
+    from .data import SBM_PRESETS, parse_sbm, validate_dataset_name
+
+    name = validate_dataset_name(spec)
+    if name in SBM_PRESETS:
+        return SBM_PRESETS[name].n
+    if name.startswith("sbm:"):
+        return parse_sbm(name).n
+    return KNOWN_NODE_COUNTS.get(name)
+
+
 def check_config(config: dict) -> None:
-    """Check names against satbench's registries (the JSON schema has checked the shape); one clear error."""
+    """Check names against satbench's registries (the JSON schema has checked the shape), then every job's settings
+    as ``satbench run`` would (finite numbers, method options by key and value, W against the dataset's node count),
+    so that a bad value fails before any job starts, with one clear error, rather than in its jobs."""
     from .data import validate_dataset_name
     from .methods import discover_methods
     from .models import MODELS
@@ -177,3 +193,41 @@ def check_config(config: dict) -> None:
     for method in sweep.get("methods", []):
         if "sync_period" not in known[method].options:
             fail(f"sweep method {method!r} has no sync_period option")
+    _check_runs(config, fail)
+
+
+def _check_runs(config: dict, fail) -> None:
+    """Every distinct job, validated as `satbench run` validates it (on the CPU: a planning machine needs no GPU)."""
+    from .config import RunConfig
+    from .methods import get_method
+
+    checked = set()
+    for run in main_runs(config) + sweep_runs(config):
+        key = (run.dataset, run.model, run.method, run.workers, run.tau)
+        if key in checked:
+            continue
+        checked.add(key)
+        where = f"dataset {run.dataset!r}, model {run.model!r}, method {run.method!r}"
+        spec = config["datasets"][run.dataset]["spec"]
+        nodes = _node_count(spec)
+        if nodes is not None and run.workers > nodes:
+            fail(f"{where}: {run.workers} workers but the dataset has only {nodes} nodes")
+        models = models_of(config, run.dataset)
+        if run.model not in models:
+            fail(f"{where}: the sweep's model is not trained on this dataset (its models: {', '.join(models)})")
+        settings = {k: v for k, v in models[run.model].items() if k not in GRID_KEYS}
+        # Options as the job passes them (-o KEY=VALUE, strings), so they are read exactly as the job reads them.
+        given = (config.get("method_options") or {}).get(run.method) or {}
+        options = {key: str(value) for key, value in given.items()}
+        tau = run.tau if run.tau is not None else config.get("sync_period")
+        if tau is not None and "sync_period" in get_method(run.method).options:
+            options["sync_period"] = str(tau)
+        settings.setdefault("epochs", config["epochs"])
+        if run.tau is not None and "epochs" in (config.get("sweep") or {}):
+            settings["epochs"] = config["sweep"]["epochs"]
+        try:
+            RunConfig(dataset=spec, model=run.model, method=run.method, workers=run.workers, seed=run.seed,
+                      eval_every=config.get("eval_every", 1), staleness_every=config.get("staleness_every", 10),
+                      method_options=options, device="cpu", **settings).validate()
+        except ConfigError as error:
+            fail(f"{where}: {error}")

@@ -328,7 +328,7 @@ def test_build_all_skips_what_the_runs_cannot_support(tmp_path, caplog):
     for skipped in ("time_to_target", "sat_vs_base", "sync_period", "decomposition", "claims"):
         assert f"{skipped}.csv" not in names
         assert f"table {skipped} skipped" in caplog.text
-    assert "plot sync_period skipped" in caplog.text
+    assert "figure sync_period skipped: it needs a method run at two or more sync periods" in caplog.text
     throughput = pd.read_csv(tmp_path / "tables" / "throughput.csv")
     assert throughput["speedup vs exact"].isna().all()
     assert report.build_all([], tmp_path / "t2", tmp_path / "p2") == []

@@ -46,7 +46,7 @@ import torch.multiprocessing as mp
 from .. import errors
 from ..config import RunConfig
 from ..errors import ConfigError, RunInterrupted, SatbenchError, WorkerFailed
-from ..record import RECORD_VERSION, check_output_path, current_umask, environment, summarize, write_json_atomic
+from ..record import RECORD_VERSION, check_outputs, current_umask, environment, summarize, write_json_atomic
 from .network import WorkerLinks, check_available, describe, emulated_links, parse_network
 from .processes import (launched_by_torchrun, signals_deferred, start_fork_server, stop_on_signals,
                         worker_dies_with_parent, worker_start_method)
@@ -368,13 +368,10 @@ def _torchrun(config: RunConfig, outputs: Outputs) -> None:
 
 def launch(config: RunConfig, out: str | os.PathLike) -> None:
     """Run training as configured and write the record to ``out`` (atomically; nothing on failure or interrupt)."""
-    writes = not launched_by_torchrun() or os.environ.get("RANK") == "0"  # only rank 0 writes
-    out = check_output_path(out, "--out") if writes else Path(out)
-    model = None
-    if config.save_model is not None:
-        model = check_output_path(config.save_model, "--save-model") if writes else Path(config.save_model)
-        if writes and model.absolute() == out.absolute():
-            raise ConfigError(f"--save-model and --out are the same file, {out}")
+    if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # only rank 0 writes
+        out, model = check_outputs(out, config.save_model)
+    else:
+        out, model = Path(out), Path(config.save_model) if config.save_model is not None else None
     outputs = Outputs(out, model)
     if launched_by_torchrun():
         _torchrun(config, outputs)  # torchrun owns the workers' signals and lifetimes

@@ -1,4 +1,4 @@
-"""Process start-up helpers that import nothing heavy, so the CLI can call them before torch is loaded."""
+"""Process start-up and signal helpers that import nothing heavy, so the CLI can call them before torch is loaded."""
 
 from __future__ import annotations
 
@@ -55,8 +55,6 @@ def worker_dies_with_parent() -> None:
     """
     import multiprocessing
     import multiprocessing.connection
-    import signal
-    import threading
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,129 @@
+"""One registry of the tables and figures the suite makes: each declared once, with what it needs and its caption.
+
+The workflow asks which artefacts a *config* will support (:func:`facts_from_config`), the report which ones a set
+of *records* supports (:func:`facts_from_runs`); both then take :func:`supported`, so the two cannot disagree as
+long as the facts agree, and a test checks that they do on every shipped config and on edge configs. Captions live
+in ``report/<caption>.rst`` only: the Snakemake report shows them, and LaTeX tables take their text from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+CAPTIONS_DIR = Path(__file__).resolve().parents[1] / "report"
+
+# What a set of runs can have, in words (shown where an artefact is skipped).
+FACTS = {
+    "main": "runs of the main study",
+    "validated": "validation scores in the main study",
+    "exact": "an exact run in the main study (it sets the target score)",
+    "measured": "staleness measured on a run with halo rows (W > 1, staleness_every > 0)",
+    "stale_measured": "staleness measured for a method other than exact",
+    "sat": "a run of the SAT family",
+    "sweep": "a method run at two or more sync periods",
+    "controls": "a fresh-halo control (satbench run --halo fresh) beside the main runs",
+}
+
+
+@dataclass(frozen=True)
+class Artefact:
+    name: str
+    kind: str  # "table" or "figure"
+    needs: frozenset[str]
+    caption_file: str  # stem of report/<caption_file>.rst
+
+    @property
+    def caption(self) -> str:
+        return caption_text(self.caption_file)
+
+    def missing(self, facts: set[str]) -> list[str]:
+        return [FACTS[need] for need in sorted(self.needs - facts)]
+
+
+def _artefact(name: str, kind: str, *needs: str, caption: str | None = None) -> Artefact:
+    return Artefact(name, kind, frozenset(needs), caption or name)
+
+
+ARTEFACTS = (
+    _artefact("accuracy", "table", "main"),
+    _artefact("staleness", "table", "measured", caption="staleness_table"),
+    _artefact("throughput", "table", "main"),
+    _artefact("time_to_target", "table", "exact"),
+    _artefact("sat_vs_base", "table", "sat"),
+    _artefact("claims", "table", "sat"),
+    _artefact("sync_period", "table", "sweep", caption="sync_period_table"),
+    _artefact("decomposition", "table", "main", "controls", caption="decomposition_table"),
+    _artefact("val_vs_epoch", "figure", "validated"),
+    _artefact("val_vs_time", "figure", "validated"),
+    _artefact("throughput", "figure", "main", caption="throughput_plot"),
+    _artefact("accuracy_vs_staleness", "figure", "measured"),
+    _artefact("staleness", "figure", "stale_measured"),
+    _artefact("sync_period", "figure", "sweep"),
+    _artefact("decomposition", "figure", "main", "controls"),
+)
+
+
+def supported(facts: set[str], kind: str | None = None) -> list[Artefact]:
+    """The artefacts whose needs are all among ``facts`` (of one kind, if given), in declaration order."""
+    unknown = set(facts) - set(FACTS)
+    if unknown:
+        raise ValueError(f"unknown facts {sorted(unknown)}")
+    return [a for a in ARTEFACTS if a.needs <= facts and (kind is None or a.kind == kind)]
+
+
+@cache
+def caption_text(stem: str) -> str:
+    """A caption's text, from ``report/<stem>.rst`` (one paragraph, lines joined)."""
+    return " ".join((CAPTIONS_DIR / f"{stem}.rst").read_text().split())
+
+
+def facts_from_config(config: dict[str, Any]) -> set[str]:
+    """What the runs a workflow config plans will have (``satbench.workflow`` plans them)."""
+    from .methods import get_method
+    from .workflow import control_runs, main_runs, sweep_runs
+
+    runs = main_runs(config)
+    facts = {"main", "validated"} if runs else set()  # the last epoch is always evaluated
+    methods = {run.method for run in runs}
+    if "exact" in methods:
+        facts.add("exact")
+    measured = [run for run in runs if run.workers > 1] if config.get("staleness_every", 10) > 0 else []
+    if measured:
+        facts.add("measured")
+    if any(run.method != "exact" for run in measured):
+        facts.add("stale_measured")
+    if any(get_method(method).family == "sat" for method in methods):
+        facts.add("sat")
+    sweep = config.get("sweep") or {}
+    if sweep_runs(config) and len(set(sweep.get("sync_periods", []))) >= 2:
+        facts.add("sweep")
+    if control_runs(config) and runs:
+        facts.add("controls")
+    return facts
+
+
+def facts_from_runs(runs, staleness) -> set[str]:
+    """What a set of loaded records has (``runs`` and ``staleness`` are the report's frames)."""
+    main = runs[runs["study"] == "main"]
+    facts = {"main"} if not main.empty else set()
+    if main["best_val"].notna().any():
+        facts.add("validated")
+    if (main["method"] == "exact").any() and main.loc[main["method"] == "exact", "best_val"].notna().any():
+        facts.add("exact")
+    measured = staleness[(staleness["study"] == "main")].dropna(subset=["rel_error"])
+    if not measured.empty:
+        facts.add("measured")
+    if (measured["method"] != "exact").any():
+        facts.add("stale_measured")
+    if main["base"].notna().any():
+        facts.add("sat")
+    pool = runs[runs["study"] == "sweep"] if (runs["study"] == "sweep").any() else main
+    pool = pool.dropna(subset=["sync_period"])
+    if (pool.groupby(["dataset", "model", "workers", "method"])["sync_period"].nunique() >= 2).any():
+        facts.add("sweep")
+    if (runs["study"] == "control").any() and not main.empty:
+        facts.add("controls")
+    return facts

@@ -1,0 +1,117 @@
+"""One place decides each table and figure: the workflow (from a config) and the report (from records) agree."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from satbench import artefacts, report
+from satbench.methods import get_method
+from satbench.record import summarize
+from satbench.workflow import control_runs, main_runs, report_outputs, sweep_runs
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((REPO / "config").glob("*.yaml"))
+SHIPPED = [path for path in SHIPPED if path.name != "schema.yaml"]
+
+
+def fake_record(config: dict, run) -> dict:
+    """A record shaped like `satbench run`'s for a planned run: scores rise, staleness is measured where the config
+    measures it (null without halo rows), SAT variants report the rows they replaced."""
+    entry = get_method(run.method)
+    every = config.get("staleness_every", 10)
+    epochs = []
+    for epoch in range(1, 5):
+        row = {"epoch": epoch, "loss": 1 / epoch, "train": 0.5, "val": 0.1 * epoch + 0.01 * run.seed,
+               "test": 0.5, "epoch_time_s": 0.1, "comm_bytes": 1000}
+        if every > 0 and (epoch in (1, 4) or epoch % every == 0):
+            error = None if run.workers == 1 else (0.0 if run.method == "exact" or run.halo == "fresh" else 0.3)
+            layer = {"layer": 1, "rel_error": error, "cosine": None if error is None else 1 - error}
+            if entry.family == "sat" and error is not None:
+                layer["replaced_rel_error"] = 0.4
+            row["staleness"] = [layer]
+        epochs.append(row)
+    options = {"sync_period": run.tau or config.get("sync_period")} if "sync_period" in entry.options else {}
+    return {"config": {"dataset": run.dataset, "model": run.model, "method": run.method, "workers": run.workers,
+                       "seed": run.seed, "method_options": options, "halo": run.halo},
+            "method": {"name": run.method, "family": entry.family, "base": entry.base, "halo": run.halo},
+            "epochs": epochs, "summary": summarize(epochs)}
+
+
+def planned_records(config: dict, tmp_path: Path) -> list[Path]:
+    paths = []
+    for run in main_runs(config) + control_runs(config) + sweep_runs(config):
+        path = tmp_path / run.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(fake_record(config, run)))
+        paths.append(path)
+    return paths
+
+
+TINY = {
+    "datasets": {"tiny": {"spec": "sbm:n=300,classes=3,degree=6,features=8,seed=2"}},
+    "models": {"gcn": {"hidden": 8}},
+    "methods": ["exact", "digest", "sat"],
+    "workers": [1, 2],
+    "seeds": [0, 1],
+    "epochs": 4,
+    "device": "cpu",
+    "sync_period": 2,
+    "staleness_every": 2,
+    "sweep": {"datasets": ["tiny"], "model": "gcn", "methods": ["digest"], "sync_periods": [1, 2], "workers": [2],
+              "seeds": [0]},
+}
+EDGES = {
+    "tiny": {},
+    "no staleness measured": {"staleness_every": 0},
+    "one worker": {"workers": [1]},
+    "sweep at one τ": {"sweep": {**TINY["sweep"], "sync_periods": [2]}},
+    "exact only": {"methods": ["exact"], "sweep": None},
+    "no exact": {"methods": ["digest", "sat-plus"]},
+    "no controls": {"controls": False},
+    "partition only": {"methods": ["partition"], "sweep": None},
+}
+
+
+def edge(name: str) -> dict:
+    config = copy.deepcopy(TINY)
+    config.update(copy.deepcopy(EDGES[name]))
+    return {k: v for k, v in config.items() if v is not None}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.name)
+def test_workflow_and_report_agree_on_every_shipped_config(path, tmp_path):
+    config = yaml.safe_load(path.read_text())
+    loaded = report.load_records(planned_records(config, tmp_path))
+    from_records = artefacts.facts_from_runs(report.load_runs(loaded), report.staleness_frame(loaded))
+    assert from_records == artefacts.facts_from_config(config)
+
+
+@pytest.mark.parametrize("name", list(EDGES))
+def test_the_report_writes_exactly_what_the_workflow_expects(name, tmp_path):
+    config = edge(name)
+    written = report.build_all(planned_records(config, tmp_path / "runs"), tmp_path / "tables", tmp_path / "plots")
+    tables, figures = report_outputs(config)
+    assert {p.stem for p in written if p.suffix == ".csv" and p.stem != "runs"} == set(tables)
+    assert {p.stem for p in written if p.suffix == ".png"} == set(figures)
+    assert all(p.suffix != ".md" or p.stem in tables for p in written)
+
+
+def test_edge_configs_plan_what_they_support():
+    assert "staleness" not in report_outputs(edge("no staleness measured"))[0]
+    assert "sync_period" not in report_outputs(edge("sweep at one τ"))[0]
+    assert "decomposition" not in report_outputs(edge("no controls"))[0]
+    assert "time_to_target" not in report_outputs(edge("no exact"))[0]
+    assert report_outputs(edge("tiny")) != report_outputs(edge("exact only"))
+
+
+def test_every_artefact_has_a_caption_and_needs_known_facts():
+    for artefact in artefacts.ARTEFACTS:
+        assert artefact.needs <= set(artefacts.FACTS)
+        assert len(artefact.caption) > 40, artefact
+    assert artefacts.supported(set(artefacts.FACTS)) == list(artefacts.ARTEFACTS)
+    assert artefacts.supported(set()) == []
+    with pytest.raises(ValueError):
+        artefacts.supported({"no-such-fact"})
