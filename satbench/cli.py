@@ -23,6 +23,7 @@ examples:
   satbench run --dataset cora --model gcn --method exact --workers 2 --epochs 200 --out results/cora.json
   satbench run --dataset sbm-20k --workers 4 --epochs 50 --hidden 128 --out run.json
   satbench run --dataset cora --method digest --halo fresh --workers 4 --out control.json   (fresh-halo control)
+  satbench run --dataset sbm-20k --workers 4 --network 1gbit,200us --out run.json   (emulated links; root)
   torchrun --nnodes 2 --nproc-per-node 1 ... -m satbench run --workers 2 ...   (multi-node)
   satbench datasets
 """
@@ -95,6 +96,11 @@ def _add_run_parser(subparsers) -> None:
     sat = run.add_argument_group("shortcuts for method options (same as -o KEY=VALUE)")
     for flag, key, kind, meaning in METHOD_OPTION_FLAGS:
         sat.add_argument(flag, dest=f"option:{key}", type=kind, default=None, metavar=key.upper(), help=meaning)
+    proto.add_argument("--network", default=None, metavar="RATE[,DELAY]",
+                       help="emulated links (one machine, W > 1): each worker runs in its own network namespace with "
+                            "one full-duplex link of RATE (and DELAY on what it sends) to a switch, shaped with tc, "
+                            "in tc's units, e.g. 1gbit,200us or 100mbit. Needs root or CAP_NET_ADMIN and iproute2; "
+                            "DELAY needs the kernel's netem")
     proto.add_argument("--timeout", type=float, default=defaults.timeout_s, dest="timeout_s",
                        help="seconds a collective may wait for a peer before the run fails")
     io = run.add_argument_group("input and output")
@@ -135,6 +141,8 @@ def _command_run(args: argparse.Namespace) -> None:
     from .dist.processes import launched_by_torchrun, start_fork_server, worker_start_method
     from .record import check_outputs
 
+    if args.network is not None:
+        _check_network(args)
     seeds = list(dict.fromkeys(args.seed))
     outs = _per_seed(args.out, "--out", seeds)
     models = _per_seed(args.save_model, "--save-model", seeds) if args.save_model is not None else [None] * len(seeds)
@@ -157,6 +165,21 @@ def _command_run(args: argparse.Namespace) -> None:
     for config, out in zip(configs, outs):
         launch(config, out)
         log.info("wrote %s", out)
+
+
+def _check_network(args: argparse.Namespace) -> None:
+    """--network: a valid value, not under torchrun, and (with several workers) the privilege and tools to emulate
+    links, all checked before any work."""
+    from .dist.network import check_available, parse_network
+    from .dist.processes import launched_by_torchrun
+    from .errors import ConfigError
+
+    parse_network(args.network)
+    if launched_by_torchrun():
+        raise ConfigError("--network emulates links between the workers of one machine; under torchrun the "
+                          "workers talk over the cluster's real links, so leave it out")
+    if args.workers > 1:
+        check_available()
 
 
 def _per_seed(path: str, flag: str, seeds: list[int]) -> list[str]:

@@ -54,6 +54,9 @@ class RunConfig:
     timeout_s: float = 300.0  # collective timeout: a lost peer fails the run instead of hanging it
     progress: bool = True
     save_model: str | None = None  # where rank 0 saves the final weights (a state dict)
+    # Emulated links, "RATE[,DELAY]" in tc's units (satbench.dist.network): every worker's traffic crosses a link of
+    # that rate and delay. None: workers talk over the machine's loopback.
+    network: str | None = None
 
     def validate(self) -> "RunConfig":
         """Check everything that needs no data on disk; raises :class:`ConfigError` with one readable message."""
@@ -91,6 +94,10 @@ class RunConfig:
             raise ConfigError(f"weight-decay must be non-negative, got {self.weight_decay}")
         if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             raise ConfigError(f"timeout must be positive and at most {MAX_TIMEOUT_S:.0e} seconds, got {self.timeout_s}")
+        if self.network is not None:
+            from .dist.network import parse_network
+
+            self.network = parse_network(self.network).text  # stored as tc spells it, lower case
         if self.model == "gat" and self.layers > 1 and self.hidden % self.heads:
             raise ConfigError(f"GAT hidden size {self.hidden} must be divisible by heads={self.heads}")
         # Stored resolved and typed, so the record states every hyperparameter the method ran with.

@@ -17,6 +17,10 @@ class CacheCorrupted(SatbenchError):
     """A cached partition file does not match the content hash stored beside it (altered or truncated)."""
 
 
+class NetworkUnavailable(SatbenchError):
+    """``--network`` cannot emulate links here: no privilege, no iproute2 tools, or a kernel without a qdisc."""
+
+
 class WorkerFailed(SatbenchError):
     """A training worker raised or died; the run produced no result."""
 

@@ -15,6 +15,10 @@ turns into an error rather than a hang. Torch threads are divided among the work
 staging files named uniquely for this run (pid and a random token) and renamed into place only once every worker has
 finished, so a failed or interrupted run leaves nothing behind: not at ``--out``, not a staging or error file.
 
+``--network RATE[,DELAY]`` (spawn launcher, W > 1) runs each worker in a private network namespace with a shaped
+link (:mod:`satbench.dist.network`); the links are set up before any work and deleted after every worker has been
+stopped, on every way out. torchrun refuses it (a cluster has real links); a single worker sends nothing.
+
 SIGINT and SIGTERM to ``satbench run`` (whatever their disposition was: a script's ``&`` leaves SIGINT ignored) stop
 every worker and clean up; workers also die with their parent (Linux parent-death signal), so not even SIGKILL of
 ``satbench run`` leaves a worker training.
@@ -43,6 +47,7 @@ from .. import errors
 from ..config import RunConfig
 from ..errors import ConfigError, RunInterrupted, SatbenchError, WorkerFailed
 from ..record import RECORD_VERSION, check_outputs, current_umask, environment, summarize, write_json_atomic
+from .network import WorkerLinks, check_available, describe, emulated_links, parse_network
 from .processes import (launched_by_torchrun, signals_deferred, start_fork_server, stop_on_signals,
                         worker_dies_with_parent, worker_start_method)
 
@@ -183,12 +188,15 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
     if rank != 0:
         return None
     method = get_method(config.method)
+    env = environment(config.device, dist.get_backend(), world_size, launcher)
+    if meta.get("network") is not None:
+        env["network"] = meta["network"]  # the emulated link the times were measured on
     record = {
         "version": RECORD_VERSION,
         "config": config.to_dict(),
         # What ran, as the registry knows it: reports ask this, never the name.
         "method": {"name": config.method, "family": method.family, "base": method.base, "halo": config.halo},
-        "env": environment(config.device, dist.get_backend(), world_size, launcher),
+        "env": env,
         "dataset": meta["dataset"],
         "partition": dict(meta["partition"], setup_bytes=trainer.setup_bytes,
                           first_layer_bytes=trainer.first_layer_bytes),
@@ -220,13 +228,18 @@ def _init_process_group(config: RunConfig, rank: int, world_size: int) -> None:
     dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=config.timeout_s))
 
 
-def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], outputs: Outputs, port: int) -> None:
+def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], outputs: Outputs, port: int,
+                    links: WorkerLinks | None = None) -> None:
     worker_dies_with_parent()
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(local_rank),
-                      LOCAL_WORLD_SIZE=str(config.workers))
-    _set_threads(config.workers)
-    _init_process_group(config, local_rank, config.workers)
     try:
+        master = "127.0.0.1"
+        if links is not None:  # into this worker's namespace before any socket exists: gloo then uses its link
+            links.enter(local_rank)
+            master = links.master_addr
+        os.environ.update(MASTER_ADDR=master, MASTER_PORT=str(port), LOCAL_RANK=str(local_rank),
+                          LOCAL_WORLD_SIZE=str(config.workers))
+        _set_threads(config.workers)
+        _init_process_group(config, local_rank, config.workers)
         if local_rank == 0:
             run_worker(config, meta, outputs.record_staging, "spawn", outputs.model_staging)
         else:
@@ -239,7 +252,8 @@ def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], ou
                            "error": str(error).strip()})
         raise
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def _first_failure(outputs: Outputs, world_size: int) -> dict[str, Any] | None:
@@ -297,14 +311,14 @@ def _stop_workers(processes: list, grace_s: float = 5.0) -> None:
             process.join()
 
 
-def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> None:
+def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: WorkerLinks | None = None) -> None:
     method = worker_start_method(config.device, config.workers)
     if method == "forkserver":
         start_fork_server()
     context = None
     try:
         with signals_deferred():  # an interrupt waits until every worker is started and in hand
-            context = mp.start_processes(_spawned_worker, args=(config, meta, outputs, _free_port()),
+            context = mp.start_processes(_spawned_worker, args=(config, meta, outputs, _free_port(), links),
                                          nprocs=config.workers, join=False, start_method=method)
         while not context.join():  # a worker that raises or dies fails the run; join stops the others
             pass
@@ -328,6 +342,9 @@ def _torchrun(config: RunConfig, outputs: Outputs) -> None:
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if world_size != config.workers:
         raise ConfigError(f"--workers {config.workers} but torchrun started WORLD_SIZE={world_size}")
+    if config.network is not None:
+        raise ConfigError("--network emulates links between the workers of one machine; under torchrun the "
+                          "workers talk over the cluster's real links, so leave it out")
     _set_threads(int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     config.validate()
     _init_process_group(config, rank, world_size)
@@ -361,14 +378,25 @@ def launch(config: RunConfig, out: str | os.PathLike) -> None:
         return
     with stop_on_signals():
         try:
-            meta = prepare(config)
-            if config.workers == 1:
-                log.info("training in this process (one worker, %s)", "nccl" if config.device == "cuda" else "gloo")
-                _run_inline(config, meta, outputs)
-            else:
-                log.info("starting %d worker processes (%s)", config.workers,
-                         "nccl" if config.device == "cuda" else "gloo")
-                _spawn(config, meta, outputs)
+            spec = parse_network(config.network) if config.network is not None else None
+            shaped = spec is not None and config.workers > 1
+            if shaped:
+                check_available()
+            # The links exist before any work (a kernel without netem is refused at once) and go only once every
+            # worker has stopped: _spawn stops them on every way out before this block ends.
+            with emulated_links(spec, config.workers) if shaped else contextlib.nullcontext() as links:
+                meta = prepare(config)
+                if spec is not None:
+                    meta["network"] = describe(spec, config.workers)
+                if config.workers == 1:
+                    log.info("training in this process (one worker, %s)%s",
+                             "nccl" if config.device == "cuda" else "gloo",
+                             "; --network is moot: a single worker sends nothing" if spec is not None else "")
+                    _run_inline(config, meta, outputs)
+                else:
+                    log.info("starting %d worker processes (%s)", config.workers,
+                             "nccl" if config.device == "cuda" else "gloo")
+                    _spawn(config, meta, outputs, links)
             outputs.commit()
         except RunInterrupted as error:
             raise RunInterrupted(error.signum, "workers stopped, nothing written") from None
