@@ -8,15 +8,29 @@ turns it into run-record paths and ``satbench run`` arguments.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
 
+# The run-record layout, the one manifest of it: Snakemake's outputs are these templates, and the report reads a
+# record's labels back from its path with the patterns made from them (path_pattern).
 RUN_PATH = "results/runs/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 CONTROL_PATH = "results/controls/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.json"
+_NUMBER_FIELDS = ("workers", "seed", "tau")
+
+
+def path_pattern(template: str) -> re.Pattern:
+    """A regex for record paths laid out by ``template`` under any directory (``results/`` is not required), with a
+    named group per field."""
+    pieces = re.split(r"\{(\w+)\}", template.removeprefix("results/"))
+    regex = "".join(re.escape(piece) if index % 2 == 0
+                    else rf"(?P<{piece}>\d+)" if piece in _NUMBER_FIELDS else rf"(?P<{piece}>[^/]+)"
+                    for index, piece in enumerate(pieces))
+    return re.compile(rf"(?:^|/){regex}$")
 # Keys of a (dataset, model) entry that choose the grid rather than being `satbench run` flags.
 GRID_KEYS = ("methods", "workers")
 

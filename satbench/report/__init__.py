@@ -2,11 +2,12 @@
 
 Input is a list of run records (paths, or already-loaded record dicts). The dataset label of a run is, in order:
 an explicit ``labels`` entry for its path; the ``{dataset}`` component of the workflow's record layout
-(``results/runs/{dataset}/{model}/{method}/w{W}/seed{S}.json`` or the sweep layout
-``results/sweep/{dataset}/{model}/{method}/tau{τ}/w{W}/seed{S}.json``); else ``config.dataset`` (which may be a long
-spec such as ``sbm:n=3000,...``). Everything else (model, method, W, seed, τ) comes from the record's ``config``.
+(``satbench.workflow.RUN_PATH``, ``CONTROL_PATH``, ``SWEEP_PATH``); else ``config.dataset`` (which may be a long
+spec such as ``sbm:n=3000,...``). Everything else (model, method, W, seed, τ) comes from the record's ``config``, and
+what ran (family, base, fresh-halo control or not) from its ``method`` section.
 
-Runs in the sweep layout form the *sweep* study, all others the *main* study. The main tables and figures use main
+Fresh-halo control runs form the *control* study, runs in the sweep layout the *sweep* study, all others the *main*
+study. The main tables and figures use main
 runs only, because a sweep run repeats a main configuration with other epochs and τ; the sync-period table and
 figure use the sweep runs when there are any, else every run.
 

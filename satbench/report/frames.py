@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -15,16 +14,13 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from ..errors import ConfigError
+from ..workflow import CONTROL_PATH, RUN_PATH, SWEEP_PATH, path_pattern
 
 log = logging.getLogger("satbench.report")
 
 RecordSource = str | os.PathLike | Mapping[str, Any]
 
-RUN_LAYOUT = re.compile(
-    r"(?:^|/)(?:runs|controls)/(?P<dataset>[^/]+)/(?P<model>[^/]+)/(?P<method>[^/]+)/w(?P<workers>\d+)/seed(?P<seed>\d+)\.json$")
-SWEEP_LAYOUT = re.compile(
-    r"(?:^|/)sweep/(?P<dataset>[^/]+)/(?P<model>[^/]+)/(?P<method>[^/]+)/tau(?P<tau>\d+)/w(?P<workers>\d+)"
-    r"/seed(?P<seed>\d+)\.json$")
+RUN_LAYOUT, CONTROL_LAYOUT, SWEEP_LAYOUT = (path_pattern(path) for path in (RUN_PATH, CONTROL_PATH, SWEEP_PATH))
 
 # The fraction of exact's best validation score that counts as "reached" for the time-to-target table.
 TARGET_FRACTION = 0.95
@@ -70,7 +66,7 @@ def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None
         record, name = read_record(source), str(source)
     config = record["config"]
     posix = Path(name).as_posix() if not isinstance(source, Mapping) else ""
-    layout = SWEEP_LAYOUT.search(posix) or RUN_LAYOUT.search(posix)
+    layout = SWEEP_LAYOUT.search(posix) or RUN_LAYOUT.search(posix) or CONTROL_LAYOUT.search(posix)
     dataset = str(config.get("dataset"))
     if labels and name in labels:
         dataset = labels[name]
