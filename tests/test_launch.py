@@ -6,6 +6,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +62,19 @@ def test_gcn_on_cora_reaches_the_published_accuracy(tmp_path, planetoid_mirror):
         scores.append(load_record(out)["summary"]["test_at_best_val"])
     print("Cora test accuracy at best validation:", scores)
     assert sum(scores) / 3 >= 0.795, scores
+
+
+def test_concurrent_runs_meet_at_their_own_rendezvous_and_leave_none_behind(tmp_path):
+    """Each run's workers meet at a file of its own (no free port is probed, released and reused: that raced when
+    jobs started together); it is removed when the run ends."""
+    before = set(Path(tempfile.gettempdir()).glob("satbench-rendezvous-*"))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    runs = [subprocess.Popen([sys.executable, "-m", "satbench", "run", "--dataset", TINY_GRAPH, "--workers", "2",
+                              "--epochs", "2", "--hidden", "8", "--cache-dir", str(tmp_path / "cache"),
+                              "--no-progress", "--out", str(tmp_path / f"run{index}.json")],
+                             cwd=REPO, env=env, stderr=subprocess.PIPE, text=True) for index in range(3)]
+    for run in runs:
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr
+    assert all((tmp_path / f"run{index}.json").is_file() for index in range(3))
+    assert set(Path(tempfile.gettempdir()).glob("satbench-rendezvous-*")) <= before

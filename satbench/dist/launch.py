@@ -30,8 +30,8 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -118,6 +118,12 @@ class Outputs:
     @property
     def model_staging(self) -> Path | None:
         return self.model.with_name(f".{self.model.name}.{self.token}.partial") if self.model else None
+
+    @property
+    def rendezvous(self) -> Path:
+        """The file the workers meet at (a ``FileStore``): unique to this run, so concurrent runs never race for a
+        port; removed when the run ends."""
+        return Path(tempfile.gettempdir()) / f"satbench-rendezvous-{self.token}"
 
     def error_file(self, rank: int) -> Path:
         return self.out.with_name(f".{self.out.name}.{self.token}.rank{rank}.error")
@@ -223,23 +229,27 @@ def save_state_atomic(model: torch.nn.Module, path: str | os.PathLike) -> None:
         raise
 
 
-def _init_process_group(config: RunConfig, rank: int, world_size: int) -> None:
+def _init_process_group(config: RunConfig, rank: int, world_size: int, rendezvous: Path | None = None) -> None:
+    """Join the run's process group: at the run's rendezvous file (one machine), or through torchrun's store."""
     backend = "nccl" if config.device == "cuda" else "gloo"
-    dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=config.timeout_s))
+    timeout = timedelta(seconds=config.timeout_s)
+    if rendezvous is None:
+        dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timeout)
+        return
+    store = dist.FileStore(str(rendezvous), world_size)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
 
 
-def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], outputs: Outputs, port: int,
+def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], outputs: Outputs,
                     links: WorkerLinks | None = None) -> None:
     worker_dies_with_parent()
     try:
-        master = "127.0.0.1"
         if links is not None:  # into this worker's namespace before any socket exists: gloo then uses its link
             links.enter(local_rank)
-            master = links.master_addr
-        os.environ.update(MASTER_ADDR=master, MASTER_PORT=str(port), LOCAL_RANK=str(local_rank),
-                          LOCAL_WORLD_SIZE=str(config.workers))
+            os.environ["MASTER_ADDR"] = links.master_addr
+        os.environ.update(LOCAL_RANK=str(local_rank), LOCAL_WORLD_SIZE=str(config.workers))
         _set_threads(config.workers)
-        _init_process_group(config, local_rank, config.workers)
+        _init_process_group(config, local_rank, config.workers, outputs.rendezvous)
         if local_rank == 0:
             run_worker(config, meta, outputs.record_staging, "spawn", outputs.model_staging)
         else:
@@ -278,20 +288,15 @@ def _failure_error(failure: dict[str, Any]) -> SatbenchError:
     return WorkerFailed(f"worker {failure['rank']} failed: {failure['type']}: {message}")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _run_inline(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> None:
     """One worker needs no other process: a process group of one, in this process."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
-    _init_process_group(config, 0, 1)
+    os.environ.update(LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
+    _init_process_group(config, 0, 1, outputs.rendezvous)
     try:
         run_worker(config, meta, outputs.record_staging, "inline", outputs.model_staging)
     finally:
         dist.destroy_process_group()
+        outputs.rendezvous.unlink(missing_ok=True)
 
 
 def _stop_workers(processes: list, grace_s: float = 5.0) -> None:
@@ -318,7 +323,7 @@ def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: Wor
     context = None
     try:
         with signals_deferred():  # an interrupt waits until every worker is started and in hand
-            context = mp.start_processes(_spawned_worker, args=(config, meta, outputs, _free_port(), links),
+            context = mp.start_processes(_spawned_worker, args=(config, meta, outputs, links),
                                          nprocs=config.workers, join=False, start_method=method)
         while not context.join():  # a worker that raises or dies fails the run; join stops the others
             pass
@@ -335,6 +340,7 @@ def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: Wor
             for error_file in context.error_files:  # torch's own traceback files, in the temporary directory
                 with contextlib.suppress(OSError):
                     os.unlink(error_file)
+        outputs.rendezvous.unlink(missing_ok=True)
 
 
 def _torchrun(config: RunConfig, outputs: Outputs) -> None:
@@ -351,7 +357,8 @@ def _torchrun(config: RunConfig, outputs: Outputs) -> None:
     try:
         # One process per node partitions (nodes may not share a disk); the others wait, then reuse the cache.
         meta = [prepare(config) if local_rank == 0 else None]
-        # A collective, so also the barrier: every node's first worker has finished preparing.
+        # Every node's first worker has finished writing its node's partition before any worker reads one.
+        dist.barrier()
         dist.broadcast_object_list(meta, src=0)
         if rank == 0:
             run_worker(config, meta[0], outputs.record_staging, "torchrun", outputs.model_staging)
