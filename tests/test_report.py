@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -303,7 +306,14 @@ def test_writers(tmp_path, frames):
 def test_method_colors_are_fixed_and_distinct():
     assert report.method_color("sat") == report.METHOD_COLORS["sat"]
     assert report.method_color("digest (τ=5)") == report.METHOD_COLORS["digest"]
-    assert report.method_color("my-new-method") == report.method_color("my-new-method")
+    # A method the palette does not know gets a fallback colour of its own, the same in every process (Python's
+    # string hash is salted per process, so a colour derived from it would change between figures).
+    from satbench.report.style import FALLBACK_COLORS
+    assert report.method_color("my-new-method") in FALLBACK_COLORS
+    code = "from satbench.report import method_color; print(method_color('my-new-method'))"
+    colours = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
+    assert colours == {report.method_color("my-new-method")}
     assert len(set(report.METHOD_COLORS.values())) == len(report.METHOD_COLORS)
 
 
