@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -35,8 +35,6 @@ from .tables import (
 )
 
 log = logging.getLogger("satbench.report")
-
-RecordSource = str | os.PathLike | Mapping[str, Any]
 
 # -- everything ---------------------------------------------------------------------------------------------------
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,10 +21,6 @@ from .style import (
     ordered_methods,
 )
 from .tables import sweep_runs, throughput_table
-
-log = logging.getLogger("satbench.report")
-
-RecordSource = str | os.PathLike | Mapping[str, Any]
 
 # -- plots --------------------------------------------------------------------------------------------------------
 

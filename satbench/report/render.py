@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..record import write_text_atomic
-
-log = logging.getLogger("satbench.report")
-
-RecordSource = str | os.PathLike | Mapping[str, Any]
 
 # -- table writers (no tabulate/jinja2: neither is a satbench dependency) ----------------------------------------
 

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import zlib
-from typing import Any, Iterable, Mapping
-
-log = logging.getLogger("satbench.report")
-
-RecordSource = str | os.PathLike | Mapping[str, Any]
+from typing import Iterable
 
 METHOD_ORDER = ("exact", "partition", "gas", "graphfm", "pipegcn", "pipegcn-gf", "digest", "sancus",
                 "sat", "sat+gas", "sat+pipegcn", "sat-plus")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -13,10 +10,6 @@ import pandas as pd
 from .. import claims
 from .frames import main_study, reach_frame
 from .style import ordered_methods
-
-log = logging.getLogger("satbench.report")
-
-RecordSource = str | os.PathLike | Mapping[str, Any]
 
 # -- tables -------------------------------------------------------------------------------------------------------
 
