@@ -275,8 +275,6 @@ RAISES = textwrap.dedent('''
                     raise RuntimeError("injected failure on rank 0")
                 time.sleep(60)  # rank 1 is stopped here, without an error of its own
             return self.comm.exchange(h_inner)
-        def peek_halo(self, layer, h_inner, partial_halo):
-            return self.comm.exchange(h_inner, category="measure")
 ''')
 
 
