@@ -25,6 +25,10 @@ class WorkerFailed(SatbenchError):
     """A training worker raised or died; the run produced no result."""
 
 
+class OutOfMemory(WorkerFailed):
+    """A worker ran out of memory: killed by the kernel's out-of-memory killer, or refused an allocation."""
+
+
 class TrainingDiverged(SatbenchError):
     """The training loss or a weight became non-finite; the run stopped at that epoch and produced no result."""
 

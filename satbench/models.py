@@ -4,6 +4,10 @@ The forward pass runs on ``inner + halo`` rows. Layer 0 reads the halo's input f
 before every later layer the *method* supplies the halo rows (an exact exchange, a cached copy, a prediction...).
 That call, ``supply_halo(layer, h_inner)``, is the only place where halo rows enter the model.
 
+Message passing for GCN and SAGE runs on a sparse CSR adjacency (``LocalGraph.adjacency``, one row per target): PyG
+then aggregates with a sparse-dense product instead of materialising one message per edge and feature, which is what
+bounds memory and time on graphs of a million nodes. GAT needs per-edge attention, so it keeps ``edge_index``.
+
 Dropout is keyed by global node id (see :class:`NodeDropout`), so a node's dropout mask is the same on its owner, on
 every worker that holds it as a halo node, and in single-process full-graph training: that is what makes the
 ``exact`` method equal full-graph training for any number of workers, dropout included.
@@ -11,6 +15,7 @@ every worker that holds it as a halo node, and in single-process full-graph trai
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,8 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
+from torch_geometric.utils import spmm, to_torch_csr_tensor
 
 from .errors import ConfigError
+
+# Printed once per process by every worker otherwise; the CSR products used here are covered by the tests.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
 
 MODELS = ("gcn", "sage", "gat")
 NORMS = ("none", "batch", "layer")
@@ -39,10 +48,25 @@ class LocalGraph:
     # Rows whose layer outputs are computed: the inner rows, or all rows when halo rows are also recomputed from
     # in-partition messages (GraphFM's partial recomputation).
     num_targets: int | None = None
+    # [num_targets, num_inner + num_halo] sparse CSR: row t holds t's in-edges (GCN's weights, or ones). GCN and SAGE
+    # aggregate through it; None for GAT, which needs edge_index.
+    adjacency: torch.Tensor | None = None
 
     def __post_init__(self):
         if self.num_targets is None:
             self.num_targets = self.num_inner
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.node_ids.numel())
+
+
+def sparse_adjacency(edge_index: torch.Tensor, num_targets: int, num_rows: int,
+                     edge_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The transposed adjacency as a CSR tensor ``[num_targets, num_rows]``: row ``t`` lists the sources of the edges
+    into ``t``, valued by ``edge_weight`` (ones without)."""
+    transposed = torch.stack([edge_index[1], edge_index[0]])
+    return to_torch_csr_tensor(transposed, edge_weight, size=(num_targets, num_rows))
 
 
 def gcn_edge_weights(edge_index: torch.Tensor, degree: torch.Tensor, num_targets: int):
@@ -192,7 +216,12 @@ class LayerwiseGNN(nn.Module):
         return [conv.out_channels * getattr(conv, "heads", 1) for conv in self.convs[:-1]]
 
     def conv(self, layer: int, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        """Layer ``layer``'s convolution; rows beyond ``graph.num_targets`` in the output, if any, are not used."""
         conv = self.convs[layer]
+        if graph.adjacency is not None and isinstance(conv, GCNConv):
+            return conv(h, graph.adjacency)
+        if graph.adjacency is not None and isinstance(conv, SAGEConv):
+            return conv((h, h[: graph.num_targets]), graph.adjacency)
         if isinstance(conv, GCNConv):
             return conv(h, graph.edge_index, graph.edge_weight)
         return conv(h, graph.edge_index)
@@ -244,6 +273,11 @@ class LayerwiseGNN(nn.Module):
 def first_layer_aggregate(model: str, graph: LocalGraph, x: torch.Tensor) -> torch.Tensor:
     """Per inner row, the static part of its first layer: GCN's ``(Â X)_v`` (normalised, self loop included, as in
     ``graph.edge_weight``), SAGE's mean of its neighbours' input features. Owners send it once, at setup."""
+    if model not in ("gcn", "sage"):
+        raise ConfigError(f"no exact first-layer rows for {model!r}")
+    if graph.adjacency is not None:  # the same sum (GCN's weights) or mean (SAGE's ones) as a sparse product
+        inner_rows = sparse_adjacency_rows(graph.adjacency, graph.num_inner)
+        return spmm(inner_rows, x, reduce="sum" if model == "gcn" else "mean")
     source, target = graph.edge_index
     keep = target < graph.num_inner
     source, target = source[keep], target[keep]
@@ -254,9 +288,17 @@ def first_layer_aggregate(model: str, graph: LocalGraph, x: torch.Tensor) -> tor
     if model == "sage":
         degree = torch.bincount(target, minlength=graph.num_inner).clamp_min(1).unsqueeze(1)
         aggregate = aggregate / degree.to(x.dtype)
-    elif model != "gcn":
-        raise ConfigError(f"no exact first-layer rows for {model!r}")
     return aggregate
+
+
+def sparse_adjacency_rows(adjacency: torch.Tensor, num_rows: int) -> torch.Tensor:
+    """The first ``num_rows`` rows of a CSR adjacency, as a CSR tensor (a copy of the index prefix)."""
+    if num_rows == adjacency.size(0):
+        return adjacency
+    crow = adjacency.crow_indices()[: num_rows + 1]
+    end = int(crow[-1])
+    return torch.sparse_csr_tensor(crow, adjacency.col_indices()[:end], adjacency.values()[:end],
+                                   (num_rows, adjacency.size(1)))
 
 
 def build_model(model: str, in_channels: int, out_channels: int, hidden: int, layers: int, dropout: float,

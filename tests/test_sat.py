@@ -12,7 +12,7 @@ from satbench.dist.launch import launch, prepare
 from satbench.errors import ConfigError
 from satbench.halo import as_halo_rows
 from satbench.partition import load_part
-from satbench.sat import EmbeddingPredictor, fit_damping
+from satbench.sat import EmbeddingPredictor, PredictorGraph, fit_damping
 from satbench.train import Trainer
 
 NUM_INNER, NUM_HALO, WIDTH, WINDOW = 30, 40, 16, 4
@@ -28,6 +28,28 @@ def trajectory(kind: str, base: torch.Tensor, drift: torch.Tensor, t: int) -> to
                       math.sin(angle) * first + math.cos(angle) * second], dim=1)
 
 
+def test_predictor_graph_equals_pyg_gcn_over_edge_index():
+    """The predictor's sparse propagation (batched windows, halo rows only in its last layer) computes what PyG's
+    GCNConv computes over the edge list, window by window."""
+    generator = torch.Generator().manual_seed(3)
+    cut = torch.stack([torch.randint(NUM_INNER, NUM_INNER + NUM_HALO, (80,), generator=generator),
+                       torch.randint(0, NUM_INNER, (80,), generator=generator)])
+    inside = torch.randint(0, NUM_INNER, (2, 60), generator=generator)
+    inside = inside[:, inside[0] != inside[1]]
+    edge_index = torch.cat([inside, inside.flip(0), cut, cut.flip(0)], dim=1)
+    torch.manual_seed(2)
+    predictor = EmbeddingPredictor(WIDTH, residual=False)
+    windows = torch.randn(3, NUM_HALO, WINDOW, WIDTH, generator=generator)
+    inner = torch.randn(NUM_INNER, WIDTH, generator=generator)
+    got = predictor.forward_batch(windows, inner, PredictorGraph(edge_index, NUM_INNER, NUM_INNER + NUM_HALO))
+    for b in range(3):
+        _, (hidden, _) = predictor.lstm(windows[b])
+        h = torch.cat([inner, hidden[-1]])
+        h = F.relu(predictor.conv1(h, edge_index))
+        expected = predictor.conv2(h, edge_index)[NUM_INNER:]
+        torch.testing.assert_close(got[b], expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["linear", "rotating"])
 def test_residual_predictor_learns_smooth_drift_online(kind):
     """After online training (20 Adam steps at each sync), predicting each new snapshot from the window, before
@@ -38,7 +60,7 @@ def test_residual_predictor_learns_smooth_drift_online(kind):
     drift = 0.05 * torch.randn(NUM_HALO, WIDTH, generator=generator)
     cut = torch.stack([torch.randint(NUM_INNER, NUM_INNER + NUM_HALO, (80,), generator=generator),
                        torch.randint(0, NUM_INNER, (80,), generator=generator)])
-    edge_index = torch.cat([cut, cut.flip(0)], dim=1)
+    graph = PredictorGraph(torch.cat([cut, cut.flip(0)], dim=1), NUM_INNER, NUM_INNER + NUM_HALO)
     inner = torch.zeros(NUM_INNER, WIDTH)
     torch.manual_seed(1)
     predictor = EmbeddingPredictor(WIDTH, residual=True)
@@ -49,11 +71,11 @@ def test_residual_predictor_learns_smooth_drift_online(kind):
         window = snapshots[t - WINDOW:t]
         if t >= 30:  # online evaluation: predict the new snapshot before training on it
             with torch.no_grad():
-                predicted.append(float((predictor(window, inner, edge_index) - snapshots[t]).norm()))
+                predicted.append(float((predictor(window, inner, graph) - snapshots[t]).norm()))
             stale.append(float((window[-1] - snapshots[t]).norm()))
         for _ in range(20):
             optimizer.zero_grad()
-            F.mse_loss(predictor(window, inner, edge_index), snapshots[t]).backward()
+            F.mse_loss(predictor(window, inner, graph), snapshots[t]).backward()
             optimizer.step()
     assert sum(predicted) < 0.6 * sum(stale), (predicted, stale)
 

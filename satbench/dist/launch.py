@@ -45,9 +45,10 @@ import torch.multiprocessing as mp
 
 from .. import errors
 from ..config import RunConfig
-from ..errors import ConfigError, RunInterrupted, SatbenchError, WorkerFailed
+from ..errors import ConfigError, OutOfMemory, RunInterrupted, SatbenchError, WorkerFailed
 from ..record import RECORD_VERSION, check_outputs, current_umask, environment, summarize, write_json_atomic
 from .network import WorkerLinks, check_available, describe, emulated_links, parse_network
+from .memory import memory_kind, oom_kills, peak_bytes, reset_peak, total_memory_bytes
 from .processes import (launched_by_torchrun, signals_deferred, start_fork_server, stop_on_signals,
                         worker_dies_with_parent, worker_start_method)
 
@@ -177,6 +178,7 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
     device = torch.device(f"cuda:{local_rank}" if config.device == "cuda" else "cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    reset_peak(device)
     part = load_part(meta["partition_dir"], rank)
     trainer = Trainer(config, meta, part, device)
     progress = None
@@ -190,7 +192,9 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
     finally:
         if progress is not None:
             progress.close()
-    trainer.comm.barrier()  # every worker has finished training
+    peaks = torch.zeros(world_size, dtype=torch.float64, device=device)
+    peaks[rank] = float(peak_bytes(device))
+    peaks = trainer.comm.all_reduce(peaks, "stats")  # also the barrier: every worker has finished training
     if rank != 0:
         return None
     method = get_method(config.method)
@@ -207,7 +211,9 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
         "partition": dict(meta["partition"], setup_bytes=trainer.setup_bytes,
                           first_layer_bytes=trainer.first_layer_bytes),
         "epochs": rows,
-        "summary": summarize(rows),
+        # Each worker's peak while it trained (memory.py says what is measured on each device).
+        "memory": {"kind": memory_kind(device), "per_worker_bytes": [int(peak) for peak in peaks.tolist()]},
+        "summary": dict(summarize(rows), peak_memory_bytes=int(peaks.max())),
     }
     if model_out is not None:
         save_state_atomic(trainer.model, model_out)
@@ -283,9 +289,30 @@ def _failure_error(failure: dict[str, Any]) -> SatbenchError:
     keep their type and one-line message, as when a single worker trains in-process; others become WorkerFailed."""
     kind = getattr(errors, failure["type"], None)
     message = failure["error"].splitlines()[-1] if failure["error"] else failure["type"]
+    if out_of_memory(failure["type"], message):
+        return OutOfMemory(f"worker {failure['rank']} ran out of memory: {message}")
     if isinstance(kind, type) and issubclass(kind, SatbenchError) and kind is not WorkerFailed:
         return kind(message)
     return WorkerFailed(f"worker {failure['rank']} failed: {failure['type']}: {message}")
+
+
+def out_of_memory(error_type: str, message: str) -> bool:
+    """Whether a worker's error is an allocation that failed (host or device)."""
+    return error_type in ("MemoryError", "OutOfMemoryError") or "can't allocate memory" in message
+
+
+def death_error(rank: int, signal_name: str | None, description: str, oom_kills_before: int | None,
+                oom_kills_after: int | None) -> WorkerFailed:
+    """The error for a worker that died without reporting one: :class:`OutOfMemory` when it died of SIGKILL while
+    the kernel's OOM-kill count grew, else what killed it."""
+    if signal_name == "SIGKILL" and None not in (oom_kills_before, oom_kills_after) \
+            and oom_kills_after > oom_kills_before:
+        total = total_memory_bytes()
+        machine = f" ({total / 2**30:.1f} GiB on this machine)" if total else ""
+        return OutOfMemory(f"worker {rank} was killed by the kernel's out-of-memory killer: the run needs more "
+                           f"memory than is available{machine}; use more workers (smaller parts), a smaller model, "
+                           f"or a machine with more memory")
+    return WorkerFailed(f"a worker died: {description}")
 
 
 def _run_inline(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> None:
@@ -294,6 +321,11 @@ def _run_inline(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> No
     _init_process_group(config, 0, 1, outputs.rendezvous)
     try:
         run_worker(config, meta, outputs.record_staging, "inline", outputs.model_staging)
+    except (MemoryError, RuntimeError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        if not out_of_memory(type(error).__name__, message):
+            raise
+        raise OutOfMemory(f"the worker ran out of memory: {message}") from None
     finally:
         dist.destroy_process_group()
         outputs.rendezvous.unlink(missing_ok=True)
@@ -320,6 +352,7 @@ def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: Wor
     method = worker_start_method(config.device, config.workers)
     if method == "forkserver":
         start_fork_server()
+    oom_kills_before = oom_kills()
     context = None
     try:
         with signals_deferred():  # an interrupt waits until every worker is started and in hand
@@ -332,8 +365,8 @@ def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: Wor
         if first is not None:
             raise _failure_error(first) from None
         raise WorkerFailed(f"a worker failed: {str(error).strip().splitlines()[-1]}") from None
-    except mp.ProcessExitedException as error:
-        raise WorkerFailed(f"a worker died: {error}") from None  # its peers' errors only echo the death
+    except mp.ProcessExitedException as error:  # its peers' errors only echo the death
+        raise death_error(error.error_index, error.signal_name, str(error), oom_kills_before, oom_kills()) from None
     finally:
         if context is not None:
             _stop_workers(context.processes)  # interrupted: nothing may keep training

@@ -40,8 +40,8 @@ while the early epochs of a period, where the trend has barely moved the rows, d
 from .anchor import fit_damping, fit_gain
 from .method import SAT
 from .options import SAT_OPTIONS
-from .predictor import EmbeddingPredictor, replay_batches
+from .predictor import EmbeddingPredictor, PredictorGraph, replay_batches
 from .variants import SATVariant, sat_variant
 
-__all__ = ["SAT", "SAT_OPTIONS", "EmbeddingPredictor", "SATVariant", "fit_damping", "fit_gain", "replay_batches",
+__all__ = ["SAT", "SAT_OPTIONS", "EmbeddingPredictor", "PredictorGraph", "SATVariant", "fit_damping", "fit_gain", "replay_batches",
            "sat_variant"]

@@ -17,7 +17,7 @@ from ..methods import Method, MethodContext
 from .anchor import fit_damping, fit_gain
 from .gate import error_per_owner, owner_approves
 from .options import SAT_OPTIONS, check_sat_options
-from .predictor import EmbeddingPredictor, replay_batches
+from .predictor import EmbeddingPredictor, PredictorGraph, replay_batches
 
 
 @dataclasses.dataclass
@@ -57,7 +57,8 @@ class SAT(Method):
         graph = context.graph
         edges = graph.edge_index[:, (graph.edge_index[1] < graph.num_inner) & (graph.edge_index[0] != graph.edge_index[1])]
         cut = edges[:, edges[0] >= graph.num_inner]
-        self.edge_index = torch.cat([edges, cut.flip(0)], dim=1)  # symmetric, so messages reach the halo rows
+        # symmetric, so messages reach the halo rows
+        self.graph = PredictorGraph(torch.cat([edges, cut.flip(0)], dim=1), graph.num_inner, graph.num_rows)
         self.num_inner = graph.num_inner
         self.predictors: dict[object, tuple[EmbeddingPredictor, torch.optim.Optimizer]] = {}
         self.layers: dict[int, _LayerState] = {}
@@ -149,7 +150,7 @@ class SAT(Method):
 
     def _predict(self, layer: int, window: list[torch.Tensor], h_inner: torch.Tensor) -> torch.Tensor:
         predictor, _ = self.predictor(layer, window[-1].size(1))
-        return predictor(window, self._inner_input(h_inner), self.edge_index) + self._trend(layer, window)
+        return predictor(window, self._inner_input(h_inner), self.graph) + self._trend(layer, window)
 
     def _error_per_owner(self, rows: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return error_per_owner(rows, target, self.halo_owner, self.comm.world_size)
@@ -194,7 +195,7 @@ class SAT(Method):
         for _ in range(self.config["predictor_steps"]):
             optimizer.zero_grad(set_to_none=True)
             # The mean over pairs of each pair's MSE: all pairs have the snapshot's shape.
-            loss = sum(F.mse_loss(predictor.forward_batch(windows, inner, self.edge_index), targets, reduction="sum")
+            loss = sum(F.mse_loss(predictor.forward_batch(windows, inner, self.graph), targets, reduction="sum")
                        for windows, targets in batches) / elements
             loss.backward()
             optimizer.step()

@@ -7,36 +7,62 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import spmm
+
+from ..models import sparse_adjacency
+
+
+class PredictorGraph:
+    """The predictor's graph over a worker's inner + halo rows, normalised as GCNConv does (self loops, symmetric
+    degrees), as two CSR adjacencies: every row (the first convolution) and the halo rows only (the second one, whose
+    output is read only there). Sparse products never materialise one message per edge and feature."""
+
+    def __init__(self, edge_index: torch.Tensor, num_inner: int, num_rows: int):
+        edge_index, weight = gcn_norm(edge_index, None, num_rows, add_self_loops=True)
+        self.num_inner = num_inner
+        self.all_rows = sparse_adjacency(edge_index, num_rows, num_rows, weight)
+        into_halo = edge_index[1] >= num_inner
+        halo_edges = edge_index[:, into_halo] - torch.tensor([[0], [num_inner]], device=edge_index.device)
+        self.halo_rows = sparse_adjacency(halo_edges, num_rows - num_inner, num_rows, weight[into_halo])
+
+
+def _propagate(conv: GCNConv, adjacency: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``conv`` on a batch of node features ``h`` [batch, nodes, width] -> [batch, adjacency rows, width]."""
+    h = conv.lin(h)
+    batch, nodes, width = h.shape
+    out = spmm(adjacency, h.transpose(0, 1).reshape(nodes, batch * width))
+    return out.reshape(-1, batch, width).transpose(0, 1) + conv.bias
 
 
 class EmbeddingPredictor(nn.Module):
     """LSTM over a window of snapshots, then a 2-layer GCN over the local graph; outputs halo rows.
 
     ``forward`` takes one window; ``forward_batch`` several windows of the same length at once (the replay buffer in
-    one pass: PyG's GCNConv propagates ``[batch, nodes, width]`` features along the nodes axis).
+    one pass).
     """
 
     def __init__(self, width: int, residual: bool):
         super().__init__()
         self.lstm = nn.LSTM(width, width, batch_first=True)
-        self.conv1 = GCNConv(width, width, cached=True)
-        self.conv2 = GCNConv(width, width, cached=True)
+        self.conv1 = GCNConv(width, width)  # parameters only: propagation is over a PredictorGraph
+        self.conv2 = GCNConv(width, width)
         self.residual = residual
         if residual:  # an untrained residual predictor outputs the latest snapshot unchanged
             nn.init.zeros_(self.conv2.lin.weight)
             nn.init.zeros_(self.conv2.bias)
 
-    def forward(self, window: list[torch.Tensor], inner: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        return self.forward_batch(torch.stack(window, dim=1).unsqueeze(0), inner, edge_index)[0]
+    def forward(self, window: list[torch.Tensor], inner: torch.Tensor, graph: PredictorGraph) -> torch.Tensor:
+        return self.forward_batch(torch.stack(window, dim=1).unsqueeze(0), inner, graph)[0]
 
-    def forward_batch(self, windows: torch.Tensor, inner: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+    def forward_batch(self, windows: torch.Tensor, inner: torch.Tensor, graph: PredictorGraph) -> torch.Tensor:
         """``windows`` [batch, num_halo, K, width], ``inner`` [num_inner, width] -> [batch, num_halo, width]."""
         batch, num_halo, length, width = windows.shape
         _, (hidden, _) = self.lstm(windows.reshape(batch * num_halo, length, width))  # zero initial state
         halo = hidden[-1].reshape(batch, num_halo, width)
         h = torch.cat([inner.expand(batch, -1, -1), halo], dim=1)  # [batch, nodes, width]
-        h = F.relu(self.conv1(h, edge_index))
-        out = self.conv2(h, edge_index)[:, inner.size(0):]
+        h = F.relu(_propagate(self.conv1, graph.all_rows, h))
+        out = _propagate(self.conv2, graph.halo_rows, h)
         return windows[:, :, -1] + out if self.residual else out
 
 
