@@ -4,9 +4,10 @@ The forward pass runs on ``inner + halo`` rows. Layer 0 reads the halo's input f
 before every later layer the *method* supplies the halo rows (an exact exchange, a cached copy, a prediction...).
 That call, ``supply_halo(layer, h_inner)``, is the only place where halo rows enter the model.
 
-Message passing for GCN and SAGE runs on a sparse CSR adjacency (``LocalGraph.adjacency``, one row per target): PyG
-then aggregates with a sparse-dense product instead of materialising one message per edge and feature, which is what
-bounds memory and time on graphs of a million nodes. GAT needs per-edge attention, so it keeps ``edge_index``.
+GCN and SAGE aggregate with a sparse-dense product over a CSR adjacency (:class:`SparseAggregation`, with its
+transpose kept for the backward pass) instead of materialising one message per edge and feature: that is what bounds
+memory and time on graphs of a million nodes. They use the PyG layers' own parameters and compute what the layers
+compute (tested against them). GAT needs per-edge attention, so it keeps ``edge_index``.
 
 Dropout is keyed by global node id (see :class:`NodeDropout`), so a node's dropout mask is the same on its owner, on
 every worker that holds it as a halo node, and in single-process full-graph training: that is what makes the
@@ -23,12 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
-from torch_geometric.utils import spmm, to_torch_csr_tensor
+from torch_geometric.utils import to_torch_csr_tensor
 
 from .errors import ConfigError
 
 # Printed once per process by every worker otherwise; the CSR products used here are covered by the tests.
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled", category=UserWarning)
 
 MODELS = ("gcn", "sage", "gat")
 NORMS = ("none", "batch", "layer")
@@ -48,9 +50,8 @@ class LocalGraph:
     # Rows whose layer outputs are computed: the inner rows, or all rows when halo rows are also recomputed from
     # in-partition messages (GraphFM's partial recomputation).
     num_targets: int | None = None
-    # [num_targets, num_inner + num_halo] sparse CSR: row t holds t's in-edges (GCN's weights, or ones). GCN and SAGE
-    # aggregate through it; None for GAT, which needs edge_index.
-    adjacency: torch.Tensor | None = None
+    # GCN's and SAGE's aggregation into the target rows; None for GAT, which needs edge_index.
+    aggregation: SparseAggregation | None = None
 
     def __post_init__(self):
         if self.num_targets is None:
@@ -61,12 +62,38 @@ class LocalGraph:
         return int(self.node_ids.numel())
 
 
-def sparse_adjacency(edge_index: torch.Tensor, num_targets: int, num_rows: int,
-                     edge_weight: torch.Tensor | None = None) -> torch.Tensor:
-    """The transposed adjacency as a CSR tensor ``[num_targets, num_rows]``: row ``t`` lists the sources of the edges
-    into ``t``, valued by ``edge_weight`` (ones without)."""
-    transposed = torch.stack([edge_index[1], edge_index[0]])
-    return to_torch_csr_tensor(transposed, edge_weight, size=(num_targets, num_rows))
+class _SparseProduct(torch.autograd.Function):
+    """``adjacency @ x`` whose backward multiplies by a transpose built once (torch would sort one every step)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, adjacency: torch.Tensor, transposed: torch.Tensor) -> torch.Tensor:
+        ctx.transposed = transposed
+        return torch.sparse.mm(adjacency, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return torch.sparse.mm(ctx.transposed, grad.contiguous()), None, None
+
+
+class SparseAggregation:
+    """Weighted in-edge sums into ``num_targets`` rows from ``num_rows`` rows: ``out[t] = Σ_{(s,t)} w · x[s]``.
+
+    Held as a CSR matrix ``[num_targets, num_rows]`` and its transpose (for gradients). ``weight=None`` makes it
+    the mean over in-neighbours (SAGE's aggregation; rows without in-edges get 0, as PyG's scatter gives)."""
+
+    def __init__(self, edge_index: torch.Tensor, num_targets: int, num_rows: int,
+                 weight: torch.Tensor | None = None):
+        source, target = edge_index
+        if weight is None:
+            degree = torch.bincount(target, minlength=num_targets).clamp_min(1)
+            weight = 1.0 / degree.to(torch.float32)[target]
+        self.num_targets, self.num_rows = num_targets, num_rows
+        self.adjacency = to_torch_csr_tensor(torch.stack([target, source]), weight, size=(num_targets, num_rows))
+        self.transposed = to_torch_csr_tensor(edge_index, weight, size=(num_rows, num_targets))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [num_rows, C] -> [num_targets, C]."""
+        return _SparseProduct.apply(x, self.adjacency, self.transposed)
 
 
 def gcn_edge_weights(edge_index: torch.Tensor, degree: torch.Tensor, num_targets: int):
@@ -103,8 +130,11 @@ class NodeDropout(nn.Module):
 
     The training loop passes a key that changes every step (the run seed and the step counter). Each row and each
     column get a 32-bit hash of their own; a cell's bit pattern is one multiply-xorshift round over their xor, whose
-    top 24 bits are compared with the drop probability: about nine integer passes over the tensor.
+    top 24 bits are compared with the drop probability. The mask is built in blocks of rows small enough to stay in
+    cache, with the integer passes in place: on a million rows it is memory traffic, not arithmetic, that costs.
     """
+
+    BLOCK_CELLS = 1 << 20  # int32 cells per block: 4 MiB
 
     def __init__(self, p: float):
         super().__init__()
@@ -112,15 +142,26 @@ class NodeDropout(nn.Module):
             raise ConfigError(f"dropout must be in [0, 1), got {p}")
         self.p = p
 
+    def keep_mask(self, node_ids: torch.Tensor, width: int, key: tuple[int, ...]) -> torch.Tensor:
+        """Boolean ``[rows, width]``: which cells survive."""
+        row = _mix32(node_ids.to(torch.int32) * -0x61C88647 + _seed32(*key))
+        column = _mix32(torch.arange(width, dtype=torch.int32, device=node_ids.device) * 0x2545F491
+                        + _seed32(*key, 1))
+        threshold = int(self.p * (1 << 24))
+        keep = torch.empty(row.numel(), width, dtype=torch.bool, device=node_ids.device)
+        block = max(1, self.BLOCK_CELLS // max(width, 1))
+        for start in range(0, row.numel(), block):
+            bits = row[start:start + block].unsqueeze(1) ^ column
+            bits.mul_(0x7FEB352D)
+            bits.bitwise_xor_((bits >> 15).bitwise_and_(0x1FFFF))
+            bits.mul_(-0x7B1A6AF5)
+            torch.ge(bits.bitwise_right_shift_(8).bitwise_and_(0xFFFFFF), threshold, out=keep[start:start + block])
+        return keep
+
     def forward(self, h: torch.Tensor, node_ids: torch.Tensor, key: tuple[int, ...]) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return h
-        row = _mix32(node_ids.to(torch.int32) * -0x61C88647 + _seed32(*key))
-        column = _mix32(torch.arange(h.size(1), dtype=torch.int32, device=h.device) * 0x2545F491 + _seed32(*key, 1))
-        bits = (row.unsqueeze(1) ^ column) * 0x7FEB352D
-        bits = (bits ^ ((bits >> 15) & 0x1FFFF)) * -0x7B1A6AF5
-        keep = ((bits >> 8) & 0xFFFFFF) >= int(self.p * (1 << 24))
-        return h * keep * (1.0 / (1.0 - self.p))
+        return (h * self.keep_mask(node_ids, h.size(1), key)).mul_(1.0 / (1.0 - self.p))
 
 
 class DistributedBatchNorm(nn.Module):
@@ -218,10 +259,10 @@ class LayerwiseGNN(nn.Module):
     def conv(self, layer: int, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         """Layer ``layer``'s convolution; rows beyond ``graph.num_targets`` in the output, if any, are not used."""
         conv = self.convs[layer]
-        if graph.adjacency is not None and isinstance(conv, GCNConv):
-            return conv(h, graph.adjacency)
-        if graph.adjacency is not None and isinstance(conv, SAGEConv):
-            return conv((h, h[: graph.num_targets]), graph.adjacency)
+        if graph.aggregation is not None and isinstance(conv, GCNConv):  # GCNConv.forward: lin, propagate, bias
+            return graph.aggregation(conv.lin(h)) + conv.bias
+        if graph.aggregation is not None and isinstance(conv, SAGEConv):  # SAGEConv.forward (root weight, no norm)
+            return conv.lin_l(graph.aggregation(h)) + conv.lin_r(h[: graph.num_targets])
         if isinstance(conv, GCNConv):
             return conv(h, graph.edge_index, graph.edge_weight)
         return conv(h, graph.edge_index)
@@ -275,9 +316,8 @@ def first_layer_aggregate(model: str, graph: LocalGraph, x: torch.Tensor) -> tor
     ``graph.edge_weight``), SAGE's mean of its neighbours' input features. Owners send it once, at setup."""
     if model not in ("gcn", "sage"):
         raise ConfigError(f"no exact first-layer rows for {model!r}")
-    if graph.adjacency is not None:  # the same sum (GCN's weights) or mean (SAGE's ones) as a sparse product
-        inner_rows = sparse_adjacency_rows(graph.adjacency, graph.num_inner)
-        return spmm(inner_rows, x, reduce="sum" if model == "gcn" else "mean")
+    if graph.aggregation is not None:  # the same sum (GCN's weights) or mean (SAGE), as a sparse product
+        return graph.aggregation(x)[: graph.num_inner]
     source, target = graph.edge_index
     keep = target < graph.num_inner
     source, target = source[keep], target[keep]
@@ -290,15 +330,6 @@ def first_layer_aggregate(model: str, graph: LocalGraph, x: torch.Tensor) -> tor
         aggregate = aggregate / degree.to(x.dtype)
     return aggregate
 
-
-def sparse_adjacency_rows(adjacency: torch.Tensor, num_rows: int) -> torch.Tensor:
-    """The first ``num_rows`` rows of a CSR adjacency, as a CSR tensor (a copy of the index prefix)."""
-    if num_rows == adjacency.size(0):
-        return adjacency
-    crow = adjacency.crow_indices()[: num_rows + 1]
-    end = int(crow[-1])
-    return torch.sparse_csr_tensor(crow, adjacency.col_indices()[:end], adjacency.values()[:end],
-                                   (num_rows, adjacency.size(1)))
 
 
 def build_model(model: str, in_channels: int, out_channels: int, hidden: int, layers: int, dropout: float,

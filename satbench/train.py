@@ -20,7 +20,7 @@ from .dist.comm import Communicator
 from .evaluate import Scorer
 from .halo import STALENESS_FIELDS, FirstLayerRows, HaloSeam
 from .methods import MethodContext, get_method
-from .models import LocalGraph, build_model, first_layer_aggregate, gcn_edge_weights, sparse_adjacency
+from .models import LocalGraph, SparseAggregation, build_model, first_layer_aggregate, gcn_edge_weights
 from .partition import Part
 from .record import summarize
 
@@ -40,7 +40,7 @@ def local_graph(part: Part, model: str, device: torch.device, kind: str = "full"
     degrees counted inside the part (partition-based training). ``partial_halo``: also the reversed cut edges, into
     halo rows, so a layer recomputes halo rows from in-partition messages.
 
-    GCN and SAGE also get the CSR adjacency their layers aggregate through (see :mod:`satbench.models`).
+    GCN and SAGE also get the sparse aggregation their layers use (see :mod:`satbench.models`).
     """
     edge_index, degree, num_targets = part.edge_index, part.degree, part.num_inner
     if kind == "inner":
@@ -55,11 +55,11 @@ def local_graph(part: Part, model: str, device: torch.device, kind: str = "full"
         edge_index, edge_weight = gcn_edge_weights(edge_index, degree, num_targets)
         edge_weight = edge_weight.to(device)
     num_rows = part.num_inner + part.num_halo
-    adjacency = None
+    edge_index = edge_index.to(device)
+    aggregation = None
     if model in ("gcn", "sage"):
-        adjacency = sparse_adjacency(edge_index.to(device), num_targets, num_rows, edge_weight)
-    return LocalGraph(edge_index.to(device), part.num_inner, part.local_nodes.to(device), edge_weight, num_targets,
-                      adjacency)
+        aggregation = SparseAggregation(edge_index, num_targets, num_rows, edge_weight)
+    return LocalGraph(edge_index, part.num_inner, part.local_nodes.to(device), edge_weight, num_targets, aggregation)
 
 
 def loss_sum(logits: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:

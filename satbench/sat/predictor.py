@@ -8,9 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import spmm
 
-from ..models import sparse_adjacency
+from ..models import SparseAggregation
 
 
 class PredictorGraph:
@@ -21,17 +20,17 @@ class PredictorGraph:
     def __init__(self, edge_index: torch.Tensor, num_inner: int, num_rows: int):
         edge_index, weight = gcn_norm(edge_index, None, num_rows, add_self_loops=True)
         self.num_inner = num_inner
-        self.all_rows = sparse_adjacency(edge_index, num_rows, num_rows, weight)
+        self.all_rows = SparseAggregation(edge_index, num_rows, num_rows, weight)
         into_halo = edge_index[1] >= num_inner
         halo_edges = edge_index[:, into_halo] - torch.tensor([[0], [num_inner]], device=edge_index.device)
-        self.halo_rows = sparse_adjacency(halo_edges, num_rows - num_inner, num_rows, weight[into_halo])
+        self.halo_rows = SparseAggregation(halo_edges, num_rows - num_inner, num_rows, weight[into_halo])
 
 
-def _propagate(conv: GCNConv, adjacency: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """``conv`` on a batch of node features ``h`` [batch, nodes, width] -> [batch, adjacency rows, width]."""
+def _propagate(conv: GCNConv, aggregation: SparseAggregation, h: torch.Tensor) -> torch.Tensor:
+    """``conv`` on a batch of node features ``h`` [batch, nodes, width] -> [batch, aggregation targets, width]."""
     h = conv.lin(h)
     batch, nodes, width = h.shape
-    out = spmm(adjacency, h.transpose(0, 1).reshape(nodes, batch * width))
+    out = aggregation(h.transpose(0, 1).reshape(nodes, batch * width))
     return out.reshape(-1, batch, width).transpose(0, 1) + conv.bias
 
 

@@ -1,8 +1,10 @@
-"""The methods benchmark's per-epoch table, printed in the terminal summary (also under ``--benchmark-only``)."""
+"""Tables printed in the terminal summary (also under ``--benchmark-only``): the methods benchmark's per-epoch figures and
+the million-node benchmark's epoch time and peak memory per worker."""
 
 import pytest
 
 METHOD_SUMMARY = pytest.StashKey[dict]()
+MILLION_SUMMARY = pytest.StashKey[dict]()
 
 
 @pytest.fixture
@@ -11,7 +13,20 @@ def method_summary(request) -> dict:
     return request.config.stash.setdefault(METHOD_SUMMARY, {})
 
 
+@pytest.fixture
+def million_summary(request) -> dict:
+    """label -> epoch time and peak memory per worker at a million nodes; printed at the end."""
+    return request.config.stash.setdefault(MILLION_SUMMARY, {})
+
+
 def pytest_terminal_summary(terminalreporter, config):
+    million = config.stash.get(MILLION_SUMMARY, {})
+    if million:
+        terminalreporter.section("a million nodes: epoch time and peak memory per worker")
+        terminalreporter.write_line(f"{'run':<28} {'epoch s':>8} {'peak GiB per worker':>22}")
+        for label, row in million.items():
+            peaks = " ".join(f"{peak / 2**30:.2f}" for peak in row["peak_memory_bytes"])
+            terminalreporter.write_line(f"{label:<28} {row['epoch_time_s']:8.2f} {peaks:>22}")
     summary = config.stash.get(METHOD_SUMMARY, {})
     if not summary:
         return
