@@ -180,6 +180,17 @@ def test_throughput_speedup_is_exact_time_over_method_time(frames):
     assert len(table) == 2 * 2 * 4
 
 
+def test_throughput_memory_is_the_largest_worker_peak_over_seeds_and_missing_in_older_records():
+    records = [make_record("sbm-a", "digest", 2, seed, test=0.8, epoch_time=1, val_slope=0.1, val_cap=0.9)
+               for seed in (0, 1)] + [make_record("sbm-a", "exact", 2, 0, test=0.8, epoch_time=1, val_slope=0.1,
+                                                  val_cap=0.9)]
+    records[0]["summary"]["peak_memory_bytes"] = 2**30
+    records[1]["summary"]["peak_memory_bytes"] = 3 * 2**30  # exact's record has none, as before the field existed
+    table = report.throughput_table(report.load_runs(records)).set_index("method")
+    assert table.loc["digest", "peak memory per worker (MiB)"] == 3072
+    assert math.isnan(table.loc["exact", "peak memory per worker (MiB)"])
+
+
 def test_time_to_target(frames):
     runs, epochs, _ = frames
     table = report.time_to_target_table(epochs, runs)

@@ -136,6 +136,10 @@ def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+SUMMARY_COLUMNS = ("best_val", "test_at_best_val", "best_epoch", "mean_epoch_time_s", "mean_comm_bytes",
+                   "mean_staleness", "peak_memory_bytes")
+
+
 def load_runs(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per run: its identifying columns, the summary's scores, timing, traffic and staleness."""
     rows = []
@@ -144,12 +148,10 @@ def load_runs(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
         row = {key: run.meta[key] for key in META_COLUMNS}
         row["base"] = run.meta["base"]
         row["epochs"] = len(run.record.get("epochs") or [])
-        for key in ("best_val", "test_at_best_val", "best_epoch", "mean_epoch_time_s", "mean_comm_bytes",
-                    "mean_staleness"):
-            row[key] = _float(summary.get(key))
+        for key in SUMMARY_COLUMNS:
+            row[key] = _float(summary.get(key))  # records from before a field existed: NaN
         rows.append(row)
-    columns = list(META_COLUMNS) + ["base", "epochs", "best_val", "test_at_best_val", "best_epoch",
-                                    "mean_epoch_time_s", "mean_comm_bytes", "mean_staleness"]
+    columns = list(META_COLUMNS) + ["base", "epochs", *SUMMARY_COLUMNS]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -69,11 +69,13 @@ def staleness_table(staleness: pd.DataFrame) -> pd.DataFrame:
 def _per_config_means(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return runs.groupby(keys, dropna=False).agg(
         epoch_time_s=("mean_epoch_time_s", "mean"), comm_bytes=("mean_comm_bytes", "mean"),
-        staleness=("mean_staleness", "mean"), seeds=("seed", "nunique")).reset_index()
+        staleness=("mean_staleness", "mean"), peak_memory_bytes=("peak_memory_bytes", "max"),
+        seeds=("seed", "nunique")).reset_index()
 
 
 def throughput_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, W, method): mean epoch time (s), speedup over exact, mean traffic per epoch (MB)."""
+    """Per (dataset, model, W, method): mean epoch time (s), speedup over exact, mean traffic per epoch (MB), and the
+    largest worker's peak memory over the seeds (MiB)."""
     runs = main_study(runs)
     if runs.empty:
         return pd.DataFrame()
@@ -86,6 +88,7 @@ def throughput_table(runs: pd.DataFrame) -> pd.DataFrame:
         "epoch time (s)": means["epoch_time_s"],
         "speedup vs exact": np.asarray(reference, dtype=float) / means["epoch_time_s"],
         "comm (MB/epoch)": means["comm_bytes"] / 1e6,
+        "peak memory per worker (MiB)": means["peak_memory_bytes"] / 2**20,
         "seeds": means["seeds"],
     })
     return _sort_rows(table)
