@@ -6,8 +6,7 @@ goal is satbench/PyG <= 1.25: the layer-wise forward, node-keyed dropout and the
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch_geometric.nn import GCNConv
+from plain_pyg import PlainGCN, epoch_step
 
 from satbench.config import RunConfig
 from satbench.data import load_dataset
@@ -34,33 +33,10 @@ def test_epoch_satbench_exact_one_worker(benchmark, graph):
     benchmark.pedantic(trainer.train_epoch, args=(1,), rounds=5, warmup_rounds=1)
 
 
-class PlainGCN(torch.nn.Module):
-    """PyG's own ``examples/gcn.py`` model: dropout on the input and the hidden layer, cached normalisation."""
-
-    def __init__(self, in_channels, hidden, out_channels):
-        super().__init__()
-        self.conv1 = GCNConv(in_channels, hidden, cached=True)
-        self.conv2 = GCNConv(hidden, out_channels, cached=True)
-
-    def forward(self, x, edge_index):
-        x = F.dropout(x, p=DROPOUT, training=self.training)
-        x = self.conv1(x, edge_index).relu()
-        x = F.dropout(x, p=DROPOUT, training=self.training)
-        return self.conv2(x, edge_index)
-
-
 def test_epoch_plain_pyg_gcn(benchmark, graph):
     data = graph.data
     torch.manual_seed(0)
-    model = PlainGCN(data.num_features, HIDDEN, graph.num_classes)
+    model = PlainGCN(data.num_features, HIDDEN, graph.num_classes, DROPOUT)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-
-    def epoch():
-        model.train()
-        optimizer.zero_grad()
-        out = model(data.x, data.edge_index)
-        F.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
-        optimizer.step()
-
     benchmark.group = f"epoch: GCN 2x{HIDDEN} on {DATASET}"
-    benchmark.pedantic(epoch, rounds=5, warmup_rounds=1)
+    benchmark.pedantic(epoch_step, args=(model, optimizer, data, data.edge_index), rounds=5, warmup_rounds=1)
