@@ -7,6 +7,9 @@ from runs import TINY_GRAPH, load_record, satbench, without_timings
 from satbench.config import RunConfig
 from satbench.dist.launch import launch
 
+# Every test here launches worker processes or the CLI.
+pytestmark = pytest.mark.multiprocess
+
 
 def run(tmp_path, method, halo="method", **settings):
     values = dict(dataset=TINY_GRAPH, method=method, workers=2, epochs=4, hidden=8, layers=3, dropout=0.3,

@@ -13,6 +13,9 @@ import pytest
 
 from runs import REPO, TINY_GRAPH, load_record, satbench, without_timings
 
+# Every test here launches worker processes or the CLI.
+pytestmark = pytest.mark.multiprocess
+
 
 def free_port():
     with socket.socket() as probe:

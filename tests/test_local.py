@@ -222,3 +222,21 @@ def test_the_local_group_trains_every_method_as_a_real_group_does(metas):
         assert_same_run(without_timings(local[rank]), without_timings(real[rank]), f"rank {rank}")
     assert any(row["halo_bytes"] > 0 for run in real[0].values() for row in run["epochs"])
 
+
+# -- the tiers (tests/conftest.py) ------------------------------------------------------------------------------------
+
+
+def test_a_unit_test_can_start_no_process(request):
+    """The fast tier stays in this process: a unit test that starts a program, a process or a process group fails,
+    saying which marker it needs."""
+    import multiprocessing
+    import subprocess
+    import sys
+
+    assert request.node.get_closest_marker("unit") is not None
+    with pytest.raises(AssertionError, match="mark it @pytest.mark.multiprocess"):
+        subprocess.run([sys.executable, "-c", "pass"])
+    with pytest.raises(AssertionError, match="mark it @pytest.mark.multiprocess"):
+        multiprocessing.get_context("spawn").Process(target=print).start()
+    with pytest.raises(AssertionError, match="mark it @pytest.mark.multiprocess"):
+        torch.distributed.init_process_group("gloo", rank=0, world_size=1, init_method="tcp://127.0.0.1:1")

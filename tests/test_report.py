@@ -367,6 +367,7 @@ def test_writers_escape_and_keep_one_cell_per_column():
     assert csv.loc["digest", "dataset"] == "a|b" and math.isnan(csv.loc["digest", "gain (%)"])
 
 
+@pytest.mark.multiprocess
 def test_method_colors_are_fixed_and_distinct():
     assert report.method_color("sat") == report.METHOD_COLORS["sat"]
     assert report.method_color("digest (τ=5)") == report.METHOD_COLORS["digest"]

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from runs import TINY_GRAPH, load_record, run_in_process_group
+from fakecomm import run_local
+from runs import TINY_GRAPH, load_record
 from satbench.config import RunConfig
 from satbench.dist.launch import launch, prepare
 from satbench.errors import ConfigError
@@ -107,7 +108,7 @@ def two_worker_meta(tmp_path_factory):
 
 
 def test_predicted_rows_carry_no_gradient_into_the_predictor(two_worker_meta):
-    results = run_in_process_group(_record_supplies, 2, two_worker_meta, "sat", {"sync_period": 2}, 5)
+    results = run_local(_record_supplies, 2, two_worker_meta, "sat", {"sync_period": 2}, 5)
     for result in results:
         assert result["calls"] and not any(call["requires_grad"] for call in result["calls"])
         # The predictor's last Adam step cleared its gradients; the GNN's later backward passes added none.
@@ -116,8 +117,7 @@ def test_predicted_rows_carry_no_gradient_into_the_predictor(two_worker_meta):
 
 def test_untrained_residual_predictor_reproduces_digest(two_worker_meta):
     """Before its first training (the second sync), a residual predictor hands back exactly DIGEST's rows."""
-    results = run_in_process_group(_record_supplies, 2, two_worker_meta, "sat",
-                                   {"sync_period": 3, "residual": True}, 3)
+    results = run_local(_record_supplies, 2, two_worker_meta, "sat", {"sync_period": 3, "residual": True}, 3)
     for result in results:
         for call in result["calls"]:
             assert torch.equal(call["used"], call["stale"])
@@ -125,7 +125,7 @@ def test_untrained_residual_predictor_reproduces_digest(two_worker_meta):
 
 def test_gated_sat_never_uses_a_prediction_that_lost_to_the_stale_copy(two_worker_meta):
     options = {"sync_period": 2, "gated": True, "predictor_steps": 2}
-    results = run_in_process_group(_record_supplies, 2, two_worker_meta, "sat", options, 12)
+    results = run_local(_record_supplies, 2, two_worker_meta, "sat", options, 12)
     checked = 0
     for result in results:
         for call in result["calls"]:
@@ -140,6 +140,7 @@ def test_gated_sat_never_uses_a_prediction_that_lost_to_the_stale_copy(two_worke
     assert checked > 0  # the faithful predictor loses to the stale copy at least once here
 
 
+@pytest.mark.multiprocess
 def test_sat_records_its_staleness_next_to_the_stale_copy_and_its_cost(tmp_path):
     config = RunConfig(dataset=TINY_GRAPH, method="sat", workers=2, epochs=4, hidden=8, dropout=0.0,
                        staleness_every=1, cache_dir=str(tmp_path / "cache"), progress=False,
@@ -207,7 +208,7 @@ def _trend_beats_stale(evidence, damping, margin):
 
 @pytest.fixture(scope="module")
 def owner_check_events(two_worker_meta):
-    return run_in_process_group(_record_owner_evidence, 2, two_worker_meta, {"sync_period": 3}, 16)
+    return run_local(_record_owner_evidence, 2, two_worker_meta, {"sync_period": 3}, 16)
 
 
 def test_owner_check_evidence_is_what_the_receiver_would_see_against_the_owners_current_rows(owner_check_events):
