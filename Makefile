@@ -1,5 +1,6 @@
 # The two commands a new user runs (README): `make reproduce` and `make test`. Both install into .venv first.
 #   make test PYTEST_ARGS='-k exact -x'      make reproduce CONFIG=config/X.yaml CORES=8
+#   make test-unit                           (the fast tier alone: tests that start no process)
 #   make venv TORCH_SPEC='torch==2.13.0'      (another torch build for another platform)
 PYTHON ?= python3
 VENV ?= .venv
@@ -25,11 +26,12 @@ SNAKEMAKE := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake
 SNAKEMAKE_OPTIONS := --cores $(CORES) --rerun-incomplete $(if $(CONFIG),--configfile=$(CONFIG))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test reproduce figures report bench clean-results
+.PHONY: help venv test test-unit reproduce figures report bench clean-results
 
 help:
 	@echo "make reproduce      install into .venv, run the default reproduction (CONFIG=config/X.yaml, CORES=N)"
 	@echo "make test           install into .venv, run the test suite, as CI does (PYTEST_ARGS=... for options)"
+	@echo "make test-unit      the fast tier alone: tests that start no process (PYTEST_ARGS=... for options)"
 	@echo "make figures        rebuild tables and plots from existing run records, without training"
 	@echo "make report         snakemake --report report.html"
 	@echo "make bench          run the timing benchmarks in tests/benchmarks (pytest-benchmark)"
@@ -47,6 +49,10 @@ venv: $(INSTALLED)
 test: venv
 	$(if $(DATA_MIRROR),SATBENCH_DATA_MIRROR='$(DATA_MIRROR)') SATBENCH_OFFLINE=$(SATBENCH_OFFLINE) \
 		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-unit: venv
+	$(if $(DATA_MIRROR),SATBENCH_DATA_MIRROR='$(DATA_MIRROR)') SATBENCH_OFFLINE=$(SATBENCH_OFFLINE) \
+		$(BIN)/python -m pytest -q -m unit $(PYTEST_ARGS)
 
 reproduce: venv
 	$(SNAKEMAKE) $(SNAKEMAKE_OPTIONS)

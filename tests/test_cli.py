@@ -7,6 +7,9 @@ import pytest
 
 from runs import TINY_GRAPH, load_record, satbench, without_timings
 
+# Every test here launches worker processes or the CLI.
+pytestmark = pytest.mark.multiprocess
+
 
 def assert_one_line_error(result, *fragments):
     assert result.returncode == 2, result.stderr

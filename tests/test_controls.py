@@ -1,13 +1,14 @@
-"""The fresh-halo control (``--halo fresh``), measured at the halo seam, and SAT hearing its base's snapshots."""
+"""The fresh-halo control (``--halo fresh``), measured at the halo seam. (SAT hearing its base's snapshots:
+test_local.py.)"""
 
 import pytest
-import torch
 
-from runs import TINY_GRAPH, load_record, run_in_process_group, satbench, without_timings
+from runs import TINY_GRAPH, load_record, satbench, without_timings
 from satbench.config import RunConfig
-from satbench.dist.launch import launch, prepare
-from satbench.partition import load_part
-from satbench.train import Trainer
+from satbench.dist.launch import launch
+
+# Every test here launches worker processes or the CLI.
+pytestmark = pytest.mark.multiprocess
 
 
 def run(tmp_path, method, halo="method", **settings):
@@ -51,29 +52,6 @@ def test_a_method_without_halo_rows_refuses_the_control(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "partition" in lines[0] and "no halo rows" in lines[0]
     assert not (tmp_path / "out.json").exists()
-
-
-def _syncs_and_snapshots(rank, world_size, meta, method, options, epochs):
-    part = load_part(meta["partition_dir"], rank)
-    config = RunConfig(dataset=TINY_GRAPH, method=method, workers=world_size, epochs=epochs, hidden=8, layers=3,
-                       dropout=0.0, staleness_every=0, progress=False, method_options=options)
-    trainer = Trainer(config, meta, part, torch.device("cpu"))
-    trainer.fit()
-    sat = trainer.method
-    return {layer: (sat.syncs[layer], sat.base.history.version[layer]) for layer in sat.syncs}
-
-
-@pytest.mark.parametrize("method, options", [("sat", {"sync_period": 3}), ("sat+gas", {})])
-def test_sat_syncs_once_per_snapshot_its_base_announces(tmp_path, method, options):
-    meta = prepare(RunConfig(dataset=TINY_GRAPH, workers=2, cache_dir=str(tmp_path / "cache")))
-    epochs = 30
-    for counts in run_in_process_group(_syncs_and_snapshots, 2, meta, method, options, epochs):
-        assert set(counts) == {1, 2}
-        for syncs, version in counts.values():
-            assert syncs == version - 1 > 0  # every snapshot after the fill before training, none twice
-        syncs = counts[1][0]
-        # DIGEST pulls new rows at epochs 4, 7, ... (τ = 3); GAS delivers the previous step's rows at every step.
-        assert syncs == ((epochs - 1) // 3 if method == "sat" else epochs - 1)
 
 
 def test_a_sat_variants_control_trains_as_its_bases_control(tmp_path):

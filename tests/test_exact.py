@@ -9,6 +9,9 @@ from satbench.config import RunConfig
 from satbench.data import load_dataset
 from satbench.dist.launch import launch
 
+# Every test here launches worker processes or the CLI.
+pytestmark = pytest.mark.multiprocess
+
 EPOCHS = 4
 
 

@@ -57,6 +57,7 @@ def good_run(tmp_path_factory):
 
 # -- 1. cache integrity ----------------------------------------------------------------------------------------------
 
+@pytest.mark.multiprocess
 def test_altered_cached_part_is_rebuilt_and_truncated_part_names_its_file(good_run, tmp_path):
     root, record = good_run
     (part_file,) = (root / "cache").rglob("part1.pt")
@@ -121,6 +122,7 @@ def test_data_that_cannot_train_is_refused(tmp_path, changes, message):
         check_trainable(graph)
 
 
+@pytest.mark.multiprocess
 def test_refusal_is_one_line_before_spawning_and_an_empty_test_split_is_null(tmp_path, capsys):
     from satbench.cli import main
 
@@ -141,6 +143,7 @@ def test_refusal_is_one_line_before_spawning_and_an_empty_test_split_is_null(tmp
 # -- 3. a diverging run stops, leaving nothing ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.multiprocess
 def test_diverging_run_stops_at_first_non_finite_epoch_and_leaves_nothing(tmp_path, workers):
     out = tmp_path / "out"
     out.mkdir()
@@ -219,6 +222,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.multiprocess
 def test_signal_stops_every_worker_and_leaves_nothing(tmp_path, signum):
     """Started as `satbench run ... &` from a script (SIGINT ignored): SIGINT or SIGTERM stop the run and its
     workers; after SIGKILL of the launching process the workers die with it."""
@@ -278,6 +282,7 @@ RAISES = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.multiprocess
 def test_stale_error_files_of_an_earlier_run_are_never_the_reported_cause(tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
@@ -355,6 +360,7 @@ def _bash(command: str, workdir: Path):
                           env=dict(os.environ, PYTHONPATH=str(REPO)))
 
 
+@pytest.mark.multiprocess
 def test_make_figures_reads_config_and_reproduce_resumes_an_interrupted_run(tmp_path):
     assert "--rerun-incomplete" in _make_command("reproduce")
     workdir = _workflow_copy(tmp_path)
@@ -363,6 +369,7 @@ def test_make_figures_reads_config_and_reproduce_resumes_an_interrupted_run(tmp_
     assert "rule figures" in result.stdout and "rule train" not in result.stdout
 
 
+@pytest.mark.multiprocess
 def test_deleted_record_is_rebuilt_with_its_tables(tmp_path):
     workdir = _workflow_copy(tmp_path)
     deleted = main_runs(TINY)[1].path
@@ -375,6 +382,7 @@ def test_deleted_record_is_rebuilt_with_its_tables(tmp_path):
 
 # -- 7. provenance ----------------------------------------------------------------------------------------------------
 
+@pytest.mark.multiprocess
 def test_record_states_what_it_trained_on_and_is_readable(good_run):
     root, record = good_run
     git = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True)

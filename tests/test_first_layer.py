@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from runs import TINY_GRAPH, load_record, run_in_process_group
+from fakecomm import run_local
+from runs import TINY_GRAPH, load_record
 from satbench.config import RunConfig
 from satbench.dist.launch import launch, prepare
 from satbench.errors import ConfigError
@@ -30,12 +31,13 @@ def _logits_both_ways(rank, world_size, meta, model, method, epochs):
 @pytest.mark.parametrize("model", ["gcn", "sage"])
 def test_two_layer_digest_with_exact_first_layer_gives_exact_logits(tmp_path, model):
     meta = prepare(RunConfig(dataset=TINY_GRAPH, workers=2, cache_dir=str(tmp_path / "cache")))
-    for seam, exact, halo_bytes in run_in_process_group(_logits_both_ways, 2, meta, model, "digest", 5):
+    for seam, exact, halo_bytes in run_local(_logits_both_ways, 2, meta, model, "digest", 5):
         assert seam.shape == exact.shape
         torch.testing.assert_close(seam, exact, rtol=1e-5, atol=1e-6)
         assert halo_bytes == 0  # after setup, no embedding crossed a worker boundary
 
 
+@pytest.mark.multiprocess
 def test_layer_one_is_exact_and_its_setup_is_counted(tmp_path):
     config = RunConfig(dataset=TINY_GRAPH, method="gas", model="sage", workers=2, epochs=4, hidden=8, layers=3,
                        dropout=0.0, staleness_every=1, cache_dir=str(tmp_path / "cache"), progress=False,
@@ -109,7 +111,7 @@ def _layer_two_rows(rank, world_size, meta, epochs):
 def test_sat_layer1_uses_its_correction_only_where_the_gate_allows(tmp_path):
     meta = prepare(RunConfig(dataset=TINY_GRAPH, workers=2, cache_dir=str(tmp_path / "cache")))
     corrected = 0
-    for calls in run_in_process_group(_layer_two_rows, 2, meta, 12):
+    for calls in run_local(_layer_two_rows, 2, meta, 12):
         assert calls  # layer 2 only: layer 1 never reaches the method
         for used, stale, allowed, gain in calls:
             if allowed is None:

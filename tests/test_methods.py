@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from runs import TINY_GRAPH, load_record, run_in_process_group, satbench
+from fakecomm import run_local
+from runs import TINY_GRAPH, load_record, satbench
 from satbench.config import RunConfig
 from satbench.errors import ConfigError
 from satbench.dist.launch import launch, prepare
@@ -43,7 +44,7 @@ def _train_every_combination(rank, world_size, meta):
 @pytest.mark.parametrize("workers", [1, 2, 4])
 def test_every_method_trains_every_model(tmp_path, workers):
     meta = prepare(RunConfig(dataset=TINY_GRAPH, workers=workers, cache_dir=str(tmp_path / "cache")))
-    results = run_in_process_group(_train_every_combination, workers, meta)[0]
+    results = run_local(_train_every_combination, workers, meta)[0]
     assert set(results) == {(model, method) for model in MODELS for method in ALL_METHODS}
     for (model, method), rows in results.items():
         if isinstance(rows, str):  # refused before training, with the reason
@@ -84,6 +85,7 @@ def mean_staleness(record, first_epoch=2):
     return sum(values) / len(values)
 
 
+@pytest.mark.multiprocess
 def test_staleness_is_ordered_as_theory_says(staleness_records):
     exact, gas, pipegcn, digest = (mean_staleness(staleness_records[m]) for m in ("exact", "gas", "pipegcn",
                                                                                    "digest"))
@@ -92,6 +94,7 @@ def test_staleness_is_ordered_as_theory_says(staleness_records):
     assert 0 < gas < digest and 0 < pipegcn < digest
 
 
+@pytest.mark.multiprocess
 def test_exact_is_fresh_and_pipegcn_is_one_epoch_old(staleness_records):
     for row in staleness_records["exact"]["epochs"]:
         assert all(layer["rel_error"] <= 1e-6 and layer["age_epochs"] == 0 for layer in row["staleness"])
@@ -99,6 +102,7 @@ def test_exact_is_fresh_and_pipegcn_is_one_epoch_old(staleness_records):
         assert row["staleness_age"] == [1.0, 1.0]
 
 
+@pytest.mark.multiprocess
 def test_digest_error_grows_with_age_within_a_sync_period(staleness_records):
     rows = {row["epoch"]: row for row in staleness_records["digest"]["epochs"]}
     for period_start in (11,):  # epochs 11..20 use the rows pushed at epoch 10
@@ -108,6 +112,7 @@ def test_digest_error_grows_with_age_within_a_sync_period(staleness_records):
         assert errors[-1] > errors[0] and errors[-1] > errors[4] > errors[0], errors
 
 
+@pytest.mark.multiprocess
 def test_digest_sends_exact_embedding_bytes_over_tau(staleness_records):
     def embedding_bytes(record):
         return sum(row["halo_bytes"] for row in record["epochs"]) / len(record["epochs"])
@@ -116,6 +121,7 @@ def test_digest_sends_exact_embedding_bytes_over_tau(staleness_records):
     assert ratio == pytest.approx(1 / 10, rel=0.1)
 
 
+@pytest.mark.multiprocess
 def test_measuring_staleness_does_not_change_training(tmp_path):
     base = dict(dataset=TINY_GRAPH, method="digest", workers=2, epochs=4, hidden=8, cache_dir=str(tmp_path / "c"),
                 progress=False, method_options={"sync_period": 2})
@@ -141,6 +147,7 @@ PLUGIN = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.multiprocess
 def test_a_method_module_in_a_directory_is_discovered_and_runs(tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
@@ -172,6 +179,7 @@ def test_a_method_module_in_a_directory_is_discovered_and_runs(tmp_path):
         assert row["comm_bytes"] == own["comm_bytes"]  # the method's own traffic, unchanged
 
 
+@pytest.mark.multiprocess
 def test_methods_lists_every_method_with_its_options():
     listing = satbench("methods").stdout
     for name in ("exact", "partition", "gas", "pipegcn", "pipegcn-gf", "digest", "sancus", "graphfm", "sat"):
@@ -179,6 +187,7 @@ def test_methods_lists_every_method_with_its_options():
     assert "-o sync_period=10" in listing and "-o smoothing=0.95" in listing
 
 
+@pytest.mark.multiprocess
 def test_the_readme_example_method_runs_as_written_with_its_control(tmp_path):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("## Adding a baseline"):]

@@ -113,6 +113,7 @@ def test_torchrun_refuses_network(tmp_path, capsys, monkeypatch):
     one_line_error(capsys, code, "--network", "torchrun", "real links")
 
 
+@pytest.mark.multiprocess
 def test_one_worker_sends_nothing_so_no_link_is_set_up(tmp_path):
     """W = 1 trains in-process and sends nothing: no privilege needed, no namespace, and the record says so."""
     before = namespaces()
@@ -144,6 +145,7 @@ def shaped_runs(tmp_path_factory):
 
 
 @needs_links
+@pytest.mark.multiprocess
 def test_shaped_link_makes_comm_time_grow_with_bytes_over_rate(shaped_runs):
     records = shaped_runs[0]
     comm = {}
@@ -163,6 +165,7 @@ def test_shaped_link_makes_comm_time_grow_with_bytes_over_rate(shaped_runs):
 
 
 @needs_links
+@pytest.mark.multiprocess
 def test_option_off_is_unchanged(shaped_runs):
     records, logs = shaped_runs[0], shaped_runs[1]
     off = records[None]
@@ -174,12 +177,14 @@ def test_option_off_is_unchanged(shaped_runs):
 
 
 @needs_links
+@pytest.mark.multiprocess
 def test_nothing_left_after_successful_runs(shaped_runs):
     before, after = shaped_runs[2], shaped_runs[3]
     assert after == before
 
 
 @needs_links
+@pytest.mark.multiprocess
 def test_nothing_left_after_a_failed_run(tmp_path):
     before = (namespaces(), root_links())
     out = tmp_path / "out.json"
@@ -191,6 +196,7 @@ def test_nothing_left_after_a_failed_run(tmp_path):
 
 
 @needs_links
+@pytest.mark.multiprocess
 def test_nothing_left_after_sigterm(tmp_path):
     before = (namespaces(), root_links())
     log = tmp_path / "log"
@@ -217,6 +223,7 @@ def test_nothing_left_after_sigterm(tmp_path):
 
 
 @needs_links
+@pytest.mark.multiprocess
 def test_delay_needs_netem(tmp_path):
     """With the kernel's netem the delay is applied and recorded; without it, one line before any work."""
     before = namespaces()
@@ -233,6 +240,7 @@ def test_delay_needs_netem(tmp_path):
 
 
 @needs_links
+@pytest.mark.multiprocess
 def test_namespaces_of_a_killed_run_are_removed_by_the_next():
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True)

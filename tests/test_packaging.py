@@ -85,7 +85,7 @@ def test_pyproject_packages_and_entry_point():
     assert pytest_options["testpaths"] == ["tests"]
     assert "--benchmark-skip" not in pytest_options.get("addopts", "")
     markers = {m.split(":")[0] for m in pytest_options["markers"]}
-    assert {"slow", "benchmark"} <= markers
+    assert {"slow", "benchmark", "unit", "multiprocess"} <= markers
 
 
 def test_ci_runs_the_makefile_test_target():
@@ -98,7 +98,11 @@ def test_ci_runs_the_makefile_test_target():
     assert "make test" in commands
     recipes = makefile_recipes()
     assert "venv" in recipes["test"].split("\n")[0], "make test must install first"
-    assert "pytest" in recipes["test"]
+    assert "pytest" in recipes["test"] and "-m unit" not in recipes["test"]  # both tiers
+    # The fast tier alone: installs first, runs only the unit tests, takes the same PYTEST_ARGS.
+    assert "venv" in recipes["test-unit"].split("\n")[0]
+    assert "pytest" in recipes["test-unit"] and "-m unit" in recipes["test-unit"]
+    assert "$(PYTEST_ARGS)" in recipes["test-unit"]
     assert "venv" in recipes["reproduce"].split("\n")[0] and "snakemake" in recipes["reproduce"].lower()
     installed = recipes["$(INSTALLED)"] if "$(INSTALLED)" in recipes else recipes[".venv/.installed"]
     # The pinned CPU torch goes in before the project, so the project's torch range never pulls a CUDA build.

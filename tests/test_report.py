@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -295,18 +297,59 @@ def test_several_periods_in_the_main_study_are_kept_apart(tmp_path):
     assert table.iloc[1, 0] == "60.00"
 
 
+def markdown_rows(text: str) -> list[list[str]]:
+    """The cells of every line of a pipe table, stripped ("|" escaped as "\\|" stays inside its cell)."""
+    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in text.splitlines()]
+
+
+def latex_cells(line: str) -> list[str]:
+    """A tabular row's cells: split at unescaped ``&``, without the closing ``\\\\``."""
+    assert line.endswith(r"\\"), line
+    return [cell.strip() for cell in re.split(r"(?<!\\)&", line[:-2])]
+
+
+def latex_width(cells: list[str]) -> int:
+    """Columns a header row spans, counting ``\\multicolumn{n}`` as n."""
+    return sum(int(match.group(1)) if (match := re.match(r"\\multicolumn\{(\d+)\}", cell)) else 1 for cell in cells)
+
+
+def check_latex(text: str, columns: int) -> tuple[list[list[str]], list[list[str]]]:
+    """Asserts a table environment around one booktabs tabular of ``columns`` columns whose every row has that
+    many cells, and no unescaped special character in any cell; returns (header rows, body rows)."""
+    lines = text.splitlines()
+    assert lines[0] == r"\begin{table}[t]" and lines[-1] == r"\end{table}"
+    begin = next(i for i, line in enumerate(lines) if line.startswith(r"\begin{tabular}"))
+    spec = re.fullmatch(r"\\begin\{tabular\}\{([lrc]+)\}", lines[begin]).group(1)
+    assert len(spec) == columns
+    assert lines.count(r"\end{tabular}") == 1 and lines.index(r"\end{tabular}") > begin
+    top, middle, bottom = (lines.index(rule) for rule in (r"\toprule", r"\midrule", r"\bottomrule"))
+    assert begin < top < middle < bottom
+    header = [latex_cells(line) for line in lines[top + 1:middle]]
+    body = [latex_cells(line) for line in lines[middle + 1:bottom]]
+    assert header and all(latex_width(row) == columns for row in header)
+    assert all(len(row) == columns for row in body)
+    for cell in [cell for row in header + body for cell in row]:
+        assert not re.search(r"(?<!\\)[_%&#$]", cell.replace(r"$\pm$", "").replace(r"$\tau$", "")), cell
+    return header, body
+
+
 def test_writers(tmp_path, frames):
     table = report.accuracy_table(frames[0])
     written = report.write_table(table, tmp_path / "accuracy", caption="Test score (%)")
     assert [path.name for path in written] == ["accuracy.csv", "accuracy.md", "accuracy.tex"]
     csv = pd.read_csv(tmp_path / "accuracy.csv", index_col=0)
     assert csv.loc["exact", "sbm-a / gcn / W=2"] == "81.00 ± 1.41"
-    markdown = (tmp_path / "accuracy.md").read_text().splitlines()
-    assert markdown[0] == "| method | sbm-a · gcn · W=2 | sbm-a · gcn · W=4 | sbm-b · gcn · W=2 | sbm-b · gcn · W=4 |"
-    assert markdown[2] == "| exact | 81.00 ± 1.41 | 81.00 ± 1.41 | 81.00 ± 1.41 | 81.00 ± 1.41 |"
+    markdown = markdown_rows((tmp_path / "accuracy.md").read_text())
+    assert markdown[0] == ["method", "sbm-a · gcn · W=2", "sbm-a · gcn · W=4", "sbm-b · gcn · W=2",
+                           "sbm-b · gcn · W=4"]
+    assert markdown[2] == ["exact", "81.00 ± 1.41", "81.00 ± 1.41", "81.00 ± 1.41", "81.00 ± 1.41"]
     latex = (tmp_path / "accuracy.tex").read_text()
-    assert r"\multicolumn{2}{c}{sbm-a}" in latex and r"\cmidrule(lr){2-3}" in latex
-    assert r"81.00 $\pm$ 1.41" in latex and r"\caption{Test score (\%)}" in latex
+    header, body = check_latex(latex, 5)
+    assert header == [["", r"\multicolumn{2}{c}{sbm-a}", r"\multicolumn{2}{c}{sbm-b}"],
+                      ["", r"\multicolumn{2}{c}{gcn}", r"\multicolumn{2}{c}{gcn}"],
+                      ["method", "W=2", "W=4", "W=2", "W=4"]]
+    assert body[0] == ["exact"] + [r"81.00 $\pm$ 1.41"] * 4
+    assert r"\caption{Test score (\%)}" in latex and r"\label{tab:accuracy}" in latex
     assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no staging files
     assert report.latex_escape("sat+gas_1 & 50% τ") == r"sat+gas\_1 \& 50\% $\tau$"
     assert report.format_cell(float("nan")) == "—"
@@ -314,6 +357,28 @@ def test_writers(tmp_path, frames):
     assert report.format_cell(1234.5678) == "1235"
 
 
+def test_writers_escape_and_keep_one_cell_per_column():
+    """Special characters in names and cells, a missing value, a row index: LaTeX escapes them (an unescaped ``&``
+    would add a column, ``%`` would comment out the rest of the row), Markdown keeps a ``|`` inside its cell."""
+    table = pd.DataFrame({"dataset": ["ogbn_arxiv", "a|b"], "gain (%)": [12.5, float("nan")],
+                          "note": ["50% & τ", "#1 {x}"]},
+                         index=pd.Index(["sat+gas_1", "digest"], name="method"))
+    latex = report.table_to_latex(table, caption="Gains_1 & 2 (%)", label="tab:gains")
+    header, body = check_latex(latex, 4)
+    assert header == [["method", "dataset", r"gain (\%)", "note"]]
+    assert body == [[r"sat+gas\_1", r"ogbn\_arxiv", "12.50", r"50\% \& $\tau$"],
+                    ["digest", "a|b", "---", r"\#1 \{x\}"]]
+    assert r"\begin{tabular}{llrr}" in latex  # names left, numbers right
+    assert r"\caption{Gains\_1 \& 2 (\%)}" in latex
+    markdown = markdown_rows(report.table_to_markdown(table))
+    assert markdown[0] == ["method", "dataset", "gain (%)", "note"]
+    assert all(re.fullmatch(r":?-+:?", cell) for cell in markdown[1]) and len(markdown[1]) == 4
+    assert markdown[2:] == [["sat+gas_1", "ogbn_arxiv", "12.50", "50% & τ"], ["digest", r"a\|b", "—", "#1 {x}"]]
+    csv = pd.read_csv(io.StringIO(report.table_to_csv(table)), index_col=0)
+    assert csv.loc["digest", "dataset"] == "a|b" and math.isnan(csv.loc["digest", "gain (%)"])
+
+
+@pytest.mark.multiprocess
 def test_method_colors_are_fixed_and_distinct():
     assert report.method_color("sat") == report.METHOD_COLORS["sat"]
     assert report.method_color("digest (τ=5)") == report.METHOD_COLORS["digest"]

@@ -25,6 +25,7 @@ def snakemake(workdir, *args, timeout=600):
 
 
 @pytest.mark.parametrize("config", ["config.yaml", "real-small.yaml", "paper.yaml", "sat-study.yaml"])
+@pytest.mark.multiprocess
 def test_every_shipped_config_plans(config):
     # --forceall: plan every job even where this checkout already holds results
     result = snakemake(REPO, "-n", "--forceall", "--cores", "1", "--configfile", f"config/{config}")
@@ -62,6 +63,7 @@ TINY = {
     ({"workers": [0, 2]}, "workers"),
     ({"epochs": "many"}, "epochs"),
 ])
+@pytest.mark.multiprocess
 def test_bad_config_fails_before_any_job(tmp_path, change, message):
     workdir = workflow_copy(tmp_path, {**TINY, **change})
     result = snakemake(workdir, "-n", "--cores", "1")
@@ -70,6 +72,7 @@ def test_bad_config_fails_before_any_job(tmp_path, change, message):
     assert not (workdir / "results").exists()
 
 
+@pytest.mark.multiprocess
 def test_tiny_workflow_produces_tables_plots_and_report(tmp_path):
     workdir = workflow_copy(tmp_path, TINY)
     run = snakemake(workdir, "--cores", "2")

@@ -1,4 +1,9 @@
-"""Tables to CSV, Markdown and LaTeX files."""
+"""Tables to CSV, Markdown and LaTeX files, through pandas' own writers.
+
+Cells are formatted once, by :func:`format_cell` (3–4 significant digits, an em dash for a missing value); pandas
+then writes them: ``DataFrame.to_markdown`` (tabulate) for Markdown, ``DataFrame.style.to_latex`` (a booktabs
+``table`` environment; multi-level column headers become ``\\multicolumn`` rows) for LaTeX, ``to_csv`` for CSV.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import pandas as pd
 
 from ..record import write_text_atomic
 
-# -- table writers (no tabulate/jinja2: neither is a satbench dependency) ----------------------------------------
+# Names left-aligned, numbers (and "mean ± std" cells) right-aligned so that digits line up.
+TEXT_COLUMNS = {"dataset", "model", "method", "base", "reached"}
 
 
 def format_cell(value: Any) -> str:
@@ -38,28 +44,29 @@ def format_cell(value: Any) -> str:
     return str(value)
 
 
-def _with_index_columns(table: pd.DataFrame) -> tuple[list[tuple[str, ...]], list[list[str]]]:
-    """Header tuples (one entry per column level) and formatted body rows, the row index as leading column(s)."""
-    levels = table.columns.nlevels
-    has_index = not isinstance(table.index, pd.RangeIndex)
-    index_names = [name or "" for name in table.index.names] if has_index else []
-    headers = [("",) * (levels - 1) + (name,) for name in index_names]
-    for column in table.columns:
-        headers.append(tuple(str(part) for part in column) if levels > 1 else (str(column),))
-    body = []
-    for index, row in table.iterrows():
-        keys = (index if isinstance(index, tuple) else (index,)) if has_index else ()
-        body.append([format_cell(key) for key in keys] + [format_cell(value) for value in row])
-    return headers, body
+def _index_as_columns(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The table with its row index (unless a plain range) as leading column(s), named in the last header level;
+    and each column's alignment, ``l`` or ``r``."""
+    index_count = 0
+    if not isinstance(table.index, pd.RangeIndex):
+        index_count = table.index.nlevels
+        table = table.rename_axis([name or "" for name in table.index.names])
+        table = table.reset_index(col_level=table.columns.nlevels - 1)
+    names = [column[-1] if isinstance(column, tuple) else column for column in table.columns]
+    align = ["l" if position < index_count or str(name) in TEXT_COLUMNS else "r"
+             for position, name in enumerate(names)]
+    return table, align
 
 
 def table_to_markdown(table: pd.DataFrame) -> str:
-    headers, body = _with_index_columns(table)
+    """A pipe table: one header row (the levels of a multi-level column joined by " · "), then one row per row."""
+    flat, align = _index_as_columns(table)
     escape = lambda text: text.replace("|", r"\|")  # noqa: E731
-    names = [escape(" · ".join(part for part in header if part)) for header in headers]
-    lines = ["| " + " | ".join(names) + " |", "|" + "|".join("---" for _ in names) + "|"]
-    lines += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in body]
-    return "\n".join(lines) + "\n"
+    cells = flat.apply(lambda column: column.map(lambda value: escape(format_cell(value))))
+    cells.columns = [escape(" · ".join(str(part) for part in column if str(part)) if isinstance(column, tuple)
+                            else str(column)) for column in flat.columns]
+    return cells.to_markdown(index=False, tablefmt="pipe", disable_numparse=True,
+                             colalign=["left" if a == "l" else "right" for a in align]) + "\n"
 
 
 LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -68,45 +75,21 @@ LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 
 def latex_escape(text: str) -> str:
+    """LaTeX's special characters escaped, and the few non-ASCII symbols the tables use as math (pandas' own
+    ``escape="latex"`` leaves ±, τ, × to the font)."""
     # One pass per character, so the macros inserted for ± or τ are never escaped again.
     return "".join(LATEX_SPECIALS.get(char, char) for char in text)
 
 
 def table_to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None = None) -> str:
-    """A booktabs ``table`` environment; multi-level column headers become \\multicolumn rows with \\cmidrule."""
-    headers, body = _with_index_columns(table)
-    index_count = 0 if isinstance(table.index, pd.RangeIndex) else table.index.nlevels
-    # Names left-aligned, numbers (and "mean ± std" cells) right-aligned so that digits line up.
-    text_columns = {"dataset", "model", "method", "base", "reached"}
-    align = "l" * index_count + "".join("l" if str(column) in text_columns else "r" for column in table.columns)
-    lines = [r"\begin{table}[t]", r"\centering"]
-    if caption:
-        lines.append(rf"\caption{{{latex_escape(caption)}}}")
-    if label:
-        lines.append(rf"\label{{{label}}}")
-    lines += [rf"\begin{{tabular}}{{{align}}}", r"\toprule"]
-    levels = len(headers[0]) if headers else 1
-    for level in range(levels - 1):
-        # Group neighbouring columns that share this level and every level above it.
-        cells, rules, position = [], [], 0
-        while position < len(headers):
-            end = position + 1
-            while end < len(headers) and headers[end][:level + 1] == headers[position][:level + 1]:
-                end += 1
-            text = latex_escape(headers[position][level])
-            span = end - position
-            cells.append(rf"\multicolumn{{{span}}}{{c}}{{{text}}}" if span > 1 else text)
-            if text and position >= index_count:
-                rules.append(rf"\cmidrule(lr){{{position + 1}-{end}}}")
-            position = end
-        lines.append(" & ".join(cells) + r" \\")
-        if rules:
-            lines.append(" ".join(rules))
-    lines.append(" & ".join(latex_escape(header[-1]) for header in headers) + r" \\")
-    lines.append(r"\midrule")
-    lines += [" & ".join(latex_escape(cell) for cell in row) + r" \\" for row in body]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
+    """A booktabs ``table`` environment; multi-level column headers become \\multicolumn rows."""
+    flat, align = _index_as_columns(table)
+    styler = (flat.style.hide(axis="index")
+              .format(lambda value: latex_escape(format_cell(value)))
+              .format_index(lambda value: latex_escape(str(value)), axis="columns"))
+    return styler.to_latex(environment="table", position="t", position_float="centering", hrules=True,
+                           column_format="".join(align), multicol_align="c", label=label,
+                           caption=latex_escape(caption) if caption else None)
 
 
 def table_to_csv(table: pd.DataFrame) -> str:
