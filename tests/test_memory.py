@@ -50,6 +50,7 @@ def plugin(tmp_path, source: str) -> dict:
     return {"SATBENCH_METHOD_PATH": str(directory)}
 
 
+@pytest.mark.multiprocess
 def test_peak_memory_is_each_workers_own_and_the_summary_holds_the_largest(tmp_path):
     out = tmp_path / "run.json"
     result = satbench(*RUN, "--workers", "2", "--method", "test-hoarder", "--cache-dir", str(tmp_path / "cache"),
@@ -84,6 +85,7 @@ def test_a_refused_allocation_in_a_worker_is_reported_as_out_of_memory(error_typ
     assert isinstance(error, OutOfMemory) and str(error) == f"worker 3 ran out of memory: {message}"
 
 
+@pytest.mark.multiprocess
 def test_sigkilled_worker_with_a_growing_oom_count_fails_the_run_with_one_line(tmp_path):
     """End to end: the kernel's count is stubbed (nothing here may exhaust the machine's memory); the death is real."""
     out = tmp_path / "run.json"
