@@ -20,6 +20,8 @@ from .errors import ConfigError
 RUN_PATH = "results/runs/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 CONTROL_PATH = "results/controls/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.json"
+# {rate}: the --network value in tc's spelling, its comma (before a delay) written "-" (rate_path).
+BANDWIDTH_PATH = "results/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}/seed{seed}.json"
 _NUMBER_FIELDS = ("workers", "seed", "tau")
 
 
@@ -31,6 +33,25 @@ def path_pattern(template: str) -> re.Pattern:
                     else rf"(?P<{piece}>\d+)" if piece in _NUMBER_FIELDS else rf"(?P<{piece}>[^/]+)"
                     for index, piece in enumerate(pieces))
     return re.compile(rf"(?:^|/){regex}$")
+
+
+def canonical_rate(rate: str) -> str:
+    """A ``--network`` value as ``satbench run`` stores it (tc's spelling, lower case; ConfigError if invalid)."""
+    from .dist.network import parse_network
+
+    return parse_network(rate).text
+
+
+def rate_path(rate: str) -> str:
+    """A ``--network`` value as a path component: ``1gbit`` stays, ``1gbit,200us`` becomes ``1gbit-200us`` (no
+    number or unit of tc's holds a "-", so :func:`rate_from_path` reads it back unchanged)."""
+    return canonical_rate(rate).replace(",", "-")
+
+
+def rate_from_path(component: str) -> str:
+    return component.replace("-", ",")
+
+
 # Keys of a (dataset, model) entry that choose the grid rather than being `satbench run` flags.
 GRID_KEYS = ("methods", "workers")
 
