@@ -31,14 +31,19 @@ def snakemake(workdir, *args, timeout=600):
                           text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "real-small.yaml", "paper.yaml", "sat-study.yaml"])
+@pytest.mark.parametrize("config", ["config.yaml", "real-small.yaml", "paper.yaml", "sat-study.yaml",
+                                    "bandwidth.yaml"])
 def test_every_shipped_config_plans(config):
     # --forceall: plan every job even where this checkout already holds results
     result = snakemake(REPO, "-n", "--forceall", "--cores", "1", "--configfile", f"config/{config}")
     assert result.returncode == 0, result.stderr + result.stdout
     assert "rule train" in result.stdout and "rule figures" in result.stdout
-    if config in ("real-small.yaml", "paper.yaml"):  # nothing of the default config leaks into another grid
+    if config in ("real-small.yaml", "paper.yaml", "bandwidth.yaml"):  # nothing of the default config leaks in
         assert "results/runs/sbm-" not in result.stdout
+    if config == "bandwidth.yaml":  # the study alone: 6 methods x 4 rates at W = 4, one seed
+        assert "rule train_bandwidth" in result.stdout and "rule train:" not in result.stdout
+        assert result.stdout.count("rule train_bandwidth:") == 24
+        assert "results/tables/bandwidth.csv" in result.stdout and "plots/bandwidth.png" in result.stdout
 
 
 def workflow_copy(tmp_path, config: dict) -> Path:
