@@ -158,8 +158,9 @@ use rule train as train_bandwidth with:
         workers=r"\d+",
     # Every core, so that Snakemake runs no other job beside it: its epoch times are the measurement, and W workers
     # on one machine already share its cores; another job's load would lengthen them by an amount that differs from
-    # run to run, so the times of two rates or two methods would not compare.
-    threads: workflow.cores
+    # run to run, so the times of two rates or two methods would not compare. (A function, so that commands given no
+    # --cores, such as --report, can still read the Snakefile.)
+    threads: lambda wildcards: workflow.cores
     params:
         args=lambda wc: run_arguments(
             config,

@@ -203,16 +203,19 @@ def test_bad_bandwidth_study_is_refused_in_one_line(change, message):
 
 @needs_links
 def test_bandwidth_study_runs_over_shaped_links_to_its_table_and_figure(tmp_path):
-    """Two methods at two rates through Snakemake (a tiny graph, 2 epochs): the records carry their link, and the
-    report's table and figure come out."""
+    """Two methods at two rates through Snakemake (a tiny graph, 2 epochs): one job at a time, though --cores would
+    let two of W = 2 run side by side; the records carry their link, and the report's table and figure come out."""
     config = {"datasets": {"tiny": {"spec": "sbm:n=400,classes=4,degree=6,features=16,seed=1"}},
               "models": {"gcn": {"hidden": 16, "layers": 2, "dropout": 0.0, "lr": 0.05}}, "device": "cpu",
               "controls": False,
               "bandwidth": {"datasets": ["tiny"], "model": "gcn", "methods": ["exact", "gas"],
                             "rates": ["1gbit", "100mbit"], "workers": [2], "seeds": [0], "epochs": 2}}
     workdir = workflow_copy(tmp_path, config)
-    run = snakemake(workdir, "--cores", "2")
+    run = snakemake(workdir, "--cores", "4")
     assert run.returncode == 0, run.stderr[-3000:]
+    events = [line for line in run.stderr.splitlines()
+              if re.match(r"(local)?rule train_bandwidth:", line) or "(Rule: train_bandwidth)" in line]
+    assert len(events) == 8 and all(re.match(r"(local)?rule", line) for line in events[::2]), events  # start, end
     records = sorted((workdir / "results" / "bandwidth").rglob("*.json"))
     assert [path.relative_to(workdir).as_posix() for path in records] == sorted(
         f"results/bandwidth/tiny/gcn/{method}/{rate}/w2/seed0.json" for method in ("exact", "gas")
