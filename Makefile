@@ -67,5 +67,5 @@ bench: venv
 	$(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-only $(PYTEST_ARGS)
 
 clean-results:
-	rm -rf results/runs results/controls results/sweep results/tables results/logs results/benchmarks .snakemake report.html
+	rm -rf results/runs results/controls results/sweep results/bandwidth results/tables results/logs results/benchmarks .snakemake report.html
 	rm -f plots/*.png plots/*.pdf plots/*.svg

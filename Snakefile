@@ -2,14 +2,16 @@
 
     snakemake --cores all                                   # default: config/config.yaml (offline, generated graphs)
     snakemake --cores all --configfile config/real-small.yaml
+    snakemake --cores all --configfile config/bandwidth.yaml          # the bandwidth study (root: emulated links)
     snakemake --profile profiles/slurm --configfile config/paper.yaml     # the paper grid on a GPU cluster
     snakemake figures --config existing_only=true --forcerun figures      # tables/plots from existing records only
     snakemake --report report.html                          # figures and tables with captions
 
 Jobs: train (one per dataset x model x method x workers, training every seed in one process so that torch is imported
 once; and per sync period in the sweep), train_control (the fresh-halo control of each stale method's runs;
-`controls: false` turns them off) -> figures (aggregate tables + plots). Datasets are prepared and partitioned by the first job that needs them (the partition
-cache is shared and written atomically).
+`controls: false` turns them off), train_bandwidth (the bandwidth study: one job per method, rate and W, each alone on
+the machine) -> figures (aggregate tables + plots). Datasets are prepared and partitioned by the first job that needs
+them (the partition cache is shared and written atomically).
 """
 
 from snakemake.exceptions import WorkflowError
@@ -17,8 +19,8 @@ from snakemake.utils import validate
 
 from satbench.errors import ConfigError
 from satbench.workflow import (
-    CONTROL_PATH, RUN_PATH, SWEEP_PATH, Run, caption_file, check_config, control_runs, main_runs, report_outputs,
-    run_arguments, sweep_runs,
+    BANDWIDTH_PATH, CONTROL_PATH, RUN_PATH, SWEEP_PATH, Run, bandwidth_runs, caption_file, check_config,
+    control_runs, main_runs, rate_from_path, report_outputs, run_arguments, sweep_runs,
 )
 
 
@@ -38,9 +40,11 @@ except ConfigError as error:
 RUNS = [run.path for run in main_runs(config)]
 CONTROLS = [run.path for run in control_runs(config)]
 SWEEP = [run.path for run in sweep_runs(config)]
+BANDWIDTH = [run.path for run in bandwidth_runs(config)]
 ON_GPU = config["device"] == "cuda"
-SEEDS = config["seeds"]
+SEEDS = config.get("seeds", [])  # none without a main grid (a bandwidth study alone)
 SWEEP_SEEDS = (config.get("sweep") or {}).get("seeds", [])
+BANDWIDTH_SEEDS = (config.get("bandwidth") or {}).get("seeds", [])
 
 
 def out_template(path, wildcards, **values):
@@ -55,11 +59,11 @@ def existing(paths):
 def records(wildcards):
     """Every run record of this config; with `--config existing_only=true`, only those already on disk."""
     if str(config.get("existing_only", False)).lower() == "true":
-        found = existing(RUNS + CONTROLS + SWEEP)
+        found = existing(RUNS + CONTROLS + SWEEP + BANDWIDTH)
         if not found:
             raise WorkflowError("existing_only=true but no run record of this config exists yet")
         return found
-    return RUNS + CONTROLS + SWEEP
+    return RUNS + CONTROLS + SWEEP + BANDWIDTH
 
 
 report: "report/workflow.rst"
@@ -74,7 +78,7 @@ rule all:
         # The records themselves too: Snakemake (>= 8) does not rerun a job for a deleted intermediate file while
         # the files made from it look up to date, so without this a deleted record would stay deleted and the
         # tables would go on listing it. As targets, a missing record reruns its job, and the tables with it.
-        RUNS + CONTROLS + SWEEP,
+        RUNS + CONTROLS + SWEEP + BANDWIDTH,
 
 
 def _train_resources(workers):
@@ -137,6 +141,33 @@ use rule train as train_sweep with:
             seeds=SWEEP_SEEDS,
         ),
         out=lambda wc: out_template(SWEEP_PATH, wc),
+
+
+use rule train as train_bandwidth with:
+    output:
+        expand(BANDWIDTH_PATH, seed=BANDWIDTH_SEEDS, allow_missing=True),
+    log:
+        "results/logs/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}.log",
+    benchmark:
+        "results/benchmarks/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}.tsv"
+    wildcard_constraints:
+        dataset=r"[^/]+",
+        model=r"[^/]+",
+        method=r"[^/]+",
+        rate=r"[^/]+",
+        workers=r"\d+",
+    # Every core, so that Snakemake runs no other job beside it: its epoch times are the measurement, and W workers
+    # on one machine already share its cores; another job's load would lengthen them by an amount that differs from
+    # run to run, so the times of two rates or two methods would not compare. (A function, so that commands given no
+    # --cores, such as --report, can still read the Snakefile.)
+    threads: lambda wildcards: workflow.cores
+    params:
+        args=lambda wc: run_arguments(
+            config,
+            Run(wc.dataset, wc.model, wc.method, int(wc.workers), BANDWIDTH_SEEDS[0], rate=rate_from_path(wc.rate)),
+            seeds=BANDWIDTH_SEEDS,
+        ),
+        out=lambda wc: out_template(BANDWIDTH_PATH, wc),
 
 
 rule figures:

@@ -24,6 +24,7 @@ FACTS = {
     "sat": "a run of the SAT family",
     "sweep": "a method run at two or more sync periods",
     "controls": "a fresh-halo control (satbench run --halo fresh) beside the main runs",
+    "bandwidth": "a method and exact run at two or more network rates",
 }
 
 
@@ -55,6 +56,7 @@ ARTEFACTS = (
     _artefact("claims", "table", "sat"),
     _artefact("sync_period", "table", "sweep", caption="sync_period_table"),
     _artefact("decomposition", "table", "main", "controls", caption="decomposition_table"),
+    _artefact("bandwidth", "table", "bandwidth", caption="bandwidth_table"),
     _artefact("val_vs_epoch", "figure", "validated"),
     _artefact("val_vs_time", "figure", "validated"),
     _artefact("throughput", "figure", "main", caption="throughput_plot"),
@@ -62,6 +64,7 @@ ARTEFACTS = (
     _artefact("staleness", "figure", "stale_measured"),
     _artefact("sync_period", "figure", "sweep"),
     _artefact("decomposition", "figure", "main", "controls"),
+    _artefact("bandwidth", "figure", "bandwidth"),
 )
 
 
@@ -77,6 +80,13 @@ def supported(facts: set[str], kind: str | None = None) -> list[Artefact]:
 def caption_text(stem: str) -> str:
     """A caption's text, from ``report/<stem>.rst`` (one paragraph, lines joined)."""
     return " ".join((CAPTIONS_DIR / f"{stem}.rst").read_text().split())
+
+
+def has_bandwidth_sweep(rates: dict[tuple, set]) -> bool:
+    """The ``bandwidth`` fact, from the rates each (dataset, model, W, method) ran at: a method other than exact, and
+    exact beside it, each at two or more rates. The config's facts and the records' both decide by this."""
+    return any(method != "exact" and len(seen) >= 2 and len(rates.get((dataset, model, workers, "exact"), ())) >= 2
+               for (dataset, model, workers, method), seen in rates.items())
 
 
 def facts_from_runs(runs, staleness) -> set[str]:
@@ -100,4 +110,8 @@ def facts_from_runs(runs, staleness) -> set[str]:
         facts.add("sweep")
     if (runs["study"] == "control").any() and not main.empty:
         facts.add("controls")
+    bandwidth = runs[runs["study"] == "bandwidth"].dropna(subset=["rate"])
+    rates = bandwidth.groupby(["dataset", "model", "workers", "method"])["rate"].agg(set).to_dict()
+    if has_bandwidth_sweep(rates):
+        facts.add("bandwidth")
     return facts

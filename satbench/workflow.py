@@ -4,6 +4,10 @@ A workflow config (``config/*.yaml``, schema ``config/schema.yaml``) names datas
 and a satbench dataset spec), per-model hyperparameters with optional per-dataset overrides, methods, worker counts
 and seeds, plus an optional sync-period sweep. This module checks such a config against satbench's registries and
 turns it into run-record paths and ``satbench run`` arguments.
+
+A config may also hold a bandwidth study (``bandwidth:``): methods timed at W > 1 over emulated links of several
+rates (``satbench run --network RATE``). Its main grid (``methods``, ``workers``, ``seeds``, ``epochs``) is then
+optional: a config without ``methods`` runs its bandwidth study alone.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from .errors import ConfigError
 RUN_PATH = "results/runs/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 CONTROL_PATH = "results/controls/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.json"
+# {rate}: the --network value in tc's spelling, its comma (before a delay) written "-" (rate_path).
+BANDWIDTH_PATH = "results/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}/seed{seed}.json"
 _NUMBER_FIELDS = ("workers", "seed", "tau")
 
 
@@ -31,6 +37,25 @@ def path_pattern(template: str) -> re.Pattern:
                     else rf"(?P<{piece}>\d+)" if piece in _NUMBER_FIELDS else rf"(?P<{piece}>[^/]+)"
                     for index, piece in enumerate(pieces))
     return re.compile(rf"(?:^|/){regex}$")
+
+
+def canonical_rate(rate: str) -> str:
+    """A ``--network`` value as ``satbench run`` stores it (tc's spelling, lower case; ConfigError if invalid)."""
+    from .dist.network import parse_network
+
+    return parse_network(rate).text
+
+
+def rate_path(rate: str) -> str:
+    """A ``--network`` value as a path component: ``1gbit`` stays, ``1gbit,200us`` becomes ``1gbit-200us`` (no
+    number or unit of tc's holds a "-", so :func:`rate_from_path` reads it back unchanged)."""
+    return canonical_rate(rate).replace(",", "-")
+
+
+def rate_from_path(component: str) -> str:
+    return component.replace("-", ",")
+
+
 # Keys of a (dataset, model) entry that choose the grid rather than being `satbench run` flags.
 GRID_KEYS = ("methods", "workers")
 
@@ -44,9 +69,12 @@ class Run:
     seed: int
     tau: int | None = None  # set for sweep runs
     halo: str = "method"  # "fresh": the run's fresh-halo control
+    rate: str | None = None  # set for bandwidth runs: the --network value
 
     @property
     def path(self) -> str:
+        if self.rate is not None:
+            return BANDWIDTH_PATH.format(**{**self.__dict__, "rate": rate_path(self.rate)})
         template = SWEEP_PATH if self.tau is not None else CONTROL_PATH if self.halo == "fresh" else RUN_PATH
         return template.format(**self.__dict__)
 
@@ -59,7 +87,10 @@ def models_of(config: dict, dataset: str) -> dict[str, dict[str, Any]]:
 
 
 def main_runs(config: dict) -> list[Run]:
-    """Every (dataset, model) entry runs the config's methods and worker counts, unless it names its own."""
+    """Every (dataset, model) entry runs the config's methods and worker counts, unless it names its own; none
+    without top-level ``methods`` (a config of a bandwidth study alone)."""
+    if "methods" not in config:
+        return []
     runs = []
     for dataset in config["datasets"]:
         for model, settings in models_of(config, dataset).items():
@@ -104,8 +135,19 @@ def sweep_runs(config: dict) -> list[Run]:
             for workers in sweep["workers"] for seed in sweep["seeds"]]
 
 
+def bandwidth_runs(config: dict) -> list[Run]:
+    """The bandwidth study: every method at every rate (W > 1, checked by :func:`check_config`)."""
+    study = config.get("bandwidth")
+    if not study:
+        return []
+    return [Run(dataset, study["model"], method, workers, seed, rate=canonical_rate(rate))
+            for dataset in study["datasets"] for method in study["methods"] for rate in study["rates"]
+            for workers in study["workers"] for seed in study["seeds"]]
+
+
 def facts_from_config(config: dict[str, Any]) -> set[str]:
     """What the runs this config plans will have: the facts ``satbench.artefacts`` decides by."""
+    from .artefacts import has_bandwidth_sweep
     from .methods import get_method
 
     runs = main_runs(config)
@@ -125,6 +167,11 @@ def facts_from_config(config: dict[str, Any]) -> set[str]:
         facts.add("sweep")
     if control_runs(config) and runs:
         facts.add("controls")
+    rates: dict[tuple, set] = {}
+    for run in bandwidth_runs(config):
+        rates.setdefault((run.dataset, run.model, run.workers, run.method), set()).add(run.rate)
+    if has_bandwidth_sweep(rates):
+        facts.add("bandwidth")
     return facts
 
 
@@ -146,22 +193,38 @@ def caption_file(kind: str, name: str) -> str:
     return f"report/{stem}.rst"
 
 
+def run_epochs(config: dict, run: Run) -> int | None:
+    """A job's epochs: its study's own (sweep, bandwidth study), else its model's on that dataset, else the
+    config's (None: none given, which :func:`check_config` refuses)."""
+    study = config.get("sweep") if run.tau is not None else config.get("bandwidth") if run.rate is not None else None
+    if study and "epochs" in study:
+        return study["epochs"]
+    return models_of(config, run.dataset)[run.model].get("epochs", config.get("epochs"))
+
+
+def measurement_schedule(config: dict, run: Run) -> tuple[int, int]:
+    """(eval_every, staleness_every) of a job. A bandwidth run is timed only: it evaluates its last epoch alone and
+    measures no staleness, since both would cross the shaped links (their time is not in the epoch times, but it
+    lengthens the sweep)."""
+    if run.rate is not None:
+        return run_epochs(config, run), 0
+    return config.get("eval_every", 1), config.get("staleness_every", 10)
+
+
 def run_arguments(config: dict, run: Run, seeds: list[int] | None = None) -> str:
     """The ``satbench run`` arguments (shell-quoted) of one job, without ``--out``: ``run``'s, or with ``seeds`` the
     same configuration for each of those seeds (trained one after another in one process)."""
     from .methods import get_method
 
     settings = {k: v for k, v in models_of(config, run.dataset)[run.model].items() if k not in GRID_KEYS}
-    epochs = settings.pop("epochs", config["epochs"])
-    sweep = config.get("sweep") or {}
-    if run.tau is not None and "epochs" in sweep:
-        epochs = sweep["epochs"]
+    settings.pop("epochs", None)
+    eval_every, staleness_every = measurement_schedule(config, run)
     dataset = config["datasets"][run.dataset]
     arguments = ["--dataset", dataset["spec"], "--partitioner", dataset.get("partitioner", "metis"),
                  "--model", run.model, "--method", run.method,
-                 "--workers", run.workers, "--seed", *(seeds or [run.seed]), "--epochs", epochs,
+                 "--workers", run.workers, "--seed", *(seeds or [run.seed]), "--epochs", run_epochs(config, run),
                  "--device", config["device"],
-                 "--eval-every", config.get("eval_every", 1), "--staleness-every", config.get("staleness_every", 10)]
+                 "--eval-every", eval_every, "--staleness-every", staleness_every]
     for key, value in settings.items():
         if isinstance(value, bool):  # a switch: present or absent
             arguments += [f"--{key.replace('_', '-')}"] if value else []
@@ -175,6 +238,8 @@ def run_arguments(config: dict, run: Run, seeds: list[int] | None = None) -> str
         arguments += ["-o", f"{key}={value}"]
     if run.halo != "method":
         arguments += ["--halo", run.halo]
+    if run.rate is not None:
+        arguments += ["--network", run.rate]
     return " ".join(shlex.quote(str(argument)) for argument in arguments)
 
 
@@ -218,21 +283,56 @@ def check_config(config: dict) -> None:
             fail(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     known = discover_methods()
     sweep = config.get("sweep") or {}
+    bandwidth = config.get("bandwidth") or {}
+    if "methods" not in config:
+        if not bandwidth:
+            fail("no runs: give a main grid (methods, workers, seeds, epochs) or a bandwidth study")
+        for label in config["datasets"]:
+            for model, settings in models_of(config, label).items():
+                grid = [key for key in GRID_KEYS if key in settings]
+                if grid:
+                    fail(f"dataset {label!r}, model {model!r} sets {' and '.join(grid)} of a main grid, but the "
+                         "config has none (no top-level methods)")
     per_entry = [method for dataset in config["datasets"] for settings in models_of(config, dataset).values()
                  for method in settings.get("methods", [])]
-    for method in (list(config["methods"]) + per_entry + list(sweep.get("methods", []))
-                   + list(config.get("method_options") or {})):
+    for method in (list(config.get("methods", [])) + per_entry + list(sweep.get("methods", []))
+                   + list(bandwidth.get("methods", [])) + list(config.get("method_options") or {})):
         if method not in known:
             fail(f"unknown method {method!r}; known: {', '.join(sorted(known))}")
-    for label in sweep.get("datasets", []):
-        if label not in config["datasets"]:
-            fail(f"sweep dataset {label!r} is not among the datasets ({', '.join(config['datasets'])})")
-    if sweep and sweep.get("model") not in MODELS:
-        fail(f"sweep model {sweep.get('model')!r} is unknown; choose from {', '.join(MODELS)}")
+    for study, section in (("sweep", sweep), ("bandwidth", bandwidth)):
+        for label in section.get("datasets", []):
+            if label not in config["datasets"]:
+                fail(f"{study} dataset {label!r} is not among the datasets ({', '.join(config['datasets'])})")
+        if section and section.get("model") not in MODELS:
+            fail(f"{study} model {section.get('model')!r} is unknown; choose from {', '.join(MODELS)}")
     for method in sweep.get("methods", []):
         if "sync_period" not in known[method].options:
             fail(f"sweep method {method!r} has no sync_period option")
+    if bandwidth:
+        _check_bandwidth(bandwidth, fail)
     _check_runs(config, fail)
+
+
+def _check_bandwidth(study: dict, fail) -> None:
+    """The bandwidth study's own rules: exact among its methods, W > 1, rates that ``--network`` takes, each rate
+    once (``1gbit`` and ``1000mbit`` are one rate, and a rate with two delays would be two points at one x)."""
+    from .dist.network import parse_network
+
+    if "exact" not in study["methods"]:
+        fail("bandwidth methods must include exact: the study's speedups are over exact at the same rate")
+    for workers in study["workers"]:
+        if workers < 2:
+            fail(f"bandwidth workers must be at least 2, got {workers}: a single worker sends nothing, so no link "
+                 "would be used")
+    seen: dict[float, str] = {}
+    for rate in study["rates"]:
+        try:
+            spec = parse_network(rate)
+        except ConfigError as error:
+            fail(f"bandwidth rate {rate!r}: {error}")
+        if spec.rate_bit_s in seen:
+            fail(f"bandwidth rates {seen[spec.rate_bit_s]!r} and {rate!r} are the same rate; give each rate once")
+        seen[spec.rate_bit_s] = rate
 
 
 def _check_runs(config: dict, fail) -> None:
@@ -241,19 +341,22 @@ def _check_runs(config: dict, fail) -> None:
     from .methods import get_method
 
     checked = set()
-    for run in main_runs(config) + sweep_runs(config):
-        key = (run.dataset, run.model, run.method, run.workers, run.tau)
+    for run in main_runs(config) + sweep_runs(config) + bandwidth_runs(config):
+        key = (run.dataset, run.model, run.method, run.workers, run.tau, run.rate)
         if key in checked:
             continue
         checked.add(key)
         where = f"dataset {run.dataset!r}, model {run.model!r}, method {run.method!r}"
+        if run.rate is not None:
+            where = f"bandwidth study, {where}"
         spec = config["datasets"][run.dataset]["spec"]
         nodes = _node_count(spec)
         if nodes is not None and run.workers > nodes:
             fail(f"{where}: {run.workers} workers but the dataset has only {nodes} nodes")
         models = models_of(config, run.dataset)
         if run.model not in models:
-            fail(f"{where}: the sweep's model is not trained on this dataset (its models: {', '.join(models)})")
+            study = "sweep" if run.tau is not None else "bandwidth study"
+            fail(f"{where}: the {study}'s model is not trained on this dataset (its models: {', '.join(models)})")
         settings = {k: v for k, v in models[run.model].items() if k not in GRID_KEYS}
         # Options as the job passes them (-o KEY=VALUE, strings), so they are read exactly as the job reads them.
         given = (config.get("method_options") or {}).get(run.method) or {}
@@ -261,12 +364,16 @@ def _check_runs(config: dict, fail) -> None:
         tau = run.tau if run.tau is not None else config.get("sync_period")
         if tau is not None and "sync_period" in get_method(run.method).options:
             options["sync_period"] = str(tau)
-        settings.setdefault("epochs", config["epochs"])
-        if run.tau is not None and "epochs" in (config.get("sweep") or {}):
-            settings["epochs"] = config["sweep"]["epochs"]
+        settings["epochs"] = run_epochs(config, run)
+        if settings["epochs"] is None:
+            fail(f"{where}: no epochs; give the bandwidth study its own epochs")
+        if run.rate is not None and settings["epochs"] < 2:
+            fail(f"{where}: the bandwidth study leaves each run's first epoch out of its times, so it needs at "
+                 f"least 2 epochs, got {settings['epochs']}")
+        eval_every, staleness_every = measurement_schedule(config, run)
         try:
             RunConfig(dataset=spec, model=run.model, method=run.method, workers=run.workers, seed=run.seed,
-                      eval_every=config.get("eval_every", 1), staleness_every=config.get("staleness_every", 10),
-                      method_options=options, device="cpu", **settings).validate()
+                      eval_every=eval_every, staleness_every=staleness_every, method_options=options,
+                      network=run.rate, device="cpu", **settings).validate()
         except ConfigError as error:
             fail(f"{where}: {error}")

@@ -8,9 +8,12 @@ import pytest
 import yaml
 
 from satbench import artefacts, report
+from satbench.dist.network import describe, parse_network
 from satbench.methods import get_method
 from satbench.record import summarize
-from satbench.workflow import control_runs, facts_from_config, main_runs, report_outputs, sweep_runs
+from satbench.workflow import (
+    bandwidth_runs, control_runs, facts_from_config, main_runs, measurement_schedule, report_outputs, sweep_runs,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "config").glob("*.yaml"))
@@ -18,14 +21,17 @@ SHIPPED = [path for path in SHIPPED if path.name != "schema.yaml"]
 
 
 def fake_record(config: dict, run) -> dict:
-    """A record shaped like `satbench run`'s for a planned run: scores rise, staleness is measured where the config
-    measures it (null without halo rows), SAT variants report the rows they replaced."""
+    """A record shaped like `satbench run`'s for a planned run: scores rise where the job evaluates, staleness is
+    measured where it measures (null without halo rows), SAT variants report the rows they replaced, and a bandwidth
+    run states its link."""
     entry = get_method(run.method)
-    every = config.get("staleness_every", 10)
+    evaluate, every = measurement_schedule(config, run)
     epochs = []
     for epoch in range(1, 5):
-        row = {"epoch": epoch, "loss": 1 / epoch, "train": 0.5, "val": 0.1 * epoch + 0.01 * run.seed,
-               "test": 0.5, "epoch_time_s": 0.1, "comm_bytes": 1000}
+        scored = epoch % evaluate == 0 or epoch == 4
+        row = {"epoch": epoch, "loss": 1 / epoch, "train": 0.5 if scored else None,
+               "val": 0.1 * epoch + 0.01 * run.seed if scored else None, "test": 0.5 if scored else None,
+               "epoch_time_s": 0.1, "comm_time_s": 0.05, "comm_bytes": 1000}
         if every > 0 and (epoch in (1, 4) or epoch % every == 0):
             error = None if run.workers == 1 else (0.0 if run.method == "exact" or run.halo == "fresh" else 0.3)
             layer = {"layer": 1, "rel_error": error, "cosine": None if error is None else 1 - error}
@@ -34,15 +40,16 @@ def fake_record(config: dict, run) -> dict:
             row["staleness"] = [layer]
         epochs.append(row)
     options = {"sync_period": run.tau or config.get("sync_period")} if "sync_period" in entry.options else {}
+    env = {"network": describe(parse_network(run.rate), run.workers)} if run.rate is not None else {}
     return {"config": {"dataset": run.dataset, "model": run.model, "method": run.method, "workers": run.workers,
-                       "seed": run.seed, "method_options": options, "halo": run.halo},
+                       "seed": run.seed, "method_options": options, "halo": run.halo, "network": run.rate},
             "method": {"name": run.method, "family": entry.family, "base": entry.base, "halo": run.halo},
-            "epochs": epochs, "summary": summarize(epochs)}
+            "env": env, "epochs": epochs, "summary": summarize(epochs)}
 
 
 def planned_records(config: dict, tmp_path: Path) -> list[Path]:
     paths = []
-    for run in main_runs(config) + control_runs(config) + sweep_runs(config):
+    for run in main_runs(config) + control_runs(config) + sweep_runs(config) + bandwidth_runs(config):
         path = tmp_path / run.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(fake_record(config, run)))
@@ -63,6 +70,8 @@ TINY = {
     "sweep": {"datasets": ["tiny"], "model": "gcn", "methods": ["digest"], "sync_periods": [1, 2], "workers": [2],
               "seeds": [0]},
 }
+BANDWIDTH = {"datasets": ["tiny"], "model": "gcn", "methods": ["exact", "gas"], "rates": ["1gbit", "20mbit,1ms"],
+             "workers": [2], "seeds": [0], "epochs": 3}
 EDGES = {
     "tiny": {},
     "no staleness measured": {"staleness_every": 0},
@@ -72,6 +81,10 @@ EDGES = {
     "no exact": {"methods": ["digest", "sat-plus"]},
     "no controls": {"controls": False},
     "partition only": {"methods": ["partition"], "sweep": None},
+    "bandwidth": {"bandwidth": BANDWIDTH},
+    "bandwidth alone": {"bandwidth": BANDWIDTH, "methods": None, "workers": None, "seeds": None, "sweep": None},
+    "bandwidth at one rate": {"bandwidth": {**BANDWIDTH, "rates": ["1gbit"]}},
+    "bandwidth of exact alone": {"bandwidth": {**BANDWIDTH, "methods": ["exact"]}},
 }
 
 
@@ -105,6 +118,10 @@ def test_edge_configs_plan_what_they_support():
     assert "decomposition" not in report_outputs(edge("no controls"))[0]
     assert "time_to_target" not in report_outputs(edge("no exact"))[0]
     assert report_outputs(edge("tiny")) != report_outputs(edge("exact only"))
+    assert report_outputs(edge("bandwidth alone")) == (["bandwidth"], ["bandwidth"])
+    assert set(report_outputs(edge("bandwidth"))[0]) == set(report_outputs(edge("tiny"))[0]) | {"bandwidth"}
+    for name in ("bandwidth at one rate", "bandwidth of exact alone"):
+        assert report_outputs(edge(name)) == report_outputs(edge("tiny"))
 
 
 def test_every_artefact_has_a_caption_and_needs_known_facts():

@@ -15,9 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from runs import REPO
 from satbench import report
 from satbench.record import summarize
-from satbench.workflow import CONTROL_PATH, RUN_PATH, SWEEP_PATH
+from satbench.workflow import BANDWIDTH_PATH, CONTROL_PATH, RUN_PATH, SWEEP_PATH, rate_path
 
 # The workflow passes the long dataset spec to `satbench run`; the report must label runs by the path's dataset.
 SPECS = {"sbm-a": "sbm:n=2000,classes=6,degree=8,homophily=0.9,features=32,noise=2.0,seed=0",
@@ -441,3 +442,101 @@ def test_cli(records, tmp_path, capsys):
     assert report.main(["--tables", str(tmp_path / "t"), "--plots", str(tmp_path / "p"), *map(str, main_runs)]) == 0
     assert (tmp_path / "t" / "accuracy.tex").is_file()
     assert str(tmp_path / "t" / "accuracy.csv") in capsys.readouterr().out
+
+
+# -- the bandwidth study ---------------------------------------------------------------------------------------------
+
+RATES = {"20mbit": 20e6, "100mbit,1ms": 100e6, "1gbit": 1e9, "10gbit": 1e10}
+# Epoch time per rate (s): gas wins at and below 100 Mbit/s; pipegcn never; digest everywhere; sat only at the top
+# rate, which is no crossover (it loses at every lower rate).
+BANDWIDTH_TIMES = {
+    "exact": {"20mbit": 30.0, "100mbit,1ms": 6.0, "1gbit": 1.5, "10gbit": 1.0},
+    "gas": {"20mbit": 15.0, "100mbit,1ms": 4.0, "1gbit": 2.0, "10gbit": 1.25},
+    "pipegcn": {"20mbit": 32.0, "100mbit,1ms": 8.0, "1gbit": 2.5, "10gbit": 1.1},
+    "digest": {"20mbit": 5.0, "100mbit,1ms": 2.0, "1gbit": 1.0, "10gbit": 0.5},
+    "sat": {"20mbit": 40.0, "100mbit,1ms": 7.0, "1gbit": 1.6, "10gbit": 0.8},
+}
+
+
+def bandwidth_record(method: str, rate: str, seed: int, path_rate: bool = True) -> tuple[str, dict]:
+    """A bandwidth run: its first epoch slow (left out of the times), the others 10 % apart between seeds 0 and 1;
+    the link stated as `satbench run --network` states it."""
+    time = BANDWIDTH_TIMES[method][rate] * (1.0 + 0.1 * seed)
+    record = make_record("sbm-a", method, 4, seed, test=0.8, epoch_time=time, val_slope=0.1, val_cap=0.9, epochs=5,
+                         bytes_per_epoch=2_000_000 * (1 + seed))
+    record["epochs"][0]["epoch_time_s"] = 1000.0
+    for row in record["epochs"]:
+        row["comm_time_s"] = time / 2
+    record["config"]["network"] = rate
+    record["env"] = {"network": {"spec": rate, "rate_bit_s": RATES[rate], "delay_s": 0.0, "shaped": True}}
+    relative = BANDWIDTH_PATH.format(dataset="sbm-a", model="gcn", method=method, rate=rate_path(rate), workers=4,
+                                     seed=seed)
+    return relative, record
+
+
+@pytest.fixture(scope="module")
+def bandwidth_records(tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("bandwidth")
+    return [write(root, *bandwidth_record(method, rate, seed)) for method in BANDWIDTH_TIMES for rate in RATES
+            for seed in (0, 1)]
+
+
+def test_bandwidth_table_speedup_and_crossover(bandwidth_records):
+    loaded = report.load_records(bandwidth_records)
+    runs, epochs = report.load_runs(loaded), report.epoch_frame(loaded)
+    assert set(runs["study"]) == {"bandwidth"} and set(runs["rate"]) == set(RATES)
+    table = report.bandwidth_table(epochs)
+    assert len(table) == len(BANDWIDTH_TIMES) * len(RATES)
+    # Rows by method, then rate from the slowest link up.
+    assert list(table["method"].unique()) == ["exact", "gas", "pipegcn", "digest", "sat"]
+    assert list(table.loc[table["method"] == "gas", "rate"]) == ["20mbit", "100mbit,1ms", "1gbit", "10gbit"]
+    row = table[(table["method"] == "gas") & (table["rate"] == "20mbit")].iloc[0]
+    assert row["epoch time (s)"] == pytest.approx(15.0 * 1.05)  # seeds' mean, first epoch left out
+    assert row["epoch time std (s)"] == pytest.approx(pd.Series([15.0, 16.5]).std())
+    assert row["comm time (s/epoch)"] == pytest.approx(15.0 * 1.05 / 2)
+    assert row["comm (MB/epoch)"] == pytest.approx(3.0)
+    assert row["speedup vs exact"] == pytest.approx(30.0 / 15.0)  # exact's time over the method's, same rate
+    assert row["seeds"] == 2
+    crossover = table.groupby("method")["faster than exact at and below"].first()
+    assert crossover["gas"] == "100mbit,1ms"
+    assert crossover["pipegcn"] == report.NEVER_IN_SWEEP
+    assert crossover["digest"] == "10gbit"
+    assert crossover["sat"] == report.NEVER_IN_SWEEP  # faster only at 10gbit: it does not win from there down
+    assert table.loc[table["method"] == "exact", "faster than exact at and below"].isna().all()
+    assert (table.loc[table["method"] == "exact", "speedup vs exact"] == 1).all()
+
+
+def test_bandwidth_study_stays_out_of_the_main_tables(records, bandwidth_records):
+    both, main = report.load_runs(records + bandwidth_records), report.load_runs(records)
+    for table in (report.throughput_table, report.accuracy_table, report.sync_period_table):
+        pd.testing.assert_frame_equal(table(both), table(main))
+    assert report.bandwidth_table(report.epoch_frame(records)).empty
+
+
+def test_the_rate_is_read_from_the_record(tmp_path):
+    """A record's config.network is its rate, wherever it lies; without one, a bandwidth path's rate is used."""
+    relative, record = bandwidth_record("gas", "100mbit,1ms", 0)
+    elsewhere = write(tmp_path, "somewhere/gas.json", record)
+    assert report.load_runs([elsewhere])["rate"].item() == "100mbit,1ms"
+    del record["config"]["network"], record["env"]["network"]
+    by_path = report.load_runs([write(tmp_path, relative, record)]).iloc[0]
+    assert (by_path["study"], by_path["rate"], by_path["rate_bit_s"]) == ("bandwidth", "100mbit,1ms", 100e6)
+
+
+def test_satbench_report_makes_the_bandwidth_table_and_figure(bandwidth_records, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "satbench", "report", "--tables", str(tmp_path / "tables"),
+                             "--plots", str(tmp_path / "plots"), *map(str, bandwidth_records)],
+                            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in (tmp_path / "tables").iterdir()) == [
+        "bandwidth.csv", "bandwidth.md", "bandwidth.tex", "runs.csv"]
+    assert sorted(path.name for path in (tmp_path / "plots").iterdir()) == ["bandwidth.pdf", "bandwidth.png"]
+    assert (tmp_path / "plots" / "bandwidth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "plots" / "bandwidth.pdf").read_bytes()[:5] == b"%PDF-"
+    table = pd.read_csv(tmp_path / "tables" / "bandwidth.csv")
+    assert table.loc[(table["method"] == "digest") & (table["rate"] == "1gbit"), "speedup vs exact"].item() == \
+        pytest.approx(1.5)
+    assert "never in the sweep" in (tmp_path / "tables" / "bandwidth.md").read_text()
+    assert r"\caption{Bandwidth study" in (tmp_path / "tables" / "bandwidth.tex").read_text()
+    assert "table accuracy skipped" in result.stderr  # the main study's artefacts: nothing to make them from

@@ -3,17 +3,24 @@ through to tables, figures and the report, whose numbers match the run records."
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pandas as pd
 import pytest
 import yaml
 
 from runs import REPO
-from satbench.workflow import report_outputs
+from satbench.errors import ConfigError
+from satbench.workflow import (
+    BANDWIDTH_PATH, Run, bandwidth_runs, check_config, main_runs, path_pattern, rate_from_path, report_outputs,
+    run_arguments,
+)
+from test_network import needs_links
 
 BIN = Path(sys.executable).parent
 
@@ -24,15 +31,20 @@ def snakemake(workdir, *args, timeout=600):
                           text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "real-small.yaml", "paper.yaml", "sat-study.yaml"])
+@pytest.mark.parametrize("config", ["config.yaml", "real-small.yaml", "paper.yaml", "sat-study.yaml",
+                                    "bandwidth.yaml"])
 @pytest.mark.multiprocess
 def test_every_shipped_config_plans(config):
     # --forceall: plan every job even where this checkout already holds results
     result = snakemake(REPO, "-n", "--forceall", "--cores", "1", "--configfile", f"config/{config}")
     assert result.returncode == 0, result.stderr + result.stdout
     assert "rule train" in result.stdout and "rule figures" in result.stdout
-    if config in ("real-small.yaml", "paper.yaml"):  # nothing of the default config leaks into another grid
+    if config in ("real-small.yaml", "paper.yaml", "bandwidth.yaml"):  # nothing of the default config leaks in
         assert "results/runs/sbm-" not in result.stdout
+    if config == "bandwidth.yaml":  # the study alone: 6 methods x 4 rates at W = 4, one seed
+        assert "rule train_bandwidth" in result.stdout and "rule train:" not in result.stdout
+        assert result.stdout.count("rule train_bandwidth:") == 24
+        assert "results/tables/bandwidth.csv" in result.stdout and "plots/bandwidth.png" in result.stdout
 
 
 def workflow_copy(tmp_path, config: dict) -> Path:
@@ -62,6 +74,8 @@ TINY = {
     ({"datasets": {"tiny": {"spec": "no-such-graph"}}}, "unknown dataset 'no-such-graph'"),
     ({"workers": [0, 2]}, "workers"),
     ({"epochs": "many"}, "epochs"),
+    ({"bandwidth": {"datasets": ["tiny"], "model": "gcn", "methods": ["exact", "gas"], "rates": ["20mbps!"],
+                    "workers": [2], "seeds": [0]}}, "bandwidth rate '20mbps!'"),
 ])
 @pytest.mark.multiprocess
 def test_bad_config_fails_before_any_job(tmp_path, change, message):
@@ -124,3 +138,97 @@ def test_expected_outputs_follow_what_the_runs_support():
     tables, plots = report_outputs({**TINY, "controls": False})
     assert "decomposition" not in tables + plots
     assert "decomposition" in report_outputs(TINY)[0]
+
+
+# -- the bandwidth study ---------------------------------------------------------------------------------------------
+
+BANDWIDTH = {"datasets": ["tiny"], "model": "gcn", "methods": ["exact", "gas"],
+             "rates": ["1gbit", "20Mbit", "100mbit,1ms"], "workers": [2], "seeds": [0, 1], "epochs": 3}
+
+
+def test_bandwidth_runs_have_their_paths_and_arguments():
+    config = {**TINY, "bandwidth": BANDWIDTH}
+    check_config(config)
+    runs = bandwidth_runs(config)
+    assert len(runs) == 2 * 3 * 2  # methods x rates x seeds
+    paths = {run.path for run in runs}
+    assert "results/bandwidth/tiny/gcn/gas/20mbit/w2/seed1.json" in paths  # the rate as tc spells it
+    assert "results/bandwidth/tiny/gcn/exact/100mbit-1ms/w2/seed0.json" in paths  # no comma in a path
+    layout = path_pattern(BANDWIDTH_PATH)
+    for run in runs:  # the path reads back to the run, rate included
+        match = layout.search(run.path)
+        assert (match["method"], rate_from_path(match["rate"]), int(match["seed"])) == (run.method, run.rate,
+                                                                                         run.seed)
+    arguments = run_arguments(config, Run("tiny", "gcn", "gas", 2, 0, rate="20mbit"), seeds=[0, 1]).split()
+    assert arguments[arguments.index("--network") + 1] == "20mbit"
+    assert arguments[arguments.index("--epochs") + 1] == "3"  # the study's own epochs
+    assert arguments[arguments.index("--staleness-every") + 1] == "0"  # timed only: nothing measured over the link
+    assert arguments[arguments.index("--eval-every") + 1] == "3"
+    assert "--network 100mbit,1ms" in run_arguments(config, Run("tiny", "gcn", "exact", 2, 0, rate="100mbit,1ms"))
+    assert not any("--network" in run_arguments(config, run) for run in main_runs(config))
+    assert bandwidth_runs(TINY) == []
+
+
+def test_a_config_may_hold_the_bandwidth_study_alone():
+    alone = {key: value for key, value in TINY.items() if key not in ("methods", "workers", "seeds")}
+    alone["bandwidth"] = BANDWIDTH
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    jsonschema.Draft202012Validator(schema).validate(alone)
+    check_config(alone)
+    assert main_runs(alone) == [] and len(bandwidth_runs(alone)) == 12
+    assert report_outputs(alone) == (["bandwidth"], ["bandwidth"])
+    with pytest.raises(jsonschema.ValidationError, match="'methods' is a dependency of 'workers'"):
+        jsonschema.Draft202012Validator(schema).validate({**alone, "workers": [2]})  # half a main grid
+    with pytest.raises(ConfigError, match="no runs: give a main grid"):
+        check_config({key: value for key, value in alone.items() if key != "bandwidth"})
+    entry = {"tiny": {**TINY["datasets"]["tiny"], "models": {"gcn": {"methods": ["exact"]}}}}
+    with pytest.raises(ConfigError, match="sets methods of a main grid, but the config has none"):
+        check_config({**alone, "datasets": entry})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"rates": ["1gbit", "fast"]}, "bandwidth rate 'fast': --network 'fast': rate 'fast' is not a number with a unit"),
+    ({"rates": ["20furlong"]}, "unknown rate unit 'furlong'"),
+    ({"rates": ["1gbit", "1000mbit"]}, "bandwidth rates '1gbit' and '1000mbit' are the same rate"),
+    ({"methods": ["gas", "digest"]}, "bandwidth methods must include exact"),
+    ({"workers": [1, 2]}, "bandwidth workers must be at least 2, got 1"),
+    ({"datasets": ["tiny", "huge"]}, "bandwidth dataset 'huge' is not among the datasets"),
+    ({"model": "mlp"}, "bandwidth model 'mlp' is unknown"),
+    ({"methods": ["exact", "gsa"]}, "unknown method 'gsa'"),
+    ({"epochs": 1}, "needs at least 2 epochs, got 1"),
+    ({"workers": [500]}, "500 workers but the dataset has only 300 nodes"),
+])
+def test_bad_bandwidth_study_is_refused_in_one_line(change, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        check_config({**TINY, "bandwidth": {**BANDWIDTH, **change}})
+    assert "\n" not in str(caught.value) and str(caught.value).startswith("invalid workflow config: ")
+
+
+@needs_links
+def test_bandwidth_study_runs_over_shaped_links_to_its_table_and_figure(tmp_path):
+    """Two methods at two rates through Snakemake (a tiny graph, 2 epochs): one job at a time, though --cores would
+    let two of W = 2 run side by side; the records carry their link, and the report's table and figure come out."""
+    config = {"datasets": {"tiny": {"spec": "sbm:n=400,classes=4,degree=6,features=16,seed=1"}},
+              "models": {"gcn": {"hidden": 16, "layers": 2, "dropout": 0.0, "lr": 0.05}}, "device": "cpu",
+              "controls": False,
+              "bandwidth": {"datasets": ["tiny"], "model": "gcn", "methods": ["exact", "gas"],
+                            "rates": ["1gbit", "100mbit"], "workers": [2], "seeds": [0], "epochs": 2}}
+    workdir = workflow_copy(tmp_path, config)
+    run = snakemake(workdir, "--cores", "4")
+    assert run.returncode == 0, run.stderr[-3000:]
+    events = [line for line in run.stderr.splitlines()
+              if re.match(r"(local)?rule train_bandwidth:", line) or "(Rule: train_bandwidth)" in line]
+    assert len(events) == 8 and all(re.match(r"(local)?rule", line) for line in events[::2]), events  # start, end
+    records = sorted((workdir / "results" / "bandwidth").rglob("*.json"))
+    assert [path.relative_to(workdir).as_posix() for path in records] == sorted(
+        f"results/bandwidth/tiny/gcn/{method}/{rate}/w2/seed0.json" for method in ("exact", "gas")
+        for rate in ("1gbit", "100mbit"))
+    for path in records:
+        record = json.loads(path.read_text())
+        assert record["config"]["network"] == path.parts[-3]
+        assert record["env"]["network"]["shaped"] is True
+    assert not (workdir / "results" / "runs").exists()
+    table = pd.read_csv(workdir / "results" / "tables" / "bandwidth.csv")
+    assert sorted(table["rate"].unique()) == ["100mbit", "1gbit"] and len(table) == 4
+    assert (table.loc[table["method"] == "exact", "speedup vs exact"] == 1).all()
+    assert sorted(path.name for path in (workdir / "plots").iterdir()) == ["bandwidth.pdf", "bandwidth.png"]

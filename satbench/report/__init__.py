@@ -1,12 +1,14 @@
-"""Tables and figures from run records: accuracy, staleness, throughput, time to target, SAT vs its base, τ sweep.
+"""Tables and figures from run records: accuracy, staleness, throughput, time to target, SAT vs its base, τ sweep,
+bandwidth study.
 
 Input is a list of run records (paths, or already-loaded record dicts). The dataset label of a run is, in order:
 an explicit ``labels`` entry for its path; the ``{dataset}`` component of the workflow's record layout
-(``satbench.workflow.RUN_PATH``, ``CONTROL_PATH``, ``SWEEP_PATH``); else ``config.dataset`` (which may be a long
-spec such as ``sbm:n=3000,...``). Everything else (model, method, W, seed, τ) comes from the record's ``config``, and
-what ran (family, base, fresh-halo control or not) from its ``method`` section.
+(``satbench.workflow.RUN_PATH``, ``CONTROL_PATH``, ``SWEEP_PATH``, ``BANDWIDTH_PATH``); else ``config.dataset``
+(which may be a long spec such as ``sbm:n=3000,...``). Everything else (model, method, W, seed, τ, link) comes from
+the record's ``config``, and what ran (family, base, fresh-halo control or not) from its ``method`` section.
 
-Fresh-halo control runs form the *control* study, runs in the sweep layout the *sweep* study, all others the *main*
+Fresh-halo control runs form the *control* study, runs in the sweep layout the *sweep* study, runs in the bandwidth
+layout the *bandwidth* study (their link, ``rate``, read from the record's ``config.network``), all others the *main*
 study. The main tables and figures use main
 runs only, because a sweep run repeats a main configuration with other epochs and τ; the sync-period table and
 figure use the sweep runs when there are any, else every run.
@@ -24,7 +26,10 @@ Conventions (also stated in the captions, ``report/*.rst``, which ``satbench.art
   ``epoch_time_s`` through that epoch; means are over the seeds that reached it ("reached" says how many did);
 * SAT vs base: per SAT configuration, the mean error of the rows SAT used against the mean error of the stale copy it
   replaced (``replaced_rel_error``, same rows and weights) — reduction = replaced / used (> 1: SAT helped) — and its
-  mean epoch time against its base method's at the same (dataset, model, W, τ).
+  mean epoch time against its base method's at the same (dataset, model, W, τ);
+* bandwidth study: per (dataset, model, W, method, rate), measured epoch and communication times averaged over every
+  epoch but each run's first, then over seeds; speedup is exact's epoch time over the method's at the same rate; a
+  method's crossover is the highest rate from which down it is faster than exact at every rate of the sweep.
 
 If a method appears in the main runs with several τ values, its rows are split and labelled ``method (τ=N)`` so that
 no table averages over different hyperparameters.
@@ -33,6 +38,7 @@ no table averages over different hyperparameters.
 from .build import add_arguments, build_all, main, run_from_args
 from .figures import (
     plot_accuracy_vs_staleness,
+    plot_bandwidth,
     plot_decomposition,
     plot_staleness,
     plot_sync_period,
@@ -61,7 +67,9 @@ from .render import (
 )
 from .style import METHOD_COLORS, method_color, ordered_methods
 from .tables import (
+    NEVER_IN_SWEEP,
     accuracy_table,
+    bandwidth_table,
     claims_table,
     decomposition_table,
     sat_vs_base_table,
@@ -72,11 +80,12 @@ from .tables import (
 )
 
 __all__ = [
-    "METHOD_COLORS", "TARGET_FRACTION", "accuracy_table", "add_arguments", "build_all",
-    "claims_table", "decomposition_table", "epoch_frame", "format_cell", "latex_escape", "load_records", "load_runs",
-    "main", "main_study", "method_color", "ordered_methods", "plot_accuracy_vs_staleness", "plot_decomposition",
-    "plot_staleness", "plot_sync_period", "plot_throughput", "plot_val_vs_epoch", "plot_val_vs_time", "reach_frame",
-    "read_record", "run_from_args", "sat_vs_base_table", "staleness_frame", "staleness_table", "sync_period_table",
-    "table_to_csv", "table_to_latex", "table_to_markdown", "target_scores", "throughput_table",
-    "time_to_target_table", "write_table",
+    "METHOD_COLORS", "NEVER_IN_SWEEP", "TARGET_FRACTION", "accuracy_table", "add_arguments", "bandwidth_table",
+    "build_all", "claims_table", "decomposition_table", "epoch_frame", "format_cell", "latex_escape",
+    "load_records", "load_runs", "main", "main_study", "method_color", "ordered_methods",
+    "plot_accuracy_vs_staleness", "plot_bandwidth", "plot_decomposition", "plot_staleness", "plot_sync_period",
+    "plot_throughput", "plot_val_vs_epoch", "plot_val_vs_time", "reach_frame", "read_record", "run_from_args",
+    "sat_vs_base_table", "staleness_frame", "staleness_table", "sync_period_table", "table_to_csv",
+    "table_to_latex", "table_to_markdown", "target_scores", "throughput_table", "time_to_target_table",
+    "write_table",
 ]

@@ -14,6 +14,7 @@ from ..artefacts import ARTEFACTS, facts_from_runs
 from ..record import write_text_atomic
 from .figures import (
     plot_accuracy_vs_staleness,
+    plot_bandwidth,
     plot_decomposition,
     plot_staleness,
     plot_sync_period,
@@ -25,6 +26,7 @@ from .frames import epoch_frame, load_records, load_runs, reach_frame, staleness
 from .render import write_table
 from .tables import (
     accuracy_table,
+    bandwidth_table,
     claims_table,
     decomposition_table,
     sat_vs_base_table,
@@ -62,6 +64,7 @@ def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLi
         "sync_period": lambda: sync_period_table(runs),
         "decomposition": lambda: decomposition_table(runs, reach),
         "claims": lambda: claims_table(runs, staleness, reach),
+        "bandwidth": lambda: bandwidth_table(epochs),
     }
     built: dict[str, pd.DataFrame] = {}
 
@@ -78,6 +81,7 @@ def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLi
         "accuracy_vs_staleness": lambda stem: plot_accuracy_vs_staleness(runs, stem),
         "sync_period": lambda stem: plot_sync_period(runs, stem),
         "decomposition": lambda stem: plot_decomposition(table("decomposition"), stem),
+        "bandwidth": lambda stem: plot_bandwidth(table("bandwidth"), stem),
     }
     facts = facts_from_runs(runs, staleness)
     for artefact in ARTEFACTS:

@@ -337,3 +337,37 @@ def plot_sync_period(runs: pd.DataFrame, out_stem) -> list[Path]:
             axes[row, 1].set_title(f"{dataset} · {model} · W={count}")
         _shared_legend(figure, axes)
         return _save_figure(figure, out_stem)
+
+
+def plot_bandwidth(table: pd.DataFrame, out_stem) -> list[Path]:
+    """Epoch time and speedup over exact against the link rate (log x, ticks at the rates run, in tc's units), one
+    line per method; one row per (dataset, model, W). ``table``: :func:`~.tables.bandwidth_table`'s."""
+    if table.empty or table["epoch time (s)"].isna().all():
+        return []
+    configs = list(dict.fromkeys(zip(table["dataset"], table["model"], table["W"])))
+    from matplotlib import rc_context
+    from matplotlib.ticker import NullLocator
+    with rc_context(PAPER_RC):
+        figure, axes = _new_figure(len(configs), 2)
+        for row, (dataset, model, workers) in enumerate(configs):
+            panel = table[(table["dataset"] == dataset) & (table["model"] == model) & (table["W"] == workers)]
+            for method in ordered_methods(panel["method"]):
+                curve = panel[panel["method"] == method].sort_values("rate (bit/s)")
+                style = dict(color=method_color(method), marker="o", label=method)
+                axes[row, 0].plot(curve["rate (bit/s)"], curve["epoch time (s)"], **style)
+                if method != "exact":  # exact's speedup over itself is 1 by definition
+                    axes[row, 1].plot(curve["rate (bit/s)"], curve["speedup vs exact"], **style)
+            _apply_scale(axes[row, 0], panel["epoch time (s)"])
+            axes[row, 0].set_ylabel("epoch time (s)")
+            axes[row, 0].set_title(f"{dataset} · {model} · W={workers}: epoch time")
+            axes[row, 1].axhline(1.0, color="0.5", lw=0.8, ls="--")
+            axes[row, 1].set_ylabel("speedup over exact (×)")
+            axes[row, 1].set_title(f"{dataset} · {model} · W={workers}: speedup over exact")
+            ticks = panel.drop_duplicates("rate (bit/s)").sort_values("rate (bit/s)")
+            for axis in axes[row]:
+                axis.set_xscale("log")
+                axis.set_xticks(ticks["rate (bit/s)"].to_numpy(), ticks["rate"].tolist())
+                axis.xaxis.set_minor_locator(NullLocator())
+                axis.set_xlabel("link rate per worker")
+        _shared_legend(figure, axes)
+        return _save_figure(figure, out_stem)

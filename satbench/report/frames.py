@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -14,13 +15,14 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from ..errors import ConfigError
-from ..workflow import CONTROL_PATH, RUN_PATH, SWEEP_PATH, path_pattern
+from ..workflow import BANDWIDTH_PATH, CONTROL_PATH, RUN_PATH, SWEEP_PATH, path_pattern, rate_from_path
 
 log = logging.getLogger("satbench.report")
 
 RecordSource = str | os.PathLike | Mapping[str, Any]
 
-RUN_LAYOUT, CONTROL_LAYOUT, SWEEP_LAYOUT = (path_pattern(path) for path in (RUN_PATH, CONTROL_PATH, SWEEP_PATH))
+RUN_LAYOUT, CONTROL_LAYOUT, SWEEP_LAYOUT, BANDWIDTH_LAYOUT = (
+    path_pattern(path) for path in (RUN_PATH, CONTROL_PATH, SWEEP_PATH, BANDWIDTH_PATH))
 
 # The fraction of exact's best validation score that counts as "reached" for the time-to-target table.
 TARGET_FRACTION = 0.95
@@ -37,7 +39,9 @@ class LoadedRun:
     record: dict[str, Any]
 
 
-META_COLUMNS = ("dataset", "model", "method", "variant", "workers", "seed", "sync_period", "study", "record")
+# rate: the emulated link (--network, tc's spelling) or None over loopback; rate_bit_s: its rate, for sorting.
+META_COLUMNS = ("dataset", "model", "method", "variant", "workers", "seed", "sync_period", "rate", "rate_bit_s",
+                "study", "record")
 
 
 def read_record(path: str | os.PathLike) -> dict:
@@ -59,6 +63,25 @@ def _as_number(value: Any) -> float:
         return math.nan
 
 
+def _link(record: dict, layout: re.Match | None, name: str) -> tuple[str | None, float]:
+    """The run's emulated link, (rate as tc spells it, bit/s): from the record (``config.network``, ``env.network``),
+    else from a bandwidth record's path; (None, NaN) over loopback."""
+    from ..dist.network import parse_network
+
+    rate = record["config"].get("network")
+    if rate is None and layout is not None and "rate" in layout.groupdict():
+        rate = rate_from_path(layout["rate"])
+    if rate is None:
+        return None, math.nan
+    described = (record.get("env") or {}).get("network") or {}
+    if described.get("rate_bit_s") is not None:
+        return str(rate), float(described["rate_bit_s"])
+    try:
+        return str(rate), parse_network(rate).rate_bit_s
+    except ConfigError as error:
+        raise ConfigError(f"run record {name}: {error}") from None
+
+
 def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None) -> LoadedRun:
     if isinstance(source, Mapping):
         record, name = dict(source), f"record[{index}]"
@@ -66,7 +89,8 @@ def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None
         record, name = read_record(source), str(source)
     config = record["config"]
     posix = Path(name).as_posix() if not isinstance(source, Mapping) else ""
-    layout = SWEEP_LAYOUT.search(posix) or RUN_LAYOUT.search(posix) or CONTROL_LAYOUT.search(posix)
+    layout = (BANDWIDTH_LAYOUT.search(posix) or SWEEP_LAYOUT.search(posix) or RUN_LAYOUT.search(posix)
+              or CONTROL_LAYOUT.search(posix))
     dataset = str(config.get("dataset"))
     if labels and name in labels:
         dataset = labels[name]
@@ -79,8 +103,11 @@ def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None
     halo = method.get("halo", config.get("halo", "method"))
     if halo == "fresh":
         study = "control"
+    elif layout is not None and layout.re is BANDWIDTH_LAYOUT:
+        study = "bandwidth"
     else:
         study = "sweep" if layout is not None and layout.re is SWEEP_LAYOUT else "main"
+    rate, rate_bit_s = _link(record, layout, name)
     meta = {
         "dataset": dataset,
         "model": str(config.get("model")),
@@ -88,6 +115,8 @@ def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None
         "workers": int(config.get("workers")),
         "seed": int(config.get("seed", 0)),
         "sync_period": sync_period,
+        "rate": rate,
+        "rate_bit_s": rate_bit_s,
         "study": study,
         "base": method.get("base"),
         "record": name,
@@ -116,7 +145,7 @@ def load_records(sources: Iterable[RecordSource], labels: Mapping[str, str] | No
     _label_variants(runs)
     seen: dict[tuple, str] = {}
     for run in runs:
-        key = tuple(run.meta[k] for k in ("study", "dataset", "model", "variant", "workers", "seed"))
+        key = tuple(run.meta[k] for k in ("study", "dataset", "model", "variant", "workers", "seed", "rate"))
         key += (-1.0 if math.isnan(run.meta["sync_period"]) else run.meta["sync_period"],)
         if key in seen:  # e.g. two option settings of one method: the tables would average them as seeds
             log.warning("%s and %s are the same configuration and seed; both are counted", seen[key],
@@ -166,13 +195,15 @@ def epoch_frame(sources, labels: Mapping[str, str] | None = None) -> pd.DataFram
             "val": [_float(row.get("val")) for row in epochs],
             "test": [_float(row.get("test")) for row in epochs],
             "epoch_time_s": [_float(row.get("epoch_time_s")) for row in epochs],
+            "comm_time_s": [_float(row.get("comm_time_s")) for row in epochs],
             "comm_bytes": [_float(row.get("comm_bytes")) for row in epochs],
         })
         frame["wall_time_s"] = frame["epoch_time_s"].cumsum()
         for key in META_COLUMNS:
             frame[key] = run.meta[key]
         frames.append(frame)
-    columns = list(META_COLUMNS) + ["epoch", "loss", "val", "test", "epoch_time_s", "wall_time_s", "comm_bytes"]
+    columns = list(META_COLUMNS) + ["epoch", "loss", "val", "test", "epoch_time_s", "wall_time_s", "comm_time_s",
+                                    "comm_bytes"]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]

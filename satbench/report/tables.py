@@ -189,3 +189,55 @@ def sync_period_table(runs: pd.DataFrame) -> pd.DataFrame:
         "τ": table["sync_period"].astype(int), "rel. error": table["staleness"], "test (%)": scores,
         "epoch time (s)": table["epoch_time"], "seeds": table["seeds"],
     }))
+
+
+NEVER_IN_SWEEP = "never in the sweep"
+
+
+def bandwidth_table(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, model, W, method, rate) of the bandwidth study: mean epoch time, communication time and bytes per
+    epoch over every epoch but each run's first (measured ``epoch_time_s`` and ``comm_time_s``, slowest worker; bytes
+    summed over workers), each a mean over seeds (with the seeds' std of the epoch time); speedup over exact at that
+    rate = exact's epoch time / the method's; and, for each method other than exact, the highest rate from which down
+    it is faster than exact at every rate of the sweep ("never in the sweep" if not even at the lowest)."""
+    study = epochs[epochs["study"] == "bandwidth"].dropna(subset=["rate"])
+    if study.empty:
+        return pd.DataFrame()
+    first = study.groupby("record")["epoch"].transform("min")
+    timed = study[study["epoch"] > first]  # the first epoch carries one-off costs (allocation, first contact)
+    configs = ["dataset", "model", "workers", "method", "rate", "rate_bit_s"]
+    per_run = timed.groupby(configs + ["seed", "record"]).agg(
+        epoch_time=("epoch_time_s", "mean"), comm_time=("comm_time_s", "mean"),
+        comm_bytes=("comm_bytes", "mean")).reset_index()
+    # Every run is kept, also one with a single epoch (no timed epoch: NaN cells rather than a missing row).
+    runs = study.groupby(configs + ["seed", "record"]).size().reset_index()[configs + ["seed", "record"]]
+    per_run = runs.merge(per_run, on=configs + ["seed", "record"], how="left")
+    means = per_run.groupby(configs).agg(
+        epoch_time=("epoch_time", "mean"), spread=("epoch_time", lambda values: values.std(ddof=1)),
+        comm_time=("comm_time", "mean"), comm_bytes=("comm_bytes", "mean"), seeds=("seed", "nunique")).reset_index()
+    exact = means[means["method"] == "exact"].set_index(["dataset", "model", "workers", "rate"])["epoch_time"]
+    keys = pd.MultiIndex.from_frame(means[["dataset", "model", "workers", "rate"]])
+    means["speedup"] = exact.reindex(keys).to_numpy() / means["epoch_time"].to_numpy()
+    means["wins"] = None
+    for _, group in means[means["method"] != "exact"].groupby(["dataset", "model", "workers", "method"]):
+        means.loc[group.index, "wins"] = _faster_from(group.sort_values("rate_bit_s"))
+    table = pd.DataFrame({
+        "dataset": means["dataset"], "model": means["model"], "W": means["workers"], "method": means["method"],
+        "rate": means["rate"], "rate (bit/s)": means["rate_bit_s"],
+        "epoch time (s)": means["epoch_time"], "epoch time std (s)": means["spread"],
+        "comm time (s/epoch)": means["comm_time"], "comm (MB/epoch)": means["comm_bytes"] / 1e6,
+        "speedup vs exact": means["speedup"], "faster than exact at and below": means["wins"],
+        "seeds": means["seeds"],
+    })
+    return _sort_rows(table.sort_values("rate (bit/s)", kind="stable"))
+
+
+def _faster_from(curve: pd.DataFrame) -> str:
+    """The highest rate of ``curve`` (one method, rates ascending) up to which, from the lowest, the method is faster
+    than exact at every rate; a rate without a speedup (no exact there) ends the run."""
+    wins = NEVER_IN_SWEEP
+    for rate, speedup in zip(curve["rate"], curve["speedup"]):
+        if not speedup > 1:  # NaN too
+            break
+        wins = rate
+    return wins
