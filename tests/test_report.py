@@ -523,6 +523,7 @@ def test_the_rate_is_read_from_the_record(tmp_path):
     assert (by_path["study"], by_path["rate"], by_path["rate_bit_s"]) == ("bandwidth", "100mbit,1ms", 100e6)
 
 
+@pytest.mark.multiprocess
 def test_satbench_report_makes_the_bandwidth_table_and_figure(bandwidth_records, tmp_path):
     result = subprocess.run([sys.executable, "-m", "satbench", "report", "--tables", str(tmp_path / "tables"),
                              "--plots", str(tmp_path / "plots"), *map(str, bandwidth_records)],

@@ -205,6 +205,7 @@ def test_bad_bandwidth_study_is_refused_in_one_line(change, message):
 
 
 @needs_links
+@pytest.mark.multiprocess
 def test_bandwidth_study_runs_over_shaped_links_to_its_table_and_figure(tmp_path):
     """Two methods at two rates through Snakemake (a tiny graph, 2 epochs): one job at a time, though --cores would
     let two of W = 2 run side by side; the records carry their link, and the report's table and figure come out."""
