@@ -288,3 +288,27 @@ def test_owner_check_never_uses_a_prediction_its_owner_did_not_approve(owner_che
 def test_owner_check_needs_the_gate_and_the_trend():
     with pytest.raises(ConfigError, match="owner_check.*needs gated=true and extrapolate=true"):
         RunConfig(dataset=TINY_GRAPH, method="sat", method_options={"owner_check": True}).validate()
+
+
+def test_predictor_lstm_in_recomputed_blocks_gives_the_same_rows_and_gradients():
+    """Blocks (checkpointed under autograd) are a memory layout only: outputs and parameter gradients equal the
+    single-pass LSTM's."""
+    generator = torch.Generator().manual_seed(5)
+    cut = torch.stack([torch.randint(NUM_INNER, NUM_INNER + NUM_HALO, (80,), generator=generator),
+                       torch.randint(0, NUM_INNER, (80,), generator=generator)])
+    graph = PredictorGraph(torch.cat([cut, cut.flip(0)], dim=1), NUM_INNER, NUM_INNER + NUM_HALO)
+    windows = torch.randn(2, NUM_HALO, WINDOW, WIDTH, generator=generator)
+    inner = torch.randn(NUM_INNER, WIDTH, generator=generator)
+    torch.manual_seed(4)
+    predictor = EmbeddingPredictor(WIDTH, residual=False)
+    results = []
+    for block in (10**9, 7):  # one pass; blocks of 7 sequences (NUM_HALO x 2 windows is not a multiple of 7)
+        predictor.LSTM_BLOCK = block
+        predictor.zero_grad()
+        out = predictor.forward_batch(windows, inner, graph)
+        out.square().sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in predictor.parameters()]))
+    (out_one, grads_one), (out_blocks, grads_blocks) = results
+    torch.testing.assert_close(out_blocks, out_one)
+    for one, blocks in zip(grads_one, grads_blocks):
+        torch.testing.assert_close(blocks, one)

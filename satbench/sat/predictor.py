@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
@@ -41,6 +42,8 @@ class EmbeddingPredictor(nn.Module):
     one pass).
     """
 
+    LSTM_BLOCK = 32_768  # halo rows per recomputed block of the LSTM
+
     def __init__(self, width: int, residual: bool):
         super().__init__()
         self.lstm = nn.LSTM(width, width, batch_first=True)
@@ -51,14 +54,25 @@ class EmbeddingPredictor(nn.Module):
             nn.init.zeros_(self.conv2.lin.weight)
             nn.init.zeros_(self.conv2.bias)
 
+    def _last_hidden(self, sequences: torch.Tensor) -> torch.Tensor:
+        _, (hidden, _) = self.lstm(sequences)  # zero initial state
+        return hidden[-1]
+
+    def _summaries(self, sequences: torch.Tensor) -> torch.Tensor:
+        """The LSTM's last hidden state per sequence. Under autograd, in blocks whose activations are recomputed in
+        the backward pass: kept, they would take K x 6 x width floats per halo row (gigabytes at a million nodes)."""
+        if not torch.is_grad_enabled() or sequences.size(0) <= self.LSTM_BLOCK:
+            return self._last_hidden(sequences)
+        return torch.cat([checkpoint(self._last_hidden, sequences[start:start + self.LSTM_BLOCK], use_reentrant=False)
+                          for start in range(0, sequences.size(0), self.LSTM_BLOCK)])
+
     def forward(self, window: list[torch.Tensor], inner: torch.Tensor, graph: PredictorGraph) -> torch.Tensor:
         return self.forward_batch(torch.stack(window, dim=1).unsqueeze(0), inner, graph)[0]
 
     def forward_batch(self, windows: torch.Tensor, inner: torch.Tensor, graph: PredictorGraph) -> torch.Tensor:
         """``windows`` [batch, num_halo, K, width], ``inner`` [num_inner, width] -> [batch, num_halo, width]."""
         batch, num_halo, length, width = windows.shape
-        _, (hidden, _) = self.lstm(windows.reshape(batch * num_halo, length, width))  # zero initial state
-        halo = hidden[-1].reshape(batch, num_halo, width)
+        halo = self._summaries(windows.reshape(batch * num_halo, length, width)).reshape(batch, num_halo, width)
         h = torch.cat([inner.expand(batch, -1, -1), halo], dim=1)  # [batch, nodes, width]
         h = F.relu(_propagate(self.conv1, graph.all_rows, h))
         out = _propagate(self.conv2, graph.halo_rows, h)
