@@ -313,23 +313,11 @@ class LayerwiseGNN(nn.Module):
 
 def first_layer_aggregate(model: str, graph: LocalGraph, x: torch.Tensor) -> torch.Tensor:
     """Per inner row, the static part of its first layer: GCN's ``(Â X)_v`` (normalised, self loop included, as in
-    ``graph.edge_weight``), SAGE's mean of its neighbours' input features. Owners send it once, at setup."""
-    if model not in ("gcn", "sage"):
+    ``graph.edge_weight``), SAGE's mean of its neighbours' input features: the layer's own sparse aggregation. Owners
+    send it once, at setup."""
+    if model not in ("gcn", "sage") or graph.aggregation is None:
         raise ConfigError(f"no exact first-layer rows for {model!r}")
-    if graph.aggregation is not None:  # the same sum (GCN's weights) or mean (SAGE), as a sparse product
-        return graph.aggregation(x)[: graph.num_inner]
-    source, target = graph.edge_index
-    keep = target < graph.num_inner
-    source, target = source[keep], target[keep]
-    messages = x[source]
-    if model == "gcn":
-        messages = messages * graph.edge_weight[keep].unsqueeze(1)
-    aggregate = x.new_zeros(graph.num_inner, x.size(1)).index_add_(0, target, messages)
-    if model == "sage":
-        degree = torch.bincount(target, minlength=graph.num_inner).clamp_min(1).unsqueeze(1)
-        aggregate = aggregate / degree.to(x.dtype)
-    return aggregate
-
+    return graph.aggregation(x)[: graph.num_inner]
 
 
 def build_model(model: str, in_channels: int, out_channels: int, hidden: int, layers: int, dropout: float,
