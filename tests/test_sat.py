@@ -291,8 +291,8 @@ def test_owner_check_needs_the_gate_and_the_trend():
 
 
 def test_predictor_lstm_in_recomputed_blocks_gives_the_same_rows_and_gradients():
-    """Blocks (checkpointed under autograd) are a memory layout only: outputs and parameter gradients equal the
-    single-pass LSTM's."""
+    """Blocks (recomputed under autograd) are a memory layout only: outputs, with and without autograd, and parameter
+    gradients equal the single-pass LSTM's."""
     generator = torch.Generator().manual_seed(5)
     cut = torch.stack([torch.randint(NUM_INNER, NUM_INNER + NUM_HALO, (80,), generator=generator),
                        torch.randint(0, NUM_INNER, (80,), generator=generator)])
@@ -310,5 +310,7 @@ def test_predictor_lstm_in_recomputed_blocks_gives_the_same_rows_and_gradients()
         results.append((out.detach(), [p.grad.clone() for p in predictor.parameters()]))
     (out_one, grads_one), (out_blocks, grads_blocks) = results
     torch.testing.assert_close(out_blocks, out_one)
+    with torch.no_grad():  # the prediction path: blocks without recomputation
+        torch.testing.assert_close(predictor.forward_batch(windows, inner, graph), out_one)
     for one, blocks in zip(grads_one, grads_blocks):
         torch.testing.assert_close(blocks, one)

@@ -42,7 +42,7 @@ class EmbeddingPredictor(nn.Module):
     one pass).
     """
 
-    LSTM_BLOCK = 32_768  # halo rows per recomputed block of the LSTM
+    LSTM_BLOCK = 4_096  # halo rows per recomputed block of the LSTM (about 150 MB of activations at width 128)
 
     def __init__(self, width: int, residual: bool):
         super().__init__()
@@ -59,12 +59,15 @@ class EmbeddingPredictor(nn.Module):
         return hidden[-1]
 
     def _summaries(self, sequences: torch.Tensor) -> torch.Tensor:
-        """The LSTM's last hidden state per sequence. Under autograd, in blocks whose activations are recomputed in
-        the backward pass: kept, they would take K x 6 x width floats per halo row (gigabytes at a million nodes)."""
-        if not torch.is_grad_enabled() or sequences.size(0) <= self.LSTM_BLOCK:
+        """The LSTM's last hidden state per sequence, in blocks of rows: the LSTM's working tensors take about
+        K x 4 x width floats per row even without autograd (gigabytes at a million nodes). Under autograd each block's
+        activations are recomputed in the backward pass instead of kept."""
+        if sequences.size(0) <= self.LSTM_BLOCK:
             return self._last_hidden(sequences)
-        return torch.cat([checkpoint(self._last_hidden, sequences[start:start + self.LSTM_BLOCK], use_reentrant=False)
-                          for start in range(0, sequences.size(0), self.LSTM_BLOCK)])
+        blocks = sequences.split(self.LSTM_BLOCK)
+        if not torch.is_grad_enabled():
+            return torch.cat([self._last_hidden(block) for block in blocks])
+        return torch.cat([checkpoint(self._last_hidden, block, use_reentrant=False) for block in blocks])
 
     def forward(self, window: list[torch.Tensor], inner: torch.Tensor, graph: PredictorGraph) -> torch.Tensor:
         return self.forward_batch(torch.stack(window, dim=1).unsqueeze(0), inner, graph)[0]
