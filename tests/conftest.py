@@ -28,6 +28,12 @@ def planetoid_mirror() -> Path:
     return PLANETOID_MIRROR
 
 
+def pytest_configure(config):
+    # matplotlib builds its font cache on first import by running `fc-list`, a program: on a machine that has no
+    # cache yet that would happen inside whichever unit test draws first, and be refused there.
+    import matplotlib.font_manager  # noqa: F401
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("multiprocess") is None and item.get_closest_marker("benchmark") is None:
