@@ -20,7 +20,7 @@ from snakemake.utils import validate
 from satbench.errors import ConfigError
 from satbench.workflow import (
     BANDWIDTH_PATH, CONTROL_PATH, RUN_PATH, SWEEP_PATH, Run, bandwidth_runs, caption_file, check_config,
-    control_runs, main_runs, rate_from_path, report_outputs, run_arguments, sweep_runs,
+    control_runs, main_runs, rate_from_path, report_outputs, job_argv, sweep_runs,
 )
 
 
@@ -101,7 +101,7 @@ rule train:
     resources:
         gpu=lambda wc: int(wc.workers) if ON_GPU else 0,
     params:
-        args=lambda wc: run_arguments(config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), SEEDS[0]),
+        args=lambda wc: job_argv(config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), SEEDS[0]),
                                       seeds=SEEDS),
         out=lambda wc: out_template(RUN_PATH, wc),
     shell:
@@ -116,7 +116,7 @@ use rule train as train_control with:
     benchmark:
         "results/benchmarks/controls/{dataset}/{model}/{method}/w{workers}.tsv"
     params:
-        args=lambda wc: run_arguments(
+        args=lambda wc: job_argv(
             config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), SEEDS[0], halo="fresh"), seeds=SEEDS
         ),
         out=lambda wc: out_template(CONTROL_PATH, wc),
@@ -136,7 +136,7 @@ use rule train as train_sweep with:
         workers=r"\d+",
         tau=r"\d+",
     params:
-        args=lambda wc: run_arguments(
+        args=lambda wc: job_argv(
             config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), SWEEP_SEEDS[0], int(wc.tau)),
             seeds=SWEEP_SEEDS,
         ),
@@ -162,7 +162,7 @@ use rule train as train_bandwidth with:
     # --cores, such as --report, can still read the Snakefile.)
     threads: lambda wildcards: workflow.cores
     params:
-        args=lambda wc: run_arguments(
+        args=lambda wc: job_argv(
             config,
             Run(wc.dataset, wc.model, wc.method, int(wc.workers), BANDWIDTH_SEEDS[0], rate=rate_from_path(wc.rate)),
             seeds=BANDWIDTH_SEEDS,

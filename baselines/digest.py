@@ -24,7 +24,7 @@ class DIGEST(Method):
     weight_sync = "average"
     local_steps = 3
     options = {"sync_period": Option(10, "τ: pull halo rows when epoch % τ == 0, push when (epoch+1) % τ == 0",
-                                     minimum=1)}
+                                     minimum=1, flag="--sync-period")}
 
     def __init__(self, context, **options):
         super().__init__(context, **options)

@@ -12,7 +12,7 @@ by the owner every step, one step old). No gradient flows into halo rows. γ is 
 
 import dataclasses
 
-from baselines.gas import GAS
+from satbench.baselines.gas import GAS
 from satbench.methods import Option, register_method
 
 

@@ -16,7 +16,7 @@ import dataclasses
 
 import torch
 
-from baselines.gas import GAS
+from satbench.baselines.gas import GAS
 from satbench.methods import Option, register_method
 
 

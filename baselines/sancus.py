@@ -6,7 +6,8 @@ in Large-Scale Graph Neural Networks.* VLDB 2022 (code: chenzhao/light-dist-gnn)
 Update rule, per hidden layer and step: a worker compares its fresh inner rows with the copy it last broadcast,
 ``δ = ‖h_inner − h_sent‖_F / ‖h_sent‖_F``, and re-broadcasts them (to every peer that holds them as halo rows) only
 when ``δ > threshold`` or when the last broadcast is ``staleness_bound`` epochs old; otherwise its peers keep using the
-last broadcast copy. Workers announce their decision with a one-number all-gather (counted as ``other`` traffic).
+last broadcast copy. Workers announce their decision with a one-number all-gather (the method's ``protocol``
+traffic: it is also a synchronisation point that waits for the slowest worker, and its time is part of the epoch).
 Cached rows carry no gradient. The defaults (threshold 0.1, bound 10 epochs) are ours: the paper tunes both.
 """
 
@@ -47,7 +48,7 @@ class SANCUS(Method):
     def supply_halo(self, layer, h_inner, partial_halo):
         inner = h_inner.detach()
         mine = self.wants_broadcast(layer, inner)
-        flags = self.comm.gather_rows(torch.tensor([float(mine)], device=inner.device), "control")[:, 0] > 0
+        flags = self.comm.gather_rows(torch.tensor([float(mine)], device=inner.device), "protocol")[:, 0] > 0
         send_counts = [count if mine else 0 for count in self.comm.send_counts]
         recv_counts = [count if flag else 0 for count, flag in zip(self.comm.halo_counts, flags.tolist())]
         outgoing = inner[self.comm.send_index] if mine else inner.new_empty(0, inner.size(1))

@@ -26,7 +26,9 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-HALO_MODES = ("method", "fresh")
+from .choices import HALO_MODES
+from .comm import Traffic
+
 
 # Per hidden layer, per worker: sums that combine into relative errors and means over all workers' halo rows.
 STALENESS_FIELDS = ("error_sq", "exact_sq", "cosine_sum", "rows", "age_epochs_sum", "age_steps_sum",
@@ -102,7 +104,7 @@ class HaloSeam:
             supplied = as_halo_rows(self.method.supply_halo(layer, h_inner, partial_halo))
         rows = supplied.rows
         if self.fresh and not computed_here:  # rows computed here are exact already
-            exact = self.comm.exchange(h_inner.detach(), category="control")
+            exact = self.comm.exchange(h_inner.detach(), category=Traffic.CONTROL)
             rows = exact + (rows - rows.detach()) if rows.requires_grad else exact
         if self._reference is not None:
             start = time.perf_counter()

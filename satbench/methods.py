@@ -3,10 +3,11 @@
 A method answers one question, once per hidden layer of every training step: *which halo rows does this worker use?*
 (an exact exchange, a cached stale copy, a corrected or predicted one). It may also ask for model averaging instead of
 gradient all-reduce, and for several local steps per epoch. It never talks to ``torch.distributed`` directly: all
-communication goes through the :class:`~satbench.dist.comm.Communicator` it is given, which counts and times it.
+communication goes through the :class:`~satbench.comm.Communicator` it is given, which counts and times it.
 
-Methods live one per module in ``baselines/`` (or in any directory listed in ``SATBENCH_METHOD_PATH``) and register
-themselves with :func:`register_method`; nothing in the core needs editing to add one.
+Methods live one per module in ``baselines/`` (installed as ``satbench.baselines``), in any directory listed in
+``SATBENCH_METHOD_PATH``, or in an installed distribution that declares a ``satbench.methods`` entry point; they
+register themselves with :func:`register_method`, and nothing in the core needs editing to add one.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from typing import Any, ClassVar
 
 import torch
 
+from .choices import WEIGHT_SYNCS
 from .errors import ConfigError
 from .halo import HaloRows
 from .history import HaloHistory
 
-WEIGHT_SYNCS = ("allreduce", "average")
 TRAIN_GRAPHS = ("full", "inner", "partial_halo")
 
 
@@ -40,17 +41,22 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple | None = None
+    flag: str | None = None  # a ``satbench run`` option of its own, e.g. --sync-period (the same as -o KEY=VALUE)
 
     @property
     def type(self) -> type:
         return type(self.default)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"default": self.default, "type": self.type.__name__, "help": self.help, "minimum": self.minimum,
+                "maximum": self.maximum, "choices": list(self.choices) if self.choices else None, "flag": self.flag}
 
 
 @dataclass(frozen=True)
 class MethodContext:
     """What the trainer hands a method: its communicator and the shape of training."""
 
-    comm: Any  # satbench.dist.comm.Communicator
+    comm: Any  # satbench.comm.Communicator
     num_layers: int
     steps_per_epoch: int
     lr: float  # the GNN's learning rate (SAT's predictor defaults to it)
@@ -173,10 +179,14 @@ def _convert(kind: type, value: Any) -> Any:
     return kind(value)
 
 
-# Where methods register themselves: every module of the baselines package, and the method under study (SAT's
-# variants). They are plug-ins found by name: this module imports none of them, so there is no import circle.
-PLUGIN_PACKAGES = ("baselines",)
+# Where methods register themselves: the built-in plug-ins (the repository's baselines/ folder, installed as
+# satbench.baselines), the method under study (SAT's variants), the `satbench.methods` entry-point group of installed
+# distributions, and the directories in SATBENCH_METHOD_PATH. They are plug-ins found by name: this module imports
+# none of them, so there is no import circle.
+BUILTIN_PLUGINS = "satbench.baselines"
 PLUGIN_MODULES = ("satbench.sat",)
+ENTRY_POINT_GROUP = "satbench.methods"
+METHOD_PATH_ENV = "SATBENCH_METHOD_PATH"
 _REGISTRY: dict[str, type[Method]] = {}
 _discovered = False
 
@@ -213,21 +223,53 @@ def _import_directory(directory: Path) -> None:
         spec.loader.exec_module(module)
 
 
+def _builtin_plugins():
+    """The built-in plug-in package: installed as ``satbench.baselines`` (the repository's ``baselines/`` folder,
+    mapped by pyproject.toml), or, in a source checkout used without installing it, that folder beside the package.
+    Never a ``baselines`` package of the current directory or of another distribution."""
+    try:
+        return importlib.import_module(BUILTIN_PLUGINS)
+    except ModuleNotFoundError as error:
+        if error.name != BUILTIN_PLUGINS:
+            raise
+    folder = Path(__file__).resolve().parents[1] / "baselines"
+    spec = importlib.util.spec_from_file_location(BUILTIN_PLUGINS, folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[BUILTIN_PLUGINS] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load_entry_points() -> None:
+    """Methods of installed distributions: each entry point of the ``satbench.methods`` group names a module (or an
+    object in one) whose import registers its methods."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except Exception as error:  # a broken plug-in must say which one, not fail somewhere later
+            raise ConfigError(f"method plug-in {entry.name!r} ({entry.value}, entry point group "
+                              f"{ENTRY_POINT_GROUP}) failed to load: {type(error).__name__}: {error}") from None
+
+
 def discover_methods() -> dict[str, type[Method]]:
-    """Import :data:`PLUGIN_PACKAGES`' modules, :data:`PLUGIN_MODULES` and the directories in ``SATBENCH_METHOD_PATH``."""
+    """Register every method: the built-in plug-ins, :data:`PLUGIN_MODULES`, the ``satbench.methods`` entry points
+    and the directories in ``SATBENCH_METHOD_PATH``."""
     global _discovered
     if not _discovered:
-        for package_name in PLUGIN_PACKAGES:
-            package = importlib.import_module(package_name)
-            for module in pkgutil.iter_modules(package.__path__):
-                if not module.name.startswith("_"):
-                    importlib.import_module(f"{package_name}.{module.name}")
+        package = _builtin_plugins()
+        for module in pkgutil.iter_modules(package.__path__):
+            if not module.name.startswith("_"):
+                importlib.import_module(f"{BUILTIN_PLUGINS}.{module.name}")
         for module_name in PLUGIN_MODULES:
             importlib.import_module(module_name)
+        _load_entry_points()
         _discovered = True
-    for entry in filter(None, os.environ.get("SATBENCH_METHOD_PATH", "").split(os.pathsep)):
+    for entry in filter(None, os.environ.get(METHOD_PATH_ENV, "").split(os.pathsep)):
         if not Path(entry).is_dir():
-            raise ConfigError(f"SATBENCH_METHOD_PATH entry {entry!r} is not a directory")
+            raise ConfigError(f"{METHOD_PATH_ENV} entry {entry!r} is not a directory")
         _import_directory(Path(entry))
     return dict(_REGISTRY)
 
@@ -237,3 +279,79 @@ def get_method(name: str) -> type[Method]:
     if name not in methods:
         raise ConfigError(f"unknown method {name!r}; known: {', '.join(sorted(methods))}")
     return methods[name]
+
+
+# -- what the command line shows of the registry ----------------------------------------------------------------------
+
+
+def option_shortcuts() -> list[tuple[str, str, type, str]]:
+    """``(flag, option, type, help)`` of every method option declared with a flag of its own, each flag once (one
+    option key per flag, checked)."""
+    shortcuts: dict[str, tuple[str, str, type, str]] = {}
+    for name, method in sorted(discover_methods().items()):
+        for key, option in method.options.items():
+            if option.flag is None:
+                continue
+            known = shortcuts.setdefault(option.flag, (option.flag, key, option.type, option.help))
+            if known[1] != key:
+                raise ConfigError(f"method {name!r} declares {option.flag} for option {key!r}, but it is taken by "
+                                  f"option {known[1]!r}")
+    return sorted(shortcuts.values())
+
+
+def registry_as_json() -> str:
+    """``satbench methods --json``: every method's declaration, for scripts."""
+    import json
+
+    return json.dumps({name: {"summary": method.summary(), "family": method.family, "base": method.base,
+                              "weight_sync": method.weight_sync, "local_steps": method.local_steps,
+                              "train_graph": method.train_graph, "exact_first_layer": method.exact_first_layer,
+                              "options": {key: option.as_json() for key, option in method.options.items()}}
+                       for name, method in sorted(discover_methods().items())}, indent=1, default=str)
+
+
+def describe_methods() -> str:
+    """``satbench methods``: one block per method. Options that several methods share (the same key and meaning:
+    SAT's, for every SAT variant) are explained once, at the end, with their usual default; each method names the
+    groups it has and only the defaults in which it differs."""
+    from collections import Counter
+
+    methods = sorted(discover_methods().items())
+    holders: dict[tuple[str, str], list[str]] = {}
+    for name, method in methods:
+        for key, option in method.options.items():
+            holders.setdefault((key, option.help), []).append(name)
+    groups: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    for (key, meaning), names in holders.items():
+        if len(names) > 1:
+            groups.setdefault(tuple(names), []).append((key, meaning))
+    group_of = {key_help: index for index, keys in enumerate(groups.values(), start=1) for key_help in keys}
+    usual = {key_help: Counter(repr(dict(methods)[name].options[key_help[0]].default)
+                               for name in names).most_common(1)[0][0]
+             for names, keys in groups.items() for key_help in keys}
+    lines = []
+    for name, method in methods:
+        lines.append(f"{name}: {method.summary()}")
+        base = f", base: {method.base}" if method.base else ""
+        lines.append(f"    family: {method.family}{base}, weight sync: {method.weight_sync}, local steps: "
+                     f"{method.local_steps}")
+        own, shared = [], {}
+        for key, option in method.options.items():
+            if (key, option.help) in group_of:
+                differs = shared.setdefault(group_of[key, option.help], [])
+                if repr(option.default) != usual[key, option.help]:
+                    differs.append(f"{key}={option.default!r}")
+            else:
+                own.append(f"    -o {key}={option.default!r}{f' ({option.flag})' if option.flag else ''}  "
+                           f"{option.help}")
+        lines += own
+        for index, differs in sorted(shared.items()):
+            lines.append(f"    options [{index}]" + (f", except {', '.join(differs)}" if differs else ""))
+    if groups:
+        lines += ["", "Shared options [N] (-o KEY=VALUE), with their usual default:"]
+        for index, (names, keys) in enumerate(groups.items(), start=1):
+            lines.append(f"  [{index}] {', '.join(names)}:")
+            for key, meaning in keys:
+                flag = next((o.flag for _, m in methods for k, o in m.options.items() if k == key and o.flag), None)
+                lines.append(f"    -o {key}={usual[key, meaning]}{f' ({flag})' if flag else ''}  {meaning}")
+    return "\n".join(lines)

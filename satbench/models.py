@@ -26,14 +26,13 @@ from torch import nn
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 from torch_geometric.utils import to_torch_csr_tensor
 
+from .choices import MODELS, NORMS
 from .errors import ConfigError
 
 # Printed once per process by every worker otherwise; the CSR products used here are covered by the tests.
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled", category=UserWarning)
 
-MODELS = ("gcn", "sage", "gat")
-NORMS = ("none", "batch", "layer")
 
 SupplyHalo = Callable[[int, torch.Tensor], torch.Tensor]
 SumAcrossWorkers = Callable[[torch.Tensor], torch.Tensor]

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .choices import PARTITIONERS
 from .errors import CacheCorrupted, ConfigError
 from .record import current_umask
 
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PARTITIONERS = ("metis", "random")
 _CACHE_FORMAT = 2  # bump when the part layout changes, so stale caches are not reused (2: part content hashes)
 
 

@@ -1,23 +1,31 @@
-"""The run record: atomic JSON writing, environment capture, and the summary that is reported.
+"""The run record: its shape (:class:`Record`), atomic JSON writing, environment capture, and the summary that is
+reported.
 
-Schema (documented in the README): ``config``, ``env``, ``dataset``, ``partition``, ``epochs`` (one row per epoch)
-and ``summary``. The reported test score is the one at the best validation epoch, never the best test score.
+A record says what ran (``config``, every setting resolved; ``method``, as the registry knew it, with the protocol it
+ran: weight sync, local steps, train graph; ``study`` and ``labels``, as the job passed them; the ``command`` line;
+``created``, a UTC time stamp), on what (``env``, ``dataset``, ``partition``), and what it measured (``epochs``, one
+row per epoch; ``memory``; ``summary``). The reported test score is the one at the best validation epoch, never the
+best test score. Records of version 1 (no study, labels, command or time stamp) still load: :meth:`Record.from_json`
+leaves what they lack empty, and the report infers a study from where such a record lies.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import socket
 import subprocess
 import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 
 def check_output_path(path: str | os.PathLike | None, flag: str) -> Path:
@@ -148,3 +156,71 @@ def summarize(epochs: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_comm_bytes": sum(row["comm_bytes"] for row in epochs) / len(epochs) if epochs else None,
         "mean_staleness": sum(measured) / len(measured) if measured else None,
     }
+
+
+@dataclass
+class Record:
+    """One run record (see the module docstring); :meth:`to_json` is what ``--out`` holds."""
+
+    config: dict[str, Any]
+    method: dict[str, Any]
+    env: dict[str, Any]
+    dataset: dict[str, Any]
+    partition: dict[str, Any]
+    epochs: list[dict[str, Any]]
+    memory: dict[str, Any]
+    summary: dict[str, Any]
+    study: str | None = None  # None: a version-1 record, which did not say
+    labels: dict[str, str] = field(default_factory=dict)
+    command: list[str] | None = None
+    created: str | None = None
+    version: int = RECORD_VERSION
+
+    @classmethod
+    def build(cls, config, method, env: dict[str, Any], dataset: dict[str, Any], partition: dict[str, Any],
+              epochs: list[dict[str, Any]], memory_kind: str, per_worker_bytes: list[int],
+              command: list[str] | None) -> "Record":
+        """The record of a finished run: ``config`` a resolved :class:`~satbench.config.RunConfig`, ``method`` its
+        registry entry."""
+        return cls(
+            config=config.to_dict(),
+            method={"name": config.method, "family": method.family, "base": method.base, "halo": config.halo,
+                    "weight_sync": config.weight_sync, "local_steps": config.local_steps,
+                    "train_graph": method.train_graph},
+            env=env, dataset=dataset, partition=partition, epochs=epochs,
+            memory={"kind": memory_kind, "per_worker_bytes": [int(peak) for peak in per_worker_bytes]},
+            summary=dict(summarize(epochs), peak_memory_bytes=int(max(per_worker_bytes, default=0))),
+            study=config.effective_study, labels=dict(config.labels), command=command,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "created": self.created, "command": self.command, "study": self.study,
+                "labels": self.labels, "config": self.config, "method": self.method, "env": self.env,
+                "dataset": self.dataset, "partition": self.partition, "epochs": self.epochs, "memory": self.memory,
+                "summary": self.summary}
+
+    @classmethod
+    def from_json(cls, data: Any, name: str = "record") -> "Record":
+        """A record as written by any version of satbench; ConfigError (one line, naming it) if it is not one."""
+        if not isinstance(data, dict) or not {"config", "summary", "epochs"} <= data.keys():
+            raise ConfigError(f"{name} is not a satbench run record (no config/summary/epochs)")
+        config = data["config"]
+        method = {"name": config.get("method"), "family": None, "base": None, "halo": config.get("halo", "method"),
+                  "weight_sync": config.get("weight_sync"), "local_steps": config.get("local_steps"),
+                  "train_graph": None, **(data.get("method") or {})}
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values.update(method=method, labels=dict(data.get("labels") or {}), version=int(data.get("version", 1)))
+        for key in ("env", "dataset", "partition", "memory"):
+            values.setdefault(key, {})
+        return cls(**values)
+
+
+def read_record(path: str | os.PathLike) -> Record:
+    """A run record from disk; a file that is not one is a one-line error, not a traceback."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"cannot read run record {path}: {error}") from None
+    return Record.from_json(data, str(path))

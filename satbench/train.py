@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import RunConfig
-from .dist.comm import Communicator
+from .comm import CONTROL_TRAFFIC, METHOD_TRAFFIC, Communicator, Traffic
 from .evaluate import Scorer
 from .halo import STALENESS_FIELDS, FirstLayerRows, HaloSeam
 from .methods import MethodContext, get_method
@@ -24,13 +24,12 @@ from .models import LocalGraph, SparseAggregation, build_model, first_layer_aggr
 from .partition import Part
 from .record import summarize
 
+# The record's byte columns of the method's own traffic, one per counted category (satbench.comm.Traffic); the rest
+# (measuring staleness, evaluating, setting up, these statistics, the fresh-halo control's rows) is kept apart.
+BYTE_FIELDS = tuple(category.column for category in METHOD_TRAFFIC)
 # Per-worker statistics gathered at the end of every epoch, in this order.
-_STAT_FIELDS = ("loss_sum", "train_count", "epoch_time_s", "comm_time_s", "halo_bytes", "halo_grad_bytes",
-                "reduce_bytes", "other_bytes", "measure_time_s", "control_bytes", "control_time_s")
-_BYTE_FIELDS = ("halo_bytes", "halo_grad_bytes", "reduce_bytes", "other_bytes")
-# Traffic that is not part of the method's training: measuring staleness, evaluating, setting up, gathering these
-# statistics, and the exact rows the fresh-halo control adds (counted apart, as control_bytes).
-UNCOUNTED = ("measure", "eval", "setup", "stats", "control")
+_STAT_FIELDS = ("loss_sum", "train_count", "epoch_time_s", "comm_time_s", *BYTE_FIELDS, "measure_time_s",
+                "control_bytes", "control_time_s")
 
 
 def local_graph(part: Part, model: str, device: torch.device, kind: str = "full") -> LocalGraph:
@@ -82,7 +81,7 @@ class Trainer:
         self.comm = Communicator(part, device)
         x_inner = part.x.to(device)
         # Layer 0's halo rows are input features: static, so fetched once.
-        self.x = torch.cat([x_inner, self.comm.exchange(x_inner, category="setup")])
+        self.x = torch.cat([x_inner, self.comm.exchange(x_inner, category=Traffic.SETUP)])
         self.setup_bytes = self.comm.meter.total_bytes
         self.first_layer_bytes = 0
         self.y = part.y.to(device)
@@ -95,8 +94,9 @@ class Trainer:
             self.train_graph = local_graph(part, config.model, device, method_class.train_graph)
         self.model = build_model(config.model, meta["num_features"], meta["num_classes"], config.hidden,
                                  config.layers, config.dropout, config.norm, config.heads, seed=config.seed).to(device)
-        self.weight_sync = config.resolved_weight_sync
-        self.local_steps = config.resolved_local_steps
+        # a resolved configuration states them; the method's own choice where it does not
+        self.weight_sync = config.weight_sync or method_class.weight_sync
+        self.local_steps = config.local_steps or method_class.local_steps
         self.first_layer = self._exact_first_layer() if config.exact_first_layer else None
         self.method = method_class(MethodContext(self.comm, config.layers, self.local_steps, config.lr,
                                                  self.eval_graph, self.first_layer), **config.method_options)
@@ -117,9 +117,9 @@ class Trainer:
         layer-1 halo rows are then computed here, exactly, with the current weights, at every step."""
         before = self.comm.meter.total_bytes
         aggregate = first_layer_aggregate(self.config.model, self.eval_graph, self.x)
-        halo_aggregate = self.comm.exchange(aggregate, category="setup")
+        halo_aggregate = self.comm.exchange(aggregate, category=Traffic.SETUP)
         sent = torch.tensor([float(self.comm.meter.total_bytes - before)], dtype=torch.float64, device=self.device)
-        self.first_layer_bytes = int(self.comm.all_reduce(sent, "setup"))  # over all workers
+        self.first_layer_bytes = int(self.comm.all_reduce(sent, Traffic.SETUP))  # over all workers
         x_halo = self.x[self.part.num_inner:]
         partial_next = None
         if self.config.model == "gcn" and self.config.layers >= 3:
@@ -178,20 +178,16 @@ class Trainer:
             self.comm.average_parameters(self.model)
         _synchronize(self.device)
         meter = self.comm.meter
-        counted = {k: v for k, v in meter.bytes.items() if k not in UNCOUNTED}
         measure_time = reference_time + self.seam.measure_time
-        control_time = meter.seconds.get("control", 0.0)
+        control_time = sum(meter.seconds.get(category, 0.0) for category in CONTROL_TRAFFIC)
         stats = {
             "loss_sum": sum(summed) / self.local_steps,
             "train_count": float(self.masks["train"].sum()),
             "epoch_time_s": time.perf_counter() - start - measure_time - control_time,
-            "comm_time_s": sum(v for k, v in meter.seconds.items() if k not in UNCOUNTED),
-            "halo_bytes": float(counted.get("halo", 0)),
-            "halo_grad_bytes": float(counted.get("halo_grad", 0)),
-            "reduce_bytes": float(counted.get("reduce", 0)),
-            "other_bytes": float(sum(v for k, v in counted.items() if k not in ("halo", "halo_grad", "reduce"))),
+            "comm_time_s": meter.method_seconds(),
+            **{category.column: float(sent) for category, sent in meter.method_bytes().items()},
             "measure_time_s": measure_time,
-            "control_bytes": float(meter.bytes.get("control", 0) + meter.bytes.get("control_grad", 0)),
+            "control_bytes": float(sum(meter.bytes.get(category, 0) for category in CONTROL_TRAFFIC)),
             "control_time_s": control_time,
         }
         for key, value in self.method.epoch_metrics().items():
@@ -206,7 +202,7 @@ class Trainer:
         trace = []
 
         def record_exact(layer, h_inner, partial_halo):
-            halo = self.comm.exchange(h_inner, category="setup")
+            halo = self.comm.exchange(h_inner, category=Traffic.SETUP)
             trace.append((h_inner, halo))
             return halo
 
@@ -223,11 +219,11 @@ class Trainer:
         trace = []
 
         def record_exact(layer, h_inner, partial_halo):
-            trace.append(self.comm.exchange(h_inner, category="measure"))
+            trace.append(self.comm.exchange(h_inner, category=Traffic.MEASURE))
             return trace[-1]
 
         self.model.train()
-        with self.comm.meter.booked_as("measure"):
+        with self.comm.meter.booked_as(Traffic.MEASURE):
             self.model(self.x, self.eval_graph, record_exact, dropout_key=self.dropout_key(),
                        sum_across=self.comm.sum_across)
         for buffer, saved in zip(self.model.buffers(), buffers):
@@ -239,7 +235,7 @@ class Trainer:
         """Exact full-graph inference (fresh halo rows at every layer) in eval mode with the current weights."""
         self.model.eval()
         logits = self.model(self.x, self.eval_graph,
-                            lambda layer, h, partial: self.comm.exchange(h, category="eval"),
+                            lambda layer, h, partial: self.comm.exchange(h, category=Traffic.EVAL),
                             sum_across=self.comm.sum_across)
         return self.scorer.score(logits, self.y)
 
@@ -254,7 +250,7 @@ class Trainer:
         gathered = self.comm.gather_rows(torch.tensor(values, dtype=torch.float64, device=self.device)).cpu()
         column = {name: gathered[:, i] for i, name in enumerate(_STAT_FIELDS)}
         worker_compute = column["epoch_time_s"] - column["comm_time_s"]
-        traffic = {name: int(column[name].sum()) for name in _BYTE_FIELDS}
+        traffic = {name: int(column[name].sum()) for name in BYTE_FIELDS}
         row = {
             "epoch": epoch,
             "loss": float(column["loss_sum"].sum() / column["train_count"].sum()),
@@ -266,8 +262,8 @@ class Trainer:
             "compute_time_s": float(worker_compute.max()),
             "comm_time_s": float(column["comm_time_s"].max()),
             "comm_bytes": sum(traffic.values()),
-            **traffic,  # halo_bytes: embeddings sent; halo_grad_bytes: their gradients; other: protocol control
-            "comm_bytes_per_worker": [int(sum(column[k][w] for k in _BYTE_FIELDS)) for w in range(gathered.size(0))],
+            **traffic,  # per counted category: halo rows, their gradients, weight sync, the method's protocol
+            "comm_bytes_per_worker": [int(sum(column[k][w] for k in BYTE_FIELDS)) for w in range(gathered.size(0))],
             "eval_time_s": eval_time,
             "measure_time_s": float(column["measure_time_s"].max()),
             # The fresh-halo control's own exchange (zero for a method's own run), not part of comm_bytes.

@@ -12,36 +12,22 @@ optional: a config without ``methods`` runs its bandwidth study alone.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
 
-# The run-record layout, the one manifest of it: Snakemake's outputs are these templates, and the report reads a
-# record's labels back from its path with the patterns made from them (path_pattern).
+# The run-record layout, the one manifest of it: Snakemake's outputs are these templates. (The report reads a
+# record's study and dataset label from the record itself: each job passes them as --study and --label.)
 RUN_PATH = "results/runs/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 CONTROL_PATH = "results/controls/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.json"
 # {rate}: the --network value in tc's spelling, its comma (before a delay) written "-" (rate_path).
 BANDWIDTH_PATH = "results/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}/seed{seed}.json"
-_NUMBER_FIELDS = ("workers", "seed", "tau")
-
-
-def path_pattern(template: str) -> re.Pattern:
-    """A regex for record paths laid out by ``template`` under any directory (``results/`` is not required), with a
-    named group per field."""
-    pieces = re.split(r"\{(\w+)\}", template.removeprefix("results/"))
-    regex = "".join(re.escape(piece) if index % 2 == 0
-                    else rf"(?P<{piece}>\d+)" if piece in _NUMBER_FIELDS else rf"(?P<{piece}>[^/]+)"
-                    for index, piece in enumerate(pieces))
-    return re.compile(rf"(?:^|/){regex}$")
-
-
 def canonical_rate(rate: str) -> str:
     """A ``--network`` value as ``satbench run`` stores it (tc's spelling, lower case; ConfigError if invalid)."""
-    from .dist.network import parse_network
+    from .links import parse_network
 
     return parse_network(rate).text
 
@@ -70,6 +56,13 @@ class Run:
     tau: int | None = None  # set for sweep runs
     halo: str = "method"  # "fresh": the run's fresh-halo control
     rate: str | None = None  # set for bandwidth runs: the --network value
+
+    @property
+    def study(self) -> str:
+        """What the record will say it belongs to (``satbench run --study``)."""
+        if self.rate is not None:
+            return "bandwidth"
+        return "sweep" if self.tau is not None else "control" if self.halo == "fresh" else "main"
 
     @property
     def path(self) -> str:
@@ -147,7 +140,7 @@ def bandwidth_runs(config: dict) -> list[Run]:
 
 def facts_from_config(config: dict[str, Any]) -> set[str]:
     """What the runs this config plans will have: the facts ``satbench.artefacts`` decides by."""
-    from .artefacts import has_bandwidth_sweep
+    from .report.artefacts import has_bandwidth_sweep
     from .methods import get_method
 
     runs = main_runs(config)
@@ -179,18 +172,19 @@ def facts_from_config(config: dict[str, Any]) -> set[str]:
 def report_outputs(config: dict) -> tuple[list[str], list[str]]:
     """The tables and figures the config's runs will support: the artefact registry's answer for the config's facts,
     the same registry ``satbench report`` asks with the records' facts."""
-    from .artefacts import supported
+    from .report.artefacts import supported
 
     facts = facts_from_config(config)
     return ([a.name for a in supported(facts, "table")], [a.name for a in supported(facts, "figure")])
 
 
 def caption_file(kind: str, name: str) -> str:
-    """The caption of a table or figure (``report/<stem>.rst``), as the registry declares it."""
-    from .artefacts import ARTEFACTS
+    """The caption file of a table or figure (``satbench/report/captions/<stem>.rst``), as the registry declares
+    it."""
+    from .report.artefacts import ARTEFACTS, CAPTIONS_DIR
 
     stem = next(a.caption_file for a in ARTEFACTS if a.kind == kind and a.name == name)
-    return f"report/{stem}.rst"
+    return str(CAPTIONS_DIR / f"{stem}.rst")
 
 
 def run_epochs(config: dict, run: Run) -> int | None:
@@ -211,36 +205,33 @@ def measurement_schedule(config: dict, run: Run) -> tuple[int, int]:
     return config.get("eval_every", 1), config.get("staleness_every", 10)
 
 
-def run_arguments(config: dict, run: Run, seeds: list[int] | None = None) -> str:
-    """The ``satbench run`` arguments (shell-quoted) of one job, without ``--out``: ``run``'s, or with ``seeds`` the
-    same configuration for each of those seeds (trained one after another in one process)."""
+def job_config(config: dict, run: Run, device: str | None = None):
+    """The :class:`~satbench.config.RunConfig` of one job (its first seed): the model's settings on that dataset,
+    the job's epochs and measurement schedule, its method's options with the sync period (the run's τ in the sweep,
+    else the config's), its halo mode and link, and the study and dataset label the record will carry. The one place
+    a job's settings are resolved; :func:`job_argv` and :func:`check_config` both ask it."""
+    from .config import RunConfig
     from .methods import get_method
 
-    settings = {k: v for k, v in models_of(config, run.dataset)[run.model].items() if k not in GRID_KEYS}
-    settings.pop("epochs", None)
+    settings = {key: value for key, value in models_of(config, run.dataset)[run.model].items()
+                if key not in GRID_KEYS}
+    settings["epochs"] = run_epochs(config, run)
     eval_every, staleness_every = measurement_schedule(config, run)
-    dataset = config["datasets"][run.dataset]
-    arguments = ["--dataset", dataset["spec"], "--partitioner", dataset.get("partitioner", "metis"),
-                 "--model", run.model, "--method", run.method,
-                 "--workers", run.workers, "--seed", *(seeds or [run.seed]), "--epochs", run_epochs(config, run),
-                 "--device", config["device"],
-                 "--eval-every", eval_every, "--staleness-every", staleness_every]
-    for key, value in settings.items():
-        if isinstance(value, bool):  # a switch: present or absent
-            arguments += [f"--{key.replace('_', '-')}"] if value else []
-            continue
-        arguments += [f"--{key.replace('_', '-')}", value]
+    options = dict((config.get("method_options") or {}).get(run.method) or {})
     tau = run.tau if run.tau is not None else config.get("sync_period")
-    method_options = dict((config.get("method_options") or {}).get(run.method, {}))
     if tau is not None and "sync_period" in get_method(run.method).options:
-        method_options["sync_period"] = tau
-    for key, value in method_options.items():
-        arguments += ["-o", f"{key}={value}"]
-    if run.halo != "method":
-        arguments += ["--halo", run.halo]
-    if run.rate is not None:
-        arguments += ["--network", run.rate]
-    return " ".join(shlex.quote(str(argument)) for argument in arguments)
+        options["sync_period"] = tau
+    dataset = config["datasets"][run.dataset]
+    return RunConfig(dataset=dataset["spec"], partitioner=dataset.get("partitioner", "metis"), model=run.model,
+                     method=run.method, workers=run.workers, seed=run.seed, device=device or config["device"],
+                     eval_every=eval_every, staleness_every=staleness_every, method_options=options, halo=run.halo,
+                     network=run.rate, study=run.study, labels={"dataset": run.dataset}, **settings)
+
+
+def job_argv(config: dict, run: Run, seeds: list[int] | None = None) -> str:
+    """The ``satbench run`` arguments of one job, shell-quoted, without ``--out``: :func:`job_config`'s, for each of
+    ``seeds`` (trained one after another in one process)."""
+    return " ".join(shlex.quote(argument) for argument in job_config(config, run).to_argv(seeds))
 
 
 # Node counts of library datasets, so a worker count above them is refused before any job starts (generated graphs
@@ -316,7 +307,7 @@ def check_config(config: dict) -> None:
 def _check_bandwidth(study: dict, fail) -> None:
     """The bandwidth study's own rules: exact among its methods, W > 1, rates that ``--network`` takes, each rate
     once (``1gbit`` and ``1000mbit`` are one rate, and a rate with two delays would be two points at one x)."""
-    from .dist.network import parse_network
+    from .links import parse_network
 
     if "exact" not in study["methods"]:
         fail("bandwidth methods must include exact: the study's speedups are over exact at the same rate")
@@ -337,9 +328,13 @@ def _check_bandwidth(study: dict, fail) -> None:
 
 def _check_runs(config: dict, fail) -> None:
     """Every distinct job, validated as `satbench run` validates it (on the CPU: a planning machine needs no GPU)."""
-    from .config import RunConfig
-    from .methods import get_method
+    import argparse
 
+    from .config import add_run_arguments, run_configs_from_args
+    from .methods import option_shortcuts
+
+    parser = argparse.ArgumentParser(prog="satbench run")
+    add_run_arguments(parser, method_shortcuts=option_shortcuts())
     checked = set()
     for run in main_runs(config) + sweep_runs(config) + bandwidth_runs(config):
         key = (run.dataset, run.model, run.method, run.workers, run.tau, run.rate)
@@ -357,23 +352,21 @@ def _check_runs(config: dict, fail) -> None:
         if run.model not in models:
             study = "sweep" if run.tau is not None else "bandwidth study"
             fail(f"{where}: the {study}'s model is not trained on this dataset (its models: {', '.join(models)})")
-        settings = {k: v for k, v in models[run.model].items() if k not in GRID_KEYS}
-        # Options as the job passes them (-o KEY=VALUE, strings), so they are read exactly as the job reads them.
-        given = (config.get("method_options") or {}).get(run.method) or {}
-        options = {key: str(value) for key, value in given.items()}
-        tau = run.tau if run.tau is not None else config.get("sync_period")
-        if tau is not None and "sync_period" in get_method(run.method).options:
-            options["sync_period"] = str(tau)
-        settings["epochs"] = run_epochs(config, run)
-        if settings["epochs"] is None:
+        epochs = run_epochs(config, run)
+        if epochs is None:
             fail(f"{where}: no epochs; give the bandwidth study its own epochs")
-        if run.rate is not None and settings["epochs"] < 2:
+        if run.rate is not None and epochs < 2:
             fail(f"{where}: the bandwidth study leaves each run's first epoch out of its times, so it needs at "
-                 f"least 2 epochs, got {settings['epochs']}")
-        eval_every, staleness_every = measurement_schedule(config, run)
+                 f"least 2 epochs, got {epochs}")
+        # Read back from the job's own command line, as `satbench run` reads it (options then are strings), and
+        # checked on the CPU: a planning machine needs no GPU.
+        argv = job_config(config, run, device="cpu").to_argv()
         try:
-            RunConfig(dataset=spec, model=run.model, method=run.method, workers=run.workers, seed=run.seed,
-                      eval_every=eval_every, staleness_every=staleness_every, method_options=options,
-                      network=run.rate, device="cpu", **settings).validate()
+            args = parser.parse_args(argv)
+            for checked_config in run_configs_from_args(args, [run.seed], [None]):
+                checked_config.validate()
         except ConfigError as error:
             fail(f"{where}: {error}")
+        except SystemExit:  # argparse has printed why
+            fail(f"{where}: its command line is refused: satbench run {' '.join(argv)}")
+

@@ -1,8 +1,8 @@
 """W training workers in one process: threads that meet in an in-process group instead of ``torch.distributed``.
 
 :func:`run_local` runs ``function(rank, world_size, *args)`` in ``world_size`` threads, as ``runs.run_in_process_group``
-runs it in processes. Inside, every worker's :class:`~satbench.dist.comm.Communicator` is the real one (its halo
-exchange, reductions and byte metering through :class:`~satbench.dist.comm.CommMeter` are the code under test); only
+runs it in processes. Inside, every worker's :class:`~satbench.comm.Communicator` is the real one (its halo
+exchange, reductions and byte metering through :class:`~satbench.comm.CommMeter` are the code under test); only
 the four ``torch.distributed`` collectives it calls (``all_to_all_single``, ``all_reduce``, ``all_gather``,
 ``barrier``) are served by a :class:`LocalGroup`, which the threads share.
 
@@ -13,7 +13,7 @@ that same tensor. A mismatch (different collectives, or sizes that disagree) rai
 or fail, and so does a collective that no peer ever joins (after ``timeout`` seconds); when one worker raises, the
 others are released with :class:`GroupAborted` and :func:`run_local` re-raises the first error.
 
-Two pieces of process-global state are guarded while a group runs: ``satbench.dist.comm.dist`` is this group's
+Two pieces of process-global state are guarded while a group runs: ``satbench.comm.dist`` is this group's
 facade, and ``torch.random.fork_rng`` (whose block seeds the global generator: model and predictor initialisation)
 holds a lock, so that two workers never seed and draw from the generator at once. One group runs at a time.
 """
@@ -28,7 +28,7 @@ from typing import Any, Callable
 import torch
 import torch.distributed as torch_dist
 
-import satbench.dist.comm as comm_module
+import satbench.comm as comm_module
 
 
 class GroupAborted(RuntimeError):
@@ -126,7 +126,7 @@ class LocalGroup:
                 del self._slots[sequence]
             return slot.result
 
-    # -- the collectives satbench.dist.comm calls, with torch.distributed's signatures -------------------------
+    # -- the collectives satbench.comm calls, with torch.distributed's signatures -------------------------
     def all_to_all_single(self, output: torch.Tensor, input: torch.Tensor, output_split_sizes=None,
                           input_split_sizes=None, async_op: bool = False):
         rank = self.get_rank()

@@ -61,3 +61,11 @@ def run_in_process_group(function, world_size, *args):
         mp.start_processes(_group_member, args=(world_size, port, function, args, results), nprocs=world_size,
                            start_method="spawn")
         return [results[rank] for rank in range(world_size)]
+
+
+def readme_example_method() -> str:
+    """The example method of the README's "Adding a baseline", as a user would copy it into a plug-in file."""
+    section = (REPO / "README.md").read_text()
+    section = section[section.index("## Adding a baseline"):]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    return code[:code.index("```")]

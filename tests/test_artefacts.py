@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from satbench import artefacts, report
-from satbench.dist.network import describe, parse_network
+from satbench import report
+from satbench.report import artefacts
+from satbench.runtime.network import describe, parse_network
 from satbench.methods import get_method
 from satbench.record import summarize
 from satbench.workflow import (
@@ -41,7 +42,8 @@ def fake_record(config: dict, run) -> dict:
         epochs.append(row)
     options = {"sync_period": run.tau or config.get("sync_period")} if "sync_period" in entry.options else {}
     env = {"network": describe(parse_network(run.rate), run.workers)} if run.rate is not None else {}
-    return {"config": {"dataset": run.dataset, "model": run.model, "method": run.method, "workers": run.workers,
+    return {"version": 2, "study": run.study, "labels": {"dataset": run.dataset},
+            "config": {"dataset": run.dataset, "model": run.model, "method": run.method, "workers": run.workers,
                        "seed": run.seed, "method_options": options, "halo": run.halo, "network": run.rate},
             "method": {"name": run.method, "family": entry.family, "base": entry.base, "halo": run.halo},
             "env": env, "epochs": epochs, "summary": summarize(epochs)}

@@ -5,7 +5,7 @@ import pytest
 
 from runs import TINY_GRAPH, load_record, satbench, without_timings
 from satbench.config import RunConfig
-from satbench.dist.launch import launch
+from satbench.runtime.launch import launch
 
 # Every test here launches worker processes or the CLI.
 pytestmark = pytest.mark.multiprocess

@@ -7,7 +7,7 @@ from reference import full_graph_training
 from runs import TINY_GRAPH, load_record, without_timings
 from satbench.config import RunConfig
 from satbench.data import load_dataset
-from satbench.dist.launch import launch
+from satbench.runtime.launch import launch
 
 # Every test here launches worker processes or the CLI.
 pytestmark = pytest.mark.multiprocess

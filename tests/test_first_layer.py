@@ -6,7 +6,7 @@ import torch
 from fakecomm import run_local
 from runs import TINY_GRAPH, load_record
 from satbench.config import RunConfig
-from satbench.dist.launch import launch, prepare
+from satbench.runtime.launch import launch, prepare
 from satbench.errors import ConfigError
 from satbench.partition import load_part
 from satbench.train import Trainer

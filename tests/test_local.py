@@ -11,8 +11,8 @@ from reference import full_graph_training
 from runs import TINY_GRAPH, run_in_process_group, without_timings
 from satbench.config import RunConfig
 from satbench.data import load_dataset
-import satbench.dist.comm as comm_module
-from satbench.dist.launch import prepare
+import satbench.comm as comm_module
+from satbench.runtime.launch import prepare
 from satbench.methods import discover_methods, get_method
 from satbench.partition import load_part
 from satbench.train import Trainer

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from runs import REPO, TINY_GRAPH, load_record, satbench
 
-from satbench.dist.launch import _failure_error, death_error
+from satbench.runtime.launch import _failure_error, death_error
 from satbench.errors import OutOfMemory, WorkerFailed
 
 RUN = ["run", "--dataset", TINY_GRAPH, "--epochs", "3", "--hidden", "8", "--no-progress"]
@@ -93,7 +93,7 @@ def test_sigkilled_worker_with_a_growing_oom_count_fails_the_run_with_one_line(t
             "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
     script = textwrap.dedent(f'''
         import sys, itertools
-        import satbench.dist.launch as launch
+        import satbench.runtime.launch as launch
         counts = itertools.count()
         launch.oom_kills = lambda: next(counts)
         from satbench.cli import main

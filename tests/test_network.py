@@ -15,7 +15,7 @@ import pytest
 from runs import REPO, load_record, satbench
 from satbench.cli import main
 from satbench.config import RunConfig
-from satbench.dist import network
+from satbench.runtime import network
 from satbench.errors import ConfigError
 
 # W = 2, exact, GCN 2x256: each worker sends ~1.48 MB per epoch (halo rows, their gradients, the gradient all-reduce),

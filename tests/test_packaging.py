@@ -79,8 +79,14 @@ def test_environment_yml_installs_the_package_itself():
 def test_pyproject_packages_and_entry_point():
     config = pyproject()
     assert config["project"]["scripts"]["satbench"] == "satbench.cli:main"
-    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
-    assert "satbench" in include and "baselines" in include
+    setuptools = config["tool"]["setuptools"]
+    # every package of satbench is installed, and the plug-in folder baselines/ as satbench.baselines, never as a
+    # top-level `baselines` (another PyPI project's name, and shadowed by any baselines/ folder in the cwd)
+    found = {".".join(path.parent.relative_to(REPO).parts) for path in REPO.glob("satbench/**/__init__.py")}
+    assert found | {"satbench.baselines"} == set(setuptools["packages"])
+    assert setuptools["package-dir"] == {"satbench.baselines": "baselines"}
+    assert "baselines" not in setuptools["packages"]
+    assert setuptools["package-data"]["satbench.report"] == ["captions/*.rst"]
     pytest_options = config["tool"]["pytest"]["ini_options"]
     assert pytest_options["testpaths"] == ["tests"]
     assert "--benchmark-skip" not in pytest_options.get("addopts", "")

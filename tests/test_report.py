@@ -39,7 +39,7 @@ def make_record(dataset: str, method: str, workers: int, seed: int, *, test: flo
         row = {"epoch": epoch, "loss": 1.0 / epoch, "train": 0.5, "val": round(min(val_cap, val_slope * epoch), 6),
                "test": test, "epoch_time_s": epoch_time, "compute_time_s": epoch_time, "comm_time_s": 0.0,
                "comm_bytes": bytes_per_epoch, "halo_bytes": bytes_per_epoch, "halo_grad_bytes": 0,
-               "reduce_bytes": 0, "other_bytes": 0, "comm_bytes_per_worker": [bytes_per_epoch // workers] * workers,
+               "reduce_bytes": 0, "protocol_bytes": 0, "comm_bytes_per_worker": [bytes_per_epoch // workers] * workers,
                "eval_time_s": 0.0, "measure_time_s": 0.0}
         if rel_error is not None and epoch in MEASURED:
             row["staleness"] = [{"layer": layer, "rel_error": error, "cosine": 1 - error, "age_epochs": 1.0,
@@ -514,13 +514,13 @@ def test_bandwidth_study_stays_out_of_the_main_tables(records, bandwidth_records
 
 
 def test_the_rate_is_read_from_the_record(tmp_path):
-    """A record's config.network is its rate, wherever it lies; without one, a bandwidth path's rate is used."""
+    """A record's config.network is its rate, wherever it lies; its rate in bit/s from env.network, or parsed."""
     relative, record = bandwidth_record("gas", "100mbit,1ms", 0)
     elsewhere = write(tmp_path, "somewhere/gas.json", record)
     assert report.load_runs([elsewhere])["rate"].item() == "100mbit,1ms"
-    del record["config"]["network"], record["env"]["network"]
-    by_path = report.load_runs([write(tmp_path, relative, record)]).iloc[0]
-    assert (by_path["study"], by_path["rate"], by_path["rate_bit_s"]) == ("bandwidth", "100mbit,1ms", 100e6)
+    del record["env"]["network"]
+    parsed = report.load_runs([write(tmp_path, relative, record)]).iloc[0]
+    assert (parsed["study"], parsed["rate"], parsed["rate_bit_s"]) == ("bandwidth", "100mbit,1ms", 100e6)
 
 
 @pytest.mark.multiprocess
@@ -541,3 +541,19 @@ def test_satbench_report_makes_the_bandwidth_table_and_figure(bandwidth_records,
     assert "never in the sweep" in (tmp_path / "tables" / "bandwidth.md").read_text()
     assert r"\caption{Bandwidth study" in (tmp_path / "tables" / "bandwidth.tex").read_text()
     assert "table accuracy skipped" in result.stderr  # the main study's artefacts: nothing to make them from
+
+
+def test_a_record_states_its_study_and_label_wherever_it_lies(tmp_path):
+    """Records since version 2 say their study and dataset label; the report reads them there, not from the path
+    (version-1 records, such as the others in this file, are read from the workflow's layout of then)."""
+    record = make_record("sbm-a", "digest", 4, 0, test=0.7, epoch_time=0.1, val_slope=0.1, val_cap=0.9,
+                         sync_period=5)
+    record.update(version=2, study="sweep", labels={"dataset": "my-graph"})
+    run = report.load_runs([write(tmp_path, "anywhere/at/all.json", record)]).iloc[0]
+    assert (run["study"], run["dataset"], run["sync_period"]) == ("sweep", "my-graph", 5.0)
+    legacy = make_record("sbm-a", "digest", 4, 0, test=0.7, epoch_time=0.1, val_slope=0.1, val_cap=0.9,
+                         sync_period=5)
+    old = report.load_runs([write(tmp_path, SWEEP_PATH.format(dataset="sbm-a", model="gcn", method="digest", tau=5,
+                                                              workers=4, seed=0), legacy)]).iloc[0]
+    assert (old["study"], old["dataset"]) == ("sweep", "sbm-a")
+    assert report.load_runs([write(tmp_path, "elsewhere.json", legacy)]).iloc[0]["study"] == "main"

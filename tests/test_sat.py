@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from fakecomm import run_local
 from runs import TINY_GRAPH
 from satbench.config import RunConfig
-from satbench.dist.launch import prepare
+from satbench.runtime.launch import prepare
 from satbench.errors import ConfigError
 from satbench.halo import as_halo_rows
 from satbench.partition import load_part

@@ -1,4 +1,6 @@
-"""The code's structure: no import circle among satbench/ and baselines/ (methods are plug-ins found by name)."""
+"""The code's structure: packages in layers (each imports only from its own layer and those below), and no import
+circle among satbench/ and the built-in plug-ins in baselines/ (installed as satbench.baselines; methods are found by
+name)."""
 
 import ast
 from pathlib import Path
@@ -9,9 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 def module_imports() -> dict[str, set[str]]:
     """Module -> the project modules it imports anywhere in its text (function-level imports included)."""
     paths = {}
-    for path in sorted(REPO.glob("satbench/**/*.py")) + sorted(REPO.glob("baselines/*.py")):
-        name = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
-        paths[name] = path
+    for path in sorted(REPO.glob("satbench/**/*.py")):
+        paths[".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")] = path
+    for path in sorted(REPO.glob("baselines/*.py")):  # installed as satbench.baselines
+        paths[".".join(("satbench", *path.relative_to(REPO).with_suffix("").parts)).removesuffix(".__init__")] = path
     graph = {}
     for name, path in paths.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -59,10 +62,56 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_import_circle_among_satbench_and_baselines():
     graph = module_imports()
-    assert "satbench.methods" in graph and "baselines.digest" in graph and "satbench.sat" in graph
-    assert "satbench.methods" in graph["baselines.digest"]  # the parser sees imports (so the test can fail)
+    assert "satbench.methods" in graph and "satbench.baselines.digest" in graph and "satbench.sat" in graph
+    assert "satbench.methods" in graph["satbench.baselines.digest"]  # the parser sees imports (the test can fail)
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
     sat_modules = [name for name in graph if name == "satbench.sat" or name.startswith("satbench.sat.")]
     assert len(sat_modules) > 1  # SAT is split into its parts
     for name in sat_modules:  # SAT holds its base by registry name, never by import
-        assert not any(target.startswith("baselines") for target in graph[name]), name
+        assert not any(target.startswith("satbench.baselines") for target in graph[name]), name
+
+
+# The layers, lowest first: a module may import from its own layer and the layers below, never from above. A module
+# not listed belongs to the layer of its package (satbench.report.tables: "report").
+LAYERS = (
+    ("foundation", ("satbench", "satbench.errors", "satbench.files")),
+    # the graph, its parts, the model, halo rows and the communication between workers
+    ("core", ("satbench.data", "satbench.partition", "satbench.models", "satbench.history", "satbench.halo",
+              "satbench.comm", "satbench.evaluate", "satbench.record", "satbench.links")),
+    # the plug-in interface, the methods, and a run's settings (checked against the registries)
+    ("methods", ("satbench.methods", "satbench.baselines", "satbench.sat", "satbench.config")),
+    ("trainer", ("satbench.train",)),
+    # one process per worker, signals, memory, emulated links: above the trainer it starts
+    ("runtime", ("satbench.runtime",)),
+    # reads records; never the workflow that planned them
+    ("report", ("satbench.report",)),
+    ("workflow", ("satbench.workflow",)),
+    ("interface", ("satbench.cli", "satbench.__main__")),
+)
+
+
+def layer_of(module: str) -> int:
+    best = None
+    for index, (_, members) in enumerate(LAYERS):
+        for member in members:
+            if (module == member or module.startswith(member + ".")) and (best is None or len(member) > best[1]):
+                best = (index, len(member))
+    assert best is not None, f"{module} is in no layer: add it to LAYERS"
+    return best[0]
+
+
+def test_the_layer_check_sees_an_upward_import():
+    assert layer_of("satbench.comm") < layer_of("satbench.train") < layer_of("satbench.runtime.launch")
+    assert layer_of("satbench.report.tables") < layer_of("satbench.workflow")
+    assert layer_of("satbench.baselines.gas") == layer_of("satbench.methods")
+
+
+def test_packages_import_only_downward():
+    graph = module_imports()
+    upward = [f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+              for module, targets in sorted(graph.items()) for target in sorted(targets)
+              if layer_of(target) > layer_of(module)]
+    assert not upward, "\n".join(upward)
+    # named in the design: the report reads what a record says, never the workflow's layout
+    assert not any(target == "satbench.workflow" for module, targets in graph.items() if module.startswith(
+        "satbench.report") for target in targets)

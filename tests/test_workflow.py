@@ -17,8 +17,7 @@ import yaml
 from runs import REPO
 from satbench.errors import ConfigError
 from satbench.workflow import (
-    BANDWIDTH_PATH, Run, bandwidth_runs, check_config, main_runs, path_pattern, rate_from_path, report_outputs,
-    run_arguments,
+    Run, bandwidth_runs, check_config, job_argv, job_config, main_runs, rate_from_path, report_outputs,
 )
 from test_network import needs_links
 
@@ -154,18 +153,17 @@ def test_bandwidth_runs_have_their_paths_and_arguments():
     paths = {run.path for run in runs}
     assert "results/bandwidth/tiny/gcn/gas/20mbit/w2/seed1.json" in paths  # the rate as tc spells it
     assert "results/bandwidth/tiny/gcn/exact/100mbit-1ms/w2/seed0.json" in paths  # no comma in a path
-    layout = path_pattern(BANDWIDTH_PATH)
-    for run in runs:  # the path reads back to the run, rate included
-        match = layout.search(run.path)
-        assert (match["method"], rate_from_path(match["rate"]), int(match["seed"])) == (run.method, run.rate,
-                                                                                         run.seed)
-    arguments = run_arguments(config, Run("tiny", "gcn", "gas", 2, 0, rate="20mbit"), seeds=[0, 1]).split()
+    for run in runs:  # the path reads back to the run, rate included (Snakemake's wildcards give it back)
+        *_, method, rate, workers, seed = run.path.removesuffix(".json").split("/")
+        assert (method, rate_from_path(rate), seed) == (run.method, run.rate, f"seed{run.seed}")
+    arguments = job_argv(config, Run("tiny", "gcn", "gas", 2, 0, rate="20mbit"), seeds=[0, 1]).split()
     assert arguments[arguments.index("--network") + 1] == "20mbit"
     assert arguments[arguments.index("--epochs") + 1] == "3"  # the study's own epochs
     assert arguments[arguments.index("--staleness-every") + 1] == "0"  # timed only: nothing measured over the link
     assert arguments[arguments.index("--eval-every") + 1] == "3"
-    assert "--network 100mbit,1ms" in run_arguments(config, Run("tiny", "gcn", "exact", 2, 0, rate="100mbit,1ms"))
-    assert not any("--network" in run_arguments(config, run) for run in main_runs(config))
+    assert "--network 100mbit,1ms" in job_argv(config, Run("tiny", "gcn", "exact", 2, 0, rate="100mbit,1ms"))
+    assert not any("--network" in job_argv(config, run) for run in main_runs(config))
+    assert job_config(config, runs[0]).study == "bandwidth" and "--study bandwidth" in job_argv(config, runs[0])
     assert bandwidth_runs(TINY) == []
 
 

@@ -1,19 +1,18 @@
 """Tables and figures from run records: accuracy, staleness, throughput, time to target, SAT vs its base, τ sweep,
 bandwidth study.
 
-Input is a list of run records (paths, or already-loaded record dicts). The dataset label of a run is, in order:
-an explicit ``labels`` entry for its path; the ``{dataset}`` component of the workflow's record layout
-(``satbench.workflow.RUN_PATH``, ``CONTROL_PATH``, ``SWEEP_PATH``, ``BANDWIDTH_PATH``); else ``config.dataset``
-(which may be a long spec such as ``sbm:n=3000,...``). Everything else (model, method, W, seed, τ, link) comes from
-the record's ``config``, and what ran (family, base, fresh-halo control or not) from its ``method`` section.
+Input is a list of run records (paths, or already-loaded record dicts). Each record says its study (``main``, the
+``control`` runs of the fresh-halo controls, the ``sweep`` of sync periods, the ``bandwidth`` study, or a study of
+the user's) and its labels, as the job passed them (``satbench run --study``, ``--label dataset=...``); a run's
+dataset label is an explicit ``labels`` entry given to the report for its path, else the record's ``dataset`` label,
+else ``config.dataset`` (which may be a long spec such as ``sbm:n=3000,...``). Everything else (model, method, W,
+seed, τ, link) comes from the record's ``config``, and what ran (family, base, fresh-halo control or not) from its
+``method`` section. Records written before records carried their study (version 1) are placed by where they lie in
+the workflow's layout of then (``results/runs|controls|sweep|bandwidth/{dataset}/...``). The main tables and figures
+use main runs only, because a sweep run repeats a main configuration with other epochs and τ; the sync-period table
+and figure use the sweep runs when there are any, else every run.
 
-Fresh-halo control runs form the *control* study, runs in the sweep layout the *sweep* study, runs in the bandwidth
-layout the *bandwidth* study (their link, ``rate``, read from the record's ``config.network``), all others the *main*
-study. The main tables and figures use main
-runs only, because a sweep run repeats a main configuration with other epochs and τ; the sync-period table and
-figure use the sweep runs when there are any, else every run.
-
-Conventions (also stated in the captions, ``report/*.rst``, which ``satbench.artefacts`` declares):
+Conventions (also stated in the captions, ``report/*.rst``, which ``satbench.report.artefacts`` declares):
 
 * the reported score is ``summary.test_at_best_val`` (test score at the first epoch with the best validation score),
   in %; "mean ± std" is over seeds with the sample standard deviation (ddof = 1), and just the mean for one seed;

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from ..artefacts import ARTEFACTS, facts_from_runs
+from .artefacts import ARTEFACTS, facts_from_runs
 from ..record import write_text_atomic
 from .figures import (
     plot_accuracy_vs_staleness,
@@ -43,7 +43,7 @@ log = logging.getLogger("satbench.report")
 
 def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLike,
               labels: Mapping[str, str] | None = None) -> list[Path]:
-    """Write every table and figure the runs support (``satbench.artefacts``, the registry the workflow plans with);
+    """Write every table and figure the runs support (``satbench.report.artefacts``, the registry the workflow plans with);
     skip, with a logged note saying what is missing, those they do not."""
     loaded = load_records(sources, labels)
     if not loaded:

@@ -15,14 +15,17 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from ..errors import ConfigError
-from ..workflow import BANDWIDTH_PATH, CONTROL_PATH, RUN_PATH, SWEEP_PATH, path_pattern, rate_from_path
+from ..links import parse_network
+from ..record import Record, read_record
 
 log = logging.getLogger("satbench.report")
 
 RecordSource = str | os.PathLike | Mapping[str, Any]
 
-RUN_LAYOUT, CONTROL_LAYOUT, SWEEP_LAYOUT, BANDWIDTH_LAYOUT = (
-    path_pattern(path) for path in (RUN_PATH, CONTROL_PATH, SWEEP_PATH, BANDWIDTH_PATH))
+STUDIES = ("main", "control", "sweep", "bandwidth")
+# Records of version 1 did not say their study: the directory they lie in under results/ did (the workflow's layout
+# then: results/runs|controls|sweep|bandwidth/{dataset label}/...).
+LEGACY_STUDY_DIRECTORIES = {"runs": "main", "controls": "control", "sweep": "sweep", "bandwidth": "bandwidth"}
 
 # The fraction of exact's best validation score that counts as "reached" for the time-to-target table.
 TARGET_FRACTION = 0.95
@@ -44,36 +47,22 @@ META_COLUMNS = ("dataset", "model", "method", "variant", "workers", "seed", "syn
                 "study", "record")
 
 
-def read_record(path: str | os.PathLike) -> dict:
-    """A run record from disk; a file that is not one is a one-line error, not a traceback."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ConfigError(f"cannot read run record {path}: {error}") from None
-    if not isinstance(record, dict) or not {"config", "summary", "epochs"} <= record.keys():
-        raise ConfigError(f"{path} is not a satbench run record (no config/summary/epochs)")
-    return record
-
-
 def _as_number(value: Any) -> float:
-    """Method options may be stored as strings ("10") when given as ``-o KEY=VALUE``."""
+    """A sync period as records hold it: a number (typed when resolved), or a string in version-1 records that
+    were given it as ``-o KEY=VALUE``."""
     try:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
 
 
-def _link(record: dict, layout: re.Match | None, name: str) -> tuple[str | None, float]:
-    """The run's emulated link, (rate as tc spells it, bit/s): from the record (``config.network``, ``env.network``),
-    else from a bandwidth record's path; (None, NaN) over loopback."""
-    from ..dist.network import parse_network
-
-    rate = record["config"].get("network")
-    if rate is None and layout is not None and "rate" in layout.groupdict():
-        rate = rate_from_path(layout["rate"])
+def _link(record: Record, name: str) -> tuple[str | None, float]:
+    """The run's emulated link, (rate as tc spells it, bit/s), from ``config.network`` and ``env.network``; (None,
+    NaN) over loopback."""
+    rate = record.config.get("network")
     if rate is None:
         return None, math.nan
-    described = (record.get("env") or {}).get("network") or {}
+    described = record.env.get("network") or {}
     if described.get("rate_bit_s") is not None:
         return str(rate), float(described["rate_bit_s"])
     try:
@@ -82,46 +71,50 @@ def _link(record: dict, layout: re.Match | None, name: str) -> tuple[str | None,
         raise ConfigError(f"run record {name}: {error}") from None
 
 
+# Depth of a record below its study's directory in that layout: {dataset}/{model}/{method}/w{W}/seed{s}.json, with
+# tau{τ} or {rate} before w{W} in the sweep and the bandwidth study.
+_LEGACY_DEPTH = {"runs": 5, "controls": 5, "sweep": 6, "bandwidth": 6}
+
+
+def _legacy_study_and_label(record: Record, posix: str) -> tuple[str, str | None]:
+    """A version-1 record's study and dataset label, from where it lies in the workflow's layout of then (see
+    :data:`LEGACY_STUDY_DIRECTORIES`); a fresh-halo control is one wherever it lies."""
+    parts = posix.split("/")
+    study, label = "main", None
+    for directory, depth in _LEGACY_DEPTH.items():
+        if len(parts) > depth and parts[-depth - 1] == directory:
+            study, label = LEGACY_STUDY_DIRECTORIES[directory], parts[-depth]
+    return ("control" if record.method.get("halo") == "fresh" else study), label
+
+
 def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None) -> LoadedRun:
     if isinstance(source, Mapping):
-        record, name = dict(source), f"record[{index}]"
+        record, name = Record.from_json(dict(source), f"record[{index}]"), f"record[{index}]"
+        posix = ""
     else:
         record, name = read_record(source), str(source)
-    config = record["config"]
-    posix = Path(name).as_posix() if not isinstance(source, Mapping) else ""
-    layout = (BANDWIDTH_LAYOUT.search(posix) or SWEEP_LAYOUT.search(posix) or RUN_LAYOUT.search(posix)
-              or CONTROL_LAYOUT.search(posix))
-    dataset = str(config.get("dataset"))
+        posix = Path(name).as_posix()
+    config = record.config
+    study, dataset = record.study, record.labels.get("dataset")
+    if study is None:  # a version-1 record
+        study, dataset = _legacy_study_and_label(record, posix)
     if labels and name in labels:
         dataset = labels[name]
-    elif layout:
-        dataset = layout["dataset"]
-    sync_period = _as_number((config.get("method_options") or {}).get("sync_period"))
-    if math.isnan(sync_period) and layout and "tau" in layout.groupdict():
-        sync_period = float(layout["tau"])
-    method = record.get("method") or {}  # what ran, as the registry knew it (family, base, halo)
-    halo = method.get("halo", config.get("halo", "method"))
-    if halo == "fresh":
-        study = "control"
-    elif layout is not None and layout.re is BANDWIDTH_LAYOUT:
-        study = "bandwidth"
-    else:
-        study = "sweep" if layout is not None and layout.re is SWEEP_LAYOUT else "main"
-    rate, rate_bit_s = _link(record, layout, name)
+    rate, rate_bit_s = _link(record, name)
     meta = {
-        "dataset": dataset,
+        "dataset": dataset or str(config.get("dataset")),
         "model": str(config.get("model")),
         "method": str(config.get("method")),
         "workers": int(config.get("workers")),
         "seed": int(config.get("seed", 0)),
-        "sync_period": sync_period,
+        "sync_period": _as_number((config.get("method_options") or {}).get("sync_period")),
         "rate": rate,
         "rate_bit_s": rate_bit_s,
         "study": study,
-        "base": method.get("base"),
+        "base": record.method.get("base"),
         "record": name,
     }
-    return LoadedRun(meta, record)
+    return LoadedRun(meta, record.to_json())
 
 
 def _label_variants(runs: list[LoadedRun]) -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .. import claims
+from .claims import claims_frame, decomposition_frame
 from .frames import main_study, reach_frame
 from .style import ordered_methods
 
@@ -154,14 +154,14 @@ def sat_vs_base_table(staleness: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFra
 
 
 def decomposition_table(runs: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame:
-    """See :func:`satbench.claims.decomposition_frame`."""
-    table = claims.decomposition_frame(runs, reach)
+    """See :func:`satbench.report.claims.decomposition_frame`."""
+    table = decomposition_frame(runs, reach)
     return table if table.empty else _sort_rows(table)
 
 
 def claims_table(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame:
-    """See :func:`satbench.claims.claims_frame`."""
-    table = claims.claims_frame(runs, staleness, reach)
+    """See :func:`satbench.report.claims.claims_frame`."""
+    table = claims_frame(runs, staleness, reach)
     if table.empty:
         return table
     return _sort_rows(table).sort_values(["claim", "method"], kind="stable").reset_index(drop=True)

@@ -228,7 +228,7 @@ class SAT(Method):
             terms.index_add_(0, self.sent_to, torch.stack([gap.pow(2).sum(1), fraction * (gap * change).sum(1),
                                                            fraction ** 2 * change.pow(2).sum(1)], dim=1))
         world = [1] * self.comm.world_size
-        received = self.comm.exchange_rows(terms, world, world, "halo")
+        received = self.comm.exchange_rows(terms, world, world, "protocol")
         received[self.comm.rank] = 0.0
         return received
 

@@ -15,12 +15,12 @@ from ..errors import ConfigError
 from ..methods import Option
 
 PREDICTOR_OPTIONS = {
-    "window": Option(4, "K: halo snapshots the LSTM reads", minimum=1),
+    "window": Option(4, "K: halo snapshots the LSTM reads", minimum=1, flag="--sat-window"),
     "predictor_steps": Option(1, "Adam steps per sync; 0: the predictor stays untrained (with residual: the "
-                                 "anchor alone)", minimum=0),
+                                 "anchor alone)", minimum=0, flag="--predictor-steps"),
     "predictor_lr": Option(0.0, "predictor learning rate; 0: the GNN's", minimum=0.0),
     "predictor_input": Option("zeros", "inner rows of the predictor's GCN input: zeros (paper) or fresh",
-                              choices=("zeros", "fresh")),
+                              choices=("zeros", "fresh"), flag="--predictor-input"),
     "per_layer": Option(False, "one predictor per layer instead of one shared by all layers"),
     "replay": Option(1, "train on the last R (window, snapshot) pairs at every sync", minimum=1),
 }

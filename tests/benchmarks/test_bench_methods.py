@@ -8,7 +8,7 @@ import pytest
 
 from runs import load_record
 from satbench.config import RunConfig
-from satbench.dist.launch import launch
+from satbench.runtime.launch import launch
 from satbench.methods import discover_methods
 
 pytestmark = pytest.mark.benchmark

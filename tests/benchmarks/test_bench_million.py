@@ -16,8 +16,8 @@ from torch_geometric.utils import to_torch_csr_tensor
 
 from satbench.config import RunConfig
 from satbench.data import load_dataset
-from satbench.dist.launch import launch
-from satbench.dist.memory import peak_bytes, reset_peak
+from satbench.runtime.launch import launch
+from satbench.runtime.memory import peak_bytes, reset_peak
 
 pytestmark = pytest.mark.benchmark
 

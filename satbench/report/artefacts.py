@@ -3,7 +3,7 @@
 The workflow asks which artefacts a *config* will support (``satbench.workflow.facts_from_config``), the report
 which ones a set of *records* supports (:func:`facts_from_runs`); both then take :func:`supported`, so the two cannot disagree as
 long as the facts agree, and a test checks that they do on every shipped config and on edge configs. Captions live
-in ``report/<caption>.rst`` only: the Snakemake report shows them, and LaTeX tables take their text from there.
+in ``satbench/report/captions/<caption>.rst`` only: the Snakemake report shows them, and LaTeX tables take their text from there.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-CAPTIONS_DIR = Path(__file__).resolve().parents[1] / "report"
+CAPTIONS_DIR = Path(__file__).resolve().parent / "captions"  # package data: the Snakemake report shows them too
 
 # What a set of runs can have, in words (shown where an artefact is skipped).
 FACTS = {
@@ -33,7 +33,7 @@ class Artefact:
     name: str
     kind: str  # "table" or "figure"
     needs: frozenset[str]
-    caption_file: str  # stem of report/<caption_file>.rst
+    caption_file: str  # stem of captions/<caption_file>.rst
 
     @property
     def caption(self) -> str:
@@ -78,7 +78,7 @@ def supported(facts: set[str], kind: str | None = None) -> list[Artefact]:
 
 @cache
 def caption_text(stem: str) -> str:
-    """A caption's text, from ``report/<stem>.rst`` (one paragraph, lines joined)."""
+    """A caption's text, from ``captions/<stem>.rst`` (one paragraph, lines joined)."""
     return " ".join((CAPTIONS_DIR / f"{stem}.rst").read_text().split())
 
 

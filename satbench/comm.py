@@ -5,11 +5,14 @@ byte that crosses a worker boundary is counted and timed in one place (PipeGCN k
 buffer object for the same reason).
 
 Byte accounting is per worker and counts payload sent to *other* workers: for the halo exchange, the rows a worker
-sends; for an all-reduce of ``n`` bytes, the ``2 (W-1)/W · n`` bytes a ring all-reduce sends per worker.
+sends; for an all-reduce of ``n`` bytes, the ``2 (W-1)/W · n`` bytes a ring all-reduce sends per worker. Every byte
+is booked under one :class:`Traffic` category, declared here once with its role: the method's own cost, or kept
+apart from it. The trainer derives its record columns from that declaration.
 """
 
 from __future__ import annotations
 
+import enum
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -17,35 +20,83 @@ from contextlib import contextmanager
 import torch
 import torch.distributed as dist
 
-from ..partition import Part
+from .partition import Part
+
+
+class Traffic(str, enum.Enum):
+    """What a collective's bytes are for. A ``str`` enum, so ``"halo"`` and ``Traffic.HALO`` are one category.
+
+    The method's own traffic (:attr:`counted`: in the record's ``comm_bytes`` and ``comm_time_s``, and in its epoch
+    time): ``HALO`` (halo rows), ``HALO_GRAD`` (their gradients, back to the owners), ``REDUCE`` (weight
+    synchronisation, and batch-norm sums), ``PROTOCOL`` (a method's own control messages: SANCUS's broadcast
+    decisions, SAT's owner evidence). Kept apart: ``CONTROL`` and ``CONTROL_GRAD`` (the exact rows the fresh-halo
+    control adds, reported as ``control_bytes`` and left out of the epoch time), ``MEASURE`` (staleness reference
+    passes), ``EVAL`` (evaluation), ``SETUP`` (before training: input features, history fills), ``STATS`` (the
+    trainer's own per-epoch bookkeeping).
+    """
+
+    HALO = "halo"
+    HALO_GRAD = "halo_grad"
+    REDUCE = "reduce"
+    PROTOCOL = "protocol"
+    CONTROL = "control"
+    CONTROL_GRAD = "control_grad"
+    MEASURE = "measure"
+    EVAL = "eval"
+    SETUP = "setup"
+    STATS = "stats"
+
+    # As its string hashes (Enum's own hash is its name's): a dict keyed by categories answers "halo" too.
+    __hash__ = str.__hash__
+
+    @property
+    def counted(self) -> bool:
+        """Part of the method's cost (``comm_bytes``, ``comm_time_s``, the epoch time)."""
+        return self in _METHOD_TRAFFIC
+
+    @property
+    def column(self) -> str | None:
+        """The epoch row's byte column of a counted category, e.g. ``halo_bytes``."""
+        return f"{self.value}_bytes" if self.counted else None
+
+    @property
+    def gradient(self) -> "Traffic":
+        """The category of the gradients that flow back through an exchange of this category."""
+        return {Traffic.HALO: Traffic.HALO_GRAD, Traffic.CONTROL: Traffic.CONTROL_GRAD}.get(self, self)
+
+
+_METHOD_TRAFFIC = frozenset({Traffic.HALO, Traffic.HALO_GRAD, Traffic.REDUCE, Traffic.PROTOCOL})
+METHOD_TRAFFIC = tuple(t for t in Traffic if t in _METHOD_TRAFFIC)  # in declaration order: the record's columns
+CONTROL_TRAFFIC = (Traffic.CONTROL, Traffic.CONTROL_GRAD)
 
 
 class CommMeter:
-    """Bytes sent and seconds spent per category (``halo``, ``reduce``, ...), reset by the training loop each epoch."""
+    """Bytes sent and seconds spent per :class:`Traffic` category, reset by the training loop each epoch. A category
+    that is not declared there is refused, so no byte escapes the record's columns."""
 
     def __init__(self, device: torch.device):
         self.device = device
-        self.bytes: dict[str, int] = defaultdict(int)
-        self.seconds: dict[str, float] = defaultdict(float)
-        self._booked_as: str | None = None
+        self.bytes: dict[Traffic, int] = defaultdict(int)
+        self.seconds: dict[Traffic, float] = defaultdict(float)
+        self._booked_as: Traffic | None = None
 
     def reset(self) -> None:
         self.bytes.clear()
         self.seconds.clear()
 
     @contextmanager
-    def booked_as(self, category: str):
+    def booked_as(self, category: str | Traffic):
         """Count everything inside under ``category`` (a reference pass's batch-norm sums are measurement, not
         training traffic)."""
-        previous, self._booked_as = self._booked_as, category
+        previous, self._booked_as = self._booked_as, Traffic(category)
         try:
             yield
         finally:
             self._booked_as = previous
 
     @contextmanager
-    def timed(self, category: str, num_bytes: int):
-        category = self._booked_as or category
+    def timed(self, category: str | Traffic, num_bytes: int):
+        category = self._booked_as or Traffic(category)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         start = time.perf_counter()
@@ -61,13 +112,20 @@ class CommMeter:
     def total_bytes(self) -> int:
         return sum(self.bytes.values())
 
+    def method_bytes(self) -> dict[Traffic, int]:
+        """Bytes of each of the method's own categories (:data:`METHOD_TRAFFIC`), zeros included."""
+        return {category: self.bytes.get(category, 0) for category in METHOD_TRAFFIC}
+
+    def method_seconds(self) -> float:
+        return sum(seconds for category, seconds in self.seconds.items() if category.counted)
+
 
 class _HaloExchange(torch.autograd.Function):
     """Forward: owners send inner rows to the workers that hold them as halo. Backward: halo-row gradients travel
     back to their owners and are summed into the inner rows, exactly as full-graph backpropagation would."""
 
     @staticmethod
-    def forward(ctx, h_inner: torch.Tensor, comm: "Communicator", category: str) -> torch.Tensor:
+    def forward(ctx, h_inner: torch.Tensor, comm: "Communicator", category: Traffic) -> torch.Tensor:
         ctx.comm, ctx.category, ctx.num_inner = comm, category, h_inner.size(0)
         return comm.exchange_rows(h_inner.detach()[comm.send_index], comm.send_counts, comm.halo_counts, category)
 
@@ -75,7 +133,7 @@ class _HaloExchange(torch.autograd.Function):
     def backward(ctx, grad_halo: torch.Tensor):
         comm = ctx.comm
         grad_sent = comm.exchange_rows(grad_halo.contiguous(), comm.halo_counts, comm.send_counts,
-                                       f"{ctx.category}_grad")
+                                       ctx.category.gradient)
         grad_inner = grad_halo.new_zeros(ctx.num_inner, grad_halo.size(1))
         grad_inner.index_add_(0, comm.send_index, grad_sent)
         return grad_inner, None, None
@@ -87,17 +145,17 @@ class _SumAcrossWorkers(torch.autograd.Function):
     @staticmethod
     def forward(ctx, tensor: torch.Tensor, comm: "Communicator") -> torch.Tensor:
         ctx.comm = comm
-        return comm.all_reduce(tensor.detach().clone(), "reduce")
+        return comm.all_reduce(tensor.detach().clone(), Traffic.REDUCE)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        return ctx.comm.all_reduce(grad.contiguous().clone(), "reduce"), None
+        return ctx.comm.all_reduce(grad.contiguous().clone(), Traffic.REDUCE), None
 
 
 class PendingRows:
     """Rows in flight; :meth:`wait` returns them (once complete) and books the traffic and the waiting time."""
 
-    def __init__(self, comm: "Communicator", received: torch.Tensor, work, category: str, num_bytes: int):
+    def __init__(self, comm: "Communicator", received: torch.Tensor, work, category: str | Traffic, num_bytes: int):
         self.comm, self.received, self.work, self.category, self.num_bytes = comm, received, work, category, num_bytes
 
     def wait(self) -> torch.Tensor:
@@ -122,7 +180,7 @@ class Communicator:
 
     # -- halo rows ---------------------------------------------------------------------------------------------
     def exchange_rows(self, rows: torch.Tensor, send_counts: list[int], recv_counts: list[int],
-                      category: str) -> torch.Tensor:
+                      category: str | Traffic) -> torch.Tensor:
         """``all_to_all`` of row blocks: ``rows`` holds the blocks for each peer in rank order."""
         received = rows.new_empty(sum(recv_counts), *rows.shape[1:])
         if self.world_size == 1:
@@ -133,13 +191,13 @@ class Communicator:
                                    input_split_sizes=send_counts)
         return received
 
-    def exchange_async(self, h_inner: torch.Tensor, category: str = "halo") -> "PendingRows":
+    def exchange_async(self, h_inner: torch.Tensor, category: str | Traffic = Traffic.HALO) -> "PendingRows":
         """Start sending ``h_inner``'s halo rows without waiting (PipeGCN's overlap); ``.wait()`` returns them."""
         rows = h_inner.detach()[self.send_index].contiguous()
         return self.start_rows(rows, self.send_counts, self.halo_counts, category)
 
     def start_rows(self, rows: torch.Tensor, send_counts: list[int], recv_counts: list[int],
-                   category: str) -> "PendingRows":
+                   category: str | Traffic) -> "PendingRows":
         """Asynchronous ``all_to_all`` of row blocks; only the time spent waiting on it is counted as comm time."""
         received = rows.new_empty(sum(recv_counts), *rows.shape[1:])
         work = None
@@ -149,17 +207,17 @@ class Communicator:
         row_bytes = rows[0].numel() * rows.element_size() if rows.size(0) else 0
         return PendingRows(self, received, work, category, row_bytes * rows.size(0) if work else 0)
 
-    def exchange(self, h_inner: torch.Tensor, category: str = "halo") -> torch.Tensor:
+    def exchange(self, h_inner: torch.Tensor, category: str | Traffic = Traffic.HALO) -> torch.Tensor:
         """Fresh halo rows for ``h_inner``; differentiable (gradients of halo rows go back to their owners)."""
         if torch.is_grad_enabled() and h_inner.requires_grad:
-            return _HaloExchange.apply(h_inner, self, category)
+            return _HaloExchange.apply(h_inner, self, Traffic(category))
         return self.exchange_rows(h_inner[self.send_index], self.send_counts, self.halo_counts, category)
 
     # -- reductions --------------------------------------------------------------------------------------------
     def _ring_bytes(self, tensor: torch.Tensor) -> int:
         return int(2 * (self.world_size - 1) * tensor.numel() * tensor.element_size() // self.world_size)
 
-    def all_reduce(self, tensor: torch.Tensor, category: str = "reduce") -> torch.Tensor:
+    def all_reduce(self, tensor: torch.Tensor, category: str | Traffic = Traffic.REDUCE) -> torch.Tensor:
         """In-place sum over workers; returns ``tensor``."""
         if self.world_size > 1:
             with self.meter.timed(category, self._ring_bytes(tensor)):
@@ -197,7 +255,7 @@ class Communicator:
                 tensor.copy_(flat[offset: offset + tensor.numel()].view_as(tensor))
                 offset += tensor.numel()
 
-    def gather_rows(self, values: torch.Tensor, category: str = "stats") -> torch.Tensor:
+    def gather_rows(self, values: torch.Tensor, category: str | Traffic = Traffic.STATS) -> torch.Tensor:
         """``[W, n]`` stack of every worker's equal-length vector (per-epoch statistics, or a protocol's flags)."""
         if self.world_size == 1:
             return values.unsqueeze(0)

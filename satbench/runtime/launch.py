@@ -16,7 +16,7 @@ staging files named uniquely for this run (pid and a random token) and renamed i
 finished, so a failed or interrupted run leaves nothing behind: not at ``--out``, not a staging or error file.
 
 ``--network RATE[,DELAY]`` (spawn launcher, W > 1) runs each worker in a private network namespace with a shaped
-link (:mod:`satbench.dist.network`); the links are set up before any work and deleted after every worker has been
+link (:mod:`satbench.runtime.network`); the links are set up before any work and deleted after every worker has been
 stopped, on every way out. torchrun refuses it (a cluster has real links); a single worker sends nothing.
 
 SIGINT and SIGTERM to ``satbench run`` (whatever their disposition was: a script's ``&`` leaves SIGINT ignored) stop
@@ -46,7 +46,7 @@ import torch.multiprocessing as mp
 from .. import errors
 from ..config import RunConfig
 from ..errors import ConfigError, OutOfMemory, RunInterrupted, SatbenchError, WorkerFailed
-from ..record import RECORD_VERSION, check_outputs, current_umask, environment, summarize, write_json_atomic
+from ..record import Record, check_outputs, current_umask, environment, write_json_atomic
 from .network import WorkerLinks, check_available, describe, emulated_links, parse_network
 from .memory import memory_kind, oom_kills, peak_bytes, reset_peak, total_memory_bytes
 from .processes import (launched_by_torchrun, signals_deferred, start_fork_server, stop_on_signals,
@@ -60,7 +60,7 @@ def prepare(config: RunConfig) -> dict[str, Any]:
     from ..data import check_trainable, load_dataset
     from ..partition import partition_graph
 
-    config.validate()
+    config = config.validate()
     graph = load_dataset(config.dataset, root=config.data_root, mirror=config.mirror)
     check_trainable(graph)
     if config.workers > graph.data.num_nodes:
@@ -197,29 +197,18 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
     peaks = trainer.comm.all_reduce(peaks, "stats")  # also the barrier: every worker has finished training
     if rank != 0:
         return None
-    method = get_method(config.method)
     env = environment(config.device, dist.get_backend(), world_size, launcher)
     if meta.get("network") is not None:
         env["network"] = meta["network"]  # the emulated link the times were measured on
-    record = {
-        "version": RECORD_VERSION,
-        "config": config.to_dict(),
-        # What ran, as the registry knows it: reports ask this, never the name.
-        "method": {"name": config.method, "family": method.family, "base": method.base, "halo": config.halo},
-        "env": env,
-        "dataset": meta["dataset"],
-        "partition": dict(meta["partition"], setup_bytes=trainer.setup_bytes,
-                          first_layer_bytes=trainer.first_layer_bytes),
-        "epochs": rows,
-        # Each worker's peak while it trained (memory.py says what is measured on each device).
-        "memory": {"kind": memory_kind(device), "per_worker_bytes": [int(peak) for peak in peaks.tolist()]},
-        "summary": dict(summarize(rows), peak_memory_bytes=int(peaks.max())),
-    }
+    partition = dict(meta["partition"], setup_bytes=trainer.setup_bytes, first_layer_bytes=trainer.first_layer_bytes)
+    # Each worker's peak while it trained (memory.py says what is measured on each device).
+    record = Record.build(config, get_method(config.method), env, meta["dataset"], partition, rows,
+                          memory_kind(device), [int(peak) for peak in peaks.tolist()], meta.get("command"))
     if model_out is not None:
         save_state_atomic(trainer.model, model_out)
     if out is not None:
-        write_json_atomic(out, record)
-    return record
+        write_json_atomic(out, record.to_json())
+    return record.to_json()
 
 
 def save_state_atomic(model: torch.nn.Module, path: str | os.PathLike) -> None:
@@ -376,7 +365,7 @@ def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: Wor
         outputs.rendezvous.unlink(missing_ok=True)
 
 
-def _torchrun(config: RunConfig, outputs: Outputs) -> None:
+def _torchrun(config: RunConfig, outputs: Outputs, command: list[str]) -> None:
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if world_size != config.workers:
@@ -385,11 +374,11 @@ def _torchrun(config: RunConfig, outputs: Outputs) -> None:
         raise ConfigError("--network emulates links between the workers of one machine; under torchrun the "
                           "workers talk over the cluster's real links, so leave it out")
     _set_threads(int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
-    config.validate()
+    config = config.validate()
     _init_process_group(config, rank, world_size)
     try:
         # One process per node partitions (nodes may not share a disk); the others wait, then reuse the cache.
-        meta = [prepare(config) if local_rank == 0 else None]
+        meta = [dict(prepare(config), command=command) if local_rank == 0 else None]
         # Every node's first worker has finished writing its node's partition before any worker reads one.
         dist.barrier()
         dist.broadcast_object_list(meta, src=0)
@@ -406,15 +395,17 @@ def _torchrun(config: RunConfig, outputs: Outputs) -> None:
         dist.destroy_process_group()
 
 
-def launch(config: RunConfig, out: str | os.PathLike) -> None:
-    """Run training as configured and write the record to ``out`` (atomically; nothing on failure or interrupt)."""
+def launch(config: RunConfig, out: str | os.PathLike, command: list[str] | None = None) -> None:
+    """Run training as configured and write the record to ``out`` (atomically; nothing on failure or interrupt).
+    ``command``: the command line the record states (default: this process's)."""
+    command = list(command) if command is not None else [os.path.basename(sys.argv[0]), *sys.argv[1:]]
     if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # only rank 0 writes
         out, model = check_outputs(out, config.save_model)
     else:
         out, model = Path(out), Path(config.save_model) if config.save_model is not None else None
     outputs = Outputs(out, model)
     if launched_by_torchrun():
-        _torchrun(config, outputs)  # torchrun owns the workers' signals and lifetimes
+        _torchrun(config, outputs, command)  # torchrun owns the workers' signals and lifetimes
         return
     with stop_on_signals():
         try:
@@ -425,7 +416,7 @@ def launch(config: RunConfig, out: str | os.PathLike) -> None:
             # The links exist before any work (a kernel without netem is refused at once) and go only once every
             # worker has stopped: _spawn stops them on every way out before this block ends.
             with emulated_links(spec, config.workers) if shaped else contextlib.nullcontext() as links:
-                meta = prepare(config)
+                meta = dict(prepare(config), command=command)
                 if spec is not None:
                     meta["network"] = describe(spec, config.workers)
                 if config.workers == 1:

@@ -10,7 +10,7 @@ import threading
 from ..errors import RunInterrupted
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-FORK_SERVER_PRELOAD = ["satbench.train", "satbench.dist.launch", "satbench.sat"]
+FORK_SERVER_PRELOAD = ["satbench.train", "satbench.runtime.launch", "satbench.sat"]
 
 
 def launched_by_torchrun() -> bool:

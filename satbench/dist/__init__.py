@@ -1,1 +1,0 @@
-"""Multi-process runtime: communication (:mod:`.comm`) and worker launch (:mod:`.launch`)."""
