@@ -85,7 +85,7 @@ def prepare(config: RunConfig) -> dict[str, Any]:
         # What the run trained on, for the record: the content hash is that of the loaded, normalised dataset.
         "dataset": {"name": graph.name, "content_hash": info.stats["dataset_hash"], "num_nodes": graph.num_nodes,
                     "num_features": graph.num_features, "num_classes": graph.num_classes, "task": graph.task,
-                    "metric": graph.metric},
+                    "metric": graph.metric, "split": graph.split, "split_seed": graph.split_seed},
     }
 
 
