@@ -10,9 +10,10 @@ TORCH_SPEC ?= torch==2.13.0
 CORES ?= all
 CONFIG ?=
 PYTEST_ARGS ?=
-# Local copy of the Planetoid files for offline tests: $SATBENCH_DATA_MIRROR if set, else ../shared/data/planetoid
-# when that directory exists.
-DATA_MIRROR ?= $(or $(SATBENCH_DATA_MIRROR),$(wildcard $(abspath $(CURDIR)/../shared/data/planetoid)))
+# Local copies of the raw dataset files for offline tests: $SATBENCH_DATA_MIRROR if set, else those of
+# ../shared/data/planetoid and ../shared/data/amazon that exist, joined by ':' (searched in order).
+SHARED_MIRRORS := $(wildcard $(abspath $(CURDIR)/../shared/data/planetoid) $(abspath $(CURDIR)/../shared/data/amazon))
+DATA_MIRROR ?= $(or $(SATBENCH_DATA_MIRROR),$(subst $() ,:,$(strip $(SHARED_MIRRORS))))
 SATBENCH_OFFLINE ?= 1
 
 BIN := $(VENV)/bin

@@ -73,7 +73,8 @@ def setting(default: Any, help: str, **declaration: Any) -> Any:
 @dataclass
 class RunConfig:
     # -- what to train
-    dataset: str = setting("", "registry name (see `satbench datasets`) or npz:PATH", required=True)
+    dataset: str = setting("", "registry name (see `satbench datasets`), e.g. cora or "
+                               "amazon-photo:split=random,seed=3, or npz:PATH", required=True)
     model: str = setting("gcn", "GNN architecture", choices=MODELS)
     method: str = setting("exact", "halo method (see `satbench methods`)")
     workers: int = setting(2, "worker processes (W), one part of the graph each", short="-w", minimum=1)
@@ -132,8 +133,9 @@ class RunConfig:
                                        "first and last); 0 disables", group="measurement", minimum=0)
     # -- input and output
     data_root: str = setting("data", "where datasets' files are kept", group="io")
-    mirror: str | None = setting(None, "directories to copy raw dataset files from, separated by the path separator "
-                                       "(':')", group="io", default_text="$SATBENCH_DATA_MIRROR")
+    mirror: str | None = setting(None, "directory to copy raw dataset files from, or several separated by the path "
+                                       "separator (':'), searched in order", group="io",
+                                 default_text="$SATBENCH_DATA_MIRROR")
     cache_dir: str = setting("cache", "where partitions are cached", group="io")
     save_model: str | None = setting(None, "save the final weights (state dict); with several seeds it must contain "
                                            "{seed}", group="io", metavar="PATH", default_text="not saved")

@@ -2,16 +2,19 @@
 
 Three kinds of dataset:
 
-- library datasets (Planetoid and the paper's PyG/OGB datasets), read by their PyG/OGB loaders from ``root``. Raw files
-  found in a mirror directory (same layout as ``root``) are copied into ``root`` first, so a loader never downloads a
-  file that is already at hand; files found nowhere are downloaded, or, offline, reported with what to put where;
+- library datasets (Planetoid, Amazon Computers/Photo and the paper's PyG/OGB datasets), read by their PyG/OGB loaders
+  from ``root``. Raw files found in a mirror directory (same layout as ``root``; several mirrors are searched in order)
+  are copied into ``root`` first, so a loader never downloads a file that is already at hand; files found nowhere are
+  downloaded, or, offline, reported with what to put where. Datasets without a standard split (Amazon) take a seeded
+  one from their name (``amazon-photo:split=per-class,seed=0``, see `SplitParams`);
 - synthetic stochastic block model graphs (``sbm-2k`` ... ``sbm-1m``, ``sbm:n=5000,homophily=0.6,...``), generated in
   memory and deterministic from their seed;
 - a user's graph in an ``.npz`` file (``npz:PATH``).
 
 All of them end in `_normalise`, so every consumer can rely on the same invariants: ``edge_index`` holds both
 directions of every edge, sorted and without duplicates or self loops; ``x`` is float32; ``y`` is int64 ``[N]``
-(multi-class) or float32 0/1 ``[N, C]`` (multi-label); the three split masks are bool ``[N]``.
+(multi-class) or float32 0/1 ``[N, C]`` (multi-label); the three split masks are bool ``[N]``. Every `Graph` also says
+which split its masks are (``split``, ``split_seed``), for the run record.
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ class Graph:
     task: str  # MULTICLASS or MULTILABEL
     metric: str  # "accuracy" or "micro-f1"
     num_classes: int
+    # Which split the masks are: "public" (Planetoid), "standard" (shipped with the dataset; OGB's own split name for
+    # OGB), "given" (masks in a user's file), or a seeded "random" (60/20/20) or "per-class" one, drawn from split_seed
+    split: str
+    split_seed: int | None = None  # None for a split that is fixed or given rather than drawn
     ogb_name: str | None = None  # set for OGB datasets, so the evaluator can use ogb.nodeproppred.Evaluator
 
     @property
@@ -75,7 +82,8 @@ class DatasetInfo:
     description: str
 
 
-def _normalise(name: str, data: Data, task: str, ogb_name: str | None = None) -> Graph:
+def _normalise(name: str, data: Data, task: str, split: str, split_seed: int | None = None,
+               ogb_name: str | None = None) -> Graph:
     """The single exit of every loader: keep only x, y, edges and masks, in the dtypes and shapes `Graph` promises."""
     num_nodes = data.x.size(0)
     edge_index, _ = remove_self_loops(data.edge_index.long())
@@ -91,7 +99,7 @@ def _normalise(name: str, data: Data, task: str, ogb_name: str | None = None) ->
         x=data.x.float().contiguous(), y=y, edge_index=edge_index,
         train_mask=data.train_mask.bool(), val_mask=data.val_mask.bool(), test_mask=data.test_mask.bool(),
     )
-    return Graph(name, normalised, task, _METRIC[task], num_classes, ogb_name)
+    return Graph(name, normalised, task, _METRIC[task], num_classes, split, split_seed, ogb_name)
 
 
 def _random_split(data: Data, rng: np.random.Generator) -> None:
@@ -102,6 +110,67 @@ def _random_split(data: Data, rng: np.random.Generator) -> None:
     data.train_mask = index_to_mask(order[:num_train], num_nodes)
     data.val_mask = index_to_mask(order[num_train:num_train + num_val], num_nodes)
     data.test_mask = index_to_mask(order[num_train + num_val:], num_nodes)
+
+
+TRAIN_PER_CLASS, VAL_PER_CLASS = 20, 30
+
+
+def _per_class_split(data: Data, rng: np.random.Generator) -> None:
+    """Seeded masks with 20 training and 30 validation nodes of every class, the rest for test: the split of Shchur
+    et al., "Pitfalls of Graph Neural Network Evaluation" (2018), for datasets without a standard one.
+
+    One random permutation of all nodes is drawn; each class's first 20 nodes in it train and its next 30 validate.
+    A class with fewer than 50 nodes gives what it has, training first: it has no test nodes, and with 20 or fewer
+    none for validation either. Multi-class labels only.
+    """
+    num_nodes = data.x.size(0)
+    order = rng.permutation(num_nodes)
+    labels = data.y.reshape(-1).numpy()[order]
+    train, val = [], []
+    for label in np.unique(labels):
+        members = order[labels == label]  # this class's nodes, in permutation order
+        train.append(members[:TRAIN_PER_CLASS])
+        val.append(members[TRAIN_PER_CLASS:TRAIN_PER_CLASS + VAL_PER_CLASS])
+    data.train_mask = index_to_mask(torch.from_numpy(np.concatenate(train)), num_nodes)
+    data.val_mask = index_to_mask(torch.from_numpy(np.concatenate(val)), num_nodes)
+    data.test_mask = ~(data.train_mask | data.val_mask)
+
+
+SPLITS = {"per-class": _per_class_split, "random": _random_split}
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    """The seeded split of a dataset that has none of its own; field names are the keys of ``NAME:key=value,...``.
+
+    ``per-class``: 20 training and 30 validation nodes per class, the rest test (Shchur et al. 2018, see
+    `_per_class_split`); ``random``: a fully supervised 60/20/20 split. Both are drawn from ``seed`` alone (a numpy
+    Generator), so one name always means one split, whatever the run's training seed.
+    """
+
+    split: str = "per-class"
+    seed: int = 0
+
+    @property
+    def text(self) -> str:
+        """Canonical options: every key, in field order, so equal splits get equal names."""
+        return ",".join(f"{field.name}={getattr(self, field.name)}" for field in fields(self))
+
+    def check(self, spec: str) -> None:
+        if self.split not in SPLITS:
+            raise ConfigError(f"bad dataset '{spec}': unknown split '{self.split}'; choose one of {', '.join(SPLITS)}")
+        if self.seed < 0:
+            raise ConfigError(f"bad dataset '{spec}': seed must be non-negative, got {self.seed}")
+
+    def apply(self, data: Data) -> None:
+        SPLITS[self.split](data, np.random.default_rng(self.seed))
+
+
+def parse_split(spec: str) -> SplitParams:
+    """``amazon-photo:split=random,seed=3`` -> SplitParams; every key is optional, unknown keys and bad values raise."""
+    params = SplitParams(**_parse_options(spec, SplitParams))
+    params.check(spec)
+    return params
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -116,7 +185,10 @@ class _LibraryDataset:
     task: str
     directory: str  # the dataset's folder under root and under the mirror, as its loader lays it out
     files: tuple[str, ...]  # what the loader reads, relative to ``directory``
-    read: Callable[[Path], Data]  # root -> Data with the standard split as masks; downloads missing files itself
+    # root -> Data, with the standard split as masks where there is one; downloads missing files itself
+    read: Callable[[Path], Data]
+    # The standard split's name (Graph.split), or None: no standard split, the dataset's name chooses a seeded one
+    split: str | None
     # Fetches the files for loaders that cannot download unattended (OGB may ask on stdin); None if read downloads.
     fetch: Callable[[Path], None] | None = None
     ogb_name: str | None = None
@@ -130,7 +202,19 @@ def _planetoid(name: str, title: str, description: str) -> _LibraryDataset:
 
     # as Planetoid.raw_file_names lists them
     files = tuple(f"raw/ind.{name}.{part}" for part in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"))
-    return _LibraryDataset(name, "PyG", f"{description} (Planetoid)", MULTICLASS, title, files, read)
+    return _LibraryDataset(name, "PyG", f"{description} (Planetoid)", MULTICLASS, title, files, read, "public")
+
+
+def _amazon(name: str, title: str, description: str) -> _LibraryDataset:
+    """Amazon Computers and Photo (Shchur et al. 2018): co-purchase graphs without a standard split."""
+
+    def read(root: Path) -> Data:
+        from torch_geometric.datasets import Amazon
+
+        return Amazon(str(root), title)[0]
+
+    files = (f"raw/amazon_electronics_{title.lower()}.npz",)  # as Amazon.raw_file_names names it
+    return _LibraryDataset(name, "PyG", f"{description} (Amazon)", MULTICLASS, title, files, read, None)
 
 
 def _graphsaint(name: str, class_name: str, task: str, description: str) -> _LibraryDataset:
@@ -142,7 +226,7 @@ def _graphsaint(name: str, class_name: str, task: str, description: str) -> _Lib
         return getattr(torch_geometric.datasets, class_name)(str(root / class_name))[0]
 
     files = tuple(f"raw/{file}" for file in ("adj_full.npz", "feats.npy", "class_map.json", "role.json"))
-    return _LibraryDataset(name, "PyG", f"{description} ({class_name})", task, class_name, files, read)
+    return _LibraryDataset(name, "PyG", f"{description} ({class_name})", task, class_name, files, read, "standard")
 
 
 def _ogb_meta(ogb_name: str) -> dict:
@@ -197,13 +281,16 @@ def _ogb(ogb_name: str, description: str) -> _LibraryDataset:
     files = (f"RELEASE_v{meta['version']}.txt",
              *(f"raw/{file}.csv.gz" for file in raw),
              *(f"split/{meta['split']}/{part}.csv.gz" for part in ("train", "valid", "test")))
-    return _LibraryDataset(ogb_name, "OGB", description, MULTICLASS, directory, files, read, fetch, ogb_name)
+    return _LibraryDataset(ogb_name, "OGB", description, MULTICLASS, directory, files, read, meta["split"], fetch,
+                           ogb_name)
 
 
 _LIBRARY_DATASETS = {spec.name: spec for spec in (
     _planetoid("cora", "Cora", "citation graph, 2.7k nodes, 7 classes, public split"),
     _planetoid("citeseer", "CiteSeer", "citation graph, 3.3k nodes, 6 classes, public split"),
     _planetoid("pubmed", "PubMed", "citation graph, 19.7k nodes, 3 classes, public split"),
+    _amazon("amazon-computers", "Computers", "co-purchase graph, 13.8k nodes, 10 classes, no standard split"),
+    _amazon("amazon-photo", "Photo", "co-purchase graph, 7.7k nodes, 8 classes, no standard split"),
     _graphsaint("flickr", "Flickr", MULTICLASS, "image graph, 89k nodes, 7 classes"),
     _graphsaint("reddit", "Reddit2", MULTICLASS, "Reddit posts, 233k nodes, 41 classes"),
     _ogb("ogbn-arxiv", "citation graph (made undirected), 169k nodes, 40 classes"),
@@ -239,28 +326,42 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 def _unavailable_message(spec: _LibraryDataset, target: Path, missing: list[str], reason: str) -> str:
     partly = "" if len(missing) == len(spec.files) else f" ({len(missing)} missing: {', '.join(missing)})"
     return (f"dataset '{spec.name}' is not on disk and {reason}: put {', '.join(spec.files)} in {target}{partly}, "
-            f"or point --mirror / {MIRROR_ENV} at a directory holding {spec.directory}/ with these files")
+            f"or point --mirror / {MIRROR_ENV} at a directory holding {spec.directory}/ with these files "
+            f"(several directories: separate them with '{os.pathsep}')")
 
 
-def _load_library_dataset(spec: _LibraryDataset, root: Path, mirror: Path | None, download: bool) -> Graph:
+def mirror_directories(mirror: str | os.PathLike | None) -> list[Path]:
+    """The directories of a mirror setting, in search order: one path, or several separated by ``os.pathsep``
+    (as in PATH); empty entries are skipped, and so a directory whose name holds the separator cannot be named."""
+    if mirror is None:
+        return []
+    return [Path(entry).absolute() for entry in os.fspath(mirror).split(os.pathsep) if entry.strip()]
+
+
+def _load_library_dataset(spec: _LibraryDataset, root: Path, mirrors: list[Path], download: bool,
+                          name: str, split: SplitParams | None) -> Graph:
     target = root / spec.directory
-    if mirror is not None:
+    for mirror in mirrors:  # only files still missing are copied, so the first mirror holding a file provides it
         _copy_missing_files(mirror / spec.directory, target, spec.files)
     missing = _missing_files(target, spec.files)
     if not missing:
-        return _normalise(spec.name, spec.read(root), spec.task, spec.ogb_name)
-    if not download:
+        data = spec.read(root)
+    elif not download:
         reason = f"downloading is off (download=False or {OFFLINE_ENV}=1)"
         raise DatasetUnavailable(_unavailable_message(spec, target, missing, reason))
-    try:
-        with _socket_timeout(DOWNLOAD_SOCKET_TIMEOUT_S):
-            if spec.fetch is not None:
-                spec.fetch(target)
-            data = spec.read(root)
-    except Exception as error:  # any failure to download (network, HTTP, truncated archive) means the same to a user
-        reason = f"downloading it failed ({type(error).__name__}: {error})"
-        raise DatasetUnavailable(_unavailable_message(spec, target, missing, reason)) from error
-    return _normalise(spec.name, data, spec.task, spec.ogb_name)
+    else:
+        try:
+            with _socket_timeout(DOWNLOAD_SOCKET_TIMEOUT_S):
+                if spec.fetch is not None:
+                    spec.fetch(target)
+                data = spec.read(root)
+        except Exception as error:  # any failure to download (network, HTTP, truncated archive) means the same
+            reason = f"downloading it failed ({type(error).__name__}: {error})"
+            raise DatasetUnavailable(_unavailable_message(spec, target, missing, reason)) from error
+    if split is None:
+        return _normalise(name, data, spec.task, spec.split, ogb_name=spec.ogb_name)
+    split.apply(data)
+    return _normalise(name, data, spec.task, split.split, split.seed, spec.ogb_name)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -312,17 +413,21 @@ SBM_PRESETS = {name: SBMParams(n=n) for name, n in
                (("sbm-2k", 2_000), ("sbm-20k", 20_000), ("sbm-100k", 100_000), ("sbm-1m", 1_000_000))}
 
 
-def parse_sbm(spec: str) -> SBMParams:
-    """``sbm:n=5000,classes=5,...`` -> SBMParams; every key is optional, unknown keys and bad values raise."""
-    types = {field.name: field.type for field in fields(SBMParams)}  # "int" / "float": annotations are strings here
-    values: dict[str, int | float] = {}
-    body = spec.split(":", 1)[1].strip()
+def _parse_options(spec: str, params: type) -> dict[str, int | float | str]:
+    """The ``key=value,...`` after the colon of ``spec``, typed by the fields of the dataclass ``params``; unknown
+    keys, repeated keys and values of the wrong type raise ConfigError."""
+    types = {field.name: field.type for field in fields(params)}  # "int" / "float" / "str": annotations are strings
+    values: dict[str, int | float | str] = {}
+    body = spec.partition(":")[2].strip()
     for item in filter(None, (part.strip() for part in body.split(","))):
         key, sep, text = (part.strip() for part in item.partition("="))
         if not sep or key not in types:
             raise ConfigError(f"bad dataset '{spec}': expected key=value with keys {', '.join(types)}, got '{item}'")
         if key in values:
             raise ConfigError(f"bad dataset '{spec}': {key} given twice")
+        if types[key] == "str":
+            values[key] = text
+            continue
         try:
             values[key] = int(text) if types[key] == "int" else float(text)
         except ValueError:
@@ -330,7 +435,12 @@ def parse_sbm(spec: str) -> SBMParams:
             raise ConfigError(f"bad dataset '{spec}': {key} must be {kind}, got '{text}'") from None
         if not math.isfinite(values[key]):
             raise ConfigError(f"bad dataset '{spec}': {key} must be finite, got '{text}'")
-    params = SBMParams(**values)
+    return values
+
+
+def parse_sbm(spec: str) -> SBMParams:
+    """``sbm:n=5000,classes=5,...`` -> SBMParams; every key is optional, unknown keys and bad values raise."""
+    params = SBMParams(**_parse_options(spec, SBMParams))
     params.check()
     return params
 
@@ -373,8 +483,13 @@ def generate_sbm(params: SBMParams) -> Data:
 _MASKS = ("train_mask", "val_mask", "test_mask")
 
 
-def _read_npz(path: Path) -> Data:
-    """A user's graph, checked field by field so a bad file fails with one message naming the file and the problem."""
+# A user's graph without masks gets a 60/20/20 split drawn from this seed.
+NPZ_SPLIT_SEED = 0
+
+
+def _read_npz(path: Path) -> tuple[Data, bool]:
+    """A user's graph, checked field by field so a bad file fails with one message naming the file and the problem;
+    and whether the file gave the split (else it is a seeded 60/20/20 one)."""
 
     def bad(problem: str) -> ConfigError:
         return ConfigError(f"bad npz dataset {path}: {problem}")
@@ -413,8 +528,8 @@ def _read_npz(path: Path) -> Data:
     data = Data(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edge_index.astype(np.int64)))
     given_masks = [key for key in _MASKS if key in arrays]
     if not given_masks:
-        _random_split(data, np.random.default_rng(0))
-        return data
+        _random_split(data, np.random.default_rng(NPZ_SPLIT_SEED))
+        return data, False
     if len(given_masks) != len(_MASKS):
         raise bad(f"give all of {', '.join(_MASKS)} or none, got only {', '.join(given_masks)}")
     for key in _MASKS:
@@ -425,7 +540,7 @@ def _read_npz(path: Path) -> Data:
     # An overlap would silently leak training nodes into the reported accuracy.
     if (data.train_mask.int() + data.val_mask.int() + data.test_mask.int()).max() > 1:
         raise bad("train_mask, val_mask and test_mask overlap")
-    return data
+    return data, True
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -485,6 +600,11 @@ def list_datasets() -> list[DatasetInfo]:
             f"{field.name}={_format_number(getattr(defaults, field.name))}" for field in fields(SBMParams))))
     infos.append(DatasetInfo("npz:PATH", "user file", "x [N,F], y [N] or 0/1 [N,C], edge_index [2,E], "
                                                       "optional train/val/test_mask (else a seeded 60/20/20 split)"))
+    seeded = " or ".join(name for name, spec in _LIBRARY_DATASETS.items() if spec.split is None)
+    infos.append(DatasetInfo(
+        "AMAZON:split=NAME,seed=N", "PyG",
+        f"{seeded} with its split, drawn from seed: split=per-class (20 training and 30 validation nodes per class, "
+        f"the rest test; Shchur et al. 2018) or split=random (60/20/20); default {SplitParams().text}"))
     return infos
 
 
@@ -493,11 +613,21 @@ def _known_names() -> str:
 
 
 def validate_dataset_name(name: str) -> str:
-    """The canonical name of a dataset, or ConfigError. Touches no files, so configs can be checked up front."""
+    """The canonical name of a dataset, or ConfigError. Touches no files, so configs can be checked up front.
+
+    A dataset without a standard split is always named with its split in full (``amazon-photo`` is
+    ``amazon-photo:split=per-class,seed=0``), so one split has one name, in records and cache paths alike.
+    """
     stripped = name.strip()
     key = stripped.lower()
+    library = _LIBRARY_DATASETS.get(key.partition(":")[0].strip())
+    if library is not None and library.split is None:  # no standard split: the name chooses one
+        return f"{library.name}:{parse_split(key).text}"
     if key in _LIBRARY_DATASETS or key in SBM_PRESETS:
         return key
+    if library is not None:
+        raise ConfigError(f"bad dataset '{key}': {library.name} has a standard split ({library.split}) and takes no "
+                          "options")
     if key.startswith("sbm:"):
         return parse_sbm(key).name
     if key.startswith("npz:"):
@@ -513,21 +643,25 @@ def load_dataset(name: str, root: str | os.PathLike = "data", mirror: str | os.P
     """Load a dataset by registry name (see `list_datasets`) as a normalised `Graph`.
 
     ``root`` holds library datasets (one folder each, as their loaders lay them out); ``mirror`` (default: the
-    SATBENCH_DATA_MIRROR environment variable) is a directory with the same layout whose files are copied into
-    ``root`` when missing there. ``download`` (default: on unless SATBENCH_OFFLINE=1) lets loaders fetch files found
-    in neither place; when the files cannot be had, DatasetUnavailable says which files to put where.
+    SATBENCH_DATA_MIRROR environment variable) is a directory with the same layout, or several separated by
+    ``os.pathsep`` and searched in order, whose files are copied into ``root`` when missing there. ``download``
+    (default: on unless SATBENCH_OFFLINE=1) lets loaders fetch files found in none of them; when the files cannot be
+    had, DatasetUnavailable says which files to put where.
     """
     canonical = validate_dataset_name(name)
-    if canonical in _LIBRARY_DATASETS:
+    library_name = canonical.partition(":")[0]
+    if library_name in _LIBRARY_DATASETS:
+        spec = _LIBRARY_DATASETS[library_name]
         if mirror is None:
             mirror = os.environ.get(MIRROR_ENV) or None
         if download is None:
             download = os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("1", "true", "yes")
-        return _load_library_dataset(_LIBRARY_DATASETS[canonical], Path(root).absolute(),
-                                     Path(mirror).absolute() if mirror is not None else None, download)
-    if canonical in SBM_PRESETS:
-        return _normalise(canonical, generate_sbm(SBM_PRESETS[canonical]), MULTICLASS)
-    if canonical.startswith("sbm:"):
-        return _normalise(canonical, generate_sbm(parse_sbm(canonical)), MULTICLASS)
-    data = _read_npz(Path(canonical[len("npz:"):]))
-    return _normalise(canonical, data, MULTILABEL if data.y.dim() == 2 else MULTICLASS)
+        split = parse_split(canonical) if spec.split is None else None
+        return _load_library_dataset(spec, Path(root).absolute(), mirror_directories(mirror), download, canonical,
+                                     split)
+    if canonical in SBM_PRESETS or canonical.startswith("sbm:"):  # the split is drawn from the graph's own seed
+        params = SBM_PRESETS[canonical] if canonical in SBM_PRESETS else parse_sbm(canonical)
+        return _normalise(canonical, generate_sbm(params), MULTICLASS, "random", params.seed)
+    data, given = _read_npz(Path(canonical[len("npz:"):]))
+    return _normalise(canonical, data, MULTILABEL if data.y.dim() == 2 else MULTICLASS,
+                      *(("given", None) if given else ("random", NPZ_SPLIT_SEED)))

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_CACHE_FORMAT = 2  # bump when the part layout changes, so stale caches are not reused (2: part content hashes)
+# Bump when the part layout or the statistics change, so stale caches are not reused (2: part content hashes; 3: label
+# skew and mean halo ratio in stats.json).
+_CACHE_FORMAT = 3
 
 
 @dataclass
@@ -189,17 +191,53 @@ def build_parts(graph: Graph, owner: torch.Tensor, world_size: int) -> list[Part
     return parts
 
 
+def label_skew(graph: Graph, owner: torch.Tensor, world_size: int) -> list[float]:
+    """Each part's label skew: the total-variation distance ``½ Σ_c |p_part(c) − p_global(c)|`` between the label
+    distribution of its training nodes and that of all training nodes. 0 when the part's training labels are
+    distributed as the whole graph's; a part that trains on class c alone has 1 − p_global(c) (0.75 for one of four
+    balanced classes).
+
+    Multi-label data: the distribution of positive labels (each label's share of all positive training labels).
+    A part without (positive) training labels has no distribution; its skew is 1.0, the largest a distance between
+    distributions can be, as it learns nothing of the global one (possible only on tiny graphs or splits).
+    """
+    data = graph.data
+    train = data.train_mask
+    if data.y.dim() == 2:  # multi-label
+        counts = torch.zeros(world_size, data.y.size(1), dtype=torch.float64)
+        counts.index_add_(0, owner[train], data.y[train].double())
+    else:
+        labels = data.y[train]
+        counts = torch.bincount(owner[train] * graph.num_classes + labels, minlength=world_size * graph.num_classes)
+        counts = counts.reshape(world_size, graph.num_classes).double()
+    total = counts.sum()
+    per_part = counts.sum(1)
+    if total == 0:
+        return [1.0] * world_size
+    global_share = counts.sum(0) / total
+    skew = 0.5 * (counts / per_part.clamp(min=1).unsqueeze(1) - global_share).abs().sum(1)
+    return torch.where(per_part > 0, skew, 1.0).tolist()
+
+
 def partition_stats(graph: Graph, owner: torch.Tensor, parts: list[Part]) -> dict:
+    """What a partition is like, for stats.json and every run record: sizes, the edge cut, each part's halo ratio
+    (halo nodes per inner node) and label skew (`label_skew`), with their means (and the largest skew) over parts."""
     src, dst = graph.data.edge_index
     inner_sizes = [p.num_inner for p in parts]
     halo_sizes = [p.num_halo for p in parts]
+    halo_ratio = [h / max(i, 1) for i, h in zip(inner_sizes, halo_sizes)]
+    skew = label_skew(graph, owner, len(parts))
     return {
         "num_nodes": graph.data.num_nodes,
         "num_edges": int(src.numel()) // 2,  # undirected edges
         "edge_cut": int((owner[src] != owner[dst]).sum()) // 2,
         "inner_sizes": inner_sizes,
         "halo_sizes": halo_sizes,
-        "halo_ratio": [h / max(i, 1) for i, h in zip(inner_sizes, halo_sizes)],
+        "halo_ratio": halo_ratio,
+        "halo_ratio_mean": sum(halo_ratio) / len(halo_ratio),
+        "label_skew": skew,
+        "label_skew_mean": sum(skew) / len(skew),
+        "label_skew_max": max(skew),
         "balance": max(inner_sizes) / (sum(inner_sizes) / len(inner_sizes)),
         "local_edges": [int(p.edge_index.size(1)) for p in parts],
     }

@@ -235,8 +235,8 @@ def job_argv(config: dict, run: Run, seeds: list[int] | None = None) -> str:
 
 
 # Node counts of library datasets, so a worker count above them is refused before any job starts (generated graphs
-# carry theirs in the spec; a user's npz file is only read by its jobs).
-KNOWN_NODE_COUNTS = {"cora": 2708, "citeseer": 3327, "pubmed": 19717}
+# carry theirs in the spec; a user's npz file is only read by its jobs). Keyed by the name without split options.
+KNOWN_NODE_COUNTS = {"cora": 2708, "citeseer": 3327, "pubmed": 19717, "amazon-computers": 13752, "amazon-photo": 7650}
 
 
 def _node_count(spec: str) -> int | None:
@@ -247,7 +247,7 @@ def _node_count(spec: str) -> int | None:
         return SBM_PRESETS[name].n
     if name.startswith("sbm:"):
         return parse_sbm(name).n
-    return KNOWN_NODE_COUNTS.get(name)
+    return KNOWN_NODE_COUNTS.get(name.partition(":")[0])  # amazon-photo:split=...,seed=... counts as amazon-photo
 
 
 def check_config(config: dict) -> None:

@@ -16,8 +16,10 @@ from unittest import mock
 import pytest
 import torch.distributed
 
-# The offline Planetoid raw files live next to the repository (see shared/data/README.md), not inside it.
-PLANETOID_MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "planetoid"
+# The offline raw files of the real datasets live next to the repository (see shared/data/README.md), not inside it.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PLANETOID_MIRROR = SHARED_DATA / "planetoid"
+AMAZON_MIRROR = SHARED_DATA / "amazon"
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +28,14 @@ def planetoid_mirror() -> Path:
     if not PLANETOID_MIRROR.is_dir():
         pytest.skip(f"offline Planetoid files not found at {PLANETOID_MIRROR}")
     return PLANETOID_MIRROR
+
+
+@pytest.fixture(scope="session")
+def amazon_mirror() -> Path:
+    """Mirror directory holding Computers/raw/ and Photo/raw/; skips the test where it is absent."""
+    if not AMAZON_MIRROR.is_dir():
+        pytest.skip(f"offline Amazon files not found at {AMAZON_MIRROR}")
+    return AMAZON_MIRROR
 
 
 def pytest_configure(config):

@@ -39,6 +39,14 @@ def test_bad_input_fails_early_with_one_line(tmp_path, extra, fragments):
     assert "starting" not in result.stderr  # no worker was spawned
 
 
+def test_bad_split_is_one_line_on_stderr_before_any_worker_starts(tmp_path):
+    result = satbench(*base_args(tmp_path, "--dataset", "amazon-photo:split=nonsense", "--workers", "4",
+                                 "--data-root", str(tmp_path / "data")))
+    assert_one_line_error(result, "unknown split 'nonsense'", "per-class, random")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not any(tmp_path.iterdir())  # nothing read, partitioned or written
+
+
 def test_unknown_model_is_rejected_by_argparse(tmp_path):
     result = satbench(*base_args(tmp_path, "--dataset", TINY_GRAPH, "--model", "mlp"))
     assert result.returncode == 2 and "invalid choice: 'mlp'" in result.stderr
@@ -51,12 +59,14 @@ def test_malformed_npz_is_one_line_error(tmp_path):
     assert_one_line_error(result, "bad.npz")
 
 
-def test_missing_mirror_file_is_one_line_error(tmp_path):
+@pytest.mark.parametrize("dataset, file", [("cora", "ind.cora.x"), ("amazon-photo", "amazon_electronics_photo.npz")])
+def test_missing_mirror_file_is_one_line_error(tmp_path, dataset, file):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    result = satbench(*base_args(tmp_path, "--dataset", "cora", "--mirror", str(mirror),
+    result = satbench(*base_args(tmp_path, "--dataset", dataset, "--mirror", str(mirror),
                                  "--data-root", str(tmp_path / "data")), env={"SATBENCH_OFFLINE": "1"})
-    assert_one_line_error(result, "ind.cora.x")
+    assert_one_line_error(result, file, str(tmp_path / "data"))
+    assert "starting" not in result.stderr  # no worker was spawned
 
 
 FAULTY_METHODS = textwrap.dedent('''

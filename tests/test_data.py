@@ -3,6 +3,8 @@
 import builtins
 import dataclasses
 import json
+import os
+import re
 import socket
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch
 from torch_geometric.utils import is_undirected
 
 from satbench import data as satdata
-from satbench.data import Graph, SBMParams, list_datasets, load_dataset, validate_dataset_name
+from satbench.data import Graph, SBMParams, SplitParams, list_datasets, load_dataset, validate_dataset_name
 from satbench.errors import ConfigError, DatasetUnavailable
 
 
@@ -46,7 +48,7 @@ def test_planetoid_loads_offline_from_the_mirror(tmp_path, planetoid_mirror, nam
     assert (graph.name, graph.num_nodes, graph.num_features, graph.num_classes) == (name, nodes, features, classes)
     masks = (graph.data.train_mask, graph.data.val_mask, graph.data.test_mask)
     assert tuple(int(mask.sum()) for mask in masks) == split
-    assert graph.ogb_name is None
+    assert (graph.ogb_name, graph.split, graph.split_seed) == (None, "public", None)
     assert_normalised(graph)
     if name == "cora":
         assert graph.data.edge_index.size(1) == 10556  # PyG's Cora: 5,278 undirected edges
@@ -59,6 +61,141 @@ def test_mirror_and_offline_come_from_the_environment(tmp_path, planetoid_mirror
     assert (tmp_path / "Cora" / "raw" / "ind.cora.x").is_file()  # copied into root, so the mirror is needed once
     monkeypatch.delenv("SATBENCH_DATA_MIRROR")
     assert load_dataset("cora", root=tmp_path).num_nodes == 2708
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Amazon Computers and Photo: from the offline mirror, with a split drawn from their name
+
+MASKS = ("train_mask", "val_mask", "test_mask")
+
+
+def split_sizes(graph: Graph) -> list[int]:
+    return [int(graph.data[mask].sum()) for mask in MASKS]
+
+
+def per_class_counts(graph: Graph, mask: str) -> list[int]:
+    return torch.bincount(graph.data.y[graph.data[mask]], minlength=graph.num_classes).tolist()
+
+
+def assert_disjoint_cover(graph: Graph) -> None:
+    total = sum(graph.data[mask].int() for mask in MASKS)
+    assert bool((total == 1).all()), "every node in exactly one of train, val and test"
+
+
+@pytest.fixture(scope="module")
+def amazon_root(tmp_path_factory):
+    """One data root for the module, so PyG processes each Amazon file once."""
+    return tmp_path_factory.mktemp("amazon-root")
+
+
+# PyG's counts (its Amazon docstring); edges are directed pairs after its symmetrisation, which _normalise keeps as they
+# are: the raw graphs have no self loops and, once symmetrised, no duplicate edges.
+@pytest.mark.parametrize("name, nodes, features, classes, edges", [
+    ("amazon-computers", 13752, 767, 10, 491722),
+    ("amazon-photo", 7650, 745, 8, 238162),
+])
+def test_amazon_loads_offline_from_the_mirror_with_the_per_class_split(amazon_root, amazon_mirror, name, nodes,
+                                                                       features, classes, edges):
+    graph = load_dataset(name, root=amazon_root, mirror=amazon_mirror, download=False)
+    assert graph.name == f"{name}:split=per-class,seed=0"
+    assert (graph.num_nodes, graph.num_features, graph.num_classes) == (nodes, features, classes)
+    assert graph.data.edge_index.size(1) == edges
+    assert (graph.task, graph.split, graph.split_seed) == ("multiclass", "per-class", 0)
+    assert per_class_counts(graph, "train_mask") == [20] * classes  # every class has at least 50 nodes
+    assert per_class_counts(graph, "val_mask") == [30] * classes
+    assert split_sizes(graph) == [20 * classes, 30 * classes, nodes - 50 * classes]
+    assert_disjoint_cover(graph)
+    assert_normalised(graph)
+
+
+def test_amazon_random_split_is_60_20_20_and_every_split_is_fixed_by_its_seed(amazon_root, amazon_mirror):
+    def load(name):
+        return load_dataset(name, root=amazon_root, mirror=amazon_mirror, download=False)
+
+    random = load("amazon-photo:split=random,seed=3")
+    assert (random.name, random.split, random.split_seed) == ("amazon-photo:split=random,seed=3", "random", 3)
+    assert split_sizes(random) == [4590, 1530, 1530]
+    assert_disjoint_cover(random)
+    for split in ("random", "per-class"):
+        first, again, other = (load(f"amazon-photo:split={split},seed={seed}") for seed in (3, 3, 4))
+        for mask in MASKS:
+            assert torch.equal(first.data[mask], again.data[mask])
+            assert not torch.equal(first.data[mask], other.data[mask])
+        assert torch.equal(first.data.x, other.data.x)  # only the split differs
+
+
+def write_fake_amazon(mirror, title, labels, num_features=3):
+    """A graph in the raw npz layout PyG's Amazon loader reads: a path over the nodes, one-hot-ish features."""
+    num_nodes = len(labels)
+    raw = mirror / title / "raw"
+    raw.mkdir(parents=True)
+    adjacency = np.eye(num_nodes, k=1, dtype=np.float32)
+    attributes = np.eye(num_nodes, num_features, dtype=np.float32)
+    arrays = {}
+    for prefix, matrix in (("adj", adjacency), ("attr", attributes)):
+        rows, cols = np.nonzero(matrix)
+        arrays.update({f"{prefix}_data": matrix[rows, cols], f"{prefix}_indices": cols.astype(np.int32),
+                       f"{prefix}_indptr": np.r_[0, np.cumsum(np.bincount(rows, minlength=num_nodes))].astype(np.int32),
+                       f"{prefix}_shape": np.array(matrix.shape)})
+    np.savez(raw / f"amazon_electronics_{title.lower()}.npz", labels=np.asarray(labels, dtype=np.int64), **arrays)
+
+
+def test_per_class_split_takes_what_small_classes_have(tmp_path):
+    # class 0: 100 nodes; class 1: 35 (fewer than 20 + 30); class 2: 10 (fewer than 20)
+    labels = np.repeat([0, 1, 2], [100, 35, 10])
+    write_fake_amazon(tmp_path / "mirror", "Photo", np.random.default_rng(0).permutation(labels))
+    graph = load_dataset("amazon-photo:seed=7", root=tmp_path / "data", mirror=tmp_path / "mirror", download=False)
+    assert (graph.num_nodes, graph.data.edge_index.size(1), graph.split_seed) == (145, 288, 7)
+    assert per_class_counts(graph, "train_mask") == [20, 20, 10]
+    assert per_class_counts(graph, "val_mask") == [30, 15, 0]
+    assert per_class_counts(graph, "test_mask") == [50, 0, 0]
+    assert_disjoint_cover(graph)
+    assert_normalised(graph)
+
+
+def test_mirror_setting_takes_several_directories_searched_in_order(tmp_path, monkeypatch):
+    write_fake_amazon(tmp_path / "small", "Photo", np.arange(60) % 2)
+    write_fake_amazon(tmp_path / "large", "Photo", np.arange(120) % 2)
+    write_fake_amazon(tmp_path / "large", "Computers", np.arange(80) % 2)
+    mirror = os.pathsep.join(str(tmp_path / name) for name in ("missing", "small", "large"))
+    photo = load_dataset("amazon-photo", root=tmp_path / "data", mirror=mirror, download=False)
+    assert photo.num_nodes == 60  # the first directory holding the file provides it
+    monkeypatch.setenv("SATBENCH_DATA_MIRROR", mirror)
+    monkeypatch.setenv("SATBENCH_OFFLINE", "1")
+    assert load_dataset("amazon-computers", root=tmp_path / "data").num_nodes == 80  # found in the last directory
+    assert (tmp_path / "data" / "Computers" / "raw" / "amazon_electronics_computers.npz").is_file()
+
+
+def test_shared_mirrors_together_serve_planetoid_and_amazon(tmp_path, planetoid_mirror, amazon_mirror):
+    mirror = os.pathsep.join(map(str, (tmp_path / "missing", planetoid_mirror, amazon_mirror)))
+    assert load_dataset("cora", root=tmp_path, mirror=mirror, download=False).num_nodes == 2708
+    assert load_dataset("amazon-photo", root=tmp_path, mirror=mirror, download=False).num_nodes == 7650
+
+
+def test_split_names_parse_to_one_canonical_form():
+    canonical = "amazon-photo:split=per-class,seed=0"
+    for name in ("amazon-photo", "amazon-photo:", "Amazon-Photo:SEED=0", " amazon-photo: seed = 0 , split=per-class ",
+                 canonical):
+        assert validate_dataset_name(name) == canonical
+    assert validate_dataset_name("amazon-computers:seed=03,split=random") == "amazon-computers:split=random,seed=3"
+    assert SplitParams().text == "split=per-class,seed=0"
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("amazon-photo:split=nonsense", "unknown split 'nonsense'; choose one of per-class, random"),
+    ("amazon-photo:split=", "unknown split ''"),
+    ("amazon-photo:splits=random", "expected key=value with keys split, seed, got 'splits=random'"),
+    ("amazon-photo:random", "expected key=value"),
+    ("amazon-photo:seed=abc", "seed must be an integer, got 'abc'"),
+    ("amazon-photo:seed=1.5", "seed must be an integer"),
+    ("amazon-photo:seed=-1", "seed must be non-negative, got -1"),
+    ("amazon-photo:seed=1,seed=2", "seed given twice"),
+    ("cora:split=random", "cora has a standard split (public) and takes no options"),
+])
+def test_bad_split_options_are_one_line_config_errors(name, problem):
+    with pytest.raises(ConfigError, match=re.escape(problem)) as caught:
+        validate_dataset_name(name)
+    assert "\n" not in str(caught.value) and f"'{name}'" in str(caught.value)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -125,15 +262,19 @@ def test_graphsaint_multilabel_dataset_loads_from_a_mirror(tmp_path):
     ("ogbn-arxiv", "ogbn_arxiv", ["RELEASE_v1.txt", "raw/edge.csv.gz", "raw/node-feat.csv.gz", "raw/node-label.csv.gz",
                                   "raw/node_year.csv.gz", "split/time/train.csv.gz"]),
     ("cora", "Cora", [f"ind.cora.{part}" for part in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]),
+    ("amazon-photo", "Photo", ["raw/amazon_electronics_photo.npz"]),
+    ("amazon-computers", "Computers", ["raw/amazon_electronics_computers.npz"]),
 ])
 def test_missing_files_offline_say_what_to_put_where(tmp_path, name, directory, expected_files):
     (tmp_path / "empty-mirror").mkdir()
+    mirror = os.pathsep.join([str(tmp_path / "empty-mirror"), str(tmp_path / "missing")])
     with pytest.raises(DatasetUnavailable) as caught:
-        load_dataset(name, root=tmp_path / "data", mirror=tmp_path / "empty-mirror", download=False)
+        load_dataset(name, root=tmp_path / "data", mirror=mirror, download=False)
     message = str(caught.value)
     assert "\n" not in message and f"'{name}'" in message
     assert str(tmp_path / "data" / directory) in message
     assert "--mirror" in message and "SATBENCH_DATA_MIRROR" in message
+    assert f"separate them with '{os.pathsep}'" in message
     for file in expected_files:
         assert file in message
 
@@ -170,6 +311,8 @@ def test_sbm_preset_shape_and_split():
     assert (graph.name, graph.num_nodes, graph.num_features, graph.num_classes) == ("sbm-2k", 2000, 64, 10)
     assert [int(graph.data[mask].sum()) for mask in ("train_mask", "val_mask", "test_mask")] == [1200, 400, 400]
     assert not (graph.data.train_mask & graph.data.test_mask).any()
+    assert (graph.split, graph.split_seed) == ("random", 0)
+    assert load_dataset("sbm:n=300,classes=3,seed=5").split_seed == 5  # drawn from the graph's seed
     assert 9.0 < graph.data.edge_index.size(1) / graph.num_nodes <= 10.0  # average degree, less merged duplicates
     assert_normalised(graph)
 
@@ -251,6 +394,7 @@ def test_npz_round_trip_with_masks(tmp_path):
     assert graph.data.edge_index.tolist() == [[0, 1, 1, 2, 4, 5], [1, 0, 2, 1, 5, 4]]
     assert torch.equal(graph.data.train_mask, torch.from_numpy(train))
     assert torch.equal(graph.data.test_mask, torch.from_numpy(test))
+    assert (graph.split, graph.split_seed) == ("given", None)
     assert_normalised(graph)
 
 
@@ -260,6 +404,7 @@ def test_npz_without_masks_gets_a_seeded_60_20_20_split(tmp_path):
     assert [int(first.data[mask].sum()) for mask in ("train_mask", "val_mask", "test_mask")] == [60, 20, 20]
     assert torch.equal(first.data.train_mask, again.data.train_mask)
     assert not (first.data.train_mask & (first.data.val_mask | first.data.test_mask)).any()
+    assert (first.split, first.split_seed) == ("random", 0)
 
 
 def test_npz_multilabel(tmp_path):
@@ -320,17 +465,22 @@ def test_unknown_name_lists_the_known_ones():
         validate_dataset_name("imagenet")
     message = str(caught.value)
     assert message.startswith("unknown dataset 'imagenet'; known: ")
-    for name in ("cora", "flickr", "ogbn-products", "amazon-products", "sbm-1m", "sbm:KEY=VALUE", "npz:PATH"):
+    for name in ("cora", "flickr", "ogbn-products", "amazon-products", "amazon-photo", "sbm-1m", "sbm:KEY=VALUE",
+                 "npz:PATH", "split=NAME,seed=N"):
         assert name in message
+
+
+SEEDED_SPLIT = {"amazon-computers", "amazon-photo"}  # named with their split in full
 
 
 def test_every_listed_name_validates_without_touching_files():
     infos = list_datasets()
     assert {"flickr", "reddit", "ogbn-arxiv", "ogbn-products", "amazon-products", "yelp", "cora", "citeseer", "pubmed",
-            "sbm-2k", "sbm-20k", "sbm-100k", "sbm-1m"} <= {info.name for info in infos}
+            "sbm-2k", "sbm-20k", "sbm-100k", "sbm-1m", *SEEDED_SPLIT} <= {info.name for info in infos}
     for info in infos:
-        if ":" not in info.name:  # the rest are templates (sbm:KEY=VALUE,..., npz:PATH)
-            assert validate_dataset_name(info.name) == info.name
+        if ":" not in info.name:  # the rest are templates (sbm:KEY=VALUE,..., npz:PATH, ...:split=NAME,seed=N)
+            canonical = f"{info.name}:split=per-class,seed=0" if info.name in SEEDED_SPLIT else info.name
+            assert validate_dataset_name(info.name) == canonical
     assert validate_dataset_name("npz:relative/graph.npz").startswith("npz:/")
     with pytest.raises(ConfigError, match="npz:PATH"):
         validate_dataset_name("npz:")

@@ -389,6 +389,8 @@ def test_record_states_what_it_trained_on_and_is_readable(good_run):
     assert record["env"]["git_dirty"] == (bool(git.stdout.strip()) if git.returncode == 0 else None)
     dataset = record["dataset"]
     assert dataset["num_classes"] == 4 and dataset["metric"] == "accuracy" and len(dataset["content_hash"]) == 32
+    assert (dataset["split"], dataset["split_seed"]) == ("random", 1)  # TINY_GRAPH's split, drawn from its seed
+    assert len(record["partition"]["label_skew"]) == 2 and 0 <= record["partition"]["label_skew_max"] <= 1
     assert record["partition"]["dataset_hash"] == dataset["content_hash"]
     assert len(record["partition"]["content_hash"]) == 64
     for name in ("run.json", "model.pt"):

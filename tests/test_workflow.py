@@ -184,6 +184,16 @@ def test_a_config_may_hold_the_bandwidth_study_alone():
         check_config({**alone, "datasets": entry})
 
 
+@pytest.mark.parametrize("spec", ["amazon-photo", "amazon-photo:split=random,seed=1"])
+def test_node_counts_of_a_dataset_with_a_seeded_split_are_checked_up_front(spec):
+    config = {**TINY, "datasets": {"photo": {"spec": spec}}, "workers": [2, 7651]}
+    with pytest.raises(ConfigError, match="7651 workers but the dataset has only 7650 nodes"):
+        check_config(config)
+    check_config({**config, "workers": [2, 7650]})
+    with pytest.raises(ConfigError, match="dataset 'photo': bad dataset .*unknown split 'sideways'"):
+        check_config({**config, "datasets": {"photo": {"spec": "amazon-photo:split=sideways"}}})
+
+
 @pytest.mark.parametrize("change, message", [
     ({"rates": ["1gbit", "fast"]}, "bandwidth rate 'fast': --network 'fast': rate 'fast' is not a number with a unit"),
     ({"rates": ["20furlong"]}, "unknown rate unit 'furlong'"),

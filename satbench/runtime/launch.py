@@ -72,8 +72,10 @@ def prepare(config: RunConfig) -> dict[str, Any]:
                               f"torch sees {torch.cuda.device_count()}")
     log.info("partitioning %s into %d parts (%s)", graph.name, config.workers, config.partitioner)
     info = partition_graph(graph, config.workers, config.partitioner, config.partition_seed, config.cache_dir)
-    log.info("partition %s: edge cut %d, halo sizes %s", info.directory, info.stats["edge_cut"],
-             info.stats["halo_sizes"])
+    stats = info.stats
+    log.info("partition %s: edge cut %d, halo sizes %s, halo ratio mean %.3f, label skew mean %.3f max %.3f",
+             info.directory, stats["edge_cut"], stats["halo_sizes"], stats["halo_ratio_mean"],
+             stats["label_skew_mean"], stats["label_skew_max"])
     return {
         "num_features": graph.data.num_features,
         "num_classes": graph.num_classes,
@@ -85,7 +87,7 @@ def prepare(config: RunConfig) -> dict[str, Any]:
         # What the run trained on, for the record: the content hash is that of the loaded, normalised dataset.
         "dataset": {"name": graph.name, "content_hash": info.stats["dataset_hash"], "num_nodes": graph.num_nodes,
                     "num_features": graph.num_features, "num_classes": graph.num_classes, "task": graph.task,
-                    "metric": graph.metric},
+                    "metric": graph.metric, "split": graph.split, "split_seed": graph.split_seed},
     }
 
 
