@@ -20,6 +20,7 @@ which split its masks are (``split``, ``split_seed``), for the run record.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import math
@@ -31,12 +32,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch_geometric.data import Data
-from torch_geometric.utils import index_to_mask, remove_self_loops, to_undirected
 
 from .errors import ConfigError, DatasetUnavailable
+
+if TYPE_CHECKING:  # torch and PyG are imported where data is built, so naming datasets needs neither
+    from torch_geometric.data import Data
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,9 @@ class DatasetInfo:
 def _normalise(name: str, data: Data, task: str, split: str, split_seed: int | None = None,
                ogb_name: str | None = None) -> Graph:
     """The single exit of every loader: keep only x, y, edges and masks, in the dtypes and shapes `Graph` promises."""
+    from torch_geometric.data import Data
+    from torch_geometric.utils import remove_self_loops, to_undirected
+
     num_nodes = data.x.size(0)
     edge_index, _ = remove_self_loops(data.edge_index.long())
     # to_undirected coalesces its result: edges sorted, both directions present, duplicates merged.
@@ -104,6 +110,9 @@ def _normalise(name: str, data: Data, task: str, split: str, split_seed: int | N
 
 def _random_split(data: Data, rng: np.random.Generator) -> None:
     """Seeded 60/20/20 train/val/test masks: a fully supervised split like the paper's large datasets use."""
+    import torch
+    from torch_geometric.utils import index_to_mask
+
     num_nodes = data.x.size(0)
     order = torch.from_numpy(rng.permutation(num_nodes))
     num_train, num_val = int(0.6 * num_nodes), int(0.2 * num_nodes)
@@ -123,6 +132,9 @@ def _per_class_split(data: Data, rng: np.random.Generator) -> None:
     A class with fewer than 50 nodes gives what it has, training first: it has no test nodes, and with 20 or fewer
     none for validation either. Multi-class labels only.
     """
+    import torch
+    from torch_geometric.utils import index_to_mask
+
     num_nodes = data.x.size(0)
     order = rng.permutation(num_nodes)
     labels = data.y.reshape(-1).numpy()[order]
@@ -184,14 +196,30 @@ class _LibraryDataset:
     description: str
     task: str
     directory: str  # the dataset's folder under root and under the mirror, as its loader lays it out
-    files: tuple[str, ...]  # what the loader reads, relative to ``directory``
+    # what the loader reads, relative to ``directory`` (or a function that says, read only when it is needed: OGB's
+    # list comes from its package's description of the dataset)
+    declared_files: tuple[str, ...] | Callable[[], tuple[str, ...]]
     # root -> Data, with the standard split as masks where there is one; downloads missing files itself
     read: Callable[[Path], Data]
     # The standard split's name (Graph.split), or None: no standard split, the dataset's name chooses a seeded one
-    split: str | None
+    # (or a function that says, as for the files)
+    declared_split: str | None | Callable[[], str | None]
     # Fetches the files for loaders that cannot download unattended (OGB may ask on stdin); None if read downloads.
     fetch: Callable[[Path], None] | None = None
     ogb_name: str | None = None
+
+    @functools.cached_property
+    def files(self) -> tuple[str, ...]:
+        return self.declared_files() if callable(self.declared_files) else self.declared_files
+
+    @functools.cached_property
+    def split(self) -> str | None:
+        return self.declared_split() if callable(self.declared_split) else self.declared_split
+
+    @property
+    def seeded_split(self) -> bool:
+        """No standard split: the dataset's name chooses a seeded one (known without reading OGB's description)."""
+        return self.declared_split is None
 
 
 def _planetoid(name: str, title: str, description: str) -> _LibraryDataset:
@@ -229,6 +257,7 @@ def _graphsaint(name: str, class_name: str, task: str, description: str) -> _Lib
     return _LibraryDataset(name, "PyG", f"{description} ({class_name})", task, class_name, files, read, "standard")
 
 
+@functools.cache
 def _ogb_meta(ogb_name: str) -> dict:
     """OGB's own description of a dataset (version, download URL, split name, ...) from its master.csv."""
     import pandas as pd
@@ -241,12 +270,13 @@ def _ogb_meta(ogb_name: str) -> dict:
 
 def _ogb(ogb_name: str, description: str) -> _LibraryDataset:
     directory = ogb_name.replace("-", "_")  # PygNodePropPredDataset's folder name
-    meta = _ogb_meta(ogb_name)
 
     def read(root: Path) -> Data:
+        import torch
         from ogb.nodeproppred import PygNodePropPredDataset
         from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
         from torch_geometric.data.storage import GlobalStorage
+        from torch_geometric.utils import index_to_mask
 
         # OGB reads its processed file with a bare torch.load, which since torch 2.6 only unpickles allow-listed types
         # (older torch has no safe_globals and needs none).
@@ -255,7 +285,8 @@ def _ogb(ogb_name: str, description: str) -> _LibraryDataset:
         # meta_dict pins the folder (no guessing between "<dir>" and "<dir>_pyg"). Since `files` includes the release
         # file, the loader's "has been updated, re-download? (y/N)" prompt on stdin cannot trigger.
         with allow_pyg_types:
-            dataset = PygNodePropPredDataset(ogb_name, meta_dict={**meta, "dir_path": str(root / directory)})
+            dataset = PygNodePropPredDataset(ogb_name, meta_dict={**_ogb_meta(ogb_name),
+                                                                  "dir_path": str(root / directory)})
         data, split = dataset[0], dataset.get_idx_split()
         for mask, key in (("train_mask", "train"), ("val_mask", "valid"), ("test_mask", "test")):
             data[mask] = index_to_mask(split[key], data.num_nodes)
@@ -265,6 +296,7 @@ def _ogb(ogb_name: str, description: str) -> _LibraryDataset:
         # PygNodePropPredDataset.download asks on stdin before fetching anything over 1 GB, so download it here.
         from ogb.utils.url import download_url, extract_zip
 
+        meta, files = _ogb_meta(ogb_name), ogb_files()
         target.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
             extract_zip(download_url(meta["url"], scratch), scratch)
@@ -274,15 +306,18 @@ def _ogb(ogb_name: str, description: str) -> _LibraryDataset:
         if missing:
             raise FileNotFoundError(f"the downloaded archive lacks {', '.join(missing)}")
 
-    # The files PygNodePropPredDataset.process and get_idx_split read (raw_file_names lists only some of them).
-    raw = ["edge", "node-feat", "node-label", "num-node-list", "num-edge-list"]
-    for extra in ("additional node files", "additional edge files"):  # e.g. node_year for ogbn-arxiv
-        raw += [] if meta[extra] == "None" else meta[extra].split(",")
-    files = (f"RELEASE_v{meta['version']}.txt",
-             *(f"raw/{file}.csv.gz" for file in raw),
-             *(f"split/{meta['split']}/{part}.csv.gz" for part in ("train", "valid", "test")))
-    return _LibraryDataset(ogb_name, "OGB", description, MULTICLASS, directory, files, read, meta["split"], fetch,
-                           ogb_name)
+    def ogb_files() -> tuple[str, ...]:
+        """The files PygNodePropPredDataset.process and get_idx_split read (raw_file_names lists only some)."""
+        meta = _ogb_meta(ogb_name)
+        raw = ["edge", "node-feat", "node-label", "num-node-list", "num-edge-list"]
+        for extra in ("additional node files", "additional edge files"):  # e.g. node_year for ogbn-arxiv
+            raw += [] if meta[extra] == "None" else meta[extra].split(",")
+        return (f"RELEASE_v{meta['version']}.txt",
+                *(f"raw/{file}.csv.gz" for file in raw),
+                *(f"split/{meta['split']}/{part}.csv.gz" for part in ("train", "valid", "test")))
+
+    return _LibraryDataset(ogb_name, "OGB", description, MULTICLASS, directory, ogb_files, read,
+                           lambda: _ogb_meta(ogb_name)["split"], fetch, ogb_name)
 
 
 _LIBRARY_DATASETS = {spec.name: spec for spec in (
@@ -451,6 +486,9 @@ def generate_sbm(params: SBMParams) -> Data:
     Each of the ``n * degree / 2`` edges picks a uniform random source; its target is a uniform random node of the
     source's class with probability ``homophily``, else of a uniformly chosen other class. Classes are balanced.
     """
+    import torch
+    from torch_geometric.data import Data
+
     n, classes, rng = params.n, params.classes, np.random.default_rng(params.seed)
     y = rng.permutation(np.arange(n) % classes)
     members = np.argsort(y, kind="stable")  # node ids grouped by class, so a class is a contiguous slice
@@ -490,6 +528,9 @@ NPZ_SPLIT_SEED = 0
 def _read_npz(path: Path) -> tuple[Data, bool]:
     """A user's graph, checked field by field so a bad file fails with one message naming the file and the problem;
     and whether the file gave the split (else it is a seeded 60/20/20 one)."""
+    import torch
+    from torch_geometric.data import Data
+
 
     def bad(problem: str) -> ConfigError:
         return ConfigError(f"bad npz dataset {path}: {problem}")
@@ -560,6 +601,8 @@ def check_trainable(graph: Graph) -> None:
     columns, class ids far above the number of distinct labels, no training nodes, or no validation nodes (no best
     epoch could be chosen). No test nodes is allowed: test scores are then recorded as null.
     """
+    import torch
+
     data = graph.data
 
     def refuse(problem: str) -> None:
@@ -600,7 +643,7 @@ def list_datasets() -> list[DatasetInfo]:
             f"{field.name}={_format_number(getattr(defaults, field.name))}" for field in fields(SBMParams))))
     infos.append(DatasetInfo("npz:PATH", "user file", "x [N,F], y [N] or 0/1 [N,C], edge_index [2,E], "
                                                       "optional train/val/test_mask (else a seeded 60/20/20 split)"))
-    seeded = " or ".join(name for name, spec in _LIBRARY_DATASETS.items() if spec.split is None)
+    seeded = " or ".join(name for name, spec in _LIBRARY_DATASETS.items() if spec.seeded_split)
     infos.append(DatasetInfo(
         "AMAZON:split=NAME,seed=N", "PyG",
         f"{seeded} with its split, drawn from seed: split=per-class (20 training and 30 validation nodes per class, "
@@ -621,7 +664,7 @@ def validate_dataset_name(name: str) -> str:
     stripped = name.strip()
     key = stripped.lower()
     library = _LIBRARY_DATASETS.get(key.partition(":")[0].strip())
-    if library is not None and library.split is None:  # no standard split: the name chooses one
+    if library is not None and library.seeded_split:  # no standard split: the name chooses one
         return f"{library.name}:{parse_split(key).text}"
     if key in _LIBRARY_DATASETS or key in SBM_PRESETS:
         return key
@@ -656,7 +699,7 @@ def load_dataset(name: str, root: str | os.PathLike = "data", mirror: str | os.P
             mirror = os.environ.get(MIRROR_ENV) or None
         if download is None:
             download = os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("1", "true", "yes")
-        split = parse_split(canonical) if spec.split is None else None
+        split = parse_split(canonical) if spec.seeded_split else None
         return _load_library_dataset(spec, Path(root).absolute(), mirror_directories(mirror), download, canonical,
                                      split)
     if canonical in SBM_PRESETS or canonical.startswith("sbm:"):  # the split is drawn from the graph's own seed
