@@ -171,8 +171,9 @@ def test_a_method_module_in_a_directory_is_discovered_and_runs(tmp_path):
                       str(tmp_path / "cache"), "--no-progress", "--halo", "fresh", "--out", str(control), env=env)
     assert result.returncode == 0, result.stderr
     controlled = load_record(control)
-    assert controlled["method"] == {"name": "halfway", "family": "baseline", "base": None, "halo": "fresh",
-                                    "weight_sync": "allreduce", "local_steps": 1, "train_graph": "full"}
+    assert controlled["method"] == {"name": "halfway", "family": "historical", "base": None,
+                                    "shares_base_control": False, "halo": "fresh", "weight_sync": "allreduce",
+                                    "local_steps": 1, "train_graph": "full"}
     assert controlled["study"] == "control" and record["study"] == "main"
     assert controlled["command"][:3] == ["satbench", "run", "--dataset"] and controlled["created"].endswith("Z")
     for row, own in zip(controlled["epochs"], record["epochs"]):
