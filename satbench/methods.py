@@ -16,14 +16,13 @@ an :class:`Alleviation`, registered on its base by registry name with :func:`reg
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import importlib.util
 import math
 import os
 import pkgutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -259,7 +258,7 @@ _REGISTRY: dict[str, type[Method]] = {}
 _discovered = False
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class OnBase:
     """A registered method that holds a base: ``method`` (an :class:`Alleviation`) with its options' defaults replaced
     by ``defaults``, composed with the method registered as ``base``, which is looked up by name (never imported) and
@@ -302,7 +301,7 @@ class OnBase:
     def options(self) -> dict[str, Option]:
         defaults = dict(self.defaults)
         return {**self.base_method.options,
-                **{key: dataclasses.replace(option, default=defaults.get(key, option.default))
+                **{key: replace(option, default=defaults.get(key, option.default))
                    for key, option in self.method.options.items()}}
 
     def _split(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
