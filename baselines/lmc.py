@@ -25,12 +25,13 @@ its inner rows each step, so the history ``h_hist`` of a halo row is one step ol
 ``α_j`` is the authors' ``beta · score(f_j)``, with ``f_j`` the fraction of ``j``'s inputs this worker holds:
 ``(in-partition neighbours of j + 1) / (degree of j + 1)``, the node itself counted as one input (their adjacency has
 self loops). As in their loader, a row with ``f_j = 1`` (every input held: ``h_partial_j`` is exact) takes
-``α_j = 1`` whatever ``beta``. Options: ``score`` ∈ {linear ``f`` (their default, and in most of their configs),
-concave ``f(2 − f)``, convex ``f²``, const ``1``} (their ``sin`` is left out: it is negative for ``f < 1/2``) and
-``beta`` (1 in all their configs); ``score=const`` makes ``α = beta`` a constant. Deviations: the blend acts on the
-rows that cross partitions here, after the layer's norm and ReLU (theirs, before them); no halo-to-halo edges are
-held, so ``h_partial`` counts in-partition neighbours only; GAS's history is pushed by the owners rather than written
-by the batch that computed it.
+``α_j = 1`` whatever ``beta``. Options: ``score`` ∈ {linear ``f``, concave ``f(2 − f)``, convex ``f²``, const ``1``}
+(default linear: their loader's default and the choice of most of their configs; const for arxiv, concave in one
+reddit variant; their ``sin`` is left out, being negative for ``f < 1/2``) and ``beta`` (1 in all their configs);
+``score=const`` makes ``α = beta`` a constant. Deviations: the blend acts on the rows that cross partitions here,
+after the layer's norm and ReLU (theirs before the ReLU); no halo-to-halo edges are held, so ``h_partial`` counts
+in-partition neighbours only; GAS's history is pushed by the owners rather than written by the batch that computed
+it.
 
 The rows it replaced (``HaloRows.replaced``) are GAS's history rows; their age is reported as the history's. Its
 fresh-halo control is its own, not GAS's: with exact rows its halo gradients still take the compensated path through
@@ -92,7 +93,6 @@ class LMC(Alleviation):
         alpha = self.config["beta"] * SCORES[self.config["score"]](fraction)
         # Column of per-row weights; a halo row whose inputs are all held is computed exactly here.
         self.alpha = torch.where(fraction >= 1, torch.ones_like(alpha), alpha).float().unsqueeze(1)
-        self.fraction = fraction
         self.grad_history = {}  # layer -> g_hist: the owners' latest gradients of my halo rows
         self.pending_grads = {}  # layer -> gradients in flight from the owners
 

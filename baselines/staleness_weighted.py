@@ -8,15 +8,15 @@ so this is a reimplementation of the idea, not of their method: one fixed decay,
 Update rule, per hidden layer and step, on a base that keeps a halo history (``digest``, or ``gas`` for ``+gas``,
 held and run unchanged underneath): the rows used are the base's rows, and halo row ``j``'s message into every inner
 node is scaled by ``w_j = exp(−age_j / λ)``, where ``age_j`` (epochs) = optimiser steps since the base computed the
-row (its history's per-row ``fresh_step``) / steps per epoch. Inner neighbours (fresh) are never scaled, and a fresh
-halo row (age 0) has ``w = 1``. The scaling is *not renormalised*: no mass moves onto the fresh neighbours (GCN's
-normalisation and SAGE's mean keep their weights), so a node's aggregate shrinks by the stale part it distrusts;
-"renormalised so that a node's fresh neighbours are not scaled" means exactly this, ``w(0) = 1``. With λ → ∞ every
-``w`` is 1 and the method is its base (tested). The weights enter at the trainer's halo seam (``HaloRows.weight``),
-which measures staleness on the rows as supplied (unweighted: still the base's estimates of the exact rows) and
-drops the weights under the fresh-halo control (exact rows, age 0), so that control is the base's. GCN and SAGE
-only: a halo row's message is linear in the row there, so scaling the row scales the message; GAT's attention is not
-(refused).
+row (its history's per-row ``fresh_step``; the fill before training counts as step −1) / steps per epoch. Inner
+neighbours (fresh) are never scaled, and a fresh halo row (age 0) has ``w = 1``. The scaling is *not renormalised*:
+no mass moves onto the fresh neighbours (GCN's normalisation and SAGE's mean keep their weights), so a node's
+aggregate shrinks by the stale part it distrusts; "renormalised so that a node's fresh neighbours are not scaled"
+means exactly this, ``w(0) = 1``. With λ → ∞ every ``w`` is 1 and the method is its base (tested). The weights enter
+at the trainer's halo seam (``HaloRows.weight``), which measures staleness on the rows as supplied (unweighted: still
+the base's estimates of the exact rows) and drops the weights under the fresh-halo control (exact rows, age 0), so
+that control is the base's. GCN and SAGE only: a halo row's message is linear in the row there, so scaling the row
+scales the message; GAT's attention is not (refused).
 """
 
 import dataclasses
