@@ -480,7 +480,8 @@ def registry_as_json() -> str:
     import json
 
     return json.dumps({name: {"summary": method.summary(), "family": method.family, "base": method.base,
-                              "shares_base_control": method.shares_base_control, "weight_sync": method.weight_sync, "local_steps": method.local_steps,
+                              "shares_base_control": method.shares_base_control,
+                              "weight_sync": method.weight_sync, "local_steps": method.local_steps,
                               "train_graph": method.train_graph, "exact_first_layer": method.exact_first_layer,
                               "options": {key: option.as_json() for key, option in method.options.items()}}
                        for name, method in sorted(discover_methods().items())}, indent=1, default=str)

@@ -14,7 +14,7 @@ from fakecomm import run_local
 from runs import TINY_GRAPH, load_record, without_timings
 from satbench.config import RunConfig
 from satbench.data import load_dataset
-from satbench.dist.launch import launch, prepare
+from satbench.runtime.launch import launch, prepare
 from satbench.halo import HaloRows, HaloSeam
 from satbench.partition import build_parts, load_part
 from satbench.train import Trainer, local_graph
@@ -85,7 +85,7 @@ def scores(rows):
     return [(row["loss"], row["train"], row["val"], row["test"]) for row in rows]
 
 
-# -- LMC ----------------------------------------------------------------------------------------------------------------
+# -- LMC ---------------------------------------------------------------------------------------------------------------
 
 
 def _lmc_alphas(rank, world_size, spec, meta, parts, options):
