@@ -511,7 +511,8 @@ def describe_methods() -> str:
         lines.append(f"{name}: {method.summary()}")
         base = ""
         if method.base:
-            base = f", base: {method.base} (fresh-halo control: {'the base' if method.shares_base_control else 'own'})"
+            control = "the base's" if method.shares_base_control else "its own"
+            base = f", base: {method.base} (fresh-halo control: {control})"
         lines.append(f"    family: {method.family}{base}, weight sync: {method.weight_sync}, local steps: "
                      f"{method.local_steps}")
         own, shared = [], {}
