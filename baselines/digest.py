@@ -13,7 +13,7 @@ exact rows of the initial model.
 """
 
 from satbench.history import HaloHistory
-from satbench.methods import Method, Option, register_method
+from satbench.methods import HISTORICAL, Method, Option, register_method
 
 
 @register_method
@@ -21,6 +21,7 @@ class DIGEST(Method):
     """Periodic pull/push of halo rows every τ epochs; local steps and model averaging every epoch."""
 
     name = "digest"
+    family = HISTORICAL
     weight_sync = "average"
     local_steps = 3
     options = {"sync_period": Option(10, "τ: pull halo rows when epoch % τ == 0, push when (epoch+1) % τ == 0",

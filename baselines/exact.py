@@ -4,7 +4,7 @@ Fresh halo rows come from an ``all_to_all`` before each hidden layer and their g
 distributed training equals single-process full-graph training for any number of workers.
 """
 
-from satbench.methods import Method, register_method
+from satbench.methods import REFERENCE, Method, register_method
 
 
 @register_method
@@ -12,6 +12,7 @@ class Exact(Method):
     """Synchronous exchange of halo rows and their gradients at every layer and step."""
 
     name = "exact"
+    family = REFERENCE
 
     def supply_halo(self, layer, h_inner, partial_halo):
         return self.comm.exchange(h_inner)

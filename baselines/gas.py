@@ -13,7 +13,7 @@ evaluation is a separate exact pass).
 """
 
 from satbench.history import HaloHistory
-from satbench.methods import Method, register_method
+from satbench.methods import HISTORICAL, Method, register_method
 
 
 @register_method
@@ -21,6 +21,7 @@ class GAS(Method):
     """Historical embeddings pushed every step and used one step later, without halo gradients."""
 
     name = "gas"
+    family = HISTORICAL
 
     def __init__(self, context, **options):
         super().__init__(context, **options)

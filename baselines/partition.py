@@ -8,7 +8,7 @@ Staleness is reported against zero halo rows: the rows it uses are missing, a re
 """
 
 from satbench.halo import HaloRows
-from satbench.methods import Method, register_method
+from satbench.methods import REFERENCE, Method, register_method
 
 
 @register_method
@@ -16,6 +16,7 @@ class PartitionOnly(Method):
     """No halo rows: cut edges are dropped and nothing but gradients is communicated."""
 
     name = "partition"
+    family = REFERENCE
     train_graph = "inner"
 
     def supply_halo(self, layer, h_inner, partial_halo):

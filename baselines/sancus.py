@@ -14,7 +14,7 @@ Cached rows carry no gradient. The defaults (threshold 0.1, bound 10 epochs) are
 import torch
 
 from satbench.history import HaloHistory
-from satbench.methods import Method, Option, register_method
+from satbench.methods import HISTORICAL, Method, Option, register_method
 
 
 @register_method
@@ -22,6 +22,7 @@ class SANCUS(Method):
     """Skip re-broadcasting embeddings that changed little since the last broadcast, up to a staleness bound."""
 
     name = "sancus"
+    family = HISTORICAL
     options = {
         "threshold": Option(0.1, "re-broadcast when the relative change since the last broadcast exceeds this",
                             minimum=0.0),

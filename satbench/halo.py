@@ -11,10 +11,16 @@ asks the method (:meth:`~satbench.methods.Method.supply_halo`) and then, in one 
   weights, from aggregates their owners sent once; the method is not asked for them;
 * **staleness measurement**: when armed with the exact rows of this step (an exact pass with the same weights, mode
   and dropout masks), it compares the rows the model actually used with them, layer by layer. Nothing is re-enacted:
-  what is measured is what trained.
+  what is measured is what trained;
+* **message weights**: a method may weight each halo row's message (``HaloRows.weight``: trust stale rows less). The
+  rows are measured as supplied, unweighted (they are still the method's estimates of the exact rows), and the model
+  receives ``rows * weight``. For GCN and SAGE a halo row enters a hidden layer only as a neighbour's message, linear
+  in the row, so this scales exactly that message (GAT's attention is not linear in the row: a weighting method
+  refuses it). Under the fresh-halo control the weights are dropped: the rows are exact, of age 0.
 
 A method returns a tensor (rows that are fresh by construction, such as an exact exchange) or a :class:`HaloRows`,
-which also carries the rows' age and, for a method that corrects another's rows (SAT), the rows it replaced.
+which also carries the rows' age, for a method that corrects another's rows (SAT) the rows it replaced, and optional
+per-row message weights.
 """
 
 from __future__ import annotations
@@ -37,12 +43,13 @@ STALENESS_FIELDS = ("error_sq", "exact_sq", "cosine_sum", "rows", "age_epochs_su
 
 @dataclass(frozen=True)
 class HaloRows:
-    """Halo rows a method supplies: the rows, their mean age, and (SAT) the rows they replaced."""
+    """Halo rows a method supplies: the rows, their mean age, (SAT) the rows they replaced, and message weights."""
 
     rows: torch.Tensor
     age_epochs: float = 0.0  # mean over rows of epochs since each row was computed
     age_steps: float = 0.0  # the same in optimiser steps
     replaced: torch.Tensor | None = None  # a correcting method: the rows it would otherwise have used
+    weight: torch.Tensor | None = None  # [num_halo]: each row's message is scaled by this (None: by 1)
 
 
 def as_halo_rows(supplied: torch.Tensor | HaloRows) -> HaloRows:
@@ -110,6 +117,8 @@ class HaloSeam:
             start = time.perf_counter()
             self._measured.append(self._compare(layer, rows, supplied))
             self.measure_time += time.perf_counter() - start
+        if supplied.weight is not None and not self.fresh:  # the control's rows are exact: nothing to discount
+            rows = rows * supplied.weight.to(rows.dtype).unsqueeze(1)
         return rows
 
     @torch.no_grad()

@@ -8,6 +8,10 @@ communication goes through the :class:`~satbench.comm.Communicator` it is given,
 Methods live one per module in ``baselines/`` (installed as ``satbench.baselines``), in any directory listed in
 ``SATBENCH_METHOD_PATH``, or in an installed distribution that declares a ``satbench.methods`` entry point; they
 register themselves with :func:`register_method`, and nothing in the core needs editing to add one.
+
+Every method belongs to a *family* (:data:`FAMILIES`): ``reference`` (exact halo rows, or none at all), ``historical``
+(cached halo rows of its own protocol) or ``alleviation`` (it corrects the rows of a *base* method, which it holds:
+an :class:`Alleviation`, registered on its base by registry name with :func:`register_on_base`).
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ import math
 import os
 import pkgutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 
@@ -30,6 +34,8 @@ from .halo import HaloRows
 from .history import HaloHistory
 
 TRAIN_GRAPHS = ("full", "inner", "partial_halo")
+REFERENCE, HISTORICAL, ALLEVIATION = "reference", "historical", "alleviation"
+FAMILIES = (REFERENCE, HISTORICAL, ALLEVIATION)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,12 @@ class MethodContext:
     # With --exact-first-layer: the seam's exact layer-1 halo rows of the current step (``.rows``, detached), which
     # a method may read when it supplies layers >= 2; None otherwise.
     first_layer: Any = None
+    # Global (full-graph) degree of every local row, inner then halo, self loops not counted.
+    degree: torch.Tensor | None = None
+    # ``fresh_pass()``: a forward-only pass with the current weights (eval mode, exact halo rows at every layer);
+    # per hidden layer, this worker's inner rows and the exact halo rows. Its exchange is the method's own halo
+    # traffic and its time is in the epoch's (REST's refresh).
+    fresh_pass: Callable[[], dict[int, tuple[torch.Tensor, torch.Tensor]]] | None = None
 
 
 class Method:
@@ -77,8 +89,13 @@ class Method:
     """
 
     name: ClassVar[str] = ""
-    family: ClassVar[str] = "baseline"  # recorded with every run, so reports ask the record, never the name
-    base: ClassVar[str | None] = None  # the method whose protocol this one builds on (SAT: its base)
+    # One of FAMILIES, recorded with every run, so reports ask the record, never the name. A method that supplies
+    # halo rows of its own protocol is historical unless it says otherwise.
+    family: ClassVar[str] = HISTORICAL
+    base: ClassVar[str | None] = None  # alleviation: the registry name of the method whose rows it corrects
+    # alleviation: whether its fresh-halo control is its base's, i.e. with every halo row replaced by the exact one
+    # it trains the GNN exactly as its base's control does (the workflow then runs only the base's control)
+    shares_base_control: ClassVar[bool] = False
     weight_sync: ClassVar[str] = "allreduce"  # or "average": model averaging once per epoch
     local_steps: ClassVar[int] = 1  # optimiser steps per epoch
     # The message-passing graph it trains on: "full" (every edge into an inner row), "inner" (cut edges dropped:
@@ -142,6 +159,56 @@ class Method:
         return {}
 
 
+class Alleviation(Method):
+    """A method that corrects the halo rows of a base method it holds (``self.base``, built by its registry name and
+    handed in by :class:`OnBase`): the base's whole protocol runs underneath (its histories, exchanges, syncs), and
+    every hook calls the base's. Subclasses override :meth:`supply_halo` (by default, the base's rows unchanged) and
+    are registered with :func:`register_on_base`, never by themselves."""
+
+    family = ALLEVIATION
+    # The message-passing graph it needs, or None for its base's (LMC: partial_halo, for its recomputed rows).
+    train_graph: ClassVar[str | None] = None
+
+    def __init__(self, context: MethodContext, base: Method, **options: Any):
+        super().__init__(context, **options)
+        self.base = base
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any], name: str | None = None) -> None:
+        """As :meth:`Method.check_options`, for its own options only; ``name`` is the registered method's."""
+
+    @classmethod
+    def check_run(cls, config: Any, name: str | None = None) -> None:
+        """As :meth:`Method.check_run`; ``name`` is the registered method's."""
+
+    def setup(self, exact):
+        self.base.setup(exact)
+
+    def start_epoch(self, epoch, step):
+        super().start_epoch(epoch, step)
+        self.base.start_epoch(epoch, step)
+
+    def start_step(self, step):
+        super().start_step(step)
+        self.base.start_step(step)
+
+    def supply_halo(self, layer, h_inner, partial_halo):
+        return self.base.supply_halo(layer, h_inner, partial_halo)
+
+    def after_backward(self):
+        self.base.after_backward()
+
+    def epoch_metrics(self):
+        return self.base.epoch_metrics()
+
+    def base_history(self) -> HaloHistory:
+        """The base's halo history (what this method corrects); a base without one cannot be corrected."""
+        if self.base.history is None:
+            raise ConfigError(f"method {self.name!r} needs a base that keeps a halo history; {self.base.name!r} has "
+                              "none")
+        return self.base.history
+
+
 def resolve_options(method: type[Method], given: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(given) - set(method.options))
     if unknown:
@@ -191,23 +258,131 @@ _REGISTRY: dict[str, type[Method]] = {}
 _discovered = False
 
 
+@dataclass(frozen=True)
+class OnBase:
+    """A registered method that holds a base: ``method`` (an :class:`Alleviation`) with its options' defaults replaced
+    by ``defaults``, composed with the method registered as ``base``, which is looked up by name (never imported) and
+    built when this one is. It takes the base's weight sync, local steps and options, and the base's message-passing
+    graph unless ``method`` needs another. Calling it builds the base, then ``method`` holding it."""
+
+    name: str
+    method: type[Alleviation]
+    base: str
+    description: str
+    defaults: tuple[tuple[str, Any], ...] = ()
+    exact_first_layer: bool = False  # built on --exact-first-layer
+
+    @property
+    def family(self) -> str:
+        return self.method.family
+
+    @property
+    def shares_base_control(self) -> bool:
+        return self.method.shares_base_control
+
+    @property
+    def base_method(self):
+        # The registry itself once the base is there: looking it up must not start another discovery.
+        return _REGISTRY[self.base] if self.base in _REGISTRY else get_method(self.base)
+
+    @property
+    def weight_sync(self) -> str:
+        return self.base_method.weight_sync
+
+    @property
+    def local_steps(self) -> int:
+        return self.base_method.local_steps
+
+    @property
+    def train_graph(self) -> str:
+        return self.method.train_graph or self.base_method.train_graph
+
+    @property
+    def options(self) -> dict[str, Option]:
+        defaults = dict(self.defaults)
+        return {**self.base_method.options,
+                **{key: replace(option, default=defaults.get(key, option.default))
+                   for key, option in self.method.options.items()}}
+
+    def _split(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the base's options, this method's own)."""
+        return ({key: options[key] for key in self.base_method.options},
+                {key: options[key] for key in self.method.options})
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        base_options, own = self._split(options)
+        self.base_method.check_options(base_options)
+        self.method.check_options(own, name=self.name)
+
+    def check_run(self, config) -> None:
+        self.base_method.check_run(config)
+        self.method.check_run(config, name=self.name)
+
+    def summary(self) -> str:
+        return self.description
+
+    def __call__(self, context: MethodContext, **options) -> Alleviation:
+        base_options, own = self._split(resolve_options(self, options))
+        method = self.method(context, self.base_method(context, **base_options), **own)
+        method.name = self.name
+        return method
+
+
+def register_on_base(name: str, method: type[Alleviation], base: str, description: str,
+                     exact_first_layer: bool = False, **defaults) -> OnBase:
+    """Register ``method`` on the method registered as ``base``, under ``name``, with its own option defaults."""
+    unknown = sorted(set(defaults) - set(method.options))
+    if unknown:
+        raise TypeError(f"{method.__qualname__} has no options {unknown}")
+    return register_method(OnBase(name, method, base, description, tuple(sorted(defaults.items())),
+                                  exact_first_layer))
+
+
 def register_method(entry):
-    """Make a method available under ``entry.name``: a :class:`Method` subclass (used as a class decorator), or any
-    factory with the same class-level attributes (``name``, ``family``, ``base``, ``weight_sync``, ``local_steps``,
-    ``train_graph``, ``options``, ``check_options``, ``summary``) that builds the method when called with a
-    :class:`MethodContext` and options (how a SAT variant holds its base)."""
+    """Make a method available under ``entry.name``: a :class:`Method` subclass (used as a class decorator), or an
+    :class:`OnBase` (see :func:`register_on_base`), or any factory with the same attributes (``name``, ``family``,
+    ``base``, ``shares_base_control``, ``weight_sync``, ``local_steps``, ``train_graph``, ``options``,
+    ``check_options``, ``check_run``, ``summary``) that builds the method when called with a :class:`MethodContext`
+    and options. What depends on a base is checked once every method is registered (:func:`discover_methods`)."""
     label = getattr(entry, "__qualname__", repr(entry))
     if not entry.name:
         raise TypeError(f"{label} needs a non-empty `name`")
+    if entry.family not in FAMILIES:
+        raise TypeError(f"{label}.family must be one of {FAMILIES}, got {entry.family!r}")
+    if (entry.family == ALLEVIATION) != isinstance(entry.base, str):
+        raise TypeError(f"{label}: a method of family {ALLEVIATION!r} names its base (a registered method), and "
+                        "only such a method does")
+    if not isinstance(entry.shares_base_control, bool) or (entry.shares_base_control and entry.base is None):
+        raise TypeError(f"{label}.shares_base_control must be a bool, and true only for a method with a base")
+    if not isinstance(entry, OnBase):  # an OnBase takes these from its base, registered maybe later
+        _check_protocol(entry)
+    existing = _REGISTRY.get(entry.name)
+    if existing is not None and existing != entry and getattr(existing, "__qualname__", None) != label:
+        raise TypeError(f"method name {entry.name!r} is taken by {existing!r}")
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+def _check_protocol(entry) -> None:
+    label = getattr(entry, "__qualname__", repr(entry))
     if entry.weight_sync not in WEIGHT_SYNCS:
         raise TypeError(f"{label}.weight_sync must be one of {WEIGHT_SYNCS}")
     if entry.train_graph not in TRAIN_GRAPHS:
         raise TypeError(f"{label}.train_graph must be one of {TRAIN_GRAPHS}")
-    existing = _REGISTRY.get(entry.name)
-    if existing is not None and getattr(existing, "__qualname__", None) != getattr(entry, "__qualname__", None):
-        raise TypeError(f"method name {entry.name!r} is taken by {existing!r}")
-    _REGISTRY[entry.name] = entry
-    return entry
+
+
+def _check_bases() -> None:
+    """Every base is registered, and what a method takes from its base is valid (its options too: no name twice)."""
+    for name, entry in _REGISTRY.items():
+        if entry.base is None:
+            continue
+        if entry.base not in _REGISTRY:
+            raise ConfigError(f"method {name!r} is built on {entry.base!r}, which is not a registered method")
+        _check_protocol(entry)
+        if isinstance(entry, OnBase):
+            shared = sorted(set(entry.base_method.options) & set(entry.method.options))
+            if shared:
+                raise TypeError(f"method {name!r}: options {shared} are both its own and its base's")
 
 
 def _import_directory(directory: Path) -> None:
@@ -271,6 +446,7 @@ def discover_methods() -> dict[str, type[Method]]:
         if not Path(entry).is_dir():
             raise ConfigError(f"{METHOD_PATH_ENV} entry {entry!r} is not a directory")
         _import_directory(Path(entry))
+    _check_bases()
     return dict(_REGISTRY)
 
 
@@ -304,6 +480,7 @@ def registry_as_json() -> str:
     import json
 
     return json.dumps({name: {"summary": method.summary(), "family": method.family, "base": method.base,
+                              "shares_base_control": method.shares_base_control,
                               "weight_sync": method.weight_sync, "local_steps": method.local_steps,
                               "train_graph": method.train_graph, "exact_first_layer": method.exact_first_layer,
                               "options": {key: option.as_json() for key, option in method.options.items()}}
@@ -332,7 +509,10 @@ def describe_methods() -> str:
     lines = []
     for name, method in methods:
         lines.append(f"{name}: {method.summary()}")
-        base = f", base: {method.base}" if method.base else ""
+        base = ""
+        if method.base:
+            control = "the base's" if method.shares_base_control else "its own"
+            base = f", base: {method.base} (fresh-halo control: {control})"
         lines.append(f"    family: {method.family}{base}, weight sync: {method.weight_sync}, local steps: "
                      f"{method.local_steps}")
         own, shared = [], {}

@@ -184,7 +184,8 @@ class Record:
         registry entry."""
         return cls(
             config=config.to_dict(),
-            method={"name": config.method, "family": method.family, "base": method.base, "halo": config.halo,
+            method={"name": config.method, "family": method.family, "base": method.base,
+                    "shares_base_control": method.shares_base_control, "halo": config.halo,
                     "weight_sync": config.weight_sync, "local_steps": config.local_steps,
                     "train_graph": method.train_graph},
             env=env, dataset=dataset, partition=partition, epochs=epochs,
@@ -206,7 +207,8 @@ class Record:
         if not isinstance(data, dict) or not {"config", "summary", "epochs"} <= data.keys():
             raise ConfigError(f"{name} is not a satbench run record (no config/summary/epochs)")
         config = data["config"]
-        method = {"name": config.get("method"), "family": None, "base": None, "halo": config.get("halo", "method"),
+        method = {"name": config.get("method"), "family": None, "base": None, "shares_base_control": None,
+                  "halo": config.get("halo", "method"),
                   "weight_sync": config.get("weight_sync"), "local_steps": config.get("local_steps"),
                   "train_graph": None, **(data.get("method") or {})}
         known = {f.name for f in dataclasses.fields(cls)}

@@ -99,7 +99,8 @@ class Trainer:
         self.local_steps = config.local_steps or method_class.local_steps
         self.first_layer = self._exact_first_layer() if config.exact_first_layer else None
         self.method = method_class(MethodContext(self.comm, config.layers, self.local_steps, config.lr,
-                                                 self.eval_graph, self.first_layer), **config.method_options)
+                                                 self.eval_graph, self.first_layer, part.degree.to(device),
+                                                 self.fresh_pass), **config.method_options)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         # All-reduced gradients must be those of the global mean loss; averaged models train on their own mean.
         self.loss_denominator = (part.num_train_total if self.weight_sync == "allreduce"
@@ -208,6 +209,28 @@ class Trainer:
 
         self.model.eval()
         self.model(self.x, self.eval_graph, record_exact, sum_across=self.comm.sum_across)
+        return trace
+
+    @torch.no_grad()
+    def fresh_pass(self) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        """What a method may ask for between steps (``MethodContext.fresh_pass``, REST's refresh): an eval-mode forward
+        with the current weights and exact halo rows at every layer; per hidden layer, the inner rows and the exact
+        halo rows. Unlike :meth:`exact_trace` it is the method's own work: its exchange is booked as the method's halo
+        traffic, and its time falls in the epoch's. With ``--exact-first-layer`` layer 1's halo rows are computed
+        here, as in training, without traffic."""
+        trace = {}
+
+        def record_exact(layer, h_inner, partial_halo):
+            if layer == 1 and self.first_layer is not None:
+                halo = self.first_layer.compute()
+            else:
+                halo = self.comm.exchange(h_inner, category="halo")
+            trace[layer] = (h_inner, halo)
+            return halo
+
+        self.model.eval()
+        with self.comm.meter.booked_as("halo"):
+            self.model(self.x, self.eval_graph, record_exact, sum_across=self.comm.sum_across)
         return trace
 
     @torch.no_grad()

@@ -94,15 +94,17 @@ def main_runs(config: dict) -> list[Run]:
 
 
 def control_method(method: str) -> str | None:
-    """The method whose fresh-halo control stands for ``method``'s: none for ``exact`` (its control is itself) and
-    for methods that read no halo rows; a SAT variant's base, because with every row it supplies replaced SAT trains
-    the GNN exactly as its base's control does (its predictor never touches the GNN; tested); else the method."""
-    from .methods import get_method
+    """The method whose fresh-halo control stands for ``method``'s: none for a reference method (``exact``'s control
+    is itself; ``partition`` reads no halo rows) and for any method that reads no halo rows; the base's control for a
+    method that declares it shares it (``shares_base_control``: with every halo row replaced by the exact one, it
+    trains the GNN exactly as its base's control does, e.g. SAT, whose predictor never touches the GNN; tested); else
+    the method's own."""
+    from .methods import REFERENCE, get_method
 
     entry = get_method(method)
-    if method == "exact" or entry.train_graph == "inner":
+    if entry.family == REFERENCE or entry.train_graph == "inner":
         return None
-    return entry.base if entry.family == "sat" else method
+    return control_method(entry.base) if entry.shares_base_control else method
 
 
 def control_runs(config: dict) -> list[Run]:
@@ -141,7 +143,7 @@ def bandwidth_runs(config: dict) -> list[Run]:
 def facts_from_config(config: dict[str, Any]) -> set[str]:
     """What the runs this config plans will have: the facts ``satbench.artefacts`` decides by."""
     from .report.artefacts import has_bandwidth_sweep
-    from .methods import get_method
+    from .methods import ALLEVIATION, get_method
 
     runs = main_runs(config)
     facts = {"main", "validated"} if runs else set()  # the last epoch is always evaluated
@@ -153,7 +155,7 @@ def facts_from_config(config: dict[str, Any]) -> set[str]:
         facts.add("measured")
     if any(run.method != "exact" for run in measured):
         facts.add("stale_measured")
-    if any(get_method(method).family == "sat" for method in methods):
+    if any(get_method(method).family == ALLEVIATION for method in methods):
         facts.add("sat")
     sweep = config.get("sweep") or {}
     if sweep_runs(config) and len(set(sweep.get("sync_periods", []))) >= 2:

@@ -10,7 +10,7 @@ import yaml
 from satbench import report
 from satbench.report import artefacts
 from satbench.runtime.network import describe, parse_network
-from satbench.methods import get_method
+from satbench.methods import ALLEVIATION, get_method
 from satbench.record import summarize
 from satbench.workflow import (
     bandwidth_runs, control_runs, facts_from_config, main_runs, measurement_schedule, report_outputs, sweep_runs,
@@ -36,7 +36,7 @@ def fake_record(config: dict, run) -> dict:
         if every > 0 and (epoch in (1, 4) or epoch % every == 0):
             error = None if run.workers == 1 else (0.0 if run.method == "exact" or run.halo == "fresh" else 0.3)
             layer = {"layer": 1, "rel_error": error, "cosine": None if error is None else 1 - error}
-            if entry.family == "sat" and error is not None:
+            if entry.family == ALLEVIATION and error is not None:
                 layer["replaced_rel_error"] = 0.4
             row["staleness"] = [layer]
         epochs.append(row)
@@ -45,7 +45,8 @@ def fake_record(config: dict, run) -> dict:
     return {"version": 2, "study": run.study, "labels": {"dataset": run.dataset},
             "config": {"dataset": run.dataset, "model": run.model, "method": run.method, "workers": run.workers,
                        "seed": run.seed, "method_options": options, "halo": run.halo, "network": run.rate},
-            "method": {"name": run.method, "family": entry.family, "base": entry.base, "halo": run.halo},
+            "method": {"name": run.method, "family": entry.family, "base": entry.base,
+                       "shares_base_control": entry.shares_base_control, "halo": run.halo},
             "env": env, "epochs": epochs, "summary": summarize(epochs)}
 
 

@@ -51,7 +51,7 @@ def make_record(dataset: str, method: str, workers: int, seed: int, *, test: flo
     options = {"sync_period": sync_period} if sync_period is not None else {}
     config = {"dataset": SPECS[dataset], "model": "gcn", "method": method, "workers": workers, "epochs": epochs,
               "seed": seed, "hidden": 16, "layers": 3, "dropout": 0.0, "method_options": options}
-    family, base = ("sat", "digest") if method.startswith("sat") else ("baseline", None)
+    family, base = ("alleviation", "digest") if method.startswith("sat") else ("historical", None)
     return {"config": config, "method": {"name": method, "family": family, "base": base, "halo": halo}, "env": {},
             "partition": {}, "epochs": rows, "summary": summarize(rows)}
 
@@ -227,7 +227,7 @@ def test_the_base_comes_from_the_record_not_the_name():
     record = make_record("sbm-a", "sat", 2, 0, test=0.7, epoch_time=0.1, val_slope=0.1, val_cap=0.9)
     record["method"]["base"] = "gas"
     assert report.load_runs([record])["base"].tolist() == ["gas"]
-    record["method"] = {"name": "sat", "family": "baseline", "base": None, "halo": "method"}
+    record["method"] = {"name": "sat", "family": "historical", "base": None, "halo": "method"}
     assert report.load_runs([record])["base"].isna().all()
 
 

@@ -10,13 +10,12 @@ from collections import deque
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
 from ..halo import HaloRows, as_halo_rows
 from ..history import Snapshot
-from ..methods import Method, MethodContext
+from ..methods import Alleviation, Method, MethodContext
 from .anchor import fit_damping, fit_gain
 from .gate import error_per_owner, owner_approves
-from .options import SAT_OPTIONS, check_sat_options
+from .options import SAT_OPTIONS, check_sat_options, check_sat_run
 from .predictor import EmbeddingPredictor, PredictorGraph, replay_batches
 
 
@@ -42,17 +41,19 @@ class _LayerState:
     evidence: torch.Tensor | None = None
 
 
-class SAT(Method):
+class SAT(Alleviation):
     """SAT holding a base method (``base``) whose protocol runs underneath; the module docstring states the update
-    rule and the options. Built by a registered :class:`SATVariant`, never registered itself."""
+    rule and the options. Registered on its base by :func:`~satbench.sat.variants.sat_variant`, never by itself.
+
+    Its fresh-halo control is its base's: with every row it supplies replaced by the exact one, its predictor (trained
+    on its own optimiser, seeded apart) never touches the GNN."""
 
     name = "sat"
-    family = "sat"
+    shares_base_control = True
     options = SAT_OPTIONS
 
     def __init__(self, context: MethodContext, base: Method, **options):
-        super().__init__(context, **options)
-        self.base = base
+        super().__init__(context, base, **options)
         self.predictor_lr = self.config["predictor_lr"] or context.lr
         graph = context.graph
         edges = graph.edge_index[:, (graph.edge_index[1] < graph.num_inner) & (graph.edge_index[0] != graph.edge_index[1])]
@@ -76,8 +77,12 @@ class SAT(Method):
         self.first_layer = context.first_layer  # --exact-first-layer's rows (local_delta reads their partial)
 
     @classmethod
-    def check_options(cls, options):
-        check_sat_options(cls.name, options)
+    def check_options(cls, options, name=None):
+        check_sat_options(name or cls.name, options)
+
+    @classmethod
+    def check_run(cls, config, name=None):
+        check_sat_run(name or cls.name, config)
 
     def predictor(self, layer: int, width: int) -> tuple[EmbeddingPredictor, torch.optim.Optimizer]:
         key = layer if self.config["per_layer"] else "shared"
@@ -92,8 +97,7 @@ class SAT(Method):
     # -- the base protocol runs underneath ---------------------------------------------------------------------
     def setup(self, exact):
         self.base.setup(exact)
-        if self.base.history is None:
-            raise ConfigError(f"SAT needs a base that keeps a halo history; {self.base.name!r} has none")
+        history = self.base_history()
         for layer, (inner, halo) in exact.items():
             state = _LayerState(window=deque([halo.detach().clone()], maxlen=self.config["window"]),
                                 fresh_at=(0.0, -1.0))
@@ -105,24 +109,16 @@ class SAT(Method):
             self.layers[layer] = state
             self.syncs[layer] = 0
             self.predictor(layer, halo.size(1))
-        self.base.history.subscribe(self._on_snapshot)
+        history.subscribe(self._on_snapshot)
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         """The base's history announced new rows: observed at the layer's next supply, where the inner rows are."""
         self.arrived[snapshot.layer] = snapshot
 
     def start_epoch(self, epoch, step):
-        super().start_epoch(epoch, step)
-        self.base.start_epoch(epoch, step)
+        super().start_epoch(epoch, step)  # the base's too
         self.predictor_time = 0.0
         self.predictor_losses = []
-
-    def start_step(self, step):
-        super().start_step(step)
-        self.base.start_step(step)
-
-    def after_backward(self):
-        self.base.after_backward()
 
     # -- prediction and online training -----------------------------------------------------------------------
     def _inner_input(self, h_inner: torch.Tensor) -> torch.Tensor:

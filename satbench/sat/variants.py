@@ -1,76 +1,18 @@
-"""SAT's registered variants: each a :class:`SATVariant`, SAT's options with its own defaults on a base method held by
-registry name (never imported: the base is built when the variant is)."""
+"""SAT's registered variants: each SAT (:class:`~satbench.sat.method.SAT`) with its own option defaults, registered on
+a base method held by registry name (never imported: the base is built when the variant is; see
+:class:`~satbench.methods.OnBase`)."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
-from ..methods import MethodContext, Option, get_method, register_method, resolve_options
+from ..methods import OnBase, register_on_base
 from .method import SAT
-from .options import SAT_OPTIONS, check_sat_options, check_sat_run
+
+SATVariant = OnBase  # what a registered SAT variant is
 
 
-@dataclasses.dataclass(frozen=True, eq=True)
-class SATVariant:
-    """A registered SAT configuration: SAT's options with its own defaults, composed with the base method registered
-    as ``base`` (whose weight sync, local steps, graph and options it takes). Calling it builds the base, then SAT
-    holding it."""
-
-    name: str
-    base: str
-    description: str
-    defaults: tuple[tuple[str, Any], ...] = ()
-    exact_first_layer: bool = False  # built on --exact-first-layer
-    family = "sat"
-
-    @property
-    def base_method(self):
-        return get_method(self.base)
-
-    @property
-    def weight_sync(self) -> str:
-        return self.base_method.weight_sync
-
-    @property
-    def local_steps(self) -> int:
-        return self.base_method.local_steps
-
-    @property
-    def train_graph(self) -> str:
-        return self.base_method.train_graph
-
-    @property
-    def options(self) -> dict[str, Option]:
-        defaults = dict(self.defaults)
-        return {**self.base_method.options,
-                **{key: dataclasses.replace(option, default=defaults.get(key, option.default))
-                   for key, option in SAT_OPTIONS.items()}}
-
-    def check_options(self, options: dict[str, Any]) -> None:
-        self.base_method.check_options({key: options[key] for key in self.base_method.options})
-        check_sat_options(self.name, options)
-
-    def summary(self) -> str:
-        return self.description
-
-    def check_run(self, config) -> None:
-        check_sat_run(self.name, config)
-
-    def __call__(self, context: MethodContext, **options) -> SAT:
-        resolved = resolve_options(self, options)
-        base = self.base_method(context, **{key: resolved[key] for key in self.base_method.options})
-        sat = SAT(context, base, **{key: resolved[key] for key in SAT_OPTIONS})
-        sat.name = self.name
-        return sat
-
-
-def sat_variant(name: str, base: str, description: str, exact_first_layer: bool = False, **defaults) -> SATVariant:
+def sat_variant(name: str, base: str, description: str, exact_first_layer: bool = False, **defaults) -> OnBase:
     """Register a SAT variant on the base method registered as ``base``."""
-    unknown = sorted(set(defaults) - set(SAT_OPTIONS))
-    if unknown:
-        raise TypeError(f"unknown SAT options {unknown}")
-    return register_method(SATVariant(name, base, description, tuple(sorted(defaults.items())), exact_first_layer))
+    return register_on_base(name, SAT, base, description, exact_first_layer, **defaults)
 
 
 sat_variant("sat", "digest", "SAT (faithful): LSTM+GCN halo-embedding prediction on top of DIGEST.")
