@@ -1,7 +1,7 @@
 """satbench reproduction workflow.
 
     snakemake --cores all                                   # default: config/config.yaml (offline, generated graphs)
-    snakemake --cores all --configfile config/real-small.yaml
+    snakemake --cores all --configfile config/real.yaml
     snakemake --cores all --configfile config/bandwidth.yaml          # the bandwidth study (root: emulated links)
     snakemake --profile profiles/slurm --configfile config/paper.yaml     # the paper grid on a GPU cluster
     snakemake figures --config existing_only=true --forcerun figures      # tables/plots from existing records only

@@ -38,34 +38,24 @@ fresh-halo control is its own, not GAS's: with exact rows its halo gradients sti
 ``h_partial`` and its gradient pushes still cross, where GAS's rows carry no gradient at all.
 """
 
+from __future__ import annotations
+
 import dataclasses
 
-import torch
-
 from satbench.halo import as_halo_rows
+from satbench.lazy import lazy
 from satbench.methods import Alleviation, Option, register_on_base
+
+# imported when the method first trains, so that listing the methods needs no torch
+torch = lazy("torch")
+autograd = lazy("satbench.baselines._autograd")
 
 SCORES = {
     "linear": lambda f: f,
     "concave": lambda f: f * (2 - f),
     "convex": lambda f: f * f,
-    "const": torch.ones_like,
+    "const": lambda f: torch.ones_like(f),
 }
-
-
-class _Compensated(torch.autograd.Function):
-    """Forward ``α·partial + (1 − α)·history``; backward hands ``partial`` the compensated gradient
-    ``α·g + (1 − α)·g_hist`` (and ``history`` none)."""
-
-    @staticmethod
-    def forward(ctx, partial, history, alpha, grad_history):
-        ctx.save_for_backward(alpha, grad_history)
-        return alpha * partial + (1 - alpha) * history
-
-    @staticmethod
-    def backward(ctx, grad):
-        alpha, grad_history = ctx.saved_tensors
-        return alpha * grad + (1 - alpha) * grad_history, None, None, None
 
 
 class LMC(Alleviation):
@@ -122,7 +112,7 @@ class LMC(Alleviation):
         self.collect_gradients(layer)
         history = stale.rows.detach()
         alpha = self.alpha.to(history.dtype)
-        rows = _Compensated.apply(partial_halo, history, alpha, self.grad_history[layer].to(history.dtype))
+        rows = autograd.Compensated.apply(partial_halo, history, alpha, self.grad_history[layer].to(history.dtype))
         if h_inner.requires_grad:
             self.push_gradients(layer, h_inner)
         return dataclasses.replace(stale, rows=rows, replaced=history)

@@ -14,25 +14,13 @@ stale). ``pipegcn-gf`` smooths both streams, ``avg ← γ·avg + (1−γ)·recei
 
 import dataclasses
 
-import torch
-
 from satbench.baselines.gas import GAS
+from satbench.lazy import lazy
 from satbench.methods import Option, register_method
 
-
-class _StaleHalo(torch.autograd.Function):
-    """Forward: the (stale) halo rows, unchanged. Backward: the halo rows' gradient is handed to ``on_grad`` (to be
-    sent to their owners) and the inner rows receive the stale gradient their holders sent last epoch."""
-
-    @staticmethod
-    def forward(ctx, h_inner, halo, stale_inner_grad, on_grad):
-        ctx.stale_inner_grad, ctx.on_grad = stale_inner_grad, on_grad
-        return halo.clone()
-
-    @staticmethod
-    def backward(ctx, grad_halo):
-        ctx.on_grad(grad_halo)
-        return ctx.stale_inner_grad, None, None, None
+# imported when the method first trains, so that listing the methods needs no torch
+torch = lazy("torch")
+autograd = lazy("satbench.baselines._autograd")
 
 
 @register_method
@@ -71,7 +59,7 @@ class PipeGCN(GAS):
             self.pending_grads[layer] = self.comm.start_rows(grad_halo.contiguous(), self.comm.halo_counts,
                                                              self.comm.send_counts, "halo_grad")
 
-        return dataclasses.replace(halo, rows=_StaleHalo.apply(h_inner, halo.rows, self.inner_grad[layer],
+        return dataclasses.replace(halo, rows=autograd.StaleHalo.apply(h_inner, halo.rows, self.inner_grad[layer],
                                                                send_gradient))
 
 

@@ -11,10 +11,12 @@ traffic: it is also a synchronisation point that waits for the slowest worker, a
 Cached rows carry no gradient. The defaults (threshold 0.1, bound 10 epochs) are ours: the paper tunes both.
 """
 
-import torch
 
 from satbench.history import HaloHistory
+from satbench.lazy import lazy
 from satbench.methods import HISTORICAL, Method, Option, register_method
+
+torch = lazy("torch")  # imported when the method first trains: listing the methods needs no torch
 
 
 @register_method

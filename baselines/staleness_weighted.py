@@ -19,13 +19,17 @@ that control is the base's. GCN and SAGE only: a halo row's message is linear in
 scales the message; GAT's attention is not (refused).
 """
 
+from __future__ import annotations
+
 import dataclasses
 
-import torch
 
 from satbench.errors import ConfigError
 from satbench.halo import as_halo_rows
+from satbench.lazy import lazy
 from satbench.methods import Alleviation, Option, register_on_base
+
+torch = lazy("torch")  # imported when the method first trains: listing the methods needs no torch
 
 
 class StalenessWeighted(Alleviation):

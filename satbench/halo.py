@@ -29,11 +29,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import torch
-import torch.nn.functional as F
 
 from .choices import HALO_MODES
-from .comm import Traffic
+from .lazy import lazy
+
+torch = lazy("torch")  # imported when the seam first runs: naming a method needs no torch
+F = lazy("torch.nn.functional")
 
 
 # Per hidden layer, per worker: sums that combine into relative errors and means over all workers' halo rows.
@@ -73,11 +74,11 @@ class FirstLayerRows:
         self.rows, self.inner = rows.detach(), h_inner.detach()
         return rows
 
-    @torch.no_grad()
     def partial_next(self) -> torch.Tensor:
         """Layer 2's pre-activation of the halo rows from what this worker holds, with the current weights: the
         self loop and the edges from local neighbours, over this step's exact layer-1 rows (GCN)."""
-        return self.next_layer_partial(torch.cat([self.inner, self.rows]))
+        with torch.no_grad():
+            return self.next_layer_partial(torch.cat([self.inner, self.rows]))
 
 
 class HaloSeam:
@@ -111,17 +112,18 @@ class HaloSeam:
             supplied = as_halo_rows(self.method.supply_halo(layer, h_inner, partial_halo))
         rows = supplied.rows
         if self.fresh and not computed_here:  # rows computed here are exact already
-            exact = self.comm.exchange(h_inner.detach(), category=Traffic.CONTROL)
+            # satbench.comm.Traffic.CONTROL (named by its value: the communicator is not imported here)
+            exact = self.comm.exchange(h_inner.detach(), category="control")
             rows = exact + (rows - rows.detach()) if rows.requires_grad else exact
         if self._reference is not None:
             start = time.perf_counter()
-            self._measured.append(self._compare(layer, rows, supplied))
+            with torch.no_grad():
+                self._measured.append(self._compare(layer, rows, supplied))
             self.measure_time += time.perf_counter() - start
         if supplied.weight is not None and not self.fresh:  # the control's rows are exact: nothing to discount
             rows = rows * supplied.weight.to(rows.dtype).unsqueeze(1)
         return rows
 
-    @torch.no_grad()
     def _compare(self, layer: int, used: torch.Tensor, supplied: HaloRows) -> dict[str, float]:
         exact = self._reference[layer - 1]
         count = float(exact.size(0))

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
 
 from .halo import HaloRows
+from .lazy import lazy
+
+torch = lazy("torch")  # imported when a history is first written: naming a method needs no torch
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-import torch
 
 from .choices import WEIGHT_SYNCS
 from .errors import ConfigError

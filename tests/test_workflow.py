@@ -30,7 +30,7 @@ def snakemake(workdir, *args, timeout=600):
                           text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "real-small.yaml", "paper.yaml", "sat-study.yaml",
+@pytest.mark.parametrize("config", ["config.yaml", "real.yaml", "real-quick.yaml", "paper.yaml", "sat-study.yaml",
                                     "bandwidth.yaml"])
 @pytest.mark.multiprocess
 def test_every_shipped_config_plans(config):
@@ -38,7 +38,7 @@ def test_every_shipped_config_plans(config):
     result = snakemake(REPO, "-n", "--forceall", "--cores", "1", "--configfile", f"config/{config}")
     assert result.returncode == 0, result.stderr + result.stdout
     assert "rule train" in result.stdout and "rule figures" in result.stdout
-    if config in ("real-small.yaml", "paper.yaml", "bandwidth.yaml"):  # nothing of the default config leaks in
+    if config in ("real.yaml", "real-quick.yaml", "paper.yaml", "bandwidth.yaml"):  # nothing of the default config leaks in
         assert "results/runs/sbm-" not in result.stdout
     if config == "bandwidth.yaml":  # the study alone: 6 methods x 4 rates at W = 4, one seed
         assert "rule train_bandwidth" in result.stdout and "rule train:" not in result.stdout

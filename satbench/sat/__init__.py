@@ -37,11 +37,22 @@ while the early epochs of a period, where the trend has barely moved the rows, d
 ``sat-plus`` combines them (margin 0.8, 5 steps per sync, replay 2, owner check).
 """
 
-from .anchor import fit_damping, fit_gain
 from .method import SAT
 from .options import SAT_OPTIONS
-from .predictor import EmbeddingPredictor, PredictorGraph, replay_batches
 from .variants import SATVariant, sat_variant
+
+# The predictor and the anchor's fits need torch: importing this package (which registers the variants) does not
+# import them; naming one here does.
+_LAZY = {"fit_damping": "anchor", "fit_gain": "anchor", "EmbeddingPredictor": "predictor",
+         "PredictorGraph": "predictor", "replay_batches": "predictor"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["SAT", "SAT_OPTIONS", "EmbeddingPredictor", "PredictorGraph", "SATVariant", "fit_damping", "fit_gain", "replay_batches",
            "sat_variant"]

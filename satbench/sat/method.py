@@ -7,16 +7,24 @@ import dataclasses
 import time
 from collections import deque
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from ..halo import HaloRows, as_halo_rows
 from ..history import Snapshot
+from ..lazy import lazy
 from ..methods import Alleviation, Method, MethodContext
-from .anchor import fit_damping, fit_gain
-from .gate import error_per_owner, owner_approves
 from .options import SAT_OPTIONS, check_sat_options, check_sat_run
-from .predictor import EmbeddingPredictor, PredictorGraph, replay_batches
+
+if TYPE_CHECKING:
+    from .predictor import EmbeddingPredictor
+
+# SAT's machinery is imported when a SAT method is first built, so that registering and listing its variants needs
+# no torch (the variants are registered from this class).
+torch = lazy("torch")
+F = lazy("torch.nn.functional")
+anchor = lazy("satbench.sat.anchor")
+gate = lazy("satbench.sat.gate")
+predictor_module = lazy("satbench.sat.predictor")
 
 
 @dataclasses.dataclass
@@ -59,7 +67,8 @@ class SAT(Alleviation):
         edges = graph.edge_index[:, (graph.edge_index[1] < graph.num_inner) & (graph.edge_index[0] != graph.edge_index[1])]
         cut = edges[:, edges[0] >= graph.num_inner]
         # symmetric, so messages reach the halo rows
-        self.graph = PredictorGraph(torch.cat([edges, cut.flip(0)], dim=1), graph.num_inner, graph.num_rows)
+        self.graph = predictor_module.PredictorGraph(torch.cat([edges, cut.flip(0)], dim=1), graph.num_inner,
+                                                     graph.num_rows)
         self.num_inner = graph.num_inner
         self.predictors: dict[object, tuple[EmbeddingPredictor, torch.optim.Optimizer]] = {}
         self.layers: dict[int, _LayerState] = {}
@@ -90,7 +99,7 @@ class SAT(Alleviation):
             # Seeded on its own, so the predictor neither depends on nor disturbs the GNN's random state.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(1_000_003 + (layer if self.config["per_layer"] else 0))
-                predictor = EmbeddingPredictor(width, self.config["residual"]).to(self.comm.device)
+                predictor = predictor_module.EmbeddingPredictor(width, self.config["residual"]).to(self.comm.device)
             self.predictors[key] = (predictor, torch.optim.Adam(predictor.parameters(), lr=self.predictor_lr))
         return self.predictors[key]
 
@@ -149,7 +158,7 @@ class SAT(Alleviation):
         return predictor(window, self._inner_input(h_inner), self.graph) + self._trend(layer, window)
 
     def _error_per_owner(self, rows: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return error_per_owner(rows, target, self.halo_owner, self.comm.world_size)
+        return gate.error_per_owner(rows, target, self.halo_owner, self.comm.world_size)
 
     def _observe(self, layer: int, snapshot: torch.Tensor, fresh_at: tuple[float, float], h_inner) -> None:
         """A new snapshot arrived (a sync): judge the last prediction, train on the snapshot, slide the window."""
@@ -165,7 +174,7 @@ class SAT(Alleviation):
         shift = self._local_shift(layer, previous)  # what local_delta would have added right now
         if self.config["local_delta"] and layer == 2 and state.partial_at_arrival is not None:
             raw = self._raw_local_shift(state, previous)
-            state.delta_gain = fit_gain(raw, snapshot.detach() - previous[-1])
+            state.delta_gain = anchor.fit_gain(raw, snapshot.detach() - previous[-1])
         if self.config["gated"]:
             with torch.no_grad():
                 predicted_error = self._error_per_owner(self._predict(layer, previous, h_inner) + shift, snapshot)
@@ -176,16 +185,16 @@ class SAT(Alleviation):
             state.window.append(snapshot)
             return
         if self.config["extrapolate"] and len(previous) >= 2:
-            state.damping = fit_damping(previous[-2], previous[-1], snapshot)
+            state.damping = anchor.fit_damping(previous[-2], previous[-1], snapshot)
         if owner_evidence is not None:
-            state.use_prediction &= owner_approves(owner_evidence, state.damping, self.config["gate_margin"])
+            state.use_prediction &= gate.owner_approves(owner_evidence, state.damping, self.config["gate_margin"])
         state.replay.append((previous, snapshot, shift))
         while len(state.replay) > self.config["replay"]:
             state.replay.popleft()
         predictor, optimizer = self.predictor(layer, snapshot.size(1))
         inner = self._inner_input(h_inner)
         # With ``extrapolate`` and ``local_delta`` the predictor learns what the anchor leaves over.
-        batches = replay_batches([(window, target - self._trend(layer, window) - shift)
+        batches = predictor_module.replay_batches([(window, target - self._trend(layer, window) - shift)
                                         for window, target, shift in state.replay])
         elements = len(state.replay) * snapshot.numel()
         for _ in range(self.config["predictor_steps"]):
@@ -233,7 +242,7 @@ class SAT(Alleviation):
         trend lost to the stale copy by the inverse margin (until a sync approves it again)."""
         state = self.layers[layer]
         state.evidence += evidence
-        state.use_prediction &= owner_approves(evidence, state.damping, margin=1 / self.config["gate_margin"])
+        state.use_prediction &= gate.owner_approves(evidence, state.damping, margin=1 / self.config["gate_margin"])
 
     def _rows_to_use(self, layer: int, h_inner: torch.Tensor, stale: torch.Tensor) -> torch.Tensor:
         state = self.layers[layer]
