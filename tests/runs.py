@@ -31,11 +31,11 @@ def load_record(path) -> dict:
 
 
 def without_timings(value):
-    """A record with every wall-clock and memory measurement (and the host environment) removed, for equality
-    checks."""
+    """A record with every wall-clock and memory measurement (and the host environment and the time it was
+    written) removed, for equality checks."""
     if isinstance(value, dict):
         return {k: without_timings(v) for k, v in value.items()
-                if not k.endswith("_time_s") and k not in ("env", "memory", "peak_memory_bytes")}
+                if not k.endswith("_time_s") and k not in ("env", "memory", "peak_memory_bytes", "created")}
     if isinstance(value, list):
         return [without_timings(v) for v in value]
     return value
