@@ -59,6 +59,7 @@ class SAT(Alleviation):
     name = "sat"
     shares_base_control = True
     options = SAT_OPTIONS
+    context_attributes = ("graph", "first_layer")  # the predictor's graph, and --exact-first-layer's rows
 
     def __init__(self, context: MethodContext, base: Method, **options):
         super().__init__(context, base, **options)
