@@ -89,7 +89,8 @@ _DESCRIPTIONS = {
     Traffic.HALO: "halo rows", Traffic.HALO_GRAD: "halo-row gradients",
     Traffic.REDUCE: "weight synchronisation", Traffic.PROTOCOL: "the method's protocol messages",
     Traffic.CONTROL: "the fresh-halo control's rows", Traffic.CONTROL_GRAD: "the fresh-halo control's gradients",
-    Traffic.MEASURE: "the staleness reference pass", Traffic.EVAL: "evaluation", Traffic.SETUP: "setup",
+    Traffic.MEASURE: "the staleness reference pass", Traffic.EVAL: "evaluation",
+    Traffic.SETUP: "setup data (input features, the histories' first rows)",
     Traffic.STATS: "epoch statistics",
 }
 
@@ -197,11 +198,15 @@ _PEER_GONE = re.compile(r"connection (reset|closed|refused)|closed by peer|broke
                         r"remote process exited|communicator was aborted|end of file", re.IGNORECASE)
 
 
+_SOURCE = re.compile(r"^\[[^\]\s]+:\d+\] ")
+
+
 def collective_failure(rank: int, operation: str, category: Traffic, where: str, seconds: float,
                        timeout_s: float | None, error: BaseException) -> CollectiveFailed:
     """The one-line error of a collective that raised ``error`` after ``seconds``."""
     lines = str(error).strip().splitlines()
-    detail = lines[-1] if lines else type(error).__name__
+    # gloo's line: "[<source file>:<line>] Read error [address]: Connection reset by peer. This is typically ..."
+    detail = _SOURCE.sub("", lines[-1] if lines else type(error).__name__).split(". This is typically")[0]
     what = f"{operation} of {category.description}{where}"
     limit = f"{timeout_s:g} s" if timeout_s is not None else "its default"
     if _TIMED_OUT.search(detail) or (timeout_s is not None and seconds >= 0.95 * timeout_s):

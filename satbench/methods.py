@@ -120,6 +120,9 @@ class Method:
     options: ClassVar[dict[str, Option]] = {}
     # Instance attributes __init__ builds from the context alone: the same in a resumed run, so not in a checkpoint.
     context_attributes: ClassVar[tuple[str, ...]] = ()
+    # Copies of a hidden layer's halo rows the method holds at its peak (histories, rows and gradients in flight):
+    # what `satbench run` adds to its memory estimate before any worker starts (satbench.runtime.memory).
+    halo_copies: ClassVar[float] = 0.0
 
     def __init__(self, context: "MethodContext", **options: Any):
         self.comm = context.comm
@@ -293,6 +296,12 @@ class Alleviation(Method):
     def check_run(cls, config: Any, name: str | None = None) -> None:
         """As :meth:`Method.check_run`; ``name`` is the registered method's."""
 
+    @classmethod
+    def held_copies(cls, options: dict[str, Any]) -> float:
+        """Copies of a hidden layer's halo rows this method holds beyond its base's, with ``options`` (for the memory
+        estimate: :attr:`Method.halo_copies`)."""
+        return cls.halo_copies
+
     def setup(self, exact):
         self.base.setup(exact)
 
@@ -408,6 +417,13 @@ class OnBase:
     @property
     def train_graph(self) -> str:
         return self.method.train_graph or self.base_method.train_graph
+
+    @property
+    def halo_copies(self) -> float:
+        """The base's copies of a hidden layer's halo rows and the held method's own, at this registration's option
+        defaults."""
+        defaults = {key: option.default for key, option in self.method.options.items()}
+        return self.base_method.halo_copies + self.method.held_copies(dict(defaults, **dict(self.defaults)))
 
     @property
     def options(self) -> dict[str, Option]:

@@ -50,7 +50,8 @@ from ..errors import ConfigError, OutOfMemory, RunInterrupted, SatbenchError, Wo
 from ..record import Record, check_outputs, current_umask, environment, write_json_atomic
 from .checkpoint import FileCheckpoints, checkpoint_dir, identity, remove_checkpoints
 from .network import WorkerLinks, check_available, describe, emulated_links, parse_network
-from .memory import memory_kind, oom_kills, peak_bytes, reset_peak, total_memory_bytes
+from .memory import (device_memory_bytes, estimate_peak_bytes, machine_memory_bytes, machine_peak_bytes,
+                     memory_kind, oom_kills, peak_bytes, reset_peak, total_memory_bytes)
 from .processes import (configure_logging, launched_by_torchrun, signals_deferred, start_fork_server,
                         stop_on_signals, worker_dies_with_parent, worker_start_method, worker_tag)
 from .progress import epoch_reporter
@@ -79,7 +80,7 @@ def prepare(config: RunConfig) -> dict[str, Any]:
     log.info("partition %s: edge cut %d, halo sizes %s, halo ratio mean %.3f, label skew mean %.3f max %.3f",
              info.directory, stats["edge_cut"], stats["halo_sizes"], stats["halo_ratio_mean"],
              stats["label_skew_mean"], stats["label_skew_max"])
-    return {
+    meta = {
         "num_features": graph.data.num_features,
         "num_classes": graph.num_classes,
         "task": graph.task,
@@ -92,6 +93,40 @@ def prepare(config: RunConfig) -> dict[str, Any]:
                     "num_features": graph.num_features, "num_classes": graph.num_classes, "task": graph.task,
                     "metric": graph.metric, "split": graph.split, "split_seed": graph.split_seed},
     }
+    check_capacity(config, meta)
+    return meta
+
+
+MIN_PART_NODES = 50  # below this, per-step overheads and communication swamp what a part computes
+
+
+def check_capacity(config: RunConfig, meta: dict[str, Any]) -> None:
+    """Before any worker starts: warn (``--strict``: refuse) where the parts are too small to be worth a worker, or
+    the workers on this machine would need more memory than it has (:func:`~.memory.estimate_peak_bytes`)."""
+    problems = []
+    smallest = min(meta["partition"]["inner_sizes"])
+    if config.workers > 1 and smallest < MIN_PART_NODES:
+        problems.append(f"the smallest of the {config.workers} parts holds {smallest} nodes (fewer than "
+                        f"{MIN_PART_NODES}): per-step overheads and communication dominate parts this small, so the "
+                        "run says little about partition-parallel training; use fewer workers")
+    estimates = estimate_peak_bytes(config, meta)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", config.workers)) if launched_by_torchrun() else config.workers
+    if config.device == "cpu":
+        needed, available = machine_peak_bytes(sorted(estimates)[-local:]), machine_memory_bytes()
+        if available is not None and needed > available:
+            problems.append(f"the {local} workers on this machine need an estimated {needed / 2**30:.1f} GiB at their "
+                            f"peak, more than its {available / 2**30:.1f} GiB; use more machines, a smaller model or "
+                            "fewer halo copies (the estimate: README, \"Before any worker starts\")")
+    else:
+        available = device_memory_bytes(0)
+        if available is not None and max(estimates) > available:
+            problems.append(f"a worker needs an estimated {max(estimates) / 2**30:.1f} GiB of GPU memory at its peak, "
+                            f"more than its GPU's {available / 2**30:.1f} GiB; use more workers or a smaller model "
+                            "(the estimate: README, \"Before any worker starts\")")
+    for problem in problems:
+        if config.strict:
+            raise ConfigError(f"--strict: {problem}")
+        log.warning("%s", problem)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -356,6 +391,8 @@ def _stop_workers(processes: list, grace_s: float = 5.0) -> None:
 
 
 FAILURE_GRACE_S = 1.0
+# torch says so each time it stops the other workers of a failed run: our own clean-up, not news to the user.
+logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
 
 
 def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: WorkerLinks | None = None) -> None:
