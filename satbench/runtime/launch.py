@@ -15,6 +15,12 @@ turns into an error rather than a hang. Torch threads are divided among the work
 staging files named uniquely for this run (pid and a random token) and renamed into place only once every worker has
 finished, so a failed or interrupted run leaves nothing behind: not at ``--out``, not a staging or error file.
 
+With ``--checkpoint-every K`` every worker saves its state every K epochs beside ``--out``
+(:mod:`satbench.runtime.checkpoint`), the same command resumes from the latest checkpoint, and the checkpoints are
+removed once the record is written. Before any worker starts, :func:`check_capacity` warns (``--strict``: refuses)
+where the parts are tiny or the estimated memory exceeds the machine's. A failed run is reported by its cause: the
+earliest failure that is not the echo of another's (:data:`ECHOES`).
+
 ``--network RATE[,DELAY]`` (spawn launcher, W > 1) runs each worker in a private network namespace with a shaped
 link (:mod:`satbench.runtime.network`); the links are set up before any work and deleted after every worker has been
 stopped, on every way out. torchrun refuses it (a cluster has real links); a single worker sends nothing.
