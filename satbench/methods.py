@@ -222,6 +222,18 @@ def _encode_state(value: Any, where: str) -> Any:
     return _refuse(value, where)
 
 
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)`` for a state a checkpoint loaded onto the worker's device: the step counts
+    go back to the CPU, where an optimiser that is neither capturable nor fused keeps (and expects) them."""
+    groups = {index: group for group in state.get("param_groups", []) for index in group["params"]}
+    for index, values in state.get("state", {}).items():
+        step, group = values.get("step"), groups.get(index, {})
+        if isinstance(step, torch.Tensor) and step.device.type != "cpu" and not (group.get("capturable")
+                                                                                 or group.get("fused")):
+            values["step"] = step.cpu()
+    optimizer.load_state_dict(state)
+
+
 def _class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
@@ -243,7 +255,10 @@ def _decode_state(current: Any, saved: Any, comm: Any, where: str) -> Any:
         if not callable(getattr(current, "load_state_dict", None)):
             raise ConfigError(f"{where}: the checkpoint restores an object in place, but the freshly built method "
                               "has none there; override load_state_dict")
-        current.load_state_dict(saved["state"])
+        if isinstance(current, torch.optim.Optimizer):
+            load_optimizer_state(current, saved["state"])
+        else:
+            current.load_state_dict(saved["state"])
         return current
     if kind in ("list", "tuple", "deque"):
         old = list(current) if isinstance(current, (list, tuple, collections.deque)) else []

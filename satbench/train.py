@@ -24,7 +24,7 @@ from .config import RunConfig
 from .comm import CONTROL_TRAFFIC, METHOD_TRAFFIC, Communicator, Traffic
 from .evaluate import Scorer
 from .halo import STALENESS_FIELDS, FirstLayerRows, HaloSeam
-from .methods import MethodContext, get_method
+from .methods import MethodContext, get_method, load_optimizer_state
 from .models import LocalGraph, SparseAggregation, build_model, first_layer_aggregate, gcn_edge_weights
 from .partition import Part
 
@@ -372,10 +372,10 @@ class Trainer:
         if len(state["rows"]) != state["epoch"]:
             raise ValueError(f"a checkpoint of epoch {state['epoch']} holds {len(state['rows'])} epoch rows")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])  # loaded onto the device, as the rest
         self.method.load_state_dict(state["method"])
         self.step = int(state["step"])
-        torch.set_rng_state(state["rng"]["cpu"])
+        torch.set_rng_state(state["rng"]["cpu"].cpu())
         if self.device.type == "cuda" and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
         return list(state["rows"])

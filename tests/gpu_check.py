@@ -8,7 +8,9 @@ Each check prints one line, ``PASS`` or ``FAIL`` (exit status 1 if any fails), o
 3. one ``sat`` run on CUDA (W = 2 where there are two GPUs): finite losses, staleness measured, its predictor trained;
 4. peak CUDA memory in the records: ``memory.kind`` is ``cuda_max_allocated`` and every worker's peak is positive
    (printed next to the estimate ``satbench run`` warns with);
-5. communication time on CUDA (events on the current stream): ``exact`` and ``pipegcn`` at W = 2 book communication
+5. checkpoints on CUDA: ``pipegcn`` killed with SIGKILL after its checkpoint of epoch 10 of 20 and started again
+   resumes, with the bytes of an uninterrupted run and its losses within a relative 1e-4;
+6. communication time on CUDA (events on the current stream): ``exact`` and ``pipegcn`` at W = 2 book communication
    time in every epoch, never more than the epoch's time (printed per epoch, for a look at PipeGCN's overlap).
 
 On a machine without CUDA it prints one line saying why and exits with status 0. It trains small generated graphs
@@ -63,6 +65,45 @@ def close_losses(cuda: dict, cpu: dict, rtol: float = 1e-4) -> str | None:
     if cuda["summary"]["best_epoch"] != cpu["summary"]["best_epoch"]:
         return f"best epoch {cuda['summary']['best_epoch']} on CUDA, {cpu['summary']['best_epoch']} on the CPU"
     return None
+
+
+def resumed_matches(directory: Path, workers: int) -> tuple[str | None, str]:
+    """pipegcn on CUDA, 20 epochs, a checkpoint every 5: killed (SIGKILL, workers included) once the checkpoint of
+    epoch 10 is committed, started again; against an uninterrupted run: the same bytes, losses within 1e-4."""
+    import signal
+    import time
+
+    args = ["--workers", str(workers), "--device", "cuda", "--method", "pipegcn", "--epochs", "20"]
+    reference = run(directory, "pipegcn-uninterrupted", *args)
+    out = directory / "pipegcn-resumed.json"
+    command = [sys.executable, "-m", "satbench", "run", "--dataset", GRAPH, "--hidden", "32", "--dropout", "0",
+               "--no-progress", "--cache-dir", str(directory / "cache"), "--checkpoint-every", "5", "--out", str(out),
+               *args]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    marker = directory / "pipegcn-resumed.json.checkpoint" / "latest.json"
+    process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if json.loads(marker.read_text())["epoch"] >= 10:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    if process.poll() is not None:
+        raise RuntimeError(f"the run ended (status {process.returncode}) before its checkpoint of epoch 10")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(marker.read_text())["epoch"]
+    again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    if again.returncode != 0:
+        raise RuntimeError(f"the resumed run failed: {again.stderr.strip().splitlines()[-1:]}")
+    if f"resuming from the checkpoint of epoch {killed_at}" not in again.stderr:
+        return f"it did not resume from the checkpoint of epoch {killed_at}", ""
+    resumed = json.loads(out.read_text())
+    if [row["comm_bytes"] for row in resumed["epochs"]] != [row["comm_bytes"] for row in reference["epochs"]]:
+        return "bytes per epoch differ", ""
+    return close_losses(resumed, reference), f"killed after epoch {killed_at}"
 
 
 def main() -> int:
@@ -134,6 +175,13 @@ def main() -> int:
                 problem = f"memory {memory}"
             report(f"peak CUDA memory in the record of {name}", problem,
                    f"per worker {[round(peak / 2**20) for peak in memory['per_worker_bytes']]} MiB{estimate}")
+
+        workers = min(2, gpus)
+        check = f"pipegcn at W = {workers} on CUDA, killed and resumed from its checkpoint, matches the uninterrupted run"
+        try:
+            report(check, *resumed_matches(directory, workers))
+        except RuntimeError as error:
+            report(check, str(error))
 
         if gpus >= 2:
             for method in ("exact", "pipegcn"):
