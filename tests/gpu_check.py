@@ -177,7 +177,8 @@ def main() -> int:
                    f"per worker {[round(peak / 2**20) for peak in memory['per_worker_bytes']]} MiB{estimate}")
 
         workers = min(2, gpus)
-        check = f"pipegcn at W = {workers} on CUDA, killed and resumed from its checkpoint, matches the uninterrupted run"
+        check = (f"pipegcn at W = {workers} on CUDA, killed and resumed from its checkpoint, matches the uninterrupted "
+                 "run")
         try:
             report(check, *resumed_matches(directory, workers))
         except RuntimeError as error:

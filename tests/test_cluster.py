@@ -27,7 +27,7 @@ GLOO_RESET = ("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc
               "application.")
 
 
-# -- failures ---------------------------------------------------------------------------------------------------------
+# -- failures --------------------------------------------------------------------------------------------------------
 
 def test_a_failed_collective_says_what_it_was_and_why():
     timeout = collective_failure(0, "all_to_all", Traffic.HALO, " (layer 1, epoch 2)", 2.01, 2.0,
@@ -43,7 +43,8 @@ def test_a_failed_collective_says_what_it_was_and_why():
     slow = collective_failure(1, "all_gather", Traffic.STATS, "", 299.0, 300.0, RuntimeError("NCCL error"))
     assert isinstance(slow, CollectiveTimeout)
     other = collective_failure(1, "barrier", Traffic.STATS, "", 0.5, 300.0, RuntimeError("something else\nlast"))
-    assert type(other) is CollectiveFailed and str(other) == "worker 1: barrier of epoch statistics failed after 0.5 s: last"
+    assert type(other) is CollectiveFailed
+    assert str(other) == "worker 1: barrier of epoch statistics failed after 0.5 s: last"
 
 
 def test_the_launcher_reports_the_timeout_before_the_echoes_of_its_peers(tmp_path):
@@ -95,7 +96,7 @@ def test_a_collective_that_times_out_fails_the_run_with_one_line_naming_it(tmp_p
     assert not out.exists()
 
 
-# -- logs ---------------------------------------------------------------------------------------------------------------
+# -- logs ------------------------------------------------------------------------------------------------------------
 
 class Terminal(io.StringIO):
     def isatty(self):
@@ -149,7 +150,7 @@ def test_a_redirected_run_logs_epochs_in_lines_without_bar_frames(tmp_path):
     assert load_record(out)["config"]["log_every"] == 2
 
 
-# -- before spawning ------------------------------------------------------------------------------------------------
+# -- before spawning -------------------------------------------------------------------------------------------------
 
 SMALL_GRAPH = "sbm:n=1500,classes=4,degree=6,features=16,seed=2"
 
