@@ -30,10 +30,12 @@ from typing import Any, Callable, ClassVar
 
 
 from .choices import WEIGHT_SYNCS
-from .comm import PendingRows
 from .errors import ConfigError
 from .halo import HaloRows
 from .history import HaloHistory
+from .lazy import lazy
+
+torch = lazy("torch")  # imported when a method first saves or restores its state: listing the methods needs no torch
 
 TRAIN_GRAPHS = ("full", "inner", "partial_halo")
 REFERENCE, HISTORICAL, ALLEVIATION = "reference", "historical", "alleviation"
@@ -193,11 +195,10 @@ class Method:
 
 # -- a method's state in a checkpoint: plain values and tensors as they are, everything else as a tagged dict -------
 
-_PLAIN = (bool, int, float, str, torch.Tensor)
-
-
 def _encode_state(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, _PLAIN):
+    from .comm import PendingRows
+
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
         return value  # tensors as they are: torch.save keeps tensors that share storage shared
     if isinstance(value, PendingRows):
         return {"kind": "pending", "state": value.state_dict()}
