@@ -27,7 +27,11 @@ SNAKEMAKE := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake
 SNAKEMAKE_OPTIONS := --cores $(CORES) --rerun-incomplete $(if $(CONFIG),--configfile=$(CONFIG))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-unit reproduce figures report bench clean-results
+# The GPU check runs in the environment that has the CUDA build of torch: the active conda environment
+# (environment.yml), else .venv (whose CPU build makes the check say so and skip).
+GPU_PYTHON ?= $(or $(if $(CONDA_PREFIX),$(wildcard $(CONDA_PREFIX)/bin/python)),$(wildcard $(BIN)/python),$(PYTHON))
+
+.PHONY: help venv test test-unit gpu-check reproduce figures report bench clean-results
 
 help:
 	@echo "make reproduce      install into .venv, run the default reproduction (CONFIG=config/X.yaml, CORES=N)"
@@ -36,6 +40,7 @@ help:
 	@echo "make figures        rebuild tables and plots from existing run records, without training"
 	@echo "make report         snakemake --report report.html"
 	@echo "make bench          run the timing benchmarks in tests/benchmarks (pytest-benchmark)"
+	@echo "make gpu-check      exact and SAT on CUDA against the CPU, peak CUDA memory, CUDA timing (skips without CUDA)"
 	@echo "make venv           only create .venv (TORCH_SPEC='torch==X' for another PyTorch build)"
 	@echo "make clean-results  delete generated run records, tables, logs and plots"
 
@@ -54,6 +59,9 @@ test: venv
 test-unit: venv
 	$(if $(DATA_MIRROR),SATBENCH_DATA_MIRROR='$(DATA_MIRROR)') SATBENCH_OFFLINE=$(SATBENCH_OFFLINE) \
 		$(BIN)/python -m pytest -q -m unit $(PYTEST_ARGS)
+
+gpu-check:
+	@$(GPU_PYTHON) tests/gpu_check.py
 
 reproduce: venv
 	$(SNAKEMAKE) $(SNAKEMAKE_OPTIONS)

@@ -22,6 +22,7 @@ class DIGEST(Method):
 
     name = "digest"
     family = HISTORICAL
+    halo_copies = 3.0  # rows in use, the store's shard (README, "Before any worker starts")
     weight_sync = "average"
     local_steps = 3
     options = {"sync_period": Option(10, "τ: pull halo rows when epoch % τ == 0, push when (epoch+1) % τ == 0",

@@ -22,6 +22,7 @@ class GAS(Method):
 
     name = "gas"
     family = HISTORICAL
+    halo_copies = 3.0  # history, rows in flight (README, "Before any worker starts")
 
     def __init__(self, context, **options):
         super().__init__(context, **options)

@@ -65,6 +65,8 @@ class LMC(Alleviation):
     name = "lmc"
     shares_base_control = False  # its gradient path through h_partial and its gradient pushes are its own
     train_graph = "partial_halo"
+    # the partial recomputation, the gradient history, gradients in flight (README, "Before any worker starts")
+    halo_copies = 8.0
     options = {
         "score": Option("linear", "α_j = beta * score(f_j), f_j = (in-partition neighbours of halo node j + 1) / "
                                   "(degree + 1): linear f, concave f(2-f), convex f^2, const 1",

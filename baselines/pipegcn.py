@@ -28,6 +28,7 @@ class PipeGCN(GAS):
     """Halo features and their gradients one epoch stale, exchanged asynchronously while computing."""
 
     name = "pipegcn"
+    halo_copies = 9.0  # GAS's, gradients in flight, stale inner gradients (README, "Before any worker starts")
     options = {"smoothing": Option(0.0, "γ of avg ← γ·avg + (1−γ)·received for features and gradients; 0: none",
                                    minimum=0.0, maximum=1.0)}
 

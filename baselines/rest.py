@@ -33,6 +33,8 @@ class REST(Alleviation):
 
     name = "rest"
     shares_base_control = True
+    context_attributes = ("fresh_pass",)  # the trainer's exact pass, handed in by the context
+    halo_copies = 1.0  # the base's own latest rows (README, "Before any worker starts")
     options = {"refresh_every": Option(1, "epochs between refreshes: a forward-only exact pass at the start of "
                                           "every epoch e > 1 with (e-1) % refresh_every == 0", minimum=1)}
 

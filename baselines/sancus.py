@@ -25,6 +25,7 @@ class SANCUS(Method):
 
     name = "sancus"
     family = HISTORICAL
+    halo_copies = 3.0  # history, the last broadcast (README, "Before any worker starts")
     options = {
         "threshold": Option(0.1, "re-broadcast when the relative change since the last broadcast exceeds this",
                             minimum=0.0),

@@ -37,6 +37,7 @@ class StalenessWeighted(Alleviation):
 
     name = "staleness-weighted"
     shares_base_control = True  # the weights are dropped under the control, where it trains as its base
+    halo_copies = 1.0  # the weighted rows (README, "Before any worker starts")
     options = {"lambda": Option(10.0, "λ (epochs): a halo row of age a (epochs) sends its message scaled by "
                                       "exp(-a/λ)", minimum=1e-6)}
 

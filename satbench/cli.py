@@ -188,25 +188,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
+    from .runtime.processes import configure_logging, torchrun_tag
+
+    tag = torchrun_tag()  # under torchrun every line says which worker wrote it
     try:
         parser = build_parser(_command_of(argv))
         args = parser.parse_args(argv)
     except SatbenchError as error:  # the registry cannot be read (a broken plug-in): one line
-        print(f"satbench: error: {error}", file=sys.stderr)
+        print(f"satbench: error: {tag}{error}", file=sys.stderr)
         return 2
     args.argv = argv
-    # satbench's own lines at INFO (DEBUG with -v); other libraries' (fontTools subsetting a PDF's fonts, say) only
-    # when they warn.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        stream=sys.stderr)
-    logging.getLogger("satbench").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    # satbench's own lines at INFO (DEBUG with -v)
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO, tag)
     try:
         _COMMANDS[args.command](args)
     except (WorkerFailed, TrainingDiverged) as error:
-        print(f"satbench: error: {error}", file=sys.stderr)
+        print(f"satbench: error: {tag}{error}", file=sys.stderr)
         return 1
     except SatbenchError as error:
-        print(f"satbench: error: {error}", file=sys.stderr)
+        print(f"satbench: error: {tag}{error}", file=sys.stderr)
         return 2
     return 0
 

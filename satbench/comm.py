@@ -8,18 +8,33 @@ Byte accounting is per worker and counts payload sent to *other* workers: for th
 sends; for an all-reduce of ``n`` bytes, the ``2 (W-1)/W · n`` bytes a ring all-reduce sends per worker. Every byte
 is booked under one :class:`Traffic` category, declared here once with its role: the method's own cost, or kept
 apart from it. The trainer derives its record columns from that declaration.
+
+Time: on the CPU, the wall-clock time of each call (of the wait, for an asynchronous exchange). On CUDA, CUDA events
+recorded on the current stream around each call, resolved once per epoch when the trainer reads the meter: a
+synchronous NCCL collective, and the wait of an asynchronous one, make that stream wait for NCCL's, so the events
+measure the collective (or the wait) without synchronising the device, which would also wait for exchanges still in
+flight (PipeGCN's) and book them into the next collective.
+
+A collective that fails raises :class:`~satbench.errors.CollectiveFailed` naming the worker, the collective (its
+operation and category) and where training was (:class:`Position`: epoch and layer, set by the trainer and the halo
+seam): :class:`~satbench.errors.CollectiveTimeout` when it waited ``--timeout`` seconds, :class:`PeerLost` when a
+peer's connection went away (usually the echo of that peer's own failure).
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from .errors import CollectiveFailed, CollectiveTimeout, PeerLost
 from .partition import Part
 
 
@@ -64,6 +79,21 @@ class Traffic(str, enum.Enum):
         """The category of the gradients that flow back through an exchange of this category."""
         return {Traffic.HALO: Traffic.HALO_GRAD, Traffic.CONTROL: Traffic.CONTROL_GRAD}.get(self, self)
 
+    @property
+    def description(self) -> str:
+        """What the category's bytes are, in words (for a failed collective's message)."""
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS = {
+    Traffic.HALO: "halo rows", Traffic.HALO_GRAD: "halo-row gradients",
+    Traffic.REDUCE: "weight synchronisation", Traffic.PROTOCOL: "the method's protocol messages",
+    Traffic.CONTROL: "the fresh-halo control's rows", Traffic.CONTROL_GRAD: "the fresh-halo control's gradients",
+    Traffic.MEASURE: "the staleness reference pass", Traffic.EVAL: "evaluation",
+    Traffic.SETUP: "setup data (input features, the histories' first rows)",
+    Traffic.STATS: "epoch statistics",
+}
+
 
 _METHOD_TRAFFIC = frozenset({Traffic.HALO, Traffic.HALO_GRAD, Traffic.REDUCE, Traffic.PROTOCOL})
 METHOD_TRAFFIC = tuple(t for t in Traffic if t in _METHOD_TRAFFIC)  # in declaration order: the record's columns
@@ -77,12 +107,25 @@ class CommMeter:
     def __init__(self, device: torch.device):
         self.device = device
         self.bytes: dict[Traffic, int] = defaultdict(int)
-        self.seconds: dict[Traffic, float] = defaultdict(float)
+        self._seconds: dict[Traffic, float] = defaultdict(float)
+        # CUDA: (category, start, end) events of the calls timed since the seconds were last read
+        self._events: list[tuple[Traffic, Any, Any]] = []
         self._booked_as: Traffic | None = None
 
     def reset(self) -> None:
         self.bytes.clear()
-        self.seconds.clear()
+        self._seconds.clear()
+        self._events.clear()
+
+    @property
+    def seconds(self) -> dict[Traffic, float]:
+        """Seconds per category. On CUDA the events recorded since the last read are resolved here (the trainer reads
+        once per epoch, after synchronising the device, so nothing waits)."""
+        for category, start, end in self._events:
+            end.synchronize()
+            self._seconds[category] += start.elapsed_time(end) / 1000.0
+        self._events.clear()
+        return self._seconds
 
     @contextmanager
     def booked_as(self, category: str | Traffic):
@@ -98,14 +141,21 @@ class CommMeter:
     def timed(self, category: str | Traffic, num_bytes: int):
         category = self._booked_as or Traffic(category)
         if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+            start = torch.cuda.Event(enable_timing=True)
+            start.record()  # on the current stream (see the module docstring)
+            try:
+                yield
+            finally:
+                end = torch.cuda.Event(enable_timing=True)
+                end.record()
+                self._events.append((category, start, end))
+                self.bytes[category] += num_bytes
+            return
         start = time.perf_counter()
         try:
             yield
         finally:
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            self.seconds[category] += time.perf_counter() - start
+            self._seconds[category] += time.perf_counter() - start
             self.bytes[category] += num_bytes
 
     @property
@@ -120,6 +170,54 @@ class CommMeter:
         return sum(seconds for category, seconds in self.seconds.items() if category.counted)
 
 
+@dataclass
+class Position:
+    """Where this worker's training is, for the message of a collective that fails: the epoch (set by the trainer)
+    and the layer whose halo rows are being exchanged (set by the halo seam and the trainer's exact passes)."""
+
+    epoch: int | None = None
+    layer: int | None = None
+
+    @contextmanager
+    def at(self, layer: int | None):
+        previous, self.layer = self.layer, layer
+        try:
+            yield
+        finally:
+            self.layer = previous
+
+    def describe(self) -> str:
+        parts = ([f"layer {self.layer}"] if self.layer is not None else []) + \
+            ([f"epoch {self.epoch}"] if self.epoch is not None else [])
+        return f" ({', '.join(parts)})" if parts else ""
+
+
+# What gloo and NCCL say when a collective ran out of time, and when a peer's connection went away.
+_TIMED_OUT = re.compile(r"timed out|timeout", re.IGNORECASE)
+_PEER_GONE = re.compile(r"connection (reset|closed|refused)|closed by peer|broken pipe|socket closed|"
+                        r"remote process exited|communicator was aborted|end of file", re.IGNORECASE)
+
+
+_SOURCE = re.compile(r"^\[[^\]\s]+:\d+\] ")
+
+
+def collective_failure(rank: int, operation: str, category: Traffic, where: str, seconds: float,
+                       timeout_s: float | None, error: BaseException) -> CollectiveFailed:
+    """The one-line error of a collective that raised ``error`` after ``seconds``."""
+    lines = str(error).strip().splitlines()
+    # gloo's line: "[<source file>:<line>] Read error [address]: Connection reset by peer. This is typically ..."
+    detail = _SOURCE.sub("", lines[-1] if lines else type(error).__name__).split(". This is typically")[0]
+    what = f"{operation} of {category.description}{where}"
+    limit = f"{timeout_s:g} s" if timeout_s is not None else "its default"
+    if _TIMED_OUT.search(detail) or (timeout_s is not None and seconds >= 0.95 * timeout_s):
+        return CollectiveTimeout(f"worker {rank} timed out after {seconds:.1f} s in {what}: a peer stopped or lags, "
+                                 f"or the link is too slow for the data; --timeout sets the limit (now {limit})")
+    if _PEER_GONE.search(detail):
+        return PeerLost(f"worker {rank} lost a peer after {seconds:.1f} s in {what}: its process or node is gone "
+                        f"({detail})")
+    return CollectiveFailed(f"worker {rank}: {what} failed after {seconds:.1f} s: {detail}")
+
+
 class _HaloExchange(torch.autograd.Function):
     """Forward: owners send inner rows to the workers that hold them as halo. Backward: halo-row gradients travel
     back to their owners and are summed into the inner rows, exactly as full-graph backpropagation would."""
@@ -127,13 +225,15 @@ class _HaloExchange(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h_inner: torch.Tensor, comm: "Communicator", category: Traffic) -> torch.Tensor:
         ctx.comm, ctx.category, ctx.num_inner = comm, category, h_inner.size(0)
+        ctx.layer = comm.position.layer
         return comm.exchange_rows(h_inner.detach()[comm.send_index], comm.send_counts, comm.halo_counts, category)
 
     @staticmethod
     def backward(ctx, grad_halo: torch.Tensor):
         comm = ctx.comm
-        grad_sent = comm.exchange_rows(grad_halo.contiguous(), comm.halo_counts, comm.send_counts,
-                                       ctx.category.gradient)
+        with comm.position.at(ctx.layer):
+            grad_sent = comm.exchange_rows(grad_halo.contiguous(), comm.halo_counts, comm.send_counts,
+                                           ctx.category.gradient)
         grad_inner = grad_halo.new_zeros(ctx.num_inner, grad_halo.size(1))
         grad_inner.index_add_(0, comm.send_index, grad_sent)
         return grad_inner, None, None
@@ -153,23 +253,42 @@ class _SumAcrossWorkers(torch.autograd.Function):
 
 
 class PendingRows:
-    """Rows in flight; :meth:`wait` returns them (once complete) and books the traffic and the waiting time."""
+    """Rows in flight; :meth:`wait` returns them (once complete) and books the traffic and the waiting time.
+
+    A checkpoint completes them without booking anything (:meth:`state_dict`); their bytes are booked when they are
+    waited for, in the epoch that receives them, as without the checkpoint, also in a run resumed from it
+    (:meth:`Communicator.pending_from_state`)."""
 
     def __init__(self, comm: "Communicator", received: torch.Tensor, work, category: str | Traffic, num_bytes: int):
         self.comm, self.received, self.work, self.category, self.num_bytes = comm, received, work, category, num_bytes
+        self.unbooked = work is not None  # a single worker sends nothing and waits for nothing
+        self.started, self.where = time.monotonic(), comm.position.describe()
 
-    def wait(self) -> torch.Tensor:
+    def _complete(self) -> None:
         if self.work is not None:
-            with self.comm.meter.timed(self.category, self.num_bytes):
+            with self.comm.failures("all_to_all", self.category, self.started, self.where):
                 self.work.wait()
             self.work = None
+
+    def wait(self) -> torch.Tensor:
+        if self.unbooked:
+            with self.comm.meter.timed(self.category, self.num_bytes):
+                self._complete()
+            self.unbooked = False
         return self.received
+
+    def state_dict(self) -> dict[str, Any]:
+        """The rows, completed now, and the bytes still to book when they are waited for."""
+        self._complete()
+        return {"received": self.received, "category": Traffic(self.category).value, "num_bytes": self.num_bytes,
+                "unbooked": self.unbooked}
 
 
 class Communicator:
-    """One worker's view of the process group and of its part's send/receive lists."""
+    """One worker's view of the process group and of its part's send/receive lists. ``timeout_s``: the process
+    group's collective timeout (named when a collective times out)."""
 
-    def __init__(self, part: Part, device: torch.device):
+    def __init__(self, part: Part, device: torch.device, timeout_s: float | None = None):
         self.rank, self.world_size = part.rank, part.world_size
         self.device = device
         self.send_index = part.send_index.to(device)
@@ -177,6 +296,26 @@ class Communicator:
         self.halo_counts = list(part.halo_counts)
         self.num_halo = part.num_halo
         self.meter = CommMeter(device)
+        self.timeout_s = timeout_s
+        self.position = Position()
+
+    @contextmanager
+    def failures(self, operation: str, category: str | Traffic, started: float | None = None,
+                 where: str | None = None):
+        """Turn a failure of the collective inside into :class:`~satbench.errors.CollectiveFailed`, saying which."""
+        started = time.monotonic() if started is None else started
+        try:
+            yield
+        except RuntimeError as error:  # gloo and NCCL raise RuntimeErrors (DistBackendError is one)
+            raise collective_failure(self.rank, operation, Traffic(category),
+                                     self.position.describe() if where is None else where,
+                                     time.monotonic() - started, self.timeout_s, error) from error
+
+    def pending_from_state(self, state: dict[str, Any]) -> PendingRows:
+        """Completed rows from :meth:`PendingRows.state_dict`, whose bytes are booked when they are waited for."""
+        pending = PendingRows(self, state["received"], None, state["category"], int(state["num_bytes"]))
+        pending.unbooked = bool(state["unbooked"])
+        return pending
 
     # -- halo rows ---------------------------------------------------------------------------------------------
     def exchange_rows(self, rows: torch.Tensor, send_counts: list[int], recv_counts: list[int],
@@ -186,7 +325,7 @@ class Communicator:
         if self.world_size == 1:
             return received
         row_bytes = rows[0].numel() * rows.element_size() if rows.size(0) else 0
-        with self.meter.timed(category, row_bytes * rows.size(0)):
+        with self.meter.timed(category, row_bytes * rows.size(0)), self.failures("all_to_all", category):
             dist.all_to_all_single(received, rows.contiguous(), output_split_sizes=recv_counts,
                                    input_split_sizes=send_counts)
         return received
@@ -202,8 +341,9 @@ class Communicator:
         received = rows.new_empty(sum(recv_counts), *rows.shape[1:])
         work = None
         if self.world_size > 1:
-            work = dist.all_to_all_single(received, rows.contiguous(), output_split_sizes=recv_counts,
-                                          input_split_sizes=send_counts, async_op=True)
+            with self.failures("all_to_all", category):
+                work = dist.all_to_all_single(received, rows.contiguous(), output_split_sizes=recv_counts,
+                                              input_split_sizes=send_counts, async_op=True)
         row_bytes = rows[0].numel() * rows.element_size() if rows.size(0) else 0
         return PendingRows(self, received, work, category, row_bytes * rows.size(0) if work else 0)
 
@@ -220,7 +360,7 @@ class Communicator:
     def all_reduce(self, tensor: torch.Tensor, category: str | Traffic = Traffic.REDUCE) -> torch.Tensor:
         """In-place sum over workers; returns ``tensor``."""
         if self.world_size > 1:
-            with self.meter.timed(category, self._ring_bytes(tensor)):
+            with self.meter.timed(category, self._ring_bytes(tensor)), self.failures("all_reduce", category):
                 dist.all_reduce(tensor)
         return tensor
 
@@ -260,7 +400,8 @@ class Communicator:
         if self.world_size == 1:
             return values.unsqueeze(0)
         out = [torch.empty_like(values) for _ in range(self.world_size)]
-        with self.meter.timed(category, (self.world_size - 1) * values.numel() * values.element_size()):
+        with self.meter.timed(category, (self.world_size - 1) * values.numel() * values.element_size()), \
+                self.failures("all_gather", category):
             dist.all_gather(out, values.contiguous())
         return torch.stack(out)
 
@@ -268,4 +409,5 @@ class Communicator:
 
     def barrier(self) -> None:
         if self.world_size > 1:
-            dist.barrier()
+            with self.failures("barrier", Traffic.STATS):
+                dist.barrier()

@@ -29,6 +29,19 @@ class OutOfMemory(WorkerFailed):
     """A worker ran out of memory: killed by the kernel's out-of-memory killer, or refused an allocation."""
 
 
+class CollectiveFailed(WorkerFailed):
+    """A collective (halo exchange, all-reduce, gather, barrier) failed; the message names the worker, the collective
+    and where training was."""
+
+
+class CollectiveTimeout(CollectiveFailed):
+    """A collective waited ``--timeout`` seconds for a peer: the cause of a failure, not the echo of one."""
+
+
+class PeerLost(CollectiveFailed):
+    """A collective lost its connection to a peer whose process ended: usually the echo of that peer's own failure."""
+
+
 class TrainingDiverged(SatbenchError):
     """The training loss or a weight became non-finite; the run stopped at that epoch and produced no result."""
 

@@ -83,6 +83,16 @@ class HaloHistory:
         return (float((epoch - self.fresh_epoch[layer]).double().mean()),
                 float((step - self.fresh_step[layer]).double().mean()))
 
+    def state_dict(self) -> dict[str, dict]:
+        """The rows held, when each was computed, and the versions (for a checkpoint; subscribers are not state)."""
+        return {"rows": dict(self.rows), "fresh_epoch": dict(self.fresh_epoch), "fresh_step": dict(self.fresh_step),
+                "version": dict(self.version)}
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        """Hold what :meth:`state_dict` returned; the subscribers stay, and hear nothing (nothing new arrived)."""
+        self.rows, self.fresh_epoch = dict(state["rows"]), dict(state["fresh_epoch"])
+        self.fresh_step, self.version = dict(state["fresh_step"]), {k: int(v) for k, v in state["version"].items()}
+
     def supply(self, layer: int, epoch: int, step: int) -> HaloRows:
         """The layer's rows, with their mean age at (``epoch``, ``step``), as a method hands them to the model."""
         age_epochs, age_steps = self.age(layer, epoch, step)

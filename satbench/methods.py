@@ -16,6 +16,8 @@ an :class:`Alleviation`, registered on its base by registry name with :func:`reg
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import importlib
 import importlib.util
 import math
@@ -31,6 +33,9 @@ from .choices import WEIGHT_SYNCS
 from .errors import ConfigError
 from .halo import HaloRows
 from .history import HaloHistory
+from .lazy import lazy
+
+torch = lazy("torch")  # imported when a method first saves or restores its state: listing the methods needs no torch
 
 TRAIN_GRAPHS = ("full", "inner", "partial_halo")
 REFERENCE, HISTORICAL, ALLEVIATION = "reference", "historical", "alleviation"
@@ -85,6 +90,18 @@ class Method:
     forward (which calls :meth:`supply_halo` before every hidden layer, through the trainer's halo seam), the
     backward, :meth:`after_backward`. Staleness is measured on the rows :meth:`supply_halo` returns, so a method
     writes no measuring code of its own.
+
+    **Checkpoints** (``satbench run --checkpoint-every K``): between epochs the trainer saves :meth:`state_dict` with
+    the model and the optimiser, and a resumed run builds the method again (``__init__``, then :meth:`setup`) and
+    calls :meth:`load_state_dict`. The default saves every instance attribute except ``comm`` and those named in
+    :attr:`context_attributes`, and restores it: numbers, strings, tensors, lists, tuples, dicts, deques and
+    dataclasses of these (SAT's per-layer state), objects with ``state_dict``/``load_state_dict`` of their own, which
+    are restored in place (modules, optimisers, a :class:`~satbench.history.HaloHistory`, a base method held inside),
+    and asynchronous exchanges in flight (:class:`~satbench.comm.PendingRows`: completed at the checkpoint, their
+    bytes booked when they are waited for, as without it). So a method author writes nothing, or names in
+    :attr:`context_attributes` what ``__init__`` builds from the context alone (a graph of its own, a callable);
+    anything else a checkpoint cannot hold is refused before the first epoch, naming the attribute. Override both
+    methods only for state that is none of these.
     """
 
     name: ClassVar[str] = ""
@@ -103,6 +120,11 @@ class Method:
     train_graph: ClassVar[str] = "full"
     exact_first_layer: ClassVar[bool] = False  # built on --exact-first-layer (which it then implies)
     options: ClassVar[dict[str, Option]] = {}
+    # Instance attributes __init__ builds from the context alone: the same in a resumed run, so not in a checkpoint.
+    context_attributes: ClassVar[tuple[str, ...]] = ()
+    # Copies of a hidden layer's halo rows the method holds at its peak (histories, rows and gradients in flight):
+    # what `satbench run` adds to its memory estimate before any worker starts (satbench.runtime.memory).
+    halo_copies: ClassVar[float] = 0.0
 
     def __init__(self, context: "MethodContext", **options: Any):
         self.comm = context.comm
@@ -157,6 +179,116 @@ class Method:
         the rest by mean). Must return the same keys on every worker and every epoch."""
         return {}
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint holds of this method (see the class docstring); values ``torch.load`` reads with
+        ``weights_only=True``. Raises :class:`ConfigError` naming an attribute a checkpoint cannot hold."""
+        skipped = {"comm", *self.context_attributes}
+        return {name: _encode_state(value, f"method {self.name!r}: attribute {name}")
+                for name, value in vars(self).items() if name not in skipped}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned into this freshly built (and set up) method."""
+        for name, saved in state.items():
+            setattr(self, name, _decode_state(getattr(self, name, None), saved, self.comm,
+                                              f"method {self.name!r}: attribute {name}"))
+
+
+# -- a method's state in a checkpoint: plain values and tensors as they are, everything else as a tagged dict -------
+
+def _encode_state(value: Any, where: str) -> Any:
+    from .comm import PendingRows
+
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return value  # tensors as they are: torch.save keeps tensors that share storage shared
+    if isinstance(value, PendingRows):
+        return {"kind": "pending", "state": value.state_dict()}
+    if callable(getattr(value, "state_dict", None)) and callable(getattr(value, "load_state_dict", None)):
+        return {"kind": "state", "state": value.state_dict()}  # restored in place
+    if isinstance(value, collections.deque):
+        return {"kind": "deque", "maxlen": value.maxlen,
+                "items": [_encode_state(item, f"{where}[{i}]") for i, item in enumerate(value)]}
+    if type(value) in (list, tuple):  # exactly: a subclass (a named tuple) would come back as its base
+        return {"kind": type(value).__name__,
+                "items": [_encode_state(item, f"{where}[{i}]") for i, item in enumerate(value)]}
+    if type(value) in (dict, collections.OrderedDict):  # not a defaultdict: its default would be lost
+        for key in value:
+            if not (key is None or isinstance(key, (bool, int, float, str))):
+                _refuse(key, f"{where} (a key)")
+        return {"kind": "dict", "items": [[key, _encode_state(item, f"{where}[{key!r}]")]
+                                          for key, item in value.items()]}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"kind": "dataclass", "class": _class_path(type(value)),
+                "fields": {f.name: _encode_state(getattr(value, f.name), f"{where}.{f.name}")
+                           for f in dataclasses.fields(value)}}
+    return _refuse(value, where)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)`` for a state a checkpoint loaded onto the worker's device: the step counts
+    go back to the CPU, where an optimiser that is neither capturable nor fused keeps (and expects) them."""
+    groups = {index: group for group in state.get("param_groups", []) for index in group["params"]}
+    for index, values in state.get("state", {}).items():
+        step, group = values.get("step"), groups.get(index, {})
+        if isinstance(step, torch.Tensor) and step.device.type != "cpu" and not (group.get("capturable")
+                                                                                 or group.get("fused")):
+            values["step"] = step.cpu()
+    optimizer.load_state_dict(state)
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _refuse(value: Any, where: str):
+    raise ConfigError(f"{where} holds a {type(value).__name__}, which a checkpoint cannot hold: name the attribute in "
+                      "the method's context_attributes if __init__ builds it from the context alone, or override "
+                      "state_dict and load_state_dict (see satbench.methods.Method)")
+
+
+def _decode_state(current: Any, saved: Any, comm: Any, where: str) -> Any:
+    """``saved`` (from :func:`_encode_state`) as a value, restored into ``current`` where that is built already."""
+    if not isinstance(saved, dict):
+        return saved
+    kind = saved["kind"]
+    if kind == "pending":
+        return comm.pending_from_state(saved["state"])
+    if kind == "state":
+        if not callable(getattr(current, "load_state_dict", None)):
+            raise ConfigError(f"{where}: the checkpoint restores an object in place, but the freshly built method "
+                              "has none there; override load_state_dict")
+        if isinstance(current, torch.optim.Optimizer):
+            load_optimizer_state(current, saved["state"])
+        else:
+            current.load_state_dict(saved["state"])
+        return current
+    if kind in ("list", "tuple", "deque"):
+        old = list(current) if isinstance(current, (list, tuple, collections.deque)) else []
+        items = [_decode_state(old[i] if i < len(old) else None, item, comm, f"{where}[{i}]")
+                 for i, item in enumerate(saved["items"])]
+        if kind == "deque":
+            return collections.deque(items, maxlen=saved["maxlen"])
+        return tuple(items) if kind == "tuple" else items
+    if kind == "dict":
+        old = current if isinstance(current, dict) else {}
+        return {key: _decode_state(old.get(key), item, comm, f"{where}[{key!r}]") for key, item in saved["items"]}
+    if kind == "dataclass":
+        cls = type(current) if current is not None and _class_path(type(current)) == saved["class"] else None
+        if cls is None:  # a new entry: its class by name
+            module, _, qualname = saved["class"].partition(":")
+            cls = importlib.import_module(module)
+            for part in qualname.split("."):
+                cls = getattr(cls, part, None)
+            if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+                raise ConfigError(f"{where}: the checkpoint holds a {saved['class']}, which is not a dataclass that "
+                                  "can be imported")
+        fields = saved["fields"]
+        if current is not None and not cls.__dataclass_params__.frozen:
+            for name, item in fields.items():
+                setattr(current, name, _decode_state(getattr(current, name), item, comm, f"{where}.{name}"))
+            return current
+        return cls(**{name: _decode_state(None, item, comm, f"{where}.{name}") for name, item in fields.items()})
+    raise ConfigError(f"{where}: unknown kind {kind!r} in the checkpoint")
+
 
 class Alleviation(Method):
     """A method that corrects the halo rows of a base method it holds (``self.base``, built by its registry name and
@@ -179,6 +311,12 @@ class Alleviation(Method):
     @classmethod
     def check_run(cls, config: Any, name: str | None = None) -> None:
         """As :meth:`Method.check_run`; ``name`` is the registered method's."""
+
+    @classmethod
+    def held_copies(cls, options: dict[str, Any]) -> float:
+        """Copies of a hidden layer's halo rows this method holds beyond its base's, with ``options`` (for the memory
+        estimate: :attr:`Method.halo_copies`)."""
+        return cls.halo_copies
 
     def setup(self, exact):
         self.base.setup(exact)
@@ -295,6 +433,13 @@ class OnBase:
     @property
     def train_graph(self) -> str:
         return self.method.train_graph or self.base_method.train_graph
+
+    @property
+    def halo_copies(self) -> float:
+        """The base's copies of a hidden layer's halo rows and the held method's own, at this registration's option
+        defaults."""
+        defaults = {key: option.default for key, option in self.method.options.items()}
+        return self.base_method.halo_copies + self.method.held_copies(dict(defaults, **dict(self.defaults)))
 
     @property
     def options(self) -> dict[str, Option]:

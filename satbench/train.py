@@ -4,13 +4,18 @@ Per epoch: ``local_steps`` optimiser steps on the worker's part (the method supp
 weight synchronisation (gradient all-reduce every step, or model averaging at the end of the epoch), then, every
 ``eval_every`` epochs and at the last one, exact distributed evaluation in eval mode with the current weights.
 Evaluation time and traffic are kept out of the epoch's timings.
+
+With ``--checkpoint-every K`` the loop hands its state to a checkpoint store every K epochs (:meth:`Trainer.fit`):
+the model, the optimiser, the method's state (:meth:`~satbench.methods.Method.state_dict`), the step counter, the
+random number generators' states, the epoch and the epoch rows so far; a run resumed from it continues with the
+next epoch and yields the rows an uninterrupted run yields.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Callable, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +24,9 @@ from .config import RunConfig
 from .comm import CONTROL_TRAFFIC, METHOD_TRAFFIC, Communicator, Traffic
 from .evaluate import Scorer
 from .halo import STALENESS_FIELDS, FirstLayerRows, HaloSeam
-from .methods import MethodContext, get_method
+from .methods import MethodContext, get_method, load_optimizer_state
 from .models import LocalGraph, SparseAggregation, build_model, first_layer_aggregate, gcn_edge_weights
 from .partition import Part
-from .record import summarize
 
 # The record's byte columns of the method's own traffic, one per counted category (satbench.comm.Traffic); the rest
 # (measuring staleness, evaluating, setting up, these statistics, the fresh-halo control's rows) is kept apart.
@@ -73,12 +77,23 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class CheckpointStore(Protocol):
+    """Where :meth:`Trainer.fit` keeps its checkpoints (``satbench.runtime.checkpoint``; a test keeps them in
+    memory). Every worker calls both, at the same epochs."""
+
+    def load(self) -> dict[str, Any] | None:
+        """This worker's state of the latest checkpoint of this configuration, or None to start afresh."""
+
+    def save(self, epoch: int, state: dict[str, Any]) -> None:
+        """Keep ``state``, this worker's after ``epoch``, as the latest checkpoint once every worker has saved it."""
+
+
 class Trainer:
     """Everything one worker holds: its part, the model, the optimiser and the method."""
 
     def __init__(self, config: RunConfig, meta: dict[str, Any], part: Part, device: torch.device):
         self.config, self.meta, self.part, self.device = config, meta, part, device
-        self.comm = Communicator(part, device)
+        self.comm = Communicator(part, device, config.timeout_s)
         x_inner = part.x.to(device)
         # Layer 0's halo rows are input features: static, so fetched once.
         self.x = torch.cat([x_inner, self.comm.exchange(x_inner, category=Traffic.SETUP)])
@@ -159,6 +174,7 @@ class Trainer:
         and so is the exchange the fresh-halo control adds (reported as control_bytes / control_time_s).
         """
         self.comm.meter.reset()
+        self.comm.position.epoch = epoch
         self.seam.measure_time = 0.0
         _synchronize(self.device)
         start = time.perf_counter()
@@ -203,7 +219,8 @@ class Trainer:
         trace = []
 
         def record_exact(layer, h_inner, partial_halo):
-            halo = self.comm.exchange(h_inner, category=Traffic.SETUP)
+            with self.comm.position.at(layer):
+                halo = self.comm.exchange(h_inner, category=Traffic.SETUP)
             trace.append((h_inner, halo))
             return halo
 
@@ -242,7 +259,8 @@ class Trainer:
         trace = []
 
         def record_exact(layer, h_inner, partial_halo):
-            trace.append(self.comm.exchange(h_inner, category=Traffic.MEASURE))
+            with self.comm.position.at(layer):
+                trace.append(self.comm.exchange(h_inner, category=Traffic.MEASURE))
             return trace[-1]
 
         self.model.train()
@@ -257,9 +275,12 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Exact full-graph inference (fresh halo rows at every layer) in eval mode with the current weights."""
         self.model.eval()
-        logits = self.model(self.x, self.eval_graph,
-                            lambda layer, h, partial: self.comm.exchange(h, category=Traffic.EVAL),
-                            sum_across=self.comm.sum_across)
+
+        def fresh(layer, h_inner, partial_halo):
+            with self.comm.position.at(layer):
+                return self.comm.exchange(h_inner, category=Traffic.EVAL)
+
+        logits = self.model(self.x, self.eval_graph, fresh, sum_across=self.comm.sum_across)
         return self.scorer.score(logits, self.y)
 
     # -- bookkeeping ---------------------------------------------------------------------------------------------
@@ -307,10 +328,21 @@ class Trainer:
         every = self.config.staleness_every
         return every > 0 and (epoch == 1 or epoch == self.config.epochs or epoch % every == 0)
 
-    def fit(self, progress=None) -> list[dict[str, Any]]:
-        rows = []
-        epochs = self.config.epochs
-        for epoch in range(1, epochs + 1):
+    def fit(self, on_epoch: Callable[[list[dict[str, Any]]], None] | None = None,
+            checkpoints: CheckpointStore | None = None) -> list[dict[str, Any]]:
+        """Train every epoch; returns the epoch rows. ``on_epoch(rows)`` is called after each epoch (the progress bar,
+        the log lines). With ``checkpoints`` and ``checkpoint_every`` K > 0, a checkpoint is saved after every K-th
+        epoch but the last, and training resumes from the latest one the store holds."""
+        rows: list[dict[str, Any]] = []
+        epochs, every = self.config.epochs, self.config.checkpoint_every
+        if checkpoints is None or not every:
+            checkpoints = None
+        else:
+            self.method.state_dict()  # a method state no checkpoint can hold is refused now, not after K epochs
+            resumed = checkpoints.load()
+            if resumed is not None:
+                rows = self.load_state_dict(resumed)
+        for epoch in range(len(rows) + 1, epochs + 1):
             stats, staleness = self.train_epoch(epoch, measure=self.should_measure(epoch))
             scores, eval_time = None, 0.0
             if epoch % self.config.eval_every == 0 or epoch == epochs:
@@ -319,11 +351,34 @@ class Trainer:
                 eval_time = time.perf_counter() - start
             rows.append(self.epoch_row(epoch, stats, staleness, scores, eval_time))
             _check_finite(epoch, rows[-1], self.model)  # stop at the first non-finite loss, weight or statistic
-            if progress is not None:
-                progress.update(1)
-                best = summarize(rows)["best_val"]
-                progress.set_postfix(loss=f"{rows[-1]['loss']:.4f}", best_val="-" if best is None else f"{best:.4f}")
+            if on_epoch is not None:
+                on_epoch(rows)
+            if checkpoints is not None and epoch % every == 0 and epoch < epochs:
+                checkpoints.save(epoch, self.state_dict(rows))
         return rows
+
+    # -- checkpoints ---------------------------------------------------------------------------------------------
+    def state_dict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """This worker's training state after the epochs of ``rows``: what a resumed run needs to continue as this
+        one does (values ``torch.load`` reads with ``weights_only=True``)."""
+        rng = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"epoch": len(rows), "rows": rows, "step": self.step, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(), "rng": rng}
+
+    def load_state_dict(self, state: dict[str, Any]) -> list[dict[str, Any]]:
+        """Continue from :meth:`state_dict`'s ``state`` (into this freshly built trainer); returns its epoch rows."""
+        if len(state["rows"]) != state["epoch"]:
+            raise ValueError(f"a checkpoint of epoch {state['epoch']} holds {len(state['rows'])} epoch rows")
+        self.model.load_state_dict(state["model"])
+        load_optimizer_state(self.optimizer, state["optimizer"])  # loaded onto the device, as the rest
+        self.method.load_state_dict(state["method"])
+        self.step = int(state["step"])
+        torch.set_rng_state(state["rng"]["cpu"].cpu())
+        if self.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        return list(state["rows"])
 
 
 def _combine_staleness(columns: torch.Tensor, num_layers: int) -> list[dict[str, float]]:

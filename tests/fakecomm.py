@@ -243,7 +243,9 @@ def run_local(function: Callable[..., Any], world_size: int, *args: Any, timeout
             thread.start()
         for thread in threads:
             thread.join()
-    causes = [error for error in errors if error is not None and not isinstance(error, GroupAborted)]
+    # A peer's abort may reach the caller wrapped (the communicator turns a failed collective into CollectiveFailed).
+    causes = [error for error in errors if error is not None and not isinstance(error, GroupAborted)
+              and not isinstance(error.__cause__, GroupAborted)]
     if causes or any(errors):
         raise (causes or [error for error in errors if error is not None])[0]
     if group.unmatched():

@@ -12,6 +12,7 @@ import torch
 
 from fakecomm import run_local
 from runs import TINY_GRAPH, load_record, without_timings
+from satbench.comm import Position
 from satbench.config import RunConfig
 from satbench.data import load_dataset
 from satbench.runtime.launch import launch, prepare
@@ -244,6 +245,7 @@ class _FixedRows:
 class _ExactComm:
     def __init__(self, exact):
         self.exact = exact
+        self.position = Position()  # where training is, as the seam tells the communicator
 
     def exchange(self, h_inner, category="halo"):
         assert category == "control"

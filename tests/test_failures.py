@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from runs import REPO, TINY_GRAPH
+from runs import REPO, TINY_GRAPH, alive as _alive, descendants as _descendants
 
 from satbench.config import RunConfig
 from satbench.errors import CacheCorrupted, ConfigError
@@ -192,33 +192,6 @@ def test_output_path_is_checked_before_any_work(tmp_path, capsys, case):
 
 
 # -- 5. clean interrupts ----------------------------------------------------------------------------------------------
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if fields[0] != "Z":
-                children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])

@@ -15,6 +15,12 @@ turns into an error rather than a hang. Torch threads are divided among the work
 staging files named uniquely for this run (pid and a random token) and renamed into place only once every worker has
 finished, so a failed or interrupted run leaves nothing behind: not at ``--out``, not a staging or error file.
 
+With ``--checkpoint-every K`` every worker saves its state every K epochs beside ``--out``
+(:mod:`satbench.runtime.checkpoint`), the same command resumes from the latest checkpoint, and the checkpoints are
+removed once the record is written. Before any worker starts, :func:`check_capacity` warns (``--strict``: refuses)
+where the parts are tiny or the estimated memory exceeds the machine's. A failed run is reported by its cause: the
+earliest failure that is not the echo of another's (:data:`ECHOES`).
+
 ``--network RATE[,DELAY]`` (spawn launcher, W > 1) runs each worker in a private network namespace with a shaped
 link (:mod:`satbench.runtime.network`); the links are set up before any work and deleted after every worker has been
 stopped, on every way out. torchrun refuses it (a cluster has real links); a single worker sends nothing.
@@ -30,6 +36,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -47,10 +54,13 @@ from .. import errors
 from ..config import RunConfig
 from ..errors import ConfigError, OutOfMemory, RunInterrupted, SatbenchError, WorkerFailed
 from ..record import Record, check_outputs, current_umask, environment, write_json_atomic
+from .checkpoint import FileCheckpoints, checkpoint_dir, identity, remove_checkpoints
 from .network import WorkerLinks, check_available, describe, emulated_links, parse_network
-from .memory import memory_kind, oom_kills, peak_bytes, reset_peak, total_memory_bytes
-from .processes import (launched_by_torchrun, signals_deferred, start_fork_server, stop_on_signals,
-                        worker_dies_with_parent, worker_start_method)
+from .memory import (device_memory_bytes, estimate_peak_bytes, machine_memory_bytes, machine_peak_bytes,
+                     memory_kind, oom_kills, peak_bytes, reset_peak, total_memory_bytes)
+from .processes import (configure_logging, launched_by_torchrun, signals_deferred, start_fork_server,
+                        stop_on_signals, worker_dies_with_parent, worker_start_method, worker_tag)
+from .progress import epoch_reporter
 
 log = logging.getLogger("satbench")
 
@@ -76,7 +86,7 @@ def prepare(config: RunConfig) -> dict[str, Any]:
     log.info("partition %s: edge cut %d, halo sizes %s, halo ratio mean %.3f, label skew mean %.3f max %.3f",
              info.directory, stats["edge_cut"], stats["halo_sizes"], stats["halo_ratio_mean"],
              stats["label_skew_mean"], stats["label_skew_max"])
-    return {
+    meta = {
         "num_features": graph.data.num_features,
         "num_classes": graph.num_classes,
         "task": graph.task,
@@ -89,6 +99,40 @@ def prepare(config: RunConfig) -> dict[str, Any]:
                     "num_features": graph.num_features, "num_classes": graph.num_classes, "task": graph.task,
                     "metric": graph.metric, "split": graph.split, "split_seed": graph.split_seed},
     }
+    check_capacity(config, meta)
+    return meta
+
+
+MIN_PART_NODES = 50  # below this, per-step overheads and communication swamp what a part computes
+
+
+def check_capacity(config: RunConfig, meta: dict[str, Any]) -> None:
+    """Before any worker starts: warn (``--strict``: refuse) where the parts are too small to be worth a worker, or
+    the workers on this machine would need more memory than it has (:func:`~.memory.estimate_peak_bytes`)."""
+    problems = []
+    smallest = min(meta["partition"]["inner_sizes"])
+    if config.workers > 1 and smallest < MIN_PART_NODES:
+        problems.append(f"the smallest of the {config.workers} parts holds {smallest} nodes (fewer than "
+                        f"{MIN_PART_NODES}): per-step overheads and communication dominate parts this small, so the "
+                        "run says little about partition-parallel training; use fewer workers")
+    estimates = estimate_peak_bytes(config, meta)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", config.workers)) if launched_by_torchrun() else config.workers
+    if config.device == "cpu":
+        needed, available = machine_peak_bytes(sorted(estimates)[-local:]), machine_memory_bytes()
+        if available is not None and needed > available:
+            problems.append(f"the {local} workers on this machine need an estimated {needed / 2**30:.1f} GiB at their "
+                            f"peak, more than its {available / 2**30:.1f} GiB; use more machines, a smaller model or "
+                            "fewer halo copies (the estimate: README, \"Before any worker starts\")")
+    else:
+        available = device_memory_bytes(0)
+        if available is not None and max(estimates) > available:
+            problems.append(f"a worker needs an estimated {max(estimates) / 2**30:.1f} GiB of GPU memory at its peak, "
+                            f"more than its GPU's {available / 2**30:.1f} GiB; use more workers or a smaller model "
+                            "(the estimate: README, \"Before any worker starts\")")
+    for problem in problems:
+        if config.strict:
+            raise ConfigError(f"--strict: {problem}")
+        log.warning("%s", problem)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -121,6 +165,11 @@ class Outputs:
     @property
     def model_staging(self) -> Path | None:
         return self.model.with_name(f".{self.model.name}.{self.token}.partial") if self.model else None
+
+    @property
+    def checkpoint(self) -> Path:
+        """Where ``--checkpoint-every`` keeps the run's checkpoints (:mod:`satbench.runtime.checkpoint`)."""
+        return checkpoint_dir(self.out)
 
     @property
     def rendezvous(self) -> Path:
@@ -168,9 +217,10 @@ def _set_threads(local_world_size: int) -> None:
 
 
 def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launcher: str,
-               model_out: Path | None = None) -> dict[str, Any] | None:
+               model_out: Path | None = None, checkpoints: Path | None = None) -> dict[str, Any] | None:
     """The body every worker runs once its process group is initialised. Rank 0 returns the record, and writes it to
-    ``out`` and the final weights to ``model_out`` where given (the launcher's staging files)."""
+    ``out`` and the final weights to ``model_out`` where given (the launcher's staging files). ``checkpoints``: the
+    directory of the run's checkpoints (used with ``--checkpoint-every``)."""
     from ..methods import get_method
     from ..partition import load_part
     from ..train import Trainer
@@ -183,17 +233,14 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
     reset_peak(device)
     part = load_part(meta["partition_dir"], rank)
     trainer = Trainer(config, meta, part, device)
-    progress = None
-    if rank == 0 and config.progress:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=config.epochs, desc=f"{config.method} w{world_size} {config.dataset}",
-                        unit="epoch", file=sys.stderr, dynamic_ncols=True)
+    store = None
+    if config.checkpoint_every and checkpoints is not None:
+        store = FileCheckpoints(checkpoints, identity(config, meta), trainer.comm)
+    on_epoch, close = epoch_reporter(config, world_size) if rank == 0 else (None, lambda: None)
     try:
-        rows = trainer.fit(progress)
+        rows = trainer.fit(on_epoch, store)
     finally:
-        if progress is not None:
-            progress.close()
+        close()
     peaks = torch.zeros(world_size, dtype=torch.float64, device=device)
     peaks[rank] = float(peak_bytes(device))
     peaks = trainer.comm.all_reduce(peaks, "stats")  # also the barrier: every worker has finished training
@@ -202,6 +249,8 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
     env = environment(config.device, dist.get_backend(), world_size, launcher)
     if meta.get("network") is not None:
         env["network"] = meta["network"]  # the emulated link the times were measured on
+    if store is not None and store.resumed_epoch is not None:
+        env["resumed_from_epoch"] = store.resumed_epoch  # the epochs up to it were trained by an earlier invocation
     partition = dict(meta["partition"], setup_bytes=trainer.setup_bytes, first_layer_bytes=trainer.first_layer_bytes)
     # Each worker's peak while it trained (memory.py says what is measured on each device).
     record = Record.build(config, get_method(config.method), env, meta["dataset"], partition, rows,
@@ -238,8 +287,9 @@ def _init_process_group(config: RunConfig, rank: int, world_size: int, rendezvou
 
 
 def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], outputs: Outputs,
-                    links: WorkerLinks | None = None) -> None:
+                    links: WorkerLinks | None = None, log_level: int = logging.INFO) -> None:
     worker_dies_with_parent()
+    configure_logging(log_level, worker_tag(local_rank, config.workers), force=True)
     try:
         if links is not None:  # into this worker's namespace before any socket exists: gloo then uses its link
             links.enter(local_rank)
@@ -248,9 +298,9 @@ def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], ou
         _set_threads(config.workers)
         _init_process_group(config, local_rank, config.workers, outputs.rendezvous)
         if local_rank == 0:
-            run_worker(config, meta, outputs.record_staging, "spawn", outputs.model_staging)
+            run_worker(config, meta, outputs.record_staging, "spawn", outputs.model_staging, outputs.checkpoint)
         else:
-            run_worker(config, meta, None, "spawn")
+            run_worker(config, meta, None, "spawn", checkpoints=outputs.checkpoint)
     except BaseException as error:
         # When one worker fails its peers fail too (their collectives lose a partner); the time stamp lets the
         # launcher report the first failure, the cause, rather than whichever it happens to notice first.
@@ -263,8 +313,15 @@ def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], ou
             dist.destroy_process_group()
 
 
+# Errors that echo another worker's failure (its process ended, so its connections closed): the cause is reported
+# before any of these, whatever their time stamps say (a timed-out peer may close its connections before it has
+# written its own report).
+ECHOES = (errors.PeerLost.__name__,)
+
+
 def _first_failure(outputs: Outputs, world_size: int) -> dict[str, Any] | None:
-    """The earliest error any worker of this run reported (its error files are this run's alone)."""
+    """The cause among the errors the workers of this run reported (their error files are this run's alone): the
+    earliest that is not an echo of another's, else the earliest."""
     failures = []
     for rank in range(world_size):
         path = outputs.error_file(rank)
@@ -272,7 +329,7 @@ def _first_failure(outputs: Outputs, world_size: int) -> dict[str, Any] | None:
             with contextlib.suppress(OSError, ValueError):
                 failures.append(json.loads(path.read_text()))
             path.unlink(missing_ok=True)
-    return min(failures, key=lambda failure: failure["time"]) if failures else None
+    return min(failures, key=lambda failure: (failure.get("type") in ECHOES, failure["time"])) if failures else None
 
 
 def _failure_error(failure: dict[str, Any]) -> SatbenchError:
@@ -311,7 +368,7 @@ def _run_inline(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> No
     os.environ.update(LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
     _init_process_group(config, 0, 1, outputs.rendezvous)
     try:
-        run_worker(config, meta, outputs.record_staging, "inline", outputs.model_staging)
+        run_worker(config, meta, outputs.record_staging, "inline", outputs.model_staging, outputs.checkpoint)
     except (MemoryError, RuntimeError) as error:  # torch.OutOfMemoryError is a RuntimeError
         message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         if not out_of_memory(type(error).__name__, message):
@@ -339,6 +396,11 @@ def _stop_workers(processes: list, grace_s: float = 5.0) -> None:
             process.join()
 
 
+FAILURE_GRACE_S = 1.0
+# torch says so each time it stops the other workers of a failed run: our own clean-up, not news to the user.
+logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
+
+
 def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: WorkerLinks | None = None) -> None:
     method = worker_start_method(config.device, config.workers)
     if method == "forkserver":
@@ -347,12 +409,22 @@ def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: Wor
     context = None
     try:
         with signals_deferred():  # an interrupt waits until every worker is started and in hand
-            context = mp.start_processes(_spawned_worker, args=(config, meta, outputs, links),
+            context = mp.start_processes(_spawned_worker,
+                                         args=(config, meta, outputs, links, log.getEffectiveLevel()),
                                          nprocs=config.workers, join=False, start_method=method)
-        while not context.join():  # a worker that raises or dies fails the run; join stops the others
+        # A worker that raises or dies fails the run; join then stops the others, after a moment in which a peer
+        # whose collective failed with it can still report why.
+        while not context.join(grace_period=FAILURE_GRACE_S):
             pass
     except mp.ProcessRaisedException as error:
         first = _first_failure(outputs, config.workers)
+        killed = [(index, process.exitcode) for index, process in enumerate(context.processes)
+                  if process.exitcode is not None and process.exitcode < 0 and -process.exitcode != signal.SIGTERM]
+        if first is not None and first.get("type") in ECHOES and killed:  # a peer died of a signal: that is the cause
+            index, exitcode = killed[0]
+            name = signal.Signals(-exitcode).name
+            raise death_error(index, name, f"process {index} terminated with signal {name}", oom_kills_before,
+                              oom_kills()) from None
         if first is not None:
             raise _failure_error(first) from None
         raise WorkerFailed(f"a worker failed: {str(error).strip().splitlines()[-1]}") from None
@@ -385,12 +457,21 @@ def _torchrun(config: RunConfig, outputs: Outputs, command: list[str]) -> None:
         dist.barrier()
         dist.broadcast_object_list(meta, src=0)
         if rank == 0:
-            run_worker(config, meta[0], outputs.record_staging, "torchrun", outputs.model_staging)
+            run_worker(config, meta[0], outputs.record_staging, "torchrun", outputs.model_staging, outputs.checkpoint)
         else:
-            run_worker(config, meta[0], None, "torchrun")
+            run_worker(config, meta[0], None, "torchrun", checkpoints=outputs.checkpoint)
         dist.barrier()
         if rank == 0:
             outputs.commit()
+        if config.checkpoint_every:
+            dist.barrier()  # the record is in place (had rank 0 failed to write it, this barrier would fail)
+            remove_checkpoints(outputs.checkpoint)  # every node its own copy, where nodes share no disk
+    except SatbenchError:
+        raise
+    except Exception as error:  # one line, as the spawn launcher reports a worker's error, not a traceback
+        lines = str(error).strip().splitlines()
+        raise _failure_error({"rank": rank, "type": type(error).__name__,
+                              "error": lines[-1] if lines else ""}) from error
     finally:
         if rank == 0:
             outputs.discard()
@@ -431,6 +512,8 @@ def launch(config: RunConfig, out: str | os.PathLike, command: list[str] | None 
                              "nccl" if config.device == "cuda" else "gloo")
                     _spawn(config, meta, outputs, links)
             outputs.commit()
+            if config.checkpoint_every:
+                remove_checkpoints(outputs.checkpoint)  # the record is written
         except RunInterrupted as error:
             raise RunInterrupted(error.signum, "workers stopped, nothing written") from None
         finally:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
+import sys
 import threading
 
 from ..errors import RunInterrupted
@@ -15,6 +17,25 @@ FORK_SERVER_PRELOAD = ["satbench.train", "satbench.runtime.launch", "satbench.sa
 
 def launched_by_torchrun() -> bool:
     return all(name in os.environ for name in TORCHRUN_VARIABLES)
+
+
+def worker_tag(rank: int | str, world_size: int | str) -> str:
+    """What every line a worker writes starts with (after the time stamp): ``[rank 3/8] ``."""
+    return f"[rank {rank}/{world_size}] "
+
+
+def torchrun_tag() -> str:
+    """Under torchrun, this worker's :func:`worker_tag`; else nothing."""
+    return worker_tag(os.environ["RANK"], os.environ["WORLD_SIZE"]) if launched_by_torchrun() else ""
+
+
+def configure_logging(level: int, tag: str = "", force: bool = False) -> None:
+    """satbench's lines at ``level`` on stderr, every one with a time stamp and ``tag``; other libraries' (fontTools
+    subsetting a PDF's fonts, say) only when they warn. ``force``: replace handlers already there (a worker process
+    forked from a configured one)."""
+    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {tag}%(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr, force=force)
+    logging.getLogger("satbench").setLevel(level)
 
 
 def worker_start_method(device: str, workers: int) -> str:

@@ -59,6 +59,13 @@ class SAT(Alleviation):
     name = "sat"
     shares_base_control = True
     options = SAT_OPTIONS
+    context_attributes = ("graph", "first_layer")  # the predictor's graph, and --exact-first-layer's rows
+
+    @classmethod
+    def held_copies(cls, options):
+        """The window's snapshots for each replayed pair, and the predictor's working rows (calibrated on sat and
+        sat-plus: README, "Before any worker starts")."""
+        return options["window"] * options["replay"] + 6.0
 
     def __init__(self, context: MethodContext, base: Method, **options):
         super().__init__(context, base, **options)
