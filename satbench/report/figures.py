@@ -292,7 +292,8 @@ def plot_staleness(staleness: pd.DataFrame, out_stem, workers: int | None = None
 
 
 def plot_throughput(runs: pd.DataFrame, out_stem) -> list[Path]:
-    """Mean epoch time vs W and speedup over exact vs W; one row per (dataset, model)."""
+    """Mean epoch time vs W and speedup over exact vs W; one row per (dataset, model); methods set slightly apart
+    at each W."""
     table = throughput_table(runs)
     if table.empty:
         return []
@@ -304,24 +305,29 @@ def plot_throughput(runs: pd.DataFrame, out_stem) -> list[Path]:
         figure, axes = _new_figure(len(configs), 2 if has_speedup else 1)
         for row, (dataset, model) in enumerate(configs):
             panel = table[(table["dataset"] == dataset) & (table["model"] == model)]
-            for method in ordered_methods(panel["method"]):
+            counts = sorted(panel["workers"].unique())
+            doubling = len(counts) > 1 and counts[-1] / counts[0] >= 4  # W doubles (1, 2, 4, 8): even spacing
+            names = ordered_methods(panel["method"])
+            for index, method in enumerate(names):
                 curve = panel[panel["method"] == method].sort_values("workers")
+                # each method a little apart from the others at the same W, so equal values do not hide each other
+                dodge = (index - (len(names) - 1) / 2) * min(0.05, 0.5 / len(names))
+                xs = curve["workers"] * 2 ** dodge if doubling else curve["workers"] + 2 * dodge
                 style = _style_kwargs(method)
                 style["marker"] = style["marker"] or "o"
-                axes[row, 0].plot(curve["workers"], curve["epoch_time_s_mean"], **style)
+                axes[row, 0].plot(xs, curve["epoch_time_s_mean"], **style)
                 if has_speedup:
-                    axes[row, 1].plot(curve["workers"], curve["speedup_vs_exact"], **style)
+                    axes[row, 1].plot(xs, curve["speedup_vs_exact"], **style)
             axes[row, 0].set_ylabel("epoch time (s)")
             axes[row, 0].set_title(f"{dataset} · {model}: epoch time")
             if has_speedup:
                 axes[row, 1].axhline(1.0, color="0.5", lw=0.8, ls=":")
                 axes[row, 1].set_ylabel("speedup over exact (×)")
                 axes[row, 1].set_title(f"{dataset} · {model}: speedup over exact")
-            counts = sorted(panel["workers"].unique())
             for axis in axes[row]:
                 _apply_scale(axis, scale)
                 axis.set_xlabel("workers W")
-                if len(counts) > 1 and counts[-1] / counts[0] >= 4:  # W doubles (1, 2, 4, 8): even spacing
+                if doubling:
                     axis.set_xscale("log", base=2)
                 else:
                     axis.set_xlim(counts[0] - 0.5, counts[-1] + 0.5)
@@ -479,7 +485,9 @@ def plot_bandwidth(table: pd.DataFrame, out_stem) -> list[Path]:
             axes[row, 1].set_ylabel("speedup over exact (×)")
             axes[row, 1].set_title(f"{dataset} · {model} · W={workers}: speedup over exact")
             ticks = panel.drop_duplicates("rate_bit_s").sort_values("rate_bit_s")
-            labels = [rate_label(rate, bits) for rate, bits in zip(ticks["rate"], ticks["rate_bit_s"])]
+            # number over unit (over delay): neighbouring rates a factor 5 apart stay legible
+            labels = [rate_label(rate, bits).replace(" ", "\n", 1).replace(", ", "\n")
+                      for rate, bits in zip(ticks["rate"], ticks["rate_bit_s"])]
             for axis in axes[row]:
                 _apply_scale(axis, scale)
                 axis.set_xscale("log")
