@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -66,6 +67,11 @@ def _save_figure(figure, out_stem: str | os.PathLike) -> list[Path]:
     return written
 
 
+def _title(text: str) -> str:
+    """A panel title, wrapped: a dataset given by its full spec (``sbm:n=300,...``) would run over its neighbours."""
+    return "\n".join(textwrap.wrap(text, 36)) or text
+
+
 def _style_kwargs(name: str, points: int | None = None, index: int = 0, count: int = 1) -> dict[str, Any]:
     """The plot keywords of a method's line. With ``points``, markers on about 6 of them, the ``index``-th of
     ``count`` lines of a panel starting further along, so lines that coincide still show each one's markers."""
@@ -74,7 +80,7 @@ def _style_kwargs(name: str, points: int | None = None, index: int = 0, count: i
     if style.hollow:
         kwargs.update(markerfacecolor="white", markeredgewidth=1.1)
     if points is not None:
-        step = max(1, points // 6)
+        step = max(1, min(points, max(points // 6, count)))  # at least one point apart per line of the panel
         kwargs["markevery"] = ((index * step) // max(1, count), step)
     return kwargs
 
@@ -194,7 +200,7 @@ def _faceted(frame: pd.DataFrame, rows: list[Any], select: Callable[[Any], pd.Da
                     axis.set_visible(False)
                     continue
                 draw(axis, row, panel)
-                axis.set_title(row_title(row))
+                axis.set_title(_title(row_title(row)))
                 if scale is not None:
                     _apply_scale(axis, scale)
             subfigure.suptitle(title, fontweight="bold")
@@ -319,11 +325,11 @@ def plot_throughput(runs: pd.DataFrame, out_stem) -> list[Path]:
                 if has_speedup:
                     axes[row, 1].plot(xs, curve["speedup_vs_exact"], **style)
             axes[row, 0].set_ylabel("epoch time (s)")
-            axes[row, 0].set_title(f"{dataset} · {model}: epoch time")
+            axes[row, 0].set_title(_title(f"{dataset} · {model}: epoch time"))
             if has_speedup:
                 axes[row, 1].axhline(1.0, color="0.5", lw=0.8, ls=":")
                 axes[row, 1].set_ylabel("speedup over exact (×)")
-                axes[row, 1].set_title(f"{dataset} · {model}: speedup over exact")
+                axes[row, 1].set_title(_title(f"{dataset} · {model}: speedup over exact"))
             for axis in axes[row]:
                 _apply_scale(axis, scale)
                 axis.set_xlabel("workers W")
@@ -359,7 +365,7 @@ def plot_accuracy_vs_staleness(runs: pd.DataFrame, out_stem) -> list[Path]:
                 axis.scatter(point.staleness, point.score * 100, marker=style.marker or "o", s=30,
                              label=point.variant, zorder=3, linewidths=1.1, **colours)
             _apply_scale(axis, scale, which="x")
-            axis.set_title(f"{dataset} · {model} · W={workers}")
+            axis.set_title(_title(f"{dataset} · {model} · W={workers}"))
             axis.set_xlabel("mean relative error of halo rows")
             axis.set_ylabel("test score at best val. (%)")
         for axis in axes.ravel()[len(settings):]:
@@ -413,7 +419,7 @@ def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
                       for m, t, apart in zip(panel["method"], panel["sync_period"], several)]
             axis.set_yticks(y, labels)
             axis.set_xlabel("test points lost")
-            axis.set_title(f"{dataset} · {model} · W={workers}")
+            axis.set_title(_title(f"{dataset} · {model} · W={workers}"))
         for index in range(len(settings), rows * columns):
             axes[index // columns, index % columns].set_visible(False)
         legend = [Patch(color=PROTOCOL_COLOR, label="protocol cost (exact − control)"),
@@ -454,7 +460,7 @@ def plot_sync_period(runs: pd.DataFrame, out_stem) -> list[Path]:
                 _ticks_at(axis, panel["sync_period"])
                 axis.set_xlabel("sync period τ (epochs)")
                 axis.set_ylabel(ylabel)
-            axes[row, 1].set_title(f"{dataset} · {model} · W={count}")
+            axes[row, 1].set_title(_title(f"{dataset} · {model} · W={count}"))
         _legend(figure, axes)
         return _save_figure(figure, out_stem)
 
@@ -480,10 +486,10 @@ def plot_bandwidth(table: pd.DataFrame, out_stem) -> list[Path]:
                 if method != "exact":  # exact's speedup over itself is 1 by definition
                     axes[row, 1].plot(curve["rate_bit_s"], curve["speedup_vs_exact"], **style)
             axes[row, 0].set_ylabel("epoch time (s)")
-            axes[row, 0].set_title(f"{dataset} · {model} · W={workers}: epoch time")
+            axes[row, 0].set_title(_title(f"{dataset} · {model} · W={workers}: epoch time"))
             axes[row, 1].axhline(1.0, color="0.5", lw=0.8, ls="--")
             axes[row, 1].set_ylabel("speedup over exact (×)")
-            axes[row, 1].set_title(f"{dataset} · {model} · W={workers}: speedup over exact")
+            axes[row, 1].set_title(_title(f"{dataset} · {model} · W={workers}: speedup over exact"))
             ticks = panel.drop_duplicates("rate_bit_s").sort_values("rate_bit_s")
             # number over unit (over delay): neighbouring rates a factor 5 apart stay legible
             labels = [rate_label(rate, bits).replace(" ", "\n", 1).replace(", ", "\n")
