@@ -256,7 +256,8 @@ def claims_frame(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFram
                                ("C3", _c3(group, base_runs, control)),
                                ("C4", _c4(group, base_runs))):
             rows.append({"claim": claim, **setting, **verdict, "rule": RULES[claim]})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table[[c for c in table.columns if c not in ("verdict", "rule")] + ["verdict", "rule"]]
 
 
 def _verdict(measure: str, value: float, base_value: float, verdict: str, control_value: float = math.nan,

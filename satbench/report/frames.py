@@ -228,7 +228,7 @@ def _settings(run: LoadedRun) -> dict[str, Any]:
 def load_runs(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per run: its identifying columns, the partition regime, every setting, the summary's scores, timing,
     traffic and staleness, and where it ran (satbench version, commit, device)."""
-    rows = []
+    rows, kinds = [], {}
     for run in _loaded(sources, labels):
         record = run.record
         summary, env = record.get("summary") or {}, record.get("env") or {}
@@ -237,6 +237,8 @@ def load_runs(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
         row.update(_regime(record.get("partition") or {}, record["config"]))
         for key, value in _settings(run).items():
             row.setdefault(key, value)
+            if value is not None:
+                kinds.setdefault(key, set()).add(type(value))
         for key in SUMMARY_COLUMNS:
             row[key] = _float(summary.get(key))  # records from before a field existed: NaN
         row.update(satbench=env.get("satbench"), git_commit=env.get("git_commit"), device=env.get("device"),
@@ -248,7 +250,11 @@ def load_runs(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
         return pd.DataFrame(columns=leading + ["epochs", *SUMMARY_COLUMNS])
     trailing = [*SUMMARY_COLUMNS, "satbench", "git_commit", "device", "backend", "created"]
     middle = [column for column in frame.columns if column not in leading and column not in trailing]
-    return frame[leading + middle + trailing]
+    frame = frame[leading + middle + trailing]
+    # A method option the records hold as whole numbers stays one where other methods' runs lack it (counts and
+    # sizes among the settings are integers by name when written: render.INTEGER_COLUMNS).
+    whole = [key for key, seen in kinds.items() if seen == {int} and key.startswith("option_")]
+    return frame.astype({key: "Int64" for key in whole})
 
 
 EPOCH_COLUMNS = ("loss", "train", "val", "test", "epoch_time_s", "compute_time_s", "comm_time_s", "eval_time_s",

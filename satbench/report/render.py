@@ -96,12 +96,11 @@ def format_mean_std(mean: Any, std: Any) -> str:
 
 
 def tidy(table: pd.DataFrame) -> pd.DataFrame:
-    """The frame as the data files hold it: counts and identifiers as integers (``INTEGER_COLUMNS``, method options
-    whose values are all whole numbers), everything else as it is."""
+    """The frame as the data files hold it: counts and identifiers (``INTEGER_COLUMNS``) as integers, everything else
+    as it is."""
     table = table.copy()
     for column in table.columns:
-        name = str(column)
-        if name not in INTEGER_COLUMNS and not name.startswith("option_"):
+        if str(column) not in INTEGER_COLUMNS:
             continue
         values = pd.to_numeric(table[column], errors="coerce")
         present = values.dropna()
