@@ -141,9 +141,16 @@ def bandwidth_runs(config: dict) -> list[Run]:
 
 
 def facts_from_config(config: dict[str, Any]) -> set[str]:
-    """What the runs this config plans will have: the facts ``satbench.artefacts`` decides by."""
-    from .report.artefacts import has_bandwidth_sweep
-    from .methods import ALLEVIATION, get_method
+    """What the runs this config plans will have: the facts ``satbench.artefacts`` decides by (a method's family as
+    the registry declares it, read as the report reads a record's)."""
+    from .methods import get_method
+    from .report.artefacts import has_bandwidth_sweep, has_historical_beside_exact
+    from .report.families import ALLEVIATION, family_of
+    from .report.published import published_file
+
+    def family(method: str) -> str:
+        entry = get_method(method)
+        return family_of(entry.family, method, entry.base)
 
     runs = main_runs(config)
     facts = {"main", "validated"} if runs else set()  # the last epoch is always evaluated
@@ -155,8 +162,10 @@ def facts_from_config(config: dict[str, Any]) -> set[str]:
         facts.add("measured")
     if any(run.method != "exact" for run in measured):
         facts.add("stale_measured")
-    if any(get_method(method).family == ALLEVIATION for method in methods):
-        facts.add("sat")
+    if any(family(method) == ALLEVIATION and get_method(method).base for method in methods):
+        facts.add("alleviation")
+    if has_historical_beside_exact((run.dataset, run.model, run.method, family(run.method)) for run in runs):
+        facts.add("historical")
     sweep = config.get("sweep") or {}
     if sweep_runs(config) and len(set(sweep.get("sync_periods", []))) >= 2:
         facts.add("sweep")
@@ -167,8 +176,9 @@ def facts_from_config(config: dict[str, Any]) -> set[str]:
         rates.setdefault((run.dataset, run.model, run.workers, run.method), set()).add(run.rate)
     if has_bandwidth_sweep(rates):
         facts.add("bandwidth")
+    if published_file() is not None:
+        facts.add("published")
     return facts
-
 
 
 def report_outputs(config: dict) -> tuple[list[str], list[str]]:
@@ -180,13 +190,15 @@ def report_outputs(config: dict) -> tuple[list[str], list[str]]:
     return ([a.name for a in supported(facts, "table")], [a.name for a in supported(facts, "figure")])
 
 
-def caption_file(kind: str, name: str) -> str:
-    """The caption file of a table or figure (``satbench/report/captions/<stem>.rst``), as the registry declares
-    it."""
-    from .report.artefacts import ARTEFACTS, CAPTIONS_DIR
+# Where the Snakemake report finds the captions (it reads them from files; satbench.report.artefacts declares them).
+CAPTIONS_DIR = ".snakemake/satbench-captions"
 
-    stem = next(a.caption_file for a in ARTEFACTS if a.kind == kind and a.name == name)
-    return str(CAPTIONS_DIR / f"{stem}.rst")
+
+def caption_file(kind: str, name: str) -> str:
+    """The caption file of a table or figure, written from the registry's declaration."""
+    from .report.artefacts import caption_file as write_caption
+
+    return str(write_caption(kind, name, CAPTIONS_DIR))
 
 
 def run_epochs(config: dict, run: Run) -> int | None:

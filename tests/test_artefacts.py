@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from satbench import report
+from satbench import methods, report, workflow
 from satbench.report import artefacts
+from satbench.report.families import ALLEVIATION, family_of
+from satbench.report.published import load_published, published_file
 from satbench.runtime.network import describe, parse_network
-from satbench.methods import ALLEVIATION, get_method
 from satbench.record import summarize
 from satbench.workflow import (
     bandwidth_runs, control_runs, facts_from_config, main_runs, measurement_schedule, report_outputs, sweep_runs,
@@ -25,7 +26,7 @@ def fake_record(config: dict, run) -> dict:
     """A record shaped like `satbench run`'s for a planned run: scores rise where the job evaluates, staleness is
     measured where it measures (null without halo rows), SAT variants report the rows they replaced, and a bandwidth
     run states its link."""
-    entry = get_method(run.method)
+    entry = methods.get_method(run.method)  # looked up on use: a test may stand in a method of its own
     evaluate, every = measurement_schedule(config, run)
     epochs = []
     for epoch in range(1, 5):
@@ -36,7 +37,7 @@ def fake_record(config: dict, run) -> dict:
         if every > 0 and (epoch in (1, 4) or epoch % every == 0):
             error = None if run.workers == 1 else (0.0 if run.method == "exact" or run.halo == "fresh" else 0.3)
             layer = {"layer": 1, "rel_error": error, "cosine": None if error is None else 1 - error}
-            if entry.family == ALLEVIATION and error is not None:
+            if family_of(entry.family, run.method, entry.base) == ALLEVIATION and error is not None:
                 layer["replaced_rel_error"] = 0.4
             row["staleness"] = [layer]
         epochs.append(row)
@@ -100,19 +101,59 @@ def edge(name: str) -> dict:
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.name)
 def test_workflow_and_report_agree_on_every_shipped_config(path, tmp_path):
     config = yaml.safe_load(path.read_text())
-    loaded = report.load_records(planned_records(config, tmp_path))
-    from_records = artefacts.facts_from_runs(report.load_runs(loaded), report.staleness_frame(loaded))
-    assert from_records == facts_from_config(config)
+    assert facts_from_records(planned_records(config, tmp_path)) == facts_from_config(config)
+
+
+def facts_from_records(paths) -> set[str]:
+    """The facts `satbench report` finds in these records, with the published figures it reads by default."""
+    loaded = report.load_records(paths)
+    return artefacts.facts_from_runs(report.load_runs(loaded), report.staleness_frame(loaded),
+                                     load_published(published_file()))
+
+
+def test_the_alleviation_fact_is_decided_by_the_registry_family_not_the_name(tmp_path, monkeypatch):
+    """A method the registry declares an alleviation method on digest, named like nothing SAT, makes the claims
+    table in the workflow's plan and in the report's records alike; declared historical, it does not."""
+    real = methods.get_method
+
+    def registry(family):
+        corrector = type("Corrector", (), {"name": "corrector", "family": family, "base": "digest",
+                                           "options": real("digest").options, "train_graph": "full",
+                                           "shares_base_control": False})
+
+        def get(name):
+            return corrector if name == "corrector" else real(name)
+        return get
+
+    config = {**TINY, "methods": ["exact", "digest", "corrector"], "sweep": None}
+    config = {key: value for key, value in config.items() if value is not None}
+    for family, expected in (("alleviation", True), ("historical", False)):
+        monkeypatch.setattr(methods, "get_method", registry(family))
+        planned = facts_from_config(config)
+        assert ("alleviation" in planned) is expected
+        assert facts_from_records(planned_records(config, tmp_path / family)) == planned
+        assert ("claims" in report_outputs(config)[0]) is expected
 
 
 @pytest.mark.parametrize("name", list(EDGES))
 def test_the_report_writes_exactly_what_the_workflow_expects(name, tmp_path):
     config = edge(name)
-    written = report.build_all(planned_records(config, tmp_path / "runs"), tmp_path / "tables", tmp_path / "plots")
+    written = report.build_all(planned_records(config, tmp_path / "runs"), tmp_path / "tables", tmp_path / "plots",
+                               tmp_path / "data")
     tables, figures = report_outputs(config)
     assert {p.stem for p in written if p.suffix == ".csv" and p.stem != "runs"} == set(tables)
     assert {p.stem for p in written if p.suffix == ".png"} == set(figures)
     assert all(p.suffix != ".md" or p.stem in tables for p in written)
+    assert {p.name for p in written if p.parent == tmp_path / "data"} == {"runs.parquet", "epochs.parquet"}
+
+
+def test_the_report_writes_only_what_is_asked(tmp_path):
+    records = planned_records(edge("tiny"), tmp_path / "runs")
+    only_data = report.build_all(records, data_dir=tmp_path / "data")
+    assert sorted(p.name for p in only_data) == ["epochs.parquet", "runs.parquet"]
+    only_plots = report.build_all(records, plots_dir=tmp_path / "plots")
+    assert only_plots and all(p.suffix in (".png", ".pdf") for p in only_plots)
+    assert not (tmp_path / "tables").exists()
 
 
 def test_edge_configs_plan_what_they_support():
@@ -120,8 +161,13 @@ def test_edge_configs_plan_what_they_support():
     assert "sync_period" not in report_outputs(edge("sweep at one τ"))[0]
     assert "decomposition" not in report_outputs(edge("no controls"))[0]
     assert "time_to_target" not in report_outputs(edge("no exact"))[0]
+    assert "fidelity" in report_outputs(edge("tiny"))[0]  # digest beside exact
+    for name in ("no exact", "exact only", "partition only"):  # no historical method beside exact
+        assert "fidelity" not in report_outputs(edge(name))[0], name
+    assert "claims" in report_outputs(edge("tiny"))[0] and "claims" not in report_outputs(edge("exact only"))[0]
+    assert "reported_vs_measured" in report_outputs(edge("tiny"))[0]
     assert report_outputs(edge("tiny")) != report_outputs(edge("exact only"))
-    assert report_outputs(edge("bandwidth alone")) == (["bandwidth"], ["bandwidth"])
+    assert report_outputs(edge("bandwidth alone")) == (["bandwidth"], ["bandwidth"])  # no runs to compare with
     assert set(report_outputs(edge("bandwidth"))[0]) == set(report_outputs(edge("tiny"))[0]) | {"bandwidth"}
     for name in ("bandwidth at one rate", "bandwidth of exact alone"):
         assert report_outputs(edge(name)) == report_outputs(edge("tiny"))
@@ -131,7 +177,22 @@ def test_every_artefact_has_a_caption_and_needs_known_facts():
     for artefact in artefacts.ARTEFACTS:
         assert artefact.needs <= set(artefacts.FACTS)
         assert len(artefact.caption) > 40, artefact
+        assert "  " not in artefact.caption and "\n" not in artefact.caption
+    names = [(a.kind, a.name) for a in artefacts.ARTEFACTS]
+    assert len(names) == len(set(names))
     assert artefacts.supported(set(artefacts.FACTS)) == list(artefacts.ARTEFACTS)
     assert artefacts.supported(set()) == []
     with pytest.raises(ValueError):
         artefacts.supported({"no-such-fact"})
+
+
+def test_captions_reach_the_snakemake_report_from_the_declarations(tmp_path, monkeypatch):
+    """Snakemake's report reads captions from files: the workflow's caption file holds the declaration's text, and
+    is written again when the declaration changes."""
+    monkeypatch.chdir(tmp_path)
+    path = Path(workflow.caption_file("table", "accuracy"))
+    assert path.is_absolute() and path.read_text().strip() == artefacts.artefact("table", "accuracy").caption
+    changed = artefacts.Artefact("accuracy", "table", frozenset({"main"}), "Another caption, long enough to read.",
+                                 lambda frames: None)
+    monkeypatch.setattr(artefacts, "ARTEFACTS", (changed,))
+    assert Path(workflow.caption_file("table", "accuracy")).read_text().strip() == changed.caption

@@ -86,7 +86,6 @@ def test_pyproject_packages_and_entry_point():
     assert found | {"satbench.baselines"} == set(setuptools["packages"])
     assert setuptools["package-dir"] == {"satbench.baselines": "baselines"}
     assert "baselines" not in setuptools["packages"]
-    assert setuptools["package-data"]["satbench.report"] == ["captions/*.rst"]
     pytest_options = config["tool"]["pytest"]["ini_options"]
     assert pytest_options["testpaths"] == ["tests"]
     assert "--benchmark-skip" not in pytest_options.get("addopts", "")

@@ -51,9 +51,12 @@ def make_record(dataset: str, method: str, workers: int, seed: int, *, test: flo
     options = {"sync_period": sync_period} if sync_period is not None else {}
     config = {"dataset": SPECS[dataset], "model": "gcn", "method": method, "workers": workers, "epochs": epochs,
               "seed": seed, "hidden": 16, "layers": 3, "dropout": 0.0, "method_options": options}
-    family, base = ("alleviation", "digest") if method.startswith("sat") else ("historical", None)
-    return {"config": config, "method": {"name": method, "family": family, "base": base, "halo": halo}, "env": {},
-            "partition": {}, "epochs": rows, "summary": summarize(rows)}
+    family, base = ("alleviation", "digest") if method.startswith("sat") else (
+        "reference" if method in ("exact", "partition") else "historical", None)
+    partition = {"partitioner": "metis", "edge_cut": 100 * workers, "halo_ratio": [0.5] * workers}
+    return {"config": config, "method": {"name": method, "family": family, "base": base, "halo": halo,
+                                         "shares_base_control": method.startswith("sat")},
+            "env": {}, "partition": partition, "epochs": rows, "summary": summarize(rows)}
 
 
 # method: (test score per seed, epoch time, val slope, val cap, rel_error per layer, replaced, sync period)
@@ -147,39 +150,75 @@ def test_labels_and_dicts(records):
     assert labelled["dataset"].iloc[0] == "A"
 
 
-def test_accuracy_table_is_mean_pm_sample_std_in_percent(frames):
+def row_of(table: pd.DataFrame, **where) -> pd.Series:
+    """The one row of a long table matching ``where`` (column: value)."""
+    match = table
+    for column, value in where.items():
+        match = match[match[column] == value]
+    assert len(match) == 1, (where, len(match))
+    return match.iloc[0]
+
+
+def test_accuracy_table_is_long_mean_and_sample_std_in_percent(frames):
     table = report.accuracy_table(frames[0])
-    assert list(table.index) == ["exact", "partition", "digest", "sat"]
-    assert table.loc["exact", ("sbm-a", "gcn", "W=2")] == "81.00 ± 1.41"  # (80, 82): std ddof=1 = √2
-    assert table.loc["digest", ("sbm-b", "gcn", "W=4")] == "72.00 ± 2.83"
-    assert table.loc["partition", ("sbm-a", "gcn", "W=4")] == "50.00 ± 0.00"
-    assert list(table.columns.get_level_values("W")) == ["W=2", "W=4", "W=2", "W=4"]
+    assert len(table) == 2 * 2 * 4  # one row per (dataset, W, method)
+    assert list(table[(table["dataset"] == "sbm-a") & (table["workers"] == 2)]["method"]) == [
+        "exact", "partition", "digest", "sat"]
+    exact = row_of(table, dataset="sbm-a", workers=2, method="exact")
+    assert (exact["test_pct_mean"], exact["n"]) == (pytest.approx(81), 2)
+    assert exact["test_pct_std"] == pytest.approx(2 ** 0.5)  # (80, 82): std ddof=1 = √2
+    assert row_of(table, dataset="sbm-b", workers=4, method="digest")["test_pct_std"] == pytest.approx(8 ** 0.5)
+    assert row_of(table, dataset="sbm-a", workers=4, method="partition")["test_pct_std"] == 0
+    digest = row_of(table, dataset="sbm-a", workers=2, method="digest")
+    assert (digest["sync_period"], digest["epochs"], digest["syncs"]) == (10, EPOCHS, 2)  # 20 epochs / τ = 10
+    assert math.isnan(exact["syncs"])
+    # the regime beside each setting: halo ratio from the per-part list, label skew missing where not recorded
+    assert digest["halo_ratio_mean"] == pytest.approx(0.5) and digest["edge_cut"] == 200
+    assert math.isnan(digest["label_skew_mean"])
+    assert "81.00 ± 1.41" in report.table_to_markdown(table)
 
 
 def test_accuracy_single_seed_has_no_std():
     record = make_record("sbm-a", "exact", 2, 0, test=0.8125, epoch_time=1, val_slope=0.1, val_cap=0.9)
     table = report.accuracy_table(report.load_runs([record]))
-    assert table.iloc[0, 0] == "81.25"
+    assert table["n"].tolist() == [1] and math.isnan(table["test_pct_std"].iloc[0])
+    assert markdown_rows(report.table_to_markdown(table))[2][-2:] == ["81.25", "1"]
+
+
+def test_the_regime_is_read_from_the_record_where_it_states_it():
+    record = make_record("sbm-a", "digest", 2, 0, test=0.7, epoch_time=1, val_slope=0.1, val_cap=0.9,
+                         sync_period=5)
+    record["partition"].update(halo_ratio_mean=0.75, label_skew=[0.1, 0.3], label_skew_mean=0.2,
+                               label_skew_max=0.3)
+    record["dataset"] = {"name": "amazon-photo", "split": "per-class", "split_seed": 3, "num_nodes": 7650}
+    run = report.load_runs([record]).iloc[0]
+    assert (run["halo_ratio_mean"], run["label_skew_mean"], run["label_skew_max"]) == (0.75, 0.2, 0.3)
+    assert (run["split"], run["split_seed"], run["num_nodes"]) == ("per-class", 3, 7650)
+    row = report.accuracy_table(report.load_runs([record])).iloc[0]
+    assert (row["label_skew_mean"], row["label_skew_max"], row["syncs"]) == (0.2, 0.3, 4)
 
 
 def test_staleness_table_per_configuration_and_layer(frames):
     table = report.staleness_table(frames[2])
-    assert table.loc["digest", ("sbm-a", "gcn", "W=4", "layer 1")] == pytest.approx(0.2)
-    assert table.loc["digest", ("sbm-b", "gcn", "W=2", "layer 2")] == pytest.approx(0.4)
-    assert table.loc["exact", ("sbm-a", "gcn", "W=2", "layer 1")] == 0
+    assert row_of(table, method="digest", dataset="sbm-a", workers=4, layer=1)["rel_error_mean"] == \
+        pytest.approx(0.2)
+    assert row_of(table, method="digest", dataset="sbm-b", workers=2, layer=2)["rel_error_mean"] == \
+        pytest.approx(0.4)
+    assert row_of(table, method="exact", dataset="sbm-a", workers=2, layer=1)["rel_error_mean"] == 0
     # sweep runs (sbm-a, W=4, errors 0.01τ) are left out
-    assert table.loc["sat", ("sbm-a", "gcn", "W=4", "layer 1")] == pytest.approx(0.1)
-    assert len(table.columns) == 2 * 2 * 2  # datasets x W x layers
+    sat = row_of(table, method="sat", dataset="sbm-a", workers=4, layer=1)
+    assert (sat["rel_error_mean"], sat["rel_error_std"], sat["n"]) == (pytest.approx(0.1), 0, 2)
+    assert len(table) == 2 * 2 * 4 * 2  # datasets x W x methods x layers
 
 
 def test_throughput_speedup_is_exact_time_over_method_time(frames):
     table = report.throughput_table(frames[0])
-    row = table[(table["dataset"] == "sbm-b") & (table["W"] == 4) & (table["method"] == "digest")].iloc[0]
-    assert row["epoch time (s)"] == pytest.approx(0.1)
-    assert row["speedup vs exact"] == pytest.approx(0.2 / 0.1)
-    assert row["comm (MB/epoch)"] == pytest.approx(1.0)
-    assert row["seeds"] == 2
-    assert table[table["method"] == "exact"]["speedup vs exact"].tolist() == pytest.approx([1.0] * 4)
+    row = row_of(table, dataset="sbm-b", workers=4, method="digest")
+    assert row["epoch_time_s_mean"] == pytest.approx(0.1) and row["epoch_time_s_std"] == pytest.approx(0)
+    assert row["speedup_vs_exact"] == pytest.approx(0.2 / 0.1)
+    assert row["comm_MB_per_epoch"] == pytest.approx(1.0)
+    assert row["n"] == 2
+    assert table[table["method"] == "exact"]["speedup_vs_exact"].tolist() == pytest.approx([1.0] * 4)
     assert len(table) == 2 * 2 * 4
 
 
@@ -190,8 +229,8 @@ def test_throughput_memory_is_the_largest_worker_peak_over_seeds_and_missing_in_
     records[0]["summary"]["peak_memory_bytes"] = 2**30
     records[1]["summary"]["peak_memory_bytes"] = 3 * 2**30  # exact's record has none, as before the field existed
     table = report.throughput_table(report.load_runs(records)).set_index("method")
-    assert table.loc["digest", "peak memory per worker (MiB)"] == 3072
-    assert math.isnan(table.loc["exact", "peak memory per worker (MiB)"])
+    assert table.loc["digest", "peak_memory_MiB"] == 3072
+    assert math.isnan(table.loc["exact", "peak_memory_MiB"])
 
 
 def test_time_to_target(frames):
@@ -199,28 +238,29 @@ def test_time_to_target(frames):
     table = report.time_to_target_table(epochs, runs)
     targets = report.target_scores(runs)
     assert targets[("sbm-a", "gcn")] == pytest.approx(0.95 * 0.90)  # 0.855
-    by_method = table[(table["dataset"] == "sbm-a") & (table["W"] == 2)].set_index("method")
-    assert by_method.loc["exact", "epochs to target"] == 9          # 0.1 × 9 = 0.90 ≥ 0.855 > 0.80
-    assert by_method.loc["exact", "time to target (s)"] == pytest.approx(9 * 0.2)
-    assert by_method.loc["digest", "epochs to target"] == 18        # 0.05 × 18 = 0.90 → capped 0.88 ≥ 0.855
-    assert by_method.loc["sat", "epochs to target"] == 15           # 0.06 × 15 = 0.90 → capped 0.89
-    assert math.isnan(by_method.loc["partition", "epochs to target"])  # capped at 0.50: never reached
-    assert by_method.loc["partition", "reached"] == "0/2"
-    assert by_method.loc["exact", "reached"] == "2/2"
+    by_method = table[(table["dataset"] == "sbm-a") & (table["workers"] == 2)].set_index("method")
+    assert by_method.loc["exact", "epochs_to_target_mean"] == 9          # 0.1 × 9 = 0.90 ≥ 0.855 > 0.80
+    assert by_method.loc["exact", "time_to_target_s_mean"] == pytest.approx(9 * 0.2)
+    assert by_method.loc["digest", "epochs_to_target_mean"] == 18        # 0.05 × 18 = 0.90 → capped 0.88 ≥ 0.855
+    assert by_method.loc["sat", "epochs_to_target_mean"] == 15           # 0.06 × 15 = 0.90 → capped 0.89
+    assert math.isnan(by_method.loc["partition", "epochs_to_target_mean"])  # capped at 0.50: never reached
+    assert (by_method.loc["partition", "reached"], by_method.loc["partition", "n"]) == (0, 2)
+    assert (by_method.loc["exact", "reached"], by_method.loc["exact", "n"]) == (2, 2)
+    assert by_method.loc["exact", "target_val_pct"] == pytest.approx(85.5)
     assert "—" in report.table_to_markdown(table)
 
 
-def test_sat_vs_base_reduction_and_overhead(frames):
+def test_alleviation_vs_base_reduction_and_overhead(frames):
     _, _, staleness = frames
-    table = report.sat_vs_base_table(staleness, frames[0])
+    table = report.alleviation_vs_base_table(staleness, frames[0])
     assert len(table) == 4  # one SAT configuration per (dataset, W); the sweep is not mixed in
     row = table.iloc[0]
-    assert row["base"] == "digest" and row["τ"] == 10
-    assert row["rel. error used"] == pytest.approx(0.1)
-    assert row["rel. error replaced"] == pytest.approx(0.4)
-    assert row["reduction (×)"] == pytest.approx(4.0)
-    assert row["base run rel. error"] == pytest.approx(0.3)
-    assert row["overhead (%)"] == pytest.approx(25.0)  # 0.125 s vs 0.1 s
+    assert row["base"] == "digest" and row["sync_period"] == 10 and row["n"] == 2
+    assert row["rel_error_used"] == pytest.approx(0.1)
+    assert row["rel_error_replaced"] == pytest.approx(0.4)
+    assert row["reduction"] == pytest.approx(4.0)
+    assert row["base_rel_error"] == pytest.approx(0.3)
+    assert row["overhead_pct"] == pytest.approx(25.0)  # 0.125 s vs 0.1 s
 
 
 def test_the_base_comes_from_the_record_not_the_name():
@@ -231,26 +271,43 @@ def test_the_base_comes_from_the_record_not_the_name():
     assert report.load_runs([record])["base"].isna().all()
 
 
+@pytest.mark.parametrize("declared, method, base, family", [
+    ("alleviation", "lmc", "gas", "alleviation"), ("historical", "gas", None, "historical"),
+    ("reference", "exact", None, "reference"),
+    ("sat", "sat+gas", "gas", "alleviation"),  # records written before families had these names
+    ("baseline", "exact", None, "reference"), ("baseline", "partition", None, "reference"),
+    ("baseline", "digest", None, "historical"),
+    (None, "sat", "digest", "alleviation"), (None, "gas", None, "historical"),  # version-1 records
+])
+def test_every_record_has_a_family(declared, method, base, family):
+    assert report.family_of(declared, method, base) == family
+    record = make_record("sbm-a", method, 2, 0, test=0.7, epoch_time=0.1, val_slope=0.1, val_cap=0.9)
+    record["method"].update(family=declared, base=base)
+    assert report.load_runs([record])["family"].item() == family
+
+
 def test_decomposition_splits_the_gap_by_the_control(frames, records):
     runs, epochs, _ = frames
     table = report.decomposition_table(runs, report.reach_frame(epochs, runs))
     assert len(table) == 2 * 2 * 3  # (dataset, W) × {partition, digest, sat}; exact is the reference
-    digest = table[(table["method"] == "digest") & (table["dataset"] == "sbm-a") & (table["W"] == 2)].iloc[0]
-    assert digest["exact (%)"] == pytest.approx(81) and digest["control (%)"] == pytest.approx(79)
-    assert digest["protocol cost (pts)"] == pytest.approx(2) and digest["protocol cost std"] == pytest.approx(0)
-    assert digest["staleness cost (pts)"] == pytest.approx(7)  # 8 and 6, paired by seed
-    assert digest["staleness cost std"] == pytest.approx(2 ** 0.5)
-    assert digest["staleness cost above noise"]
+    digest = row_of(table, method="digest", dataset="sbm-a", workers=2)
+    assert digest["exact_pct_mean"] == pytest.approx(81) and digest["control_pct_mean"] == pytest.approx(79)
+    assert digest["protocol_cost_pts_mean"] == pytest.approx(2) and digest["protocol_cost_pts_std"] == pytest.approx(0)
+    assert digest["staleness_cost_pts_mean"] == pytest.approx(7)  # 8 and 6, paired by seed
+    assert digest["staleness_cost_pts_std"] == pytest.approx(2 ** 0.5) and digest["n"] == 2
+    assert digest["staleness_cost_above_noise"]
+    # the setting's regime, its epochs and syncs beside it
+    assert (digest["halo_ratio_mean"], digest["epochs"], digest["sync_period"], digest["syncs"]) == (0.5, 20, 10, 2)
     # Epochs to the target (0.95 × 0.9): exact 9, control 11, DIGEST 18.
-    assert (digest["exact to target (epochs)"], digest["control to target (epochs)"],
-            digest["method to target (epochs)"]) == (9, 11, 18)
-    assert digest["protocol cost (epochs)"] == 2 and digest["staleness cost (epochs)"] == 7
-    assert digest["staleness cost (s)"] == pytest.approx(18 * 0.1 - 11 * 0.1)
-    sat = table[(table["method"] == "sat") & (table["dataset"] == "sbm-a") & (table["W"] == 2)].iloc[0]
-    assert sat["recovered share"] == pytest.approx((6 + 4) / (8 + 6))  # (SAT − base) / (control − base)
-    assert sat["recovered share std"] == pytest.approx(pd.Series([6 / 8, 4 / 6]).std())
+    assert (digest["exact_to_target_epochs"], digest["control_to_target_epochs"],
+            digest["method_to_target_epochs"]) == (9, 11, 18)
+    assert digest["protocol_cost_epochs"] == 2 and digest["staleness_cost_epochs"] == 7
+    assert digest["staleness_cost_s"] == pytest.approx(18 * 0.1 - 11 * 0.1)
+    sat = row_of(table, method="sat", dataset="sbm-a", workers=2)
+    assert sat["recovered_share_mean"] == pytest.approx((6 + 4) / (8 + 6))  # (SAT − base) / (control − base)
+    assert sat["recovered_share_std"] == pytest.approx(pd.Series([6 / 8, 4 / 6]).std())
     partition = table[table["method"] == "partition"].iloc[0]
-    assert math.isnan(partition["control (%)"]) and math.isnan(partition["staleness cost (pts)"])
+    assert math.isnan(partition["control_pct_mean"]) and math.isnan(partition["staleness_cost_pts_mean"])
 
 
 def test_claims_are_computed_by_their_rules(frames):
@@ -274,16 +331,19 @@ def test_claims_are_computed_by_their_rules(frames):
     beyond.loc[(beyond["study"] == "main") & (beyond["method"] == "sat"), "test_at_best_val"] = 0.85
     retable = report.claims_table(beyond, staleness, report.reach_frame(epochs, beyond))
     c2 = retable[retable["claim"] == "C2"]
-    assert set(c2["verdict"]) == {"fails"} and c2["measure"].str.contains("beats the control").all()
+    assert set(c2["verdict"]) == {"fails"} and c2["measure"].str.contains("beats the base's control").all()
+    assert (c2["beyond_control_pts"] > 4).all()  # 85 against 79 and 80
+    assert not table["rule"].str.contains("SAT").any()  # the rules are every alleviation method's
 
 
 def test_sync_period_table_uses_the_sweep(frames):
     table = report.sync_period_table(frames[0])
-    assert set(table["τ"]) == {1, 5, 20}  # the main runs' τ = 10 (other epochs) stays out
-    digest = table[table["method"] == "digest"].set_index("τ")
-    assert digest.loc[5, "rel. error"] == pytest.approx((0.05 + 0.10) / 2)
-    assert digest.loc[20, "test (%)"] == "62.00"
-    assert digest.loc[20, "epoch time (s)"] == pytest.approx(0.3)
+    assert set(table["sync_period"]) == {1, 5, 20}  # the main runs' τ = 10 (other epochs) stays out
+    digest = table[table["method"] == "digest"].set_index("sync_period")
+    assert digest.loc[5, "rel_error_mean"] == pytest.approx((0.05 + 0.10) / 2)
+    assert digest.loc[20, "test_pct_mean"] == pytest.approx(62.0) and digest.loc[20, "n"] == 1
+    assert digest.loc[20, "epoch_time_s_mean"] == pytest.approx(0.3)
+    assert (digest.loc[1, "syncs"], digest.loc[5, "syncs"], digest.loc[20, "syncs"]) == (20, 4, 1)
 
 
 def test_several_periods_in_the_main_study_are_kept_apart(tmp_path):
@@ -294,8 +354,8 @@ def test_several_periods_in_the_main_study_are_kept_apart(tmp_path):
                        make_record("sbm-a", "digest", 2, 0, test=0.6, epoch_time=0.1, val_slope=0.1, val_cap=0.9,
                                    sync_period=20)))
     table = report.accuracy_table(report.load_runs(paths, labels={str(paths[-1]): "sbm-a"}))
-    assert list(table.index) == ["digest (τ=5)", "digest (τ=20)"]
-    assert table.iloc[1, 0] == "60.00"
+    assert table["sync_period"].tolist() == [5, 20] and table["n"].tolist() == [2, 1]
+    assert table["test_pct_mean"].tolist() == pytest.approx([70.0, 60.0])
 
 
 def markdown_rows(text: str) -> list[list[str]]:
@@ -335,21 +395,25 @@ def check_latex(text: str, columns: int) -> tuple[list[list[str]], list[list[str
 
 
 def test_writers(tmp_path, frames):
+    """The CSV is the long numeric table; Markdown and LaTeX show each mean with its std as "mean ± std"."""
     table = report.accuracy_table(frames[0])
     written = report.write_table(table, tmp_path / "accuracy", caption="Test score (%)")
     assert [path.name for path in written] == ["accuracy.csv", "accuracy.md", "accuracy.tex"]
-    csv = pd.read_csv(tmp_path / "accuracy.csv", index_col=0)
-    assert csv.loc["exact", "sbm-a / gcn / W=2"] == "81.00 ± 1.41"
+    csv = pd.read_csv(tmp_path / "accuracy.csv")
+    exact = row_of(csv, dataset="sbm-a", workers=2, method="exact")
+    assert (exact["test_pct_mean"], exact["n"]) == (pytest.approx(81), 2)
+    assert exact["test_pct_std"] == pytest.approx(2 ** 0.5)
+    assert csv["workers"].dtype == "int64" and csv["n"].dtype == "int64"  # integers as integers
+    assert "10," in (tmp_path / "accuracy.csv").read_text() and "10.0," not in (tmp_path / "accuracy.csv").read_text()
     markdown = markdown_rows((tmp_path / "accuracy.md").read_text())
-    assert markdown[0] == ["method", "sbm-a · gcn · W=2", "sbm-a · gcn · W=4", "sbm-b · gcn · W=2",
-                           "sbm-b · gcn · W=4"]
-    assert markdown[2] == ["exact", "81.00 ± 1.41", "81.00 ± 1.41", "81.00 ± 1.41", "81.00 ± 1.41"]
+    assert markdown[0] == ["dataset", "model", "W", "partitioner", "halo ratio", "label skew", "label skew (max)",
+                           "edge cut", "method", "family", "base", "epochs", "τ", "syncs", "test (%)", "n"]
+    assert markdown[2] == ["sbm-a", "gcn", "2", "metis", "0.5000", "—", "—", "200", "exact", "reference", "—",
+                           "20", "—", "—", "81.00 ± 1.41", "2"]
     latex = (tmp_path / "accuracy.tex").read_text()
-    header, body = check_latex(latex, 5)
-    assert header == [["", r"\multicolumn{2}{c}{sbm-a}", r"\multicolumn{2}{c}{sbm-b}"],
-                      ["", r"\multicolumn{2}{c}{gcn}", r"\multicolumn{2}{c}{gcn}"],
-                      ["method", "W=2", "W=4", "W=2", "W=4"]]
-    assert body[0] == ["exact"] + [r"81.00 $\pm$ 1.41"] * 4
+    header, body = check_latex(latex, 16)
+    assert header[0][-2:] == [r"test (\%)", "n"] and header[0][12] == r"$\tau$"
+    assert body[0][-2:] == [r"81.00 $\pm$ 1.41", "2"]
     assert r"\caption{Test score (\%)}" in latex and r"\label{tab:accuracy}" in latex
     assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no staging files
     assert report.latex_escape("sat+gas_1 & 50% τ") == r"sat+gas\_1 \& 50\% $\tau$"
@@ -369,7 +433,7 @@ def test_writers_escape_and_keep_one_cell_per_column():
     assert header == [["method", "dataset", r"gain (\%)", "note"]]
     assert body == [[r"sat+gas\_1", r"ogbn\_arxiv", "12.50", r"50\% \& $\tau$"],
                     ["digest", "a|b", "---", r"\#1 \{x\}"]]
-    assert r"\begin{tabular}{llrr}" in latex  # names left, numbers right
+    assert r"\begin{tabular}{llrl}" in latex  # names and words left, numbers right
     assert r"\caption{Gains\_1 \& 2 (\%)}" in latex
     markdown = markdown_rows(report.table_to_markdown(table))
     assert markdown[0] == ["method", "dataset", "gain (%)", "note"]
@@ -397,8 +461,8 @@ def test_method_colors_are_fixed_and_distinct():
 def test_build_all_writes_every_table_and_plot(records, tmp_path):
     written = report.build_all(records, tmp_path / "tables", tmp_path / "plots")
     names = {path.name for path in written}
-    for table in ("accuracy", "staleness", "throughput", "time_to_target", "sat_vs_base", "sync_period",
-                  "decomposition", "claims"):
+    for table in ("accuracy", "staleness", "throughput", "time_to_target", "alleviation_vs_base", "sync_period",
+                  "decomposition", "claims", "fidelity", "reported_vs_measured"):
         assert {f"{table}.csv", f"{table}.md", f"{table}.tex"} <= names
     for plot in ("val_vs_epoch", "val_vs_time", "staleness", "throughput", "accuracy_vs_staleness", "sync_period",
                  "decomposition"):
@@ -418,12 +482,12 @@ def test_build_all_skips_what_the_runs_cannot_support(tmp_path, caplog):
         written = report.build_all(paths, tmp_path / "tables", tmp_path / "plots")
     names = {path.name for path in written}
     assert {"accuracy.md", "staleness.md", "throughput.md", "val_vs_epoch.png", "staleness.png"} <= names
-    for skipped in ("time_to_target", "sat_vs_base", "sync_period", "decomposition", "claims"):
+    for skipped in ("time_to_target", "alleviation_vs_base", "sync_period", "decomposition", "claims", "fidelity"):
         assert f"{skipped}.csv" not in names
         assert f"table {skipped} skipped" in caplog.text
     assert "figure sync_period skipped: it needs a method run at two or more sync periods" in caplog.text
     throughput = pd.read_csv(tmp_path / "tables" / "throughput.csv")
-    assert throughput["speedup vs exact"].isna().all()
+    assert throughput["speedup_vs_exact"].isna().all()
     assert report.build_all([], tmp_path / "t2", tmp_path / "p2") == []
 
 
@@ -440,8 +504,32 @@ def test_runs_without_staleness_or_validation(tmp_path):
 def test_cli(records, tmp_path, capsys):
     main_runs = [path for path in records if "/runs/" in path.as_posix()][:8]
     assert report.main(["--tables", str(tmp_path / "t"), "--plots", str(tmp_path / "p"), *map(str, main_runs)]) == 0
-    assert (tmp_path / "t" / "accuracy.tex").is_file()
-    assert str(tmp_path / "t" / "accuracy.csv") in capsys.readouterr().out
+    assert (tmp_path / "t" / "accuracy.tex").is_file() and not (tmp_path / "d").exists()
+    assert report.main(["--data", str(tmp_path / "d"), *map(str, main_runs)]) == 0
+    assert sorted(path.name for path in (tmp_path / "d").iterdir()) == ["epochs.parquet", "runs.parquet"]
+    with pytest.raises(SystemExit, match="give --tables, --plots or --data"):
+        report.main(list(map(str, main_runs)))
+
+
+def test_the_report_logs_what_it_wrote_and_nothing_of_its_libraries(records, tmp_path):
+    """One line per artefact (and data file) written or skipped, also when the caller's root logger is at DEBUG:
+    fontTools, subsetting the fonts of every PDF, would otherwise add hundreds."""
+    root = logging.getLogger()
+    stream, level, handlers = io.StringIO(), root.level, root.handlers[:]
+    root.handlers, root.level = [logging.StreamHandler(stream)], logging.DEBUG
+    try:
+        main_runs = [str(path) for path in records if "/runs/" in path.as_posix()]
+        assert report.main(["--tables", str(tmp_path / "t"), "--plots", str(tmp_path / "p"), "--data",
+                            str(tmp_path / "d"), *main_runs]) == 0
+    finally:
+        root.handlers, root.level = handlers, level
+    lines = stream.getvalue().splitlines()
+    artefacts = [a for a in report.ARTEFACTS]
+    assert len(lines) == len(artefacts) + 3, lines  # runs.csv, runs.parquet, epochs.parquet
+    assert any("figure staleness:" in line and "staleness.pdf" in line for line in lines)
+    # the sync-period, decomposition and bandwidth table and figure: no sweep, control or bandwidth run among them
+    assert sum("skipped" in line for line in lines) == 6
+    assert all(line.startswith(("table ", "figure ", "data ")) for line in lines), lines
 
 
 # -- the bandwidth study ---------------------------------------------------------------------------------------------
@@ -491,19 +579,19 @@ def test_bandwidth_table_speedup_and_crossover(bandwidth_records):
     assert list(table["method"].unique()) == ["exact", "gas", "pipegcn", "digest", "sat"]
     assert list(table.loc[table["method"] == "gas", "rate"]) == ["20mbit", "100mbit,1ms", "1gbit", "10gbit"]
     row = table[(table["method"] == "gas") & (table["rate"] == "20mbit")].iloc[0]
-    assert row["epoch time (s)"] == pytest.approx(15.0 * 1.05)  # seeds' mean, first epoch left out
-    assert row["epoch time std (s)"] == pytest.approx(pd.Series([15.0, 16.5]).std())
-    assert row["comm time (s/epoch)"] == pytest.approx(15.0 * 1.05 / 2)
-    assert row["comm (MB/epoch)"] == pytest.approx(3.0)
-    assert row["speedup vs exact"] == pytest.approx(30.0 / 15.0)  # exact's time over the method's, same rate
-    assert row["seeds"] == 2
-    crossover = table.groupby("method")["faster than exact at and below"].first()
+    assert row["epoch_time_s_mean"] == pytest.approx(15.0 * 1.05)  # seeds' mean, first epoch left out
+    assert row["epoch_time_s_std"] == pytest.approx(pd.Series([15.0, 16.5]).std())
+    assert row["comm_time_s_per_epoch"] == pytest.approx(15.0 * 1.05 / 2)
+    assert row["comm_MB_per_epoch"] == pytest.approx(3.0)
+    assert row["speedup_vs_exact"] == pytest.approx(30.0 / 15.0)  # exact's time over the method's, same rate
+    assert row["n"] == 2
+    crossover = table.groupby("method")["faster_than_exact_at_and_below"].first()
     assert crossover["gas"] == "100mbit,1ms"
     assert crossover["pipegcn"] == report.NEVER_IN_SWEEP
     assert crossover["digest"] == "10gbit"
     assert crossover["sat"] == report.NEVER_IN_SWEEP  # faster only at 10gbit: it does not win from there down
-    assert table.loc[table["method"] == "exact", "faster than exact at and below"].isna().all()
-    assert (table.loc[table["method"] == "exact", "speedup vs exact"] == 1).all()
+    assert table.loc[table["method"] == "exact", "faster_than_exact_at_and_below"].isna().all()
+    assert (table.loc[table["method"] == "exact", "speedup_vs_exact"] == 1).all()
 
 
 def test_bandwidth_study_stays_out_of_the_main_tables(records, bandwidth_records):
@@ -536,7 +624,7 @@ def test_satbench_report_makes_the_bandwidth_table_and_figure(bandwidth_records,
     assert (tmp_path / "plots" / "bandwidth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "plots" / "bandwidth.pdf").read_bytes()[:5] == b"%PDF-"
     table = pd.read_csv(tmp_path / "tables" / "bandwidth.csv")
-    assert table.loc[(table["method"] == "digest") & (table["rate"] == "1gbit"), "speedup vs exact"].item() == \
+    assert table.loc[(table["method"] == "digest") & (table["rate"] == "1gbit"), "speedup_vs_exact"].item() == \
         pytest.approx(1.5)
     assert "never in the sweep" in (tmp_path / "tables" / "bandwidth.md").read_text()
     assert r"\caption{Bandwidth study" in (tmp_path / "tables" / "bandwidth.tex").read_text()
@@ -557,3 +645,225 @@ def test_a_record_states_its_study_and_label_wherever_it_lies(tmp_path):
                                                               workers=4, seed=0), legacy)]).iloc[0]
     assert (old["study"], old["dataset"]) == ("sweep", "sbm-a")
     assert report.load_runs([write(tmp_path, "elsewhere.json", legacy)]).iloc[0]["study"] == "main"
+
+
+# -- alleviation methods other than SAT ------------------------------------------------------------------------------
+
+def corrector_records(root: Path, *, used: float, gain: tuple[float, float], time: float = 0.1) -> list[Path]:
+    """gas (0.70, 0.74), its control (0.78, 0.80) and exact, and "corrector", an alleviation method on gas that
+    reports no replaced copy: its rows' error ``used`` (gas's: 0.3), its test scores gas's + ``gain``."""
+    paths = []
+    specs = {"exact": ((0.80, 0.82), "main", None), "gas": ((0.70, 0.74), "main", None),
+             "corrector": (tuple(g + t for g, t in zip(gain, (0.70, 0.74))), "main", "gas")}
+    for method, (tests, study, base) in specs.items():
+        for seed, test in enumerate(tests):
+            error = {1: 0.0} if method == "exact" else {1: used if method == "corrector" else 0.3}
+            record = make_record("sbm-a", method, 2, seed, test=test, epoch_time=time if base else 0.1,
+                                 val_slope=0.1, val_cap=0.9, rel_error=error)
+            record["method"].update(family="alleviation" if base else record["method"]["family"], base=base,
+                                    shares_base_control=False)
+            record.update(version=2, study=study, labels={"dataset": "sbm-a"})
+            paths.append(write(root, f"{method}/seed{seed}.json", record))
+    for seed, test in enumerate((0.78, 0.80)):
+        record = make_record("sbm-a", "gas", 2, seed, test=test, epoch_time=0.1, val_slope=0.1, val_cap=0.9,
+                             rel_error={1: 0.0}, halo="fresh")
+        record.update(version=2, study="control", labels={"dataset": "sbm-a"})
+        paths.append(write(root, f"control/seed{seed}.json", record))
+    return paths
+
+
+def test_claims_hold_an_alleviation_method_other_than_sat_to_the_same_rules(tmp_path):
+    """Any method whose record says it is an alleviation method on a base is judged like SAT; one that reports no
+    replaced copy is judged on staleness by its rows against its base's own run."""
+    loaded = report.load_records(corrector_records(tmp_path / "good", used=0.1, gain=(0.06, 0.05)))
+    runs, epochs, staleness = report.load_runs(loaded), report.epoch_frame(loaded), report.staleness_frame(loaded)
+    table = report.claims_table(runs, staleness, report.reach_frame(epochs, runs))
+    assert set(table["method"]) == {"corrector"} and set(table["base"]) == {"gas"}
+    verdicts = dict(zip(table["claim"], table["verdict"]))
+    # C1: 0.1 against gas's 0.3; C2: +6, +5 on gas's staleness cost of 8, 6 (its control) and not beyond it
+    assert verdicts["C1"] == "holds" and verdicts["C2"] == "holds" and verdicts["C4"] == "holds"
+    decomposition = report.decomposition_table(runs, report.reach_frame(epochs, runs))
+    corrector = row_of(decomposition, method="corrector")
+    assert corrector["recovered_share_mean"] == pytest.approx((6 + 5) / (8 + 6))
+    assert math.isnan(corrector["control_pct_mean"])  # its control is its own, which did not run
+    worse = report.load_records(corrector_records(tmp_path / "bad", used=0.5, gain=(0.0, 0.01), time=0.2))
+    runs, epochs, staleness = report.load_runs(worse), report.epoch_frame(worse), report.staleness_frame(worse)
+    verdicts = dict(zip(*report.claims_table(runs, staleness, report.reach_frame(epochs, runs))[
+        ["claim", "verdict"]].T.to_numpy()))
+    assert (verdicts["C1"], verdicts["C2"], verdicts["C4"]) == ("fails", "fails", "fails")
+
+
+# -- fidelity ----------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("gaps, verdict", [
+    ((-0.5, 0.2, -0.9), "holds"),          # mean -0.4: no loss of more than a point
+    ((2.0, 3.0), "holds"),                 # a gain is no accuracy loss
+    ((-3.0, -3.5, -2.5), "fails"),         # -3 ± 0.5: a loss above noise
+    ((-6.0, 2.0, -2.0), "within noise"),   # -2 ± 4: a loss, within twice the seeds' std
+    ((-5.0,), "not testable"),             # one seed: no spread to judge by
+])
+def test_the_fidelity_rule(gaps, verdict):
+    assert report.fidelity_verdict(pd.Series(gaps)) == verdict
+
+
+def fidelity_records(root: Path) -> list[Path]:
+    """exact (80, 82, 81); gas half a point under it; digest 10 points under it with a control that keeps all but
+    half a point (protocol cost 0.5, staleness cost 9.5); pipegcn 3 points under, noisily (−8, +2, −3)."""
+    scores = {"exact": (0.80, 0.82, 0.81), "gas": (0.795, 0.815, 0.805), "digest": (0.70, 0.72, 0.71),
+              "pipegcn": (0.72, 0.84, 0.78)}
+    paths = []
+    for method, tests in scores.items():
+        for seed, test in enumerate(tests):
+            record = make_record("sbm-a", method, 4, seed, test=test, epoch_time=0.1, val_slope=0.1, val_cap=0.9)
+            paths.append(write(root, RUN_PATH.format(dataset="sbm-a", model="gcn", method=method, workers=4,
+                                                     seed=seed), record))
+    for seed, test in enumerate((0.795, 0.815, 0.805)):
+        record = make_record("sbm-a", "digest", 4, seed, test=test, epoch_time=0.1, val_slope=0.1, val_cap=0.9,
+                             halo="fresh")
+        paths.append(write(root, CONTROL_PATH.format(dataset="sbm-a", model="gcn", method="digest", workers=4,
+                                                     seed=seed), record))
+    return paths
+
+
+def test_fidelity_table_judges_each_historical_method_against_its_papers_claim(tmp_path):
+    loaded = report.load_records(fidelity_records(tmp_path))
+    runs, epochs = report.load_runs(loaded), report.epoch_frame(loaded)
+    table = report.fidelity_table(runs, report.reach_frame(epochs, runs))
+    assert list(table["method"]) == ["gas", "pipegcn", "digest"]  # historical methods only, in display order
+    gas, pipegcn, digest = (row_of(table, method=m) for m in ("gas", "pipegcn", "digest"))
+    assert gas["gap_pts_mean"] == pytest.approx(-0.5) and gas["n"] == 3
+    assert (gas["verdict"], gas["cost_on"]) == ("holds", "")
+    assert "closely resembles" in gas["claim"] and "ICML 2021" in gas["source"]
+    assert (digest["verdict"], digest["cost_on"]) == ("fails", "stale rows")  # the control keeps 9.5 of 10 points
+    assert (pipegcn["verdict"], pipegcn["cost_on"]) == ("within noise", "no control")
+    assert report.PAPER_CLAIMS["digest"][0] in digest["claim"]
+    assert "closely resembles" in report.table_to_markdown(table)
+
+
+# -- tidy data -----------------------------------------------------------------------------------------------------------
+
+def test_runs_and_epochs_parquet_answer_questions_without_the_records(records, tmp_path):
+    written = report.build_all(records, data_dir=tmp_path)
+    assert sorted(path.name for path in written) == ["epochs.parquet", "runs.parquet"]
+    runs = pd.read_parquet(tmp_path / "runs.parquet")
+    assert len(runs) == len(records) and runs["record"].is_unique  # one row per run
+    for column in ("test_at_best_val", "best_val", "mean_epoch_time_s", "mean_staleness", "halo_ratio_mean"):
+        assert pd.api.types.is_float_dtype(runs[column]), column
+    for column in ("workers", "seed", "epochs", "hidden", "layers", "best_epoch", "edge_cut"):
+        assert pd.api.types.is_integer_dtype(runs[column]), column
+    assert {"study", "family", "base", "dataset_spec", "dropout", "option_sync_period", "partitioner",
+            "label_skew_mean", "label_skew_max", "split"} <= set(runs.columns)
+    assert not any(str(value).startswith("/") for value in runs.astype(str).to_numpy().ravel())
+    main = runs[runs["study"] == "main"]
+    means = main.groupby(["dataset", "workers", "method"])["test_at_best_val"].mean()
+    assert means[("sbm-a", 2, "exact")] == pytest.approx(0.81)
+    epochs = pd.read_parquet(tmp_path / "epochs.parquet")
+    per_epoch = epochs.drop_duplicates(["record", "epoch"])
+    assert len(per_epoch) == len(records) * EPOCHS  # one row per (run, epoch) ...
+    measured = epochs.dropna(subset=["layer"])
+    assert len(measured) == len(records) * len(MEASURED) * 2  # ... and on a measured epoch one per hidden layer
+    assert len(epochs) == len(records) * (EPOCHS - len(MEASURED)) + len(measured)
+    assert {"loss", "val", "test", "epoch_time_s", "rel_error", "replaced_rel_error", "method", "workers",
+            "sync_period", "hidden", "halo_ratio_mean"} <= set(epochs.columns)
+    sat = measured[(measured["method"] == "sat") & (measured["study"] == "main")]
+    assert sat["replaced_rel_error"].eq(0.4).all() and sat["rel_error"].eq(0.1).all()
+
+
+def test_every_table_csv_is_long_and_numeric(records, bandwidth_records, tmp_path):
+    """Every table's CSV: each ``_mean``, ``_std`` and ``n`` column numeric, counts as integers, no "±" text and no
+    absolute path anywhere."""
+    written = report.build_all(records + bandwidth_records, tmp_path / "tables")
+    tables = [path for path in written if path.suffix == ".csv"]
+    assert len(tables) >= 12
+    for path in tables:
+        text = path.read_text()
+        assert "±" not in text and "/tmp" not in text and str(tmp_path) not in text, path.name
+        table, text = pd.read_csv(path), pd.read_csv(path, dtype=str)
+        for column in table.columns:
+            if column.endswith(("_mean", "_std", "_pct", "_s")) or column in ("n", "workers", "sync_period"):
+                assert pd.api.types.is_numeric_dtype(table[column]), (path.name, column)
+            if column in ("n", "workers", "epochs", "layer", "reached", "sync_period", "syncs"):
+                assert text[column].dropna().str.fullmatch(r"\d+").all(), (path.name, column)  # "2", not "2.0"
+        assert not any(" / " in column for column in table.columns), path.name  # no wide "dataset / model / W"
+
+
+# -- published figures ------------------------------------------------------------------------------------------------
+
+def test_reported_vs_measured_pairs_each_published_number_with_the_same_setting(tmp_path):
+    published = pd.DataFrame([
+        {"paper": "A", "table": "Table 2", "dataset": "cora", "model": "gcn", "method": "exact", "workers": None,
+         "metric": "accuracy", "value": 81.5, "plus_minus": None, "note": "full graph"},
+        {"paper": "B", "table": "Table 3", "dataset": "citeseer", "model": "gcn", "method": "exact",
+         "workers": None, "metric": "accuracy", "value": 70.3, "plus_minus": None, "note": ""},
+        {"paper": "C", "table": "README.md", "dataset": "reddit", "model": "sage", "method": "pipegcn",
+         "workers": 2, "metric": "accuracy", "value": 97.1, "plus_minus": None, "note": ""},
+        {"paper": "D", "table": "—", "dataset": None, "model": None, "method": "sat", "workers": None,
+         "metric": "accuracy", "value": None, "plus_minus": None, "note": "tables not found"},
+        {"paper": "E", "table": "Table 1", "dataset": "cora", "model": "gcn", "method": "exact", "workers": 4,
+         "metric": "accuracy", "value": 60.0, "plus_minus": None, "note": ""},
+    ])
+    runs = []
+    for workers in (2, 4):
+        for seed, test in enumerate((0.80, 0.82, 0.81)):
+            record = make_record("sbm-a", "exact", workers, seed, test=test, epoch_time=0.1, val_slope=0.1,
+                                 val_cap=0.9)
+            record["config"]["dataset"] = "cora"
+            record.update(version=2, study="main", labels={"dataset": "my-cora"})
+            runs.append(record)
+    table = report.reported_vs_measured(published, report.load_runs(runs))
+    cora = table[table["paper"] == "A"]
+    assert list(cora["workers"]) == [2, 4] and set(cora["status"]) == {"measured"}  # W not stated: one row per W
+    row = cora.iloc[0]
+    assert row["measured_pct_mean"] == pytest.approx(81) and row["difference_pts"] == pytest.approx(-0.5)
+    assert row["within_seed_spread"] is True and row["n"] == 3  # |−0.5| ≤ 2 × 1.0
+    assert row_of(table, paper="E")["within_seed_spread"] is False  # 81 against 60, at the W it states
+    assert row_of(table, paper="B")["status"] == "no matching run"
+    assert row_of(table, paper="C")["status"].startswith("cannot run here (no data here")
+    assert row_of(table, paper="D")["status"] == "no published number"
+
+
+def test_the_shipped_published_figures_cite_their_sources():
+    published = report.load_published(REPO / "config" / "published.csv")
+    assert published["paper"].notna().all() and published["table"].notna().all()
+    numbers = published.dropna(subset=["value"])
+    assert {"cora", "citeseer", "pubmed"} <= set(numbers["dataset"])
+    kipf = numbers[numbers["paper"].str.startswith("Kipf")].set_index("dataset")["value"]
+    assert kipf.to_dict() == {"cora": 81.5, "citeseer": 70.3, "pubmed": 79.0}
+    missing = published[published["value"].isna()]
+    assert "sat" in set(missing["method"]) and missing["note"].str.len().gt(20).all()
+
+
+# -- figures ---------------------------------------------------------------------------------------------------------------
+
+def test_facets_put_every_method_where_its_family_says():
+    methods = pd.DataFrame([
+        ("exact", "reference", None), ("partition", "reference", None), ("gas", "historical", None),
+        ("pipegcn", "historical", None), ("digest", "historical", None), ("sat", "alleviation", "digest"),
+        ("sat-plus", "alleviation", "digest"), ("sat+gas", "alleviation", "gas"), ("lmc", "alleviation", "gas"),
+        ("rest", "alleviation", "digest"), ("staleness-weighted+gas", "alleviation", "gas"),
+    ], columns=["method", "family", "base"]).assign(variant=lambda f: f["method"])
+    facets = dict(report.method_facets(methods))
+    assert list(facets) == ["historical", "on gas", "on digest"]
+    for names in facets.values():
+        assert names[:2] == ["exact", "partition"]  # the references in every facet
+    assert facets["historical"] == ["exact", "partition", "gas", "pipegcn", "digest"]
+    assert facets["on gas"] == ["exact", "partition", "gas", "sat+gas", "lmc", "staleness-weighted+gas"]
+    assert facets["on digest"] == ["exact", "partition", "digest", "sat", "sat-plus", "rest"]
+    for method, family, base in methods[["method", "family", "base"]].itertuples(index=False):
+        where = {title for title, names in facets.items() if method in names}
+        expected = (set(facets) if family == "reference" else
+                    {"historical"} | {f"on {method}"} & set(facets) if family == "historical" else {f"on {base}"})
+        assert where == expected, method
+    assert report.method_facets(methods[methods["family"] == "reference"]) == [("reference", ["exact",
+                                                                                              "partition"])]
+
+
+def test_each_method_has_a_look_of_its_own():
+    looks = [(style.dashes, style.marker) for style in report.METHOD_STYLES.values()]
+    assert len(set(looks)) == len(looks)  # two curves that coincide still show as two
+    for method in ("lmc", "rest", "staleness-weighted", "staleness-weighted+gas"):
+        assert method in report.METHOD_STYLES
+    assert report.method_style("digest (τ=5)") == report.METHOD_STYLES["digest"]
+    assert report.rate_label("20mbit", 20e6) == "20 Mbit/s"
+    assert report.rate_label("10gbit", 1e10) == "10 Gbit/s"
+    assert report.rate_label("100mbit,1ms", 1e8) == "100 Mbit/s, 1 ms"

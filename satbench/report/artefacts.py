@@ -1,18 +1,49 @@
-"""One registry of the tables and figures the suite makes: each declared once, with what it needs and its caption.
+"""One registry of the tables and figures the suite makes: each declared once, with its builder, what it needs and
+its caption. Adding a table is one entry in :data:`ARTEFACTS`.
 
 The workflow asks which artefacts a *config* will support (``satbench.workflow.facts_from_config``), the report
-which ones a set of *records* supports (:func:`facts_from_runs`); both then take :func:`supported`, so the two cannot disagree as
-long as the facts agree, and a test checks that they do on every shipped config and on edge configs. Captions live
-in ``satbench/report/captions/<caption>.rst`` only: the Snakemake report shows them, and LaTeX tables take their text from there.
+which ones a set of *records* supports (:func:`facts_from_runs`); both then take :func:`supported`, so the two cannot
+disagree as long as the facts agree, and a test checks that they do on every shipped config and on edge configs.
+LaTeX tables take their caption from here, and the Snakemake report reads it from a file this registry writes
+(:func:`caption_file`).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
+from typing import Callable, Iterable
 
-CAPTIONS_DIR = Path(__file__).resolve().parent / "captions"  # package data: the Snakemake report shows them too
+import pandas as pd
+
+from ..record import write_text_atomic
+from .claims import FIDELITY_RULE
+from .families import ALLEVIATION, HISTORICAL
+from .figures import (
+    plot_accuracy_vs_staleness,
+    plot_bandwidth,
+    plot_decomposition,
+    plot_staleness,
+    plot_sync_period,
+    plot_throughput,
+    plot_val_vs_epoch,
+    plot_val_vs_time,
+)
+from .frames import Frames
+from .published import reported_vs_measured
+from .tables import (
+    accuracy_table,
+    alleviation_vs_base_table,
+    bandwidth_table,
+    claims_table,
+    decomposition_table,
+    fidelity_table,
+    staleness_table,
+    sync_period_table,
+    throughput_table,
+    time_to_target_table,
+)
 
 # What a set of runs can have, in words (shown where an artefact is skipped).
 FACTS = {
@@ -21,50 +52,138 @@ FACTS = {
     "exact": "an exact run in the main study (it sets the target score)",
     "measured": "staleness measured on a run with halo rows (W > 1, staleness_every > 0)",
     "stale_measured": "staleness measured for a method other than exact",
-    "sat": "a run of the SAT family",
+    "alleviation": "an alleviation run (a method that corrects its base's stale rows) in the main study",
+    "historical": "a historical method's run in the main study on a dataset and model where exact ran too",
     "sweep": "a method run at two or more sync periods",
     "controls": "a fresh-halo control (satbench run --halo fresh) beside the main runs",
     "bandwidth": "a method and exact run at two or more network rates",
+    "published": "published figures to compare with (config/published.csv)",
 }
+
+TABLE, FIGURE = "table", "figure"
 
 
 @dataclass(frozen=True)
 class Artefact:
-    name: str
-    kind: str  # "table" or "figure"
-    needs: frozenset[str]
-    caption_file: str  # stem of captions/<caption_file>.rst
+    """A table or a figure: ``build(frames)`` returns a table's frame, ``build(frames, stem)`` writes a figure and
+    returns its files; it is made where the runs have every fact in ``needs``."""
 
-    @property
-    def caption(self) -> str:
-        return caption_text(self.caption_file)
+    name: str
+    kind: str  # TABLE or FIGURE
+    needs: frozenset[str]
+    caption: str
+    build: Callable
 
     def missing(self, facts: set[str]) -> list[str]:
         return [FACTS[need] for need in sorted(self.needs - facts)]
 
 
-def _artefact(name: str, kind: str, *needs: str, caption: str | None = None) -> Artefact:
-    return Artefact(name, kind, frozenset(needs), caption or name)
+def table(name: str, build: Callable[[Frames], pd.DataFrame], *needs: str, caption: str) -> Artefact:
+    return Artefact(name, TABLE, frozenset(needs), " ".join(caption.split()), build)
 
+
+def figure(name: str, build: Callable[[Frames, Path], list[Path]], *needs: str, caption: str) -> Artefact:
+    return Artefact(name, FIGURE, frozenset(needs), " ".join(caption.split()), build)
+
+
+MEAN_STD = "mean ± std over seeds (sample std, n seeds; the CSV has the mean, std and n columns)"
+REGIME = ("beside each setting its partition regime: halo ratio (halo rows per inner row) and label skew "
+          "(total-variation distance of a part's training labels from the graph's; mean and largest over parts, "
+          "— where the records do not state it)")
 
 ARTEFACTS = (
-    _artefact("accuracy", "table", "main"),
-    _artefact("staleness", "table", "measured", caption="staleness_table"),
-    _artefact("throughput", "table", "main"),
-    _artefact("time_to_target", "table", "exact"),
-    _artefact("sat_vs_base", "table", "sat"),
-    _artefact("claims", "table", "sat"),
-    _artefact("sync_period", "table", "sweep", caption="sync_period_table"),
-    _artefact("decomposition", "table", "main", "controls", caption="decomposition_table"),
-    _artefact("bandwidth", "table", "bandwidth", caption="bandwidth_table"),
-    _artefact("val_vs_epoch", "figure", "validated"),
-    _artefact("val_vs_time", "figure", "validated"),
-    _artefact("throughput", "figure", "main", caption="throughput_plot"),
-    _artefact("accuracy_vs_staleness", "figure", "measured"),
-    _artefact("staleness", "figure", "stale_measured"),
-    _artefact("sync_period", "figure", "sweep"),
-    _artefact("decomposition", "figure", "main", "controls"),
-    _artefact("bandwidth", "figure", "bandwidth"),
+    table("accuracy", lambda f: accuracy_table(f.runs), "main", caption=f"""
+        Test score at the epoch of best validation score (never the best test score) in %, {MEAN_STD}, per
+        dataset, model, W and method; {REGIME}; the runs' epochs and, where a sync period τ applies, their syncs
+        (epochs / τ, rounded down)."""),
+    table("staleness", lambda f: staleness_table(f.staleness), "measured", caption="""
+        Relative error ‖h_used − h_exact‖/‖h_exact‖ of the halo rows each method trains with, against exact rows
+        computed with the same current weights, per hidden layer: each run's mean over its measured epochs, then
+        mean ± std over runs; one row per dataset, model and W, never averaged across them."""),
+    table("throughput", lambda f: throughput_table(f.runs), "main", caption="""
+        Mean epoch time (slowest worker, evaluation and staleness measurement excluded; mean ± std over seeds),
+        speedup over exact at the same dataset, model and W (exact's mean epoch time over the method's), MB sent per
+        epoch (all workers) and the largest worker's peak memory over the seeds."""),
+    table("time_to_target", lambda f: time_to_target_table(f.epochs, f.runs), "exact", caption="""
+        Epochs and wall time (training only) until the validation score first reaches 95% of exact's best
+        validation score on the same dataset and model; mean ± std over the seeds that reached it ("reached" of n;
+        — where none did)."""),
+    table("alleviation_vs_base", lambda f: alleviation_vs_base_table(f.staleness, f.runs), "alleviation",
+          caption="""
+        Each alleviation method against its base: the error of the halo rows it used next to the error of the
+        stale copies it replaced (same rows, same weights), the reduction (replaced / used; above 1: it helped),
+        the base's error in the base's own run, and its epoch-time overhead over the base."""),
+    table("claims", lambda f: claims_table(f.runs, f.staleness, f.reach), "alleviation", caption="""
+        SAT's four claims (C1 staleness, C2 accuracy, C3 convergence, C4 overhead; Bai et al. 2023), judged for
+        every alleviation method against its base, per setting, from the run records by the rule in each row:
+        holds, fails, or not testable (for example where staleness costs the base nothing beyond seed noise, so no
+        correction of stale rows could show a gain)."""),
+    table("sync_period", lambda f: sync_period_table(f.runs), "sweep", caption="""
+        Sync-period sweep: per method and τ, the syncs in a run, the mean staleness, the test score at best
+        validation (mean ± std over seeds) and the mean epoch time."""),
+    table("decomposition", lambda f: decomposition_table(f.runs, f.reach), "main", "controls", caption=f"""
+        Each stale method's gap to exact, split by its fresh-halo control (the method's whole protocol with exact
+        halo rows): protocol cost = exact − control, staleness cost = control − method, in test points at the best
+        validation epoch, paired by seed (mean ± std over seeds), and in epochs and seconds to the target validation
+        score; {REGIME}; epochs and syncs. "above noise": the staleness cost's mean exceeds twice its seed std and 1
+        point. For an alleviation method, the recovered share = (method − base) / (control − base): how much of its
+        base's staleness cost it wins back."""),
+    table("fidelity", lambda f: fidelity_table(f.runs, f.reach), "exact", "historical", caption=f"""
+        Each historical method against the accuracy claim of its paper (quoted with its source), at the suite's
+        settings: its gap to exact, {FIDELITY_RULE}. Where the claim does not hold, "cost on" says where the
+        fresh-halo control puts the loss: the protocol (exact − control), the stale rows (control − method), both,
+        or neither above noise (each a loss of at least 1 point and twice its seed std)."""),
+    table("bandwidth", lambda f: bandwidth_table(f.epochs), "bandwidth", caption="""
+        Bandwidth study: each method trained by W workers on one machine, each worker in its own network namespace
+        with an emulated full-duplex link of the given rate (tc tbf both ways, to a bridge), so all traffic crosses
+        the links while the workers share the machine's cores. Epoch time (slowest worker) and communication time
+        per epoch are measured, averaged over every epoch but each run's first (evaluation and staleness
+        measurement excluded), then over seeds (std over seeds where there are several); MB per epoch is summed
+        over workers. Speedup over exact is exact's epoch time over the method's at the same rate and an equal
+        number of epochs, not time to an accuracy. "Faster than exact at and below" is the highest rate from which
+        down the method is faster than exact at every rate of the sweep (means, no noise test), or never in the
+        sweep."""),
+    table("reported_vs_measured", lambda f: reported_vs_measured(f.published, f.runs), "main", "published",
+          caption="""
+        Published figures (config/published.csv: paper and table, or the authors' repository file) beside the
+        suite's runs of the same setting: same dataset, model and method, and W where the paper states it (one row
+        per W otherwise); the runs' test score at best validation (mean ± std over seeds), its difference from the
+        published value, and whether the published value lies within the runs' mean ± twice their seed std.
+        Settings without runs are listed as such, with the reason where they cannot run on this machine (no data
+        offline, no GPU); a paper whose numbers could not be retrieved is listed with no value."""),
+    figure("val_vs_epoch", lambda f, stem: plot_val_vs_epoch(f.epochs, stem), "validated", caption="""
+        Validation score against epoch at the largest W of each dataset and model: mean over seeds, shaded band
+        min–max over seeds. One column per family: exact and partition (references) in every column, the
+        historical methods in one, each base's alleviation methods with that base in one; every method keeps its
+        colour, dash and marker."""),
+    figure("val_vs_time", lambda f, stem: plot_val_vs_time(f.epochs, stem), "validated", caption="""
+        Validation score against cumulative training wall time (evaluation and staleness measurement excluded),
+        in the columns of the validation-against-epoch figure; band min–max over seeds."""),
+    figure("throughput", lambda f, stem: plot_throughput(f.runs, stem), "main", caption="""
+        Epoch time and speedup over exact against the number of workers W (one kind of y scale for both)."""),
+    figure("accuracy_vs_staleness", lambda f, stem: plot_accuracy_vs_staleness(f.runs, stem), "measured",
+           caption="""
+        Test score at best validation against mean staleness, one panel per dataset, model and W, one point per
+        method (mean over seeds)."""),
+    figure("staleness", lambda f, stem: plot_staleness(f.staleness, stem), "stale_measured", caption="""
+        Relative error of the halo rows used against exact rows with the current weights, per hidden layer and
+        epoch, one kind of y scale throughout; columns by family as in the validation figures (exact's error is 0).
+        Periodic methods (digest and the methods on it) show a saw-tooth over each sync period; the thin dotted line
+        in an alleviation method's colour is the stale copy it replaced."""),
+    figure("sync_period", lambda f, stem: plot_sync_period(f.runs, stem), "sweep", caption="""
+        Sync-period sweep: staleness, test score at best validation and epoch time against τ (log x, linear y) for
+        the periodic methods."""),
+    figure("decomposition", lambda f, stem: plot_decomposition(f.table("decomposition"), stem), "main", "controls",
+           caption="""
+        Per setting, each stale method's protocol cost (grey: exact − control) and staleness cost (orange: control
+        − method) in test points, with seed-std whiskers; hatched where the staleness cost is within seed noise.
+        Only a staleness cost well above noise is something a correction of stale rows can win back; an alleviation
+        method's recovered share is printed beside its bar."""),
+    figure("bandwidth", lambda f, stem: plot_bandwidth(f.table("bandwidth"), stem), "bandwidth", caption="""
+        Bandwidth study: mean epoch time (left) and speedup over exact (right; dashed line at 1×: faster above it)
+        against the rate of each worker's emulated full-duplex link, W workers on one machine sharing its cores;
+        log scales. Measured epoch times, every epoch but each run's first, mean over seeds; speedup at an equal
+        number of epochs, not time to an accuracy."""),
 )
 
 
@@ -76,10 +195,22 @@ def supported(facts: set[str], kind: str | None = None) -> list[Artefact]:
     return [a for a in ARTEFACTS if a.needs <= facts and (kind is None or a.kind == kind)]
 
 
-@cache
-def caption_text(stem: str) -> str:
-    """A caption's text, from ``captions/<stem>.rst`` (one paragraph, lines joined)."""
-    return " ".join((CAPTIONS_DIR / f"{stem}.rst").read_text().split())
+def artefact(kind: str, name: str) -> Artefact:
+    return next(a for a in ARTEFACTS if a.kind == kind and a.name == name)
+
+
+def table_builders() -> dict[str, Callable[[Frames], pd.DataFrame]]:
+    return {a.name: a.build for a in ARTEFACTS if a.kind == TABLE}
+
+
+def caption_file(kind: str, name: str, directory: str | os.PathLike) -> Path:
+    """The caption of a table or figure as a file under ``directory`` (``<kind>-<name>.rst``), for Snakemake's
+    report, which reads captions from files; written when missing or when the declaration changed."""
+    path = Path(directory) / f"{kind}-{name}.rst"
+    text = artefact(kind, name).caption + "\n"
+    if not path.is_file() or path.read_text() != text:
+        write_text_atomic(path, text)
+    return path.absolute()
 
 
 def has_bandwidth_sweep(rates: dict[tuple, set]) -> bool:
@@ -89,8 +220,17 @@ def has_bandwidth_sweep(rates: dict[tuple, set]) -> bool:
                for (dataset, model, workers, method), seen in rates.items())
 
 
-def facts_from_runs(runs, staleness) -> set[str]:
-    """What a set of loaded records has (``runs`` and ``staleness`` are the report's frames)."""
+def has_historical_beside_exact(runs: Iterable[tuple[str, str, str, str]]) -> bool:
+    """The ``historical`` fact, from the (dataset, model, method, family) of the main runs: a historical method where
+    exact ran on the same dataset and model. The config's facts and the records' both decide by this."""
+    runs = set(runs)
+    exact = {(dataset, model) for dataset, model, method, _ in runs if method == "exact"}
+    return any(family == HISTORICAL and (dataset, model) in exact for dataset, model, _, family in runs)
+
+
+def facts_from_runs(runs, staleness, published: pd.DataFrame | None = None) -> set[str]:
+    """What a set of loaded records has (``runs`` and ``staleness`` are the report's frames; ``published`` the
+    published figures given to the report)."""
     main = runs[runs["study"] == "main"]
     facts = {"main"} if not main.empty else set()
     if main["best_val"].notna().any():
@@ -102,8 +242,10 @@ def facts_from_runs(runs, staleness) -> set[str]:
         facts.add("measured")
     if (measured["method"] != "exact").any():
         facts.add("stale_measured")
-    if main["base"].notna().any():
-        facts.add("sat")
+    if ((main["family"] == ALLEVIATION) & main["base"].notna()).any():
+        facts.add("alleviation")
+    if has_historical_beside_exact(zip(main["dataset"], main["model"], main["method"], main["family"])):
+        facts.add("historical")
     pool = runs[runs["study"] == "sweep"] if (runs["study"] == "sweep").any() else main
     pool = pool.dropna(subset=["sync_period"])
     if (pool.groupby(["dataset", "model", "workers", "method"])["sync_period"].nunique() >= 2).any():
@@ -114,4 +256,6 @@ def facts_from_runs(runs, staleness) -> set[str]:
     rates = bandwidth.groupby(["dataset", "model", "workers", "method"])["rate"].agg(set).to_dict()
     if has_bandwidth_sweep(rates):
         facts.add("bandwidth")
+    if published is not None and not published.empty:
+        facts.add("published")
     return facts

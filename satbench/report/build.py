@@ -8,122 +8,103 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import pandas as pd
 
-from .artefacts import ARTEFACTS, facts_from_runs
 from ..record import write_text_atomic
-from .figures import (
-    plot_accuracy_vs_staleness,
-    plot_bandwidth,
-    plot_decomposition,
-    plot_staleness,
-    plot_sync_period,
-    plot_throughput,
-    plot_val_vs_epoch,
-    plot_val_vs_time,
-)
-from .frames import epoch_frame, load_records, load_runs, reach_frame, staleness_frame
-from .render import write_table
-from .tables import (
-    accuracy_table,
-    bandwidth_table,
-    claims_table,
-    decomposition_table,
-    sat_vs_base_table,
-    staleness_table,
-    sync_period_table,
-    throughput_table,
-    time_to_target_table,
-)
+from .artefacts import ARTEFACTS, TABLE, facts_from_runs, table_builders
+from .frames import Frames, epoch_data, load_records
+from .published import load_published, published_file
+from .render import table_to_csv, write_parquet, write_table
 
 log = logging.getLogger("satbench.report")
 
-# -- everything ---------------------------------------------------------------------------------------------------
+# Libraries whose INFO lines say nothing to a reader of the report (fontTools logs every glyph subset of a PDF).
+QUIET_LOGGERS = ("fontTools", "matplotlib", "PIL")
+
+_DEFAULT = object()
 
 
-def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLike,
-              labels: Mapping[str, str] | None = None) -> list[Path]:
-    """Write every table and figure the runs support (``satbench.report.artefacts``, the registry the workflow plans with);
-    skip, with a logged note saying what is missing, those they do not."""
+def build_all(sources, tables_dir: str | os.PathLike | None = None, plots_dir: str | os.PathLike | None = None,
+              data_dir: str | os.PathLike | None = None, labels: Mapping[str, str] | None = None,
+              published: str | os.PathLike | None = _DEFAULT) -> list[Path]:  # type: ignore[assignment]
+    """Write what is asked, from what the runs support (``satbench.report.artefacts``, the registry the workflow
+    plans with): into ``tables_dir`` every table (CSV, Markdown, LaTeX) and ``runs.csv``; into ``plots_dir`` every
+    figure (PNG, PDF); into ``data_dir`` the tidy data, ``runs.parquet`` and ``epochs.parquet``. An artefact the runs
+    cannot support is skipped with a logged note saying what is missing. ``published``: the published figures to
+    compare with (default: the checkout's ``config/published.csv``; None: none). Returns the files written."""
     loaded = load_records(sources, labels)
     if not loaded:
         log.warning("no run records given: nothing to report")
         return []
-    runs, epochs, staleness = load_runs(loaded), epoch_frame(loaded), staleness_frame(loaded)
-    reach = reach_frame(epochs, runs)
-    tables_dir, plots_dir = Path(tables_dir), Path(plots_dir)
-    write_text_atomic(tables_dir / "runs.csv", runs.to_csv(index=False))
-    written: list[Path] = [tables_dir / "runs.csv"]
-
-    tables = {
-        "accuracy": lambda: accuracy_table(runs),
-        "staleness": lambda: staleness_table(staleness),
-        "throughput": lambda: throughput_table(runs),
-        "time_to_target": lambda: time_to_target_table(epochs, runs),
-        "sat_vs_base": lambda: sat_vs_base_table(staleness, runs),
-        "sync_period": lambda: sync_period_table(runs),
-        "decomposition": lambda: decomposition_table(runs, reach),
-        "claims": lambda: claims_table(runs, staleness, reach),
-        "bandwidth": lambda: bandwidth_table(epochs),
-    }
-    built: dict[str, pd.DataFrame] = {}
-
-    def table(name: str) -> pd.DataFrame:
-        if name not in built:
-            built[name] = tables[name]()
-        return built[name]
-
-    figures = {
-        "val_vs_epoch": lambda stem: plot_val_vs_epoch(epochs, stem),
-        "val_vs_time": lambda stem: plot_val_vs_time(epochs, stem),
-        "staleness": lambda stem: plot_staleness(staleness, stem),
-        "throughput": lambda stem: plot_throughput(runs, stem),
-        "accuracy_vs_staleness": lambda stem: plot_accuracy_vs_staleness(runs, stem),
-        "sync_period": lambda stem: plot_sync_period(runs, stem),
-        "decomposition": lambda stem: plot_decomposition(table("decomposition"), stem),
-        "bandwidth": lambda stem: plot_bandwidth(table("bandwidth"), stem),
-    }
-    facts = facts_from_runs(runs, staleness)
+    path = published_file() if published is _DEFAULT else published
+    frames = Frames.of(loaded, published=load_published(path) if path is not None else None,
+                       builders=table_builders())
+    written: list[Path] = []
+    if tables_dir is not None:
+        write_text_atomic(Path(tables_dir) / "runs.csv", table_to_csv(frames.runs))
+        written.append(_wrote(Path(tables_dir) / "runs.csv", "one row per run"))
+    if data_dir is not None:
+        written.append(_wrote(write_parquet(frames.runs, Path(data_dir) / "runs.parquet"), "one row per run"))
+        written.append(_wrote(write_parquet(epoch_data(frames.runs, frames.epochs, frames.staleness),
+                                            Path(data_dir) / "epochs.parquet"), "one row per run, epoch and layer"))
+    facts = facts_from_runs(frames.runs, frames.staleness, frames.published)
     for artefact in ARTEFACTS:
+        directory = tables_dir if artefact.kind == TABLE else plots_dir
+        if directory is None:
+            continue
         missing = artefact.missing(facts)
         if missing:
             log.info("%s %s skipped: it needs %s", artefact.kind, artefact.name, "; ".join(missing))
             continue
-        if artefact.kind == "table":
-            result = table(artefact.name)
-            files = [] if result.empty else write_table(result, tables_dir / artefact.name, caption=artefact.caption)
+        stem = Path(directory) / artefact.name
+        if artefact.kind == TABLE:
+            result = frames.table(artefact.name)
+            files = [] if result.empty else write_table(result, stem, caption=artefact.caption)
         else:
-            files = figures[artefact.name](plots_dir / artefact.name)
+            files = artefact.build(frames, stem)
         if not files:  # the registry promised it: the workflow would now miss an output
             raise RuntimeError(f"{artefact.kind} {artefact.name}: the records have {sorted(artefact.needs)} "
                                "but it came out empty")
+        log.info("%s %s: %s", artefact.kind, artefact.name, ", ".join(str(file) for file in files))
         written += files
-    if "throughput" in built and built["throughput"]["speedup vs exact"].isna().all():
+    if "throughput" in frames._tables and frames.table("throughput")["speedup_vs_exact"].isna().all():
         log.info("table throughput: no exact run, so no speedups")
     return written
 
 
+def _wrote(path: Path, what: str) -> Path:
+    log.info("%s %s: %s (%s)", "table" if path.suffix == ".csv" else "data", path.stem, path, what)
+    return path
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The ``satbench report`` arguments, for the CLI to reuse."""
-    parser.add_argument("--tables", required=True, type=Path, help="directory for the tables (CSV, Markdown, LaTeX)")
-    parser.add_argument("--plots", required=True, type=Path, help="directory for the figures (PNG and PDF)")
+    parser.add_argument("--tables", type=Path, help="directory for the tables (CSV, Markdown, LaTeX) and runs.csv")
+    parser.add_argument("--plots", type=Path, help="directory for the figures (PNG and PDF)")
+    parser.add_argument("--data", type=Path, help="directory for the tidy data (runs.parquet, epochs.parquet)")
     parser.add_argument("records", nargs="+", type=Path, help="run records (JSON) written by `satbench run`")
     return parser
 
 
+def quiet_logging() -> None:
+    """The report's own notes (what it wrote, what it skipped and why) at INFO, on stderr; other libraries' at
+    WARNING only, whatever the root logger says."""
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def run_from_args(args: argparse.Namespace) -> list[Path]:
-    written = build_all(args.records, args.tables, args.plots)
-    for path in written:
-        print(path)
-    return written
+    tables, plots, data = (getattr(args, name, None) for name in ("tables", "plots", "data"))
+    if tables is None and plots is None and data is None:
+        raise SystemExit("satbench: error: report: give --tables, --plots or --data (where to write)")
+    quiet_logging()
+    return build_all(args.records, tables, plots, data)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = add_arguments(argparse.ArgumentParser(
-        prog="satbench report", description="Tables and figures from run records; skips what the runs cannot support."))
-    args = parser.parse_args(argv)
-    # Our notes at INFO (what was skipped and why); other libraries (fontTools subsetting PDFs) only at WARNING.
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    log.setLevel(logging.INFO)
-    run_from_args(args)
+        prog="satbench report", description="Tables, figures and tidy data from run records; skips what the runs "
+                                            "cannot support."))
+    run_from_args(parser.parse_args(argv))
     return 0

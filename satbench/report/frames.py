@@ -3,12 +3,10 @@ time to target."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -17,6 +15,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..links import parse_network
 from ..record import Record, read_record
+from .families import family_of
 
 log = logging.getLogger("satbench.report")
 
@@ -30,7 +29,6 @@ LEGACY_STUDY_DIRECTORIES = {"runs": "main", "controls": "control", "sweep": "swe
 # The fraction of exact's best validation score that counts as "reached" for the time-to-target table.
 TARGET_FRACTION = 0.95
 
-# Display order of the known methods (baselines first, then the SAT family); unknown names follow alphabetically.
 # -- loading ------------------------------------------------------------------------------------------------------
 
 
@@ -43,8 +41,10 @@ class LoadedRun:
 
 
 # rate: the emulated link (--network, tc's spelling) or None over loopback; rate_bit_s: its rate, for sorting.
-META_COLUMNS = ("dataset", "model", "method", "variant", "workers", "seed", "sync_period", "rate", "rate_bit_s",
-                "study", "record")
+# family: reference, historical or alleviation (satbench.report.families); base: the method an alleviation method
+# corrects; halo: "method" (its own rows) or "fresh" (its fresh-halo control).
+META_COLUMNS = ("dataset", "model", "method", "variant", "family", "base", "halo", "workers", "seed", "sync_period",
+                "rate", "rate_bit_s", "study", "record")
 
 
 def _as_number(value: Any) -> float:
@@ -87,6 +87,13 @@ def _legacy_study_and_label(record: Record, posix: str) -> tuple[str, str | None
     return ("control" if record.method.get("halo") == "fresh" else study), label
 
 
+def _shares_base_control(method: Mapping[str, Any]) -> bool:
+    """Whether a method's fresh-halo control is its base's; records from before methods said so: SAT's variants'
+    (family ``sat``) was, and nothing else's."""
+    shares = method.get("shares_base_control")
+    return bool(method.get("family") == "sat" if shares is None else shares)
+
+
 def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None) -> LoadedRun:
     if isinstance(source, Mapping):
         record, name = Record.from_json(dict(source), f"record[{index}]"), f"record[{index}]"
@@ -111,7 +118,10 @@ def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None
         "rate": rate,
         "rate_bit_s": rate_bit_s,
         "study": study,
+        "family": family_of(record.method.get("family"), str(config.get("method")), record.method.get("base")),
         "base": record.method.get("base"),
+        "halo": record.method.get("halo") or config.get("halo") or "method",
+        "shares_base_control": _shares_base_control(record.method),
         "record": name,
     }
     return LoadedRun(meta, record.to_json())
@@ -132,13 +142,28 @@ def _label_variants(runs: list[LoadedRun]) -> None:
             meta["variant"] = meta["method"]
 
 
+def _relative_names(runs: list[LoadedRun]) -> None:
+    """Every record's name relative: to the working directory when all lie under it, else to the deepest directory
+    they share (the tables and data files carry no absolute path, which would name a machine's layout)."""
+    files = [Path(run.meta["record"]).absolute() for run in runs if not run.meta["record"].startswith("record[")]
+    if not files:
+        return
+    cwd = Path.cwd()
+    root = cwd if all(path.is_relative_to(cwd) for path in files) else Path(os.path.commonpath(
+        [path.parent for path in files]))
+    for run in runs:
+        if not run.meta["record"].startswith("record["):
+            run.meta["record"] = Path(run.meta["record"]).absolute().relative_to(root).as_posix()
+
+
 def load_records(sources: Iterable[RecordSource], labels: Mapping[str, str] | None = None) -> list[LoadedRun]:
     """Read every record once (paths or dicts) with its identifying columns; frames below take this list too."""
     runs = [_load_one(source, index, labels) for index, source in enumerate(sources)]
     _label_variants(runs)
+    _relative_names(runs)
     seen: dict[tuple, str] = {}
     for run in runs:
-        key = tuple(run.meta[k] for k in ("study", "dataset", "model", "variant", "workers", "seed", "rate"))
+        key = tuple(run.meta[k] for k in ("study", "dataset", "model", "variant", "workers", "seed", "rate", "halo"))
         key += (-1.0 if math.isnan(run.meta["sync_period"]) else run.meta["sync_period"],)
         if key in seen:  # e.g. two option settings of one method: the tables would average them as seeds
             log.warning("%s and %s are the same configuration and seed; both are counted", seen[key],
@@ -158,64 +183,130 @@ def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-SUMMARY_COLUMNS = ("best_val", "test_at_best_val", "best_epoch", "mean_epoch_time_s", "mean_comm_bytes",
-                   "mean_staleness", "peak_memory_bytes")
+SUMMARY_COLUMNS = ("best_val", "test_at_best_val", "best_epoch", "final_val", "final_test", "final_loss",
+                   "mean_epoch_time_s", "total_time_s", "mean_comm_bytes", "total_comm_bytes", "mean_staleness",
+                   "peak_memory_bytes")
+# The partition regime a run trained in (from the record's partition section; label skew where the record has it).
+REGIME_COLUMNS = ("partitioner", "edge_cut", "halo_ratio_mean", "label_skew_mean", "label_skew_max")
+# Settings that are where a run kept its files, not what it trained: left out of the data (no paths in it).
+NOT_SETTINGS = {"data_root", "mirror", "cache_dir", "save_model", "progress", "log_every", "study", "labels",
+                "method_options", "dataset", "model", "method", "workers", "seed", "halo", "network"}
+
+
+def _regime(partition: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """Halo ratio (halo rows per inner row) and label skew, each a mean over parts (skew also its largest); the
+    mean halo ratio from the per-part list where the record has no mean; label skew missing where it has none."""
+    ratios = partition.get("halo_ratio") or []
+    halo_ratio = partition.get("halo_ratio_mean", sum(ratios) / len(ratios) if ratios else None)
+    return {"partitioner": partition.get("partitioner", config.get("partitioner")),
+            "edge_cut": partition.get("edge_cut"), "halo_ratio_mean": _float(halo_ratio),
+            "label_skew_mean": _float(partition.get("label_skew_mean")),
+            "label_skew_max": _float(partition.get("label_skew_max"))}
+
+
+def _settings(run: LoadedRun) -> dict[str, Any]:
+    """A run's settings as flat columns: its config fields, method options (``option_<key>``), labels other than
+    the dataset's (``label_<key>``), what it trained on (the dataset's spec, size, split) and the protocol it ran."""
+    record = run.record
+    config, dataset, method = record["config"], record.get("dataset") or {}, record.get("method") or {}
+    row: dict[str, Any] = {key: value for key, value in config.items()
+                           if key not in NOT_SETTINGS and not isinstance(value, (dict, list))}
+    row.update({f"option_{key}": value for key, value in (config.get("method_options") or {}).items()
+                if not isinstance(value, (dict, list))})
+    row.update({f"label_{key}": value for key, value in (record.get("labels") or {}).items() if key != "dataset"})
+    row.update(dataset_spec=str(config.get("dataset")), split=dataset.get("split"),
+               split_seed=dataset.get("split_seed"), num_nodes=dataset.get("num_nodes"),
+               num_classes=dataset.get("num_classes"), metric=dataset.get("metric"),
+               weight_sync=method.get("weight_sync", config.get("weight_sync")),
+               local_steps=method.get("local_steps", config.get("local_steps")),
+               train_graph=method.get("train_graph"))
+    if row.get("epochs") is None:
+        row["epochs"] = len(record.get("epochs") or [])
+    return row
 
 
 def load_runs(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """One row per run: its identifying columns, the summary's scores, timing, traffic and staleness."""
-    rows = []
+    """One row per run: its identifying columns, the partition regime, every setting, the summary's scores, timing,
+    traffic and staleness, and where it ran (satbench version, commit, device)."""
+    rows, kinds = [], {}
     for run in _loaded(sources, labels):
-        summary = run.record.get("summary") or {}
+        record = run.record
+        summary, env = record.get("summary") or {}, record.get("env") or {}
         row = {key: run.meta[key] for key in META_COLUMNS}
-        row["base"] = run.meta["base"]
-        row["epochs"] = len(run.record.get("epochs") or [])
+        row["shares_base_control"] = run.meta["shares_base_control"]
+        row.update(_regime(record.get("partition") or {}, record["config"]))
+        for key, value in _settings(run).items():
+            row.setdefault(key, value)
+            if value is not None:
+                kinds.setdefault(key, set()).add(type(value))
         for key in SUMMARY_COLUMNS:
             row[key] = _float(summary.get(key))  # records from before a field existed: NaN
+        row.update(satbench=env.get("satbench"), git_commit=env.get("git_commit"), device=env.get("device"),
+                   backend=env.get("backend"), created=record.get("created"))
         rows.append(row)
-    columns = list(META_COLUMNS) + ["base", "epochs", *SUMMARY_COLUMNS]
-    return pd.DataFrame(rows, columns=columns)
+    leading = list(META_COLUMNS) + ["shares_base_control", *REGIME_COLUMNS]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=leading + ["epochs", *SUMMARY_COLUMNS])
+    trailing = [*SUMMARY_COLUMNS, "satbench", "git_commit", "device", "backend", "created"]
+    middle = [column for column in frame.columns if column not in leading and column not in trailing]
+    frame = frame[leading + middle + trailing]
+    # A method option the records hold as whole numbers stays one where other methods' runs lack it (counts and
+    # sizes among the settings are integers by name when written: render.INTEGER_COLUMNS).
+    whole = [key for key, seen in kinds.items() if seen == {int} and key.startswith("option_")]
+    return frame.astype({key: "Int64" for key in whole})
+
+
+EPOCH_COLUMNS = ("loss", "train", "val", "test", "epoch_time_s", "compute_time_s", "comm_time_s", "eval_time_s",
+                 "measure_time_s", "comm_bytes", "halo_bytes", "halo_grad_bytes", "reduce_bytes", "protocol_bytes",
+                 "control_bytes", "control_time_s", "predictor_time_s", "predictor_loss")
 
 
 def epoch_frame(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """One row per (run, epoch): loss, val, test (NaN where not evaluated), epoch time, cumulative time, bytes."""
+    """One row per (run, epoch): loss, scores (NaN where not evaluated), times, cumulative training time, bytes."""
     frames = []
     for run in _loaded(sources, labels):
         epochs = run.record.get("epochs") or []
-        frame = pd.DataFrame({
-            "epoch": [int(row["epoch"]) for row in epochs],
-            "loss": [_float(row.get("loss")) for row in epochs],
-            "val": [_float(row.get("val")) for row in epochs],
-            "test": [_float(row.get("test")) for row in epochs],
-            "epoch_time_s": [_float(row.get("epoch_time_s")) for row in epochs],
-            "comm_time_s": [_float(row.get("comm_time_s")) for row in epochs],
-            "comm_bytes": [_float(row.get("comm_bytes")) for row in epochs],
-        })
+        frame = pd.DataFrame({"epoch": [int(row["epoch"]) for row in epochs],
+                              **{key: [_float(row.get(key)) for row in epochs] for key in EPOCH_COLUMNS}})
         frame["wall_time_s"] = frame["epoch_time_s"].cumsum()
         for key in META_COLUMNS:
             frame[key] = run.meta[key]
         frames.append(frame)
-    columns = list(META_COLUMNS) + ["epoch", "loss", "val", "test", "epoch_time_s", "wall_time_s", "comm_time_s",
-                                    "comm_bytes"]
+    columns = list(META_COLUMNS) + ["epoch", *EPOCH_COLUMNS, "wall_time_s"]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
 
 
+STALENESS_COLUMNS = ("rel_error", "cosine", "age_epochs", "age_steps", "replaced_rel_error")
+
+
 def staleness_frame(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """One row per (run, measured epoch, hidden layer): rel_error, cosine, age_epochs, replaced_rel_error."""
+    """One row per (run, measured epoch, hidden layer): rel_error, cosine, ages, replaced_rel_error (the stale copy
+    an alleviation method replaced)."""
     rows = []
     for run in _loaded(sources, labels):
         for epoch in run.record.get("epochs") or []:
             for layer in epoch.get("staleness") or []:
                 row = {key: run.meta[key] for key in META_COLUMNS}
                 row.update(epoch=int(epoch["epoch"]), layer=int(layer["layer"]),
-                           rel_error=_float(layer.get("rel_error")), cosine=_float(layer.get("cosine")),
-                           age_epochs=_float(layer.get("age_epochs")),
-                           replaced_rel_error=_float(layer.get("replaced_rel_error")))
+                           **{key: _float(layer.get(key)) for key in STALENESS_COLUMNS})
                 rows.append(row)
-    columns = list(META_COLUMNS) + ["epoch", "layer", "rel_error", "cosine", "age_epochs", "replaced_rel_error"]
+    columns = list(META_COLUMNS) + ["epoch", "layer", *STALENESS_COLUMNS]
     return pd.DataFrame(rows, columns=columns)
+
+
+def epoch_data(runs: pd.DataFrame, epochs: pd.DataFrame, staleness: pd.DataFrame) -> pd.DataFrame:
+    """``epochs.parquet``: one row per (run, epoch), and on a measured epoch one per (run, epoch, hidden layer) with
+    its staleness columns (``layer`` missing on an epoch that measured none); beside them the run's settings, so a
+    question about epochs needs no join. An epoch's own columns repeat on its layers' rows."""
+    settings = runs.drop(columns=[c for c in (*SUMMARY_COLUMNS, "created") if c in runs.columns])
+    layers = staleness[["record", "epoch", "layer", *STALENESS_COLUMNS]]
+    table = epochs.drop(columns=[c for c in META_COLUMNS if c != "record"]).merge(layers, on=["record", "epoch"],
+                                                                                   how="left")
+    table = settings.merge(table, on="record", how="right")
+    return table.sort_values(["record", "epoch", "layer"], kind="stable").reset_index(drop=True)
 
 
 def main_study(frame: pd.DataFrame) -> pd.DataFrame:
@@ -233,7 +324,7 @@ def reach_frame(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per run of any study: the target of its (dataset, model), and the first epoch whose validation score reaches
     it with the cumulative epoch time through that epoch (NaN when it never does)."""
     targets = target_scores(runs)
-    columns = ["record", "dataset", "model", "workers", "variant", "study", "target", "epochs_to_target",
+    columns = ["record", "dataset", "model", "workers", "method", "variant", "study", "target", "epochs_to_target",
                "time_to_target_s"]
     per_run = []
     for (dataset, model, record), frame in epochs.groupby(["dataset", "model", "record"], sort=False):
@@ -242,8 +333,39 @@ def reach_frame(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         target = targets[(dataset, model)]
         reached = frame[frame["val"] >= target].sort_values("epoch")
         first = reached.iloc[0] if not reached.empty else None
-        per_run.append({"record": record, "dataset": dataset, "model": model, "workers": frame["workers"].iloc[0],
-                        "variant": frame["variant"].iloc[0], "study": frame["study"].iloc[0], "target": target,
-                        "epochs_to_target": first["epoch"] if first is not None else math.nan,
+        head = frame.iloc[0]
+        per_run.append({"record": record, "dataset": dataset, "model": model, "workers": head["workers"],
+                        "method": head["method"], "variant": head["variant"], "study": head["study"],
+                        "target": target, "epochs_to_target": first["epoch"] if first is not None else math.nan,
                         "time_to_target_s": first["wall_time_s"] if first is not None else math.nan})
     return pd.DataFrame(per_run, columns=columns)
+
+
+@dataclass
+class Frames:
+    """What the report's tables and figures are built from, each frame built once: the runs, their epochs, their
+    staleness measurements, every run's time to target, the published figures (if any), and the tables by name
+    (built on first use by ``builders``, so a figure drawn from a table does not build it again)."""
+
+    runs: pd.DataFrame
+    epochs: pd.DataFrame
+    staleness: pd.DataFrame
+    published: pd.DataFrame | None = None
+    builders: Mapping[str, Any] = field(default_factory=dict)
+    _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _reach: pd.DataFrame | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, loaded: list[LoadedRun], **kwargs) -> "Frames":
+        return cls(load_runs(loaded), epoch_frame(loaded), staleness_frame(loaded), **kwargs)
+
+    @property
+    def reach(self) -> pd.DataFrame:
+        if self._reach is None:
+            self._reach = reach_frame(self.epochs, self.runs)
+        return self._reach
+
+    def table(self, name: str) -> pd.DataFrame:
+        if name not in self._tables:
+            self._tables[name] = self.builders[name](self)
+        return self._tables[name]

@@ -1,12 +1,16 @@
-"""Tables to CSV, Markdown and LaTeX files, through pandas' own writers.
+"""Tables to CSV, Markdown and LaTeX files, and the tidy data files (Parquet).
 
-Cells are formatted once, by :func:`format_cell` (3–4 significant digits, an em dash for a missing value); pandas
-then writes them: ``DataFrame.to_markdown`` (tabulate) for Markdown, ``DataFrame.style.to_latex`` (a booktabs
-``table`` environment; multi-level column headers become ``\\multicolumn`` rows) for LaTeX, ``to_csv`` for CSV.
+A table is a long numeric frame (:mod:`.tables`). The CSV is that frame as it is: full precision, integers as
+integers, one column per quantity (``test_pct_mean``, ``test_pct_std``, ``n``). Markdown and LaTeX show it to a
+reader (:func:`present`): each ``X_mean`` with its ``X_std`` as one "mean ± std" column, headers in words with their
+units ("test (%)"), numbers to 3–4 significant digits, an em dash for a missing value; pandas then writes them:
+``DataFrame.to_markdown`` (tabulate) for Markdown, ``DataFrame.style.to_latex`` (a booktabs ``table`` environment) for
+LaTeX.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -17,13 +21,45 @@ import pandas as pd
 
 from ..record import write_text_atomic
 
-# Names left-aligned, numbers (and "mean ± std" cells) right-aligned so that digits line up.
-TEXT_COLUMNS = {"dataset", "model", "method", "base", "reached"}
+# Columns that hold counts, sizes or identifiers: written as integers (pandas' nullable Int64 where one is missing).
+INTEGER_COLUMNS = {
+    "workers", "seed", "sync_period", "syncs", "epochs", "epoch", "n", "layer", "reached", "best_epoch", "edge_cut",
+    "split_seed", "num_nodes", "num_classes", "hidden", "layers", "heads", "partition_seed", "local_steps",
+    "eval_every", "staleness_every", "checkpoint_every", "log_every", "rate_bit_s", "total_comm_bytes",
+    "peak_memory_bytes", "comm_bytes", "halo_bytes", "halo_grad_bytes", "reduce_bytes", "protocol_bytes",
+    "control_bytes", "W", "table",
+}
+
+# Headers for readers, where the column's own name does not say it well enough.
+HEADERS = {
+    "workers": "W", "sync_period": "τ", "n": "n", "halo_ratio_mean": "halo ratio", "label_skew_mean": "label skew",
+    "label_skew_max": "label skew (max)", "edge_cut": "edge cut", "rel_error": "rel. error",
+    "rel_error_used": "rel. error used", "rel_error_replaced": "rel. error replaced",
+    "base_rel_error": "base run rel. error", "reduction": "reduction (×)", "speedup_vs_exact": "speedup vs exact (×)",
+    "comm_MB_per_epoch": "comm (MB/epoch)", "comm_time_s_per_epoch": "comm time (s/epoch)",
+    "peak_memory_MiB": "peak memory per worker (MiB)", "rate_bit_s": "rate (bit/s)",
+    "staleness_cost_above_noise": "staleness cost above noise", "cost_on": "cost on",
+    "faster_than_exact_at_and_below": "faster than exact at and below", "target_val_pct": "target val (%)",
+}
+UNITS = (("_pct", " (%)"), ("_pts", " (pts)"), ("_epochs", " (epochs)"), ("_s", " (s)"), ("_MiB", " (MiB)"),
+         ("_MB", " (MB)"), ("_x", " (×)"))
+
+
+def header(name: str) -> str:
+    """A column's header for readers: ``HEADERS``, else its words with the unit suffix spelled out."""
+    if name in HEADERS:
+        return HEADERS[name]
+    if name.endswith("_mean"):  # a mean shown without a std beside it
+        return header(name[: -len("_mean")])
+    for suffix, unit in UNITS:
+        if name.endswith(suffix):
+            return name[: -len(suffix)].replace("_", " ") + unit
+    return name.replace("_", " ")
 
 
 def format_cell(value: Any) -> str:
     """Numbers to 3–4 significant digits, missing values as an em dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if isinstance(value, (bool, np.bool_)):
         return str(value)
@@ -44,34 +80,75 @@ def format_cell(value: Any) -> str:
     return str(value)
 
 
-def _index_as_columns(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """The table with its row index (unless a plain range) as leading column(s), named in the last header level;
-    and each column's alignment, ``l`` or ``r``."""
-    index_count = 0
+def format_mean_std(mean: Any, std: Any) -> str:
+    """"mean ± std", both to the mean's precision (3–4 significant digits); the mean alone where std is missing
+    (one seed)."""
+    if mean is None or mean is pd.NA or (isinstance(mean, float) and math.isnan(mean)):
+        return "—"
+    mean = float(mean)
+    if math.isinf(mean):
+        return format_cell(mean)
+    magnitude = math.floor(math.log10(abs(mean))) if mean else 0
+    digits = min(6, max(0, 3 - magnitude))
+    if std is None or std is pd.NA or math.isnan(float(std)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {float(std):.{digits}f}"
+
+
+def tidy(table: pd.DataFrame) -> pd.DataFrame:
+    """The frame as the data files hold it: counts and identifiers (``INTEGER_COLUMNS``) as integers, everything else
+    as it is."""
+    table = table.copy()
+    for column in table.columns:
+        if str(column) not in INTEGER_COLUMNS:
+            continue
+        values = pd.to_numeric(table[column], errors="coerce")
+        present = values.dropna()
+        if table[column].dtype == bool or len(present) != table[column].notna().sum():
+            continue  # not every value is a number (an option given as a word, say)
+        if (present == present.round()).all() and not table[column].map(lambda v: isinstance(v, bool)).any():
+            table[column] = values.round().astype("Int64")
+    return table
+
+
+def present(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The table as a reader sees it: every cell as text, ``X_mean`` and ``X_std`` joined as "mean ± std" under X's
+    header, other headers in words; and each column's alignment (numbers right, names left)."""
     if not isinstance(table.index, pd.RangeIndex):
-        index_count = table.index.nlevels
-        table = table.rename_axis([name or "" for name in table.index.names])
-        table = table.reset_index(col_level=table.columns.nlevels - 1)
-    names = [column[-1] if isinstance(column, tuple) else column for column in table.columns]
-    align = ["l" if position < index_count or str(name) in TEXT_COLUMNS else "r"
-             for position, name in enumerate(names)]
-    return table, align
+        table = table.reset_index()
+    if table.columns.nlevels > 1:
+        table = table.set_axis([" · ".join(str(part) for part in column if str(part)) for column in table.columns],
+                               axis=1)
+    cells, align = {}, []
+    for column in table.columns:
+        name = str(column)
+        if name.endswith("_std") and f"{name[:-4]}_mean" in table.columns:
+            continue  # shown with its mean
+        if name.endswith("_mean") and f"{name[:-5]}_std" in table.columns:
+            std = table[f"{name[:-5]}_std"]
+            cells[header(name[:-5])] = [format_mean_std(m, s) for m, s in zip(table[column], std)]
+            align.append("r")
+            continue
+        numeric = pd.api.types.is_numeric_dtype(table[column]) and table[column].dtype != bool
+        cells[header(name)] = [format_cell(value) for value in table[column]]
+        align.append("r" if numeric else "l")
+    return pd.DataFrame(cells, columns=list(cells)), align
 
 
 def table_to_markdown(table: pd.DataFrame) -> str:
-    """A pipe table: one header row (the levels of a multi-level column joined by " · "), then one row per row."""
-    flat, align = _index_as_columns(table)
+    """A pipe table: one header row, then one row per row."""
+    cells, align = present(table)
     escape = lambda text: text.replace("|", r"\|")  # noqa: E731
-    cells = flat.apply(lambda column: column.map(lambda value: escape(format_cell(value))))
-    cells.columns = [escape(" · ".join(str(part) for part in column if str(part)) if isinstance(column, tuple)
-                            else str(column)) for column in flat.columns]
+    cells = cells.apply(lambda column: column.map(escape))
+    cells.columns = [escape(str(column)) for column in cells.columns]
     return cells.to_markdown(index=False, tablefmt="pipe", disable_numparse=True,
                              colalign=["left" if a == "l" else "right" for a in align]) + "\n"
 
 
 LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "±": r"$\pm$", "—": "---", "τ": r"$\tau$", "×": r"$\times$", "·": r"$\cdot$", "≥": r"$\geq$"}
+                  "±": r"$\pm$", "—": "---", "τ": r"$\tau$", "×": r"$\times$", "·": r"$\cdot$", "≥": r"$\geq$",
+                  "≤": r"$\leq$", "−": "--"}
 
 
 def latex_escape(text: str) -> str:
@@ -82,22 +159,19 @@ def latex_escape(text: str) -> str:
 
 
 def table_to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None = None) -> str:
-    """A booktabs ``table`` environment; multi-level column headers become \\multicolumn rows."""
-    flat, align = _index_as_columns(table)
-    styler = (flat.style.hide(axis="index")
-              .format(lambda value: latex_escape(format_cell(value)))
+    """A booktabs ``table`` environment."""
+    cells, align = present(table)
+    styler = (cells.style.hide(axis="index")
+              .format(latex_escape)
               .format_index(lambda value: latex_escape(str(value)), axis="columns"))
     return styler.to_latex(environment="table", position="t", position_float="centering", hrules=True,
-                           column_format="".join(align), multicol_align="c", label=label,
+                           column_format="".join(align), label=label,
                            caption=latex_escape(caption) if caption else None)
 
 
 def table_to_csv(table: pd.DataFrame) -> str:
-    """Full-precision values; multi-level column headers flattened to "dataset / model / W"."""
-    flat = table.copy()
-    if flat.columns.nlevels > 1:
-        flat.columns = [" / ".join(str(part) for part in column) for column in flat.columns]
-    return flat.to_csv(index=not isinstance(flat.index, pd.RangeIndex))
+    """The long table at full precision, integers as integers."""
+    return tidy(table).to_csv(index=not isinstance(table.index, pd.RangeIndex))
 
 
 def write_table(table: pd.DataFrame, stem: str | os.PathLike, caption: str | None = None) -> list[Path]:
@@ -109,3 +183,33 @@ def write_table(table: pd.DataFrame, stem: str | os.PathLike, caption: str | Non
     for path, text in outputs.items():
         write_text_atomic(path, text)
     return list(outputs)
+
+
+def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns Parquet can type: an object column whose values are not all of one kind (a method option that is a
+    number for one method and a word for another) as text."""
+    frame = tidy(frame)
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        kinds = {type(value) for value in frame[column].dropna()}
+        if len(kinds) > 1 or not kinds <= {str, bool}:
+            frame[column] = frame[column].map(lambda value: None if value is None or value is pd.NA
+                                              or (isinstance(value, float) and math.isnan(value)) else str(value))
+    return frame
+
+
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """``frame`` as a Parquet file (pyarrow), written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    _parquet_ready(frame).to_parquet(buffer, index=False, engine="pyarrow")
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        staging.write_bytes(buffer.getvalue())
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    return path

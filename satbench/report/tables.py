@@ -1,4 +1,7 @@
-"""The tables, each a pandas frame built from the run frames (see the package docstring for the conventions)."""
+"""The tables, each a long numeric pandas frame built from the run frames (see the package docstring for the
+conventions): one row per setting and method, ``<quantity>_mean``, ``<quantity>_std`` and ``n`` where something is
+averaged over seeds, units in the column names. The writers (:mod:`.render`) show ``mean ± std`` in Markdown and
+LaTeX; the CSV keeps the numbers."""
 
 from __future__ import annotations
 
@@ -7,156 +10,190 @@ import math
 import numpy as np
 import pandas as pd
 
-from .claims import claims_frame, decomposition_frame
+from .claims import alleviation_runs, claims_frame, decomposition_frame, fidelity_frame
 from .frames import main_study, reach_frame
 from .style import ordered_methods
 
-# -- tables -------------------------------------------------------------------------------------------------------
-
-
-def _mean_pm_std(values: pd.Series, digits: int = 2) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "—"
-    if len(values) == 1:
-        return f"{values.iloc[0]:.{digits}f}"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+SETTING = ["dataset", "model", "workers"]
+# The partition regime beside every setting of the accuracy and decomposition tables.
+REGIME = ["partitioner", "halo_ratio_mean", "label_skew_mean", "label_skew_max", "edge_cut"]
 
 
 def _sort_rows(frame: pd.DataFrame, method_column: str = "method") -> pd.DataFrame:
     """Rows in (dataset, model, W, method-order, τ) order."""
+    if frame.empty:
+        return frame
     order = {name: rank for rank, name in enumerate(ordered_methods(frame[method_column]))}
-    keys = [column for column in ("dataset", "model", "W", "workers") if column in frame.columns]
+    keys = [column for column in ("dataset", "model", "workers") if column in frame.columns]
     frame = frame.assign(_rank=frame[method_column].map(order))
     keys.append("_rank")
-    keys += [column for column in ("τ", "sync_period") if column in frame.columns]
+    keys += [column for column in ("sync_period", "rate_bit_s", "layer") if column in frame.columns]
     return frame.sort_values(keys, kind="stable").drop(columns="_rank").reset_index(drop=True)
 
 
+def _period_key(series: pd.Series) -> pd.Series:
+    """τ as a join and group key where NaN (method without a sync period) must match NaN."""
+    return series.fillna(-1.0)
+
+
+def _period(key: pd.Series) -> pd.Series:
+    return key.where(key != -1.0)
+
+
+def _syncs(epochs: pd.Series, period: pd.Series) -> pd.Series:
+    """Synchronisations in a run of ``epochs`` epochs at sync period τ (one every τ epochs); NaN without a τ."""
+    return np.floor(epochs / period)
+
+
+def regime(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, model, W) of the main study: its partition regime (means over its runs, which share the
+    partition; label skew NaN where the records do not state it)."""
+    main = main_study(runs)
+    return main.groupby(SETTING, as_index=False).agg(
+        partitioner=("partitioner", "first"), halo_ratio_mean=("halo_ratio_mean", "mean"),
+        label_skew_mean=("label_skew_mean", "mean"), label_skew_max=("label_skew_max", "max"),
+        edge_cut=("edge_cut", "mean"))
+
+
+def _with_regime(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the regime columns after its setting columns."""
+    merged = table.merge(regime(runs), on=SETTING, how="left")
+    return merged[SETTING + REGIME + [c for c in table.columns if c not in SETTING]]
+
+
+def _seed_groups(runs: pd.DataFrame) -> pd.core.groupby.DataFrameGroupBy:
+    """Main runs grouped by setting, method and τ: the rows of the per-method tables."""
+    return runs.assign(tau_key=_period_key(runs["sync_period"])).groupby(SETTING + ["method", "tau_key"])
+
+
 def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Rows: method; columns: (dataset, model, W); cells: test score at best validation, "mean ± std" in %."""
+    """Per (dataset, model, W, method, τ): test score at best validation in %, mean, std and n over seeds; the
+    setting's regime, the run's epochs and, where a sync period applies, its syncs."""
     runs = main_study(runs)
     if runs.empty:
         return pd.DataFrame()
-    cells = (runs.assign(score=runs["test_at_best_val"] * 100)
-             .groupby(["variant", "dataset", "model", "workers"])["score"].apply(_mean_pm_std))
-    table = cells.unstack(["dataset", "model", "workers"]).sort_index(axis=1)
-    table = table.reindex(ordered_methods(table.index)).fillna("—")
-    table.columns = pd.MultiIndex.from_tuples([(d, m, f"W={w}") for d, m, w in table.columns],
-                                              names=["dataset", "model", "W"])
-    table.index.name = "method"
-    return table
+    scored = runs.assign(test_pct=runs["test_at_best_val"] * 100)
+    table = _seed_groups(scored).agg(
+        family=("family", "first"), base=("base", "first"), epochs=("epochs", "max"),
+        test_pct_mean=("test_pct", "mean"), test_pct_std=("test_pct", "std"), n=("test_pct", "count")).reset_index()
+    table["sync_period"] = _period(table.pop("tau_key"))
+    table["syncs"] = _syncs(table["epochs"], table["sync_period"])
+    table = table[SETTING + ["method", "family", "base", "epochs", "sync_period", "syncs", "test_pct_mean",
+                             "test_pct_std", "n"]]
+    return _sort_rows(_with_regime(table, runs))
 
 
 def staleness_table(staleness: pd.DataFrame) -> pd.DataFrame:
-    """Rows: method; columns: (dataset, model, W, hidden layer); cells: mean relative error over every measurement.
-
-    One column per configuration, because errors of different graphs, models and worker counts do not average into
-    anything meaningful; runs without halo rows (W = 1) measure nothing and have no column.
-    """
+    """Per (dataset, model, W, method, τ, hidden layer): the relative error of the halo rows used, each run's mean
+    over its measurements, then mean, std and n over runs. Runs without halo rows (W = 1) measure nothing and have
+    no row; errors of different settings never average together."""
     staleness = main_study(staleness).dropna(subset=["rel_error"])
     if staleness.empty:
         return pd.DataFrame()
-    table = staleness.pivot_table(index="variant", columns=["dataset", "model", "workers", "layer"],
-                                  values="rel_error", aggfunc="mean").sort_index(axis=1)
-    table = table.reindex(ordered_methods(table.index))
-    table.columns = pd.MultiIndex.from_tuples([(d, m, f"W={w}", f"layer {layer}") for d, m, w, layer in table.columns],
-                                              names=["dataset", "model", "W", "layer"])
-    table.index.name = "method"
-    return table
+    staleness = staleness.assign(tau_key=_period_key(staleness["sync_period"]))
+    per_run = staleness.groupby(SETTING + ["method", "tau_key", "layer", "record"], as_index=False)[
+        ["rel_error", "cosine"]].mean()
+    table = per_run.groupby(SETTING + ["method", "tau_key", "layer"]).agg(
+        rel_error_mean=("rel_error", "mean"), rel_error_std=("rel_error", "std"),
+        cosine_mean=("cosine", "mean"), n=("record", "nunique")).reset_index()
+    table.insert(4, "sync_period", _period(table.pop("tau_key")))
+    return _sort_rows(table)
+
+
+def throughput_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, model, W, method, τ): epoch time (s, mean and std over seeds), speedup over exact (exact's mean
+    epoch time at the setting over the method's), traffic per epoch (MB, all workers) and the largest worker's peak
+    memory over the seeds (MiB)."""
+    runs = main_study(runs)
+    if runs.empty:
+        return pd.DataFrame()
+    table = _seed_groups(runs).agg(
+        epoch_time_s_mean=("mean_epoch_time_s", "mean"), epoch_time_s_std=("mean_epoch_time_s", "std"),
+        comm_bytes=("mean_comm_bytes", "mean"), peak_memory_bytes=("peak_memory_bytes", "max"),
+        n=("seed", "nunique")).reset_index()
+    exact = table[table["method"] == "exact"].groupby(SETTING)["epoch_time_s_mean"].mean()
+    reference = pd.MultiIndex.from_frame(table[SETTING]).map(lambda key: exact.get(key, math.nan))
+    table.insert(4, "sync_period", _period(table.pop("tau_key")))
+    table.insert(7, "speedup_vs_exact", np.asarray(reference, dtype=float) / table["epoch_time_s_mean"])
+    table["comm_MB_per_epoch"] = table.pop("comm_bytes") / 1e6
+    table["peak_memory_MiB"] = table.pop("peak_memory_bytes") / 2**20
+    table["n"] = table.pop("n")
+    return _sort_rows(table)
+
+
+def time_to_target_table(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, model, W, method, τ): epochs and training seconds to first reach the target validation score,
+    mean and std over the seeds that reached it (NaN where none did), how many did (``reached``) of ``n``."""
+    per_run = main_study(reach_frame(epochs, runs))
+    if per_run.empty:
+        return pd.DataFrame()
+    periods = runs.set_index("record")["sync_period"]
+    per_run = per_run.assign(tau_key=_period_key(per_run["record"].map(periods)))
+    table = per_run.groupby(SETTING + ["method", "tau_key"]).agg(
+        target_val_pct=("target", "first"), epochs_to_target_mean=("epochs_to_target", "mean"),
+        epochs_to_target_std=("epochs_to_target", "std"), time_to_target_s_mean=("time_to_target_s", "mean"),
+        time_to_target_s_std=("time_to_target_s", "std"), reached=("epochs_to_target", "count"),
+        n=("epochs_to_target", "size")).reset_index()
+    table["target_val_pct"] *= 100
+    table.insert(4, "sync_period", _period(table.pop("tau_key")))
+    return _sort_rows(table)
 
 
 def _per_config_means(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return runs.groupby(keys, dropna=False).agg(
         epoch_time_s=("mean_epoch_time_s", "mean"), comm_bytes=("mean_comm_bytes", "mean"),
-        staleness=("mean_staleness", "mean"), peak_memory_bytes=("peak_memory_bytes", "max"),
-        seeds=("seed", "nunique")).reset_index()
+        staleness=("mean_staleness", "mean"), n=("seed", "nunique")).reset_index()
 
 
-def throughput_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, W, method): mean epoch time (s), speedup over exact, mean traffic per epoch (MB), and the
-    largest worker's peak memory over the seeds (MiB)."""
-    runs = main_study(runs)
-    if runs.empty:
+def alleviation_vs_base_table(staleness: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per alleviation configuration: the error of the rows it used against that of the stale copies it replaced
+    (same run) → reduction = replaced / used; its base's own error; its epoch time against its base's → overhead."""
+    judged = alleviation_runs(runs)
+    if judged.empty:
         return pd.DataFrame()
-    means = _per_config_means(runs, ["dataset", "model", "workers", "variant", "method"])
-    exact = (means[means["method"] == "exact"].set_index(["dataset", "model", "workers"])["epoch_time_s"]
-             .groupby(level=[0, 1, 2]).mean())
-    reference = means.set_index(["dataset", "model", "workers"]).index.map(lambda key: exact.get(key, math.nan))
-    table = pd.DataFrame({
-        "dataset": means["dataset"], "model": means["model"], "W": means["workers"], "method": means["variant"],
-        "epoch time (s)": means["epoch_time_s"],
-        "speedup vs exact": np.asarray(reference, dtype=float) / means["epoch_time_s"],
-        "comm (MB/epoch)": means["comm_bytes"] / 1e6,
-        "peak memory per worker (MiB)": means["peak_memory_bytes"] / 2**20,
-        "seeds": means["seeds"],
-    })
-    return _sort_rows(table)
-
-
-def time_to_target_table(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, W, method): epochs and wall time (s) to first reach the target validation score."""
-    per_run = main_study(reach_frame(epochs, runs))
-    if per_run.empty:
-        return pd.DataFrame()
-    per_run = per_run.rename(columns={"epochs_to_target": "epoch", "time_to_target_s": "wall_time_s"})
-    grouped = per_run.groupby(["dataset", "model", "workers", "variant"])
-    table = grouped.agg(target=("target", "first"), epochs=("epoch", "mean"), wall=("wall_time_s", "mean"),
-                        hits=("epoch", "count"), runs=("epoch", "size")).reset_index()
-    return _sort_rows(pd.DataFrame({
-        "dataset": table["dataset"], "model": table["model"], "W": table["workers"], "method": table["variant"],
-        "target val (%)": table["target"] * 100,
-        "epochs to target": table["epochs"],   # NaN (shown "—") when no seed reached it
-        "time to target (s)": table["wall"],
-        "reached": [f"{hits}/{count}" for hits, count in zip(table["hits"], table["runs"])],
-    }))
-
-
-def _period_key(series: pd.Series) -> pd.Series:
-    """τ as a join key where NaN (method without a sync period) must match NaN."""
-    return series.fillna(-1.0)
-
-
-def sat_vs_base_table(staleness: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Per SAT configuration: used vs replaced error → reduction factor; epoch time vs its base → overhead."""
-    runs = main_study(runs)
-    sat_runs = runs[runs["base"].notna()]
-    if sat_runs.empty:
-        return pd.DataFrame()
-    keys = ["dataset", "model", "workers", "tau_key"]
+    keys = SETTING + ["tau_key"]
     staleness = main_study(staleness).assign(tau_key=lambda f: _period_key(f["sync_period"]))
-    measured = staleness.dropna(subset=["replaced_rel_error", "rel_error"])
-    errors = measured.groupby(keys + ["variant"]).agg(used=("rel_error", "mean"),
-                                                       replaced=("replaced_rel_error", "mean"))
-    runs = runs.assign(tau_key=_period_key(runs["sync_period"]))
-    means = _per_config_means(runs, keys + ["variant", "method", "base"]).set_index(keys + ["method"])
-    base_means = _per_config_means(runs, keys + ["method"]).set_index(keys + ["method"])
+    measured = staleness.dropna(subset=["rel_error"])
+    errors = measured.groupby(keys + ["method"]).agg(used=("rel_error", "mean"),
+                                                      replaced=("replaced_rel_error", "mean"))
+    main = main_study(runs).assign(tau_key=lambda f: _period_key(f["sync_period"]))
+    means = _per_config_means(main, keys + ["method"]).set_index(keys + ["method"])
     rows = []
-    for index, sat in means[means["base"].notna()].iterrows():
-        *config, _ = index
-        base_key = (*config, sat["base"])
-        base = base_means.loc[base_key] if base_key in base_means.index else None
-        error = errors.loc[(*config, sat["variant"])] if (*config, sat["variant"]) in errors.index else None
+    for (*config, method, base), group in judged.assign(tau_key=lambda f: _period_key(f["sync_period"])).groupby(
+            keys + ["method", "base"]):
+        own, base_key = means.loc[(*config, method)], (*config, base)
+        base_row = means.loc[base_key] if base_key in means.index else None
+        error = errors.loc[(*config, method)] if (*config, method) in errors.index else None
         used = error["used"] if error is not None else math.nan
         replaced = error["replaced"] if error is not None else math.nan
-        base_time = base["epoch_time_s"] if base is not None else math.nan
+        base_time = base_row["epoch_time_s"] if base_row is not None else math.nan
         rows.append({
-            "dataset": config[0], "model": config[1], "W": config[2],
-            "τ": math.nan if config[3] == -1.0 else config[3],
-            "method": sat["variant"], "base": sat["base"],
-            "rel. error used": used, "rel. error replaced": replaced,
-            "reduction (×)": replaced / used if used > 0 else math.nan,
-            "base run rel. error": base["staleness"] if base is not None else math.nan,
-            "epoch time (s)": sat["epoch_time_s"], "base epoch time (s)": base_time,
-            "overhead (%)": 100 * (sat["epoch_time_s"] / base_time - 1),
+            "dataset": config[0], "model": config[1], "workers": config[2],
+            "sync_period": math.nan if config[3] == -1.0 else config[3], "method": method, "base": base,
+            "rel_error_used": used, "rel_error_replaced": replaced,
+            "reduction": replaced / used if used > 0 else math.nan,
+            "base_rel_error": base_row["staleness"] if base_row is not None else math.nan,
+            "epoch_time_s": own["epoch_time_s"], "base_epoch_time_s": base_time,
+            "overhead_pct": 100 * (own["epoch_time_s"] / base_time - 1), "n": int(own["n"]),
         })
     return _sort_rows(pd.DataFrame(rows))
 
 
+def _with_epochs(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The decomposition's rows with their settings' regime, the runs' epochs and their syncs."""
+    main = main_study(runs).assign(tau_key=lambda f: _period_key(f["sync_period"]))
+    epochs = main.groupby(SETTING + ["method", "tau_key"], as_index=False)["epochs"].max()
+    table = table.assign(tau_key=_period_key(table["sync_period"])).merge(
+        epochs, on=SETTING + ["method", "tau_key"], how="left").drop(columns="tau_key")
+    table["syncs"] = _syncs(table["epochs"], table["sync_period"])
+    first = SETTING + ["method", "family", "base", "epochs", "sync_period", "syncs"]
+    return _with_regime(table[first + [c for c in table.columns if c not in first]], runs)
+
+
 def decomposition_table(runs: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame:
-    """See :func:`satbench.report.claims.decomposition_frame`."""
+    """See :func:`satbench.report.claims.decomposition_frame`; with each setting's regime, epochs and syncs."""
     table = decomposition_frame(runs, reach)
-    return table if table.empty else _sort_rows(table)
+    return table if table.empty else _sort_rows(_with_epochs(table, runs))
 
 
 def claims_table(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame:
@@ -167,28 +204,33 @@ def claims_table(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFram
     return _sort_rows(table).sort_values(["claim", "method"], kind="stable").reset_index(drop=True)
 
 
+def fidelity_table(runs: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame:
+    """See :func:`satbench.report.claims.fidelity_frame`."""
+    table = fidelity_frame(runs, decomposition_frame(runs, reach))
+    return table if table.empty else _sort_rows(table)
+
+
 def sweep_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs of methods with ≥ 2 τ values in one (dataset, model, W); sweep-layout runs when there are any."""
     pool = runs[runs["study"] == "sweep"] if (runs["study"] == "sweep").any() else main_study(runs)
     pool = pool.dropna(subset=["sync_period"])
-    counts = pool.groupby(["dataset", "model", "workers", "method"])["sync_period"].transform("nunique")
+    counts = pool.groupby(SETTING + ["method"])["sync_period"].transform("nunique")
     return pool[counts >= 2]
 
 
 def sync_period_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, W, method, τ): mean staleness, test score (mean ± std, %), mean epoch time."""
+    """Per (dataset, model, W, method, τ): syncs, mean staleness, test score (%, mean, std, n over seeds), mean
+    epoch time."""
     sweep = sweep_runs(runs)
     if sweep.empty:
         return pd.DataFrame()
-    grouped = sweep.groupby(["dataset", "model", "workers", "method", "sync_period"])
-    table = grouped.agg(staleness=("mean_staleness", "mean"), epoch_time=("mean_epoch_time_s", "mean"),
-                        seeds=("seed", "nunique")).reset_index()
-    scores = grouped["test_at_best_val"].apply(lambda values: _mean_pm_std(values * 100)).reset_index(drop=True)
-    return _sort_rows(pd.DataFrame({
-        "dataset": table["dataset"], "model": table["model"], "W": table["workers"], "method": table["method"],
-        "τ": table["sync_period"].astype(int), "rel. error": table["staleness"], "test (%)": scores,
-        "epoch time (s)": table["epoch_time"], "seeds": table["seeds"],
-    }))
+    scored = sweep.assign(test_pct=sweep["test_at_best_val"] * 100)
+    table = scored.groupby(SETTING + ["method", "sync_period"]).agg(
+        epochs=("epochs", "max"), rel_error_mean=("mean_staleness", "mean"), test_pct_mean=("test_pct", "mean"),
+        test_pct_std=("test_pct", "std"), epoch_time_s_mean=("mean_epoch_time_s", "mean"),
+        n=("seed", "nunique")).reset_index()
+    table.insert(6, "syncs", _syncs(table["epochs"], table["sync_period"]))
+    return _sort_rows(table)
 
 
 NEVER_IN_SWEEP = "never in the sweep"
@@ -205,7 +247,7 @@ def bandwidth_table(epochs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     first = study.groupby("record")["epoch"].transform("min")
     timed = study[study["epoch"] > first]  # the first epoch carries one-off costs (allocation, first contact)
-    configs = ["dataset", "model", "workers", "method", "rate", "rate_bit_s"]
+    configs = SETTING + ["method", "rate", "rate_bit_s"]
     per_run = timed.groupby(configs + ["seed", "record"]).agg(
         epoch_time=("epoch_time_s", "mean"), comm_time=("comm_time_s", "mean"),
         comm_bytes=("comm_bytes", "mean")).reset_index()
@@ -215,21 +257,21 @@ def bandwidth_table(epochs: pd.DataFrame) -> pd.DataFrame:
     means = per_run.groupby(configs).agg(
         epoch_time=("epoch_time", "mean"), spread=("epoch_time", lambda values: values.std(ddof=1)),
         comm_time=("comm_time", "mean"), comm_bytes=("comm_bytes", "mean"), seeds=("seed", "nunique")).reset_index()
-    exact = means[means["method"] == "exact"].set_index(["dataset", "model", "workers", "rate"])["epoch_time"]
-    keys = pd.MultiIndex.from_frame(means[["dataset", "model", "workers", "rate"]])
+    exact = means[means["method"] == "exact"].set_index(SETTING + ["rate"])["epoch_time"]
+    keys = pd.MultiIndex.from_frame(means[SETTING + ["rate"]])
     means["speedup"] = exact.reindex(keys).to_numpy() / means["epoch_time"].to_numpy()
     means["wins"] = None
-    for _, group in means[means["method"] != "exact"].groupby(["dataset", "model", "workers", "method"]):
+    for _, group in means[means["method"] != "exact"].groupby(SETTING + ["method"]):
         means.loc[group.index, "wins"] = _faster_from(group.sort_values("rate_bit_s"))
     table = pd.DataFrame({
-        "dataset": means["dataset"], "model": means["model"], "W": means["workers"], "method": means["method"],
-        "rate": means["rate"], "rate (bit/s)": means["rate_bit_s"],
-        "epoch time (s)": means["epoch_time"], "epoch time std (s)": means["spread"],
-        "comm time (s/epoch)": means["comm_time"], "comm (MB/epoch)": means["comm_bytes"] / 1e6,
-        "speedup vs exact": means["speedup"], "faster than exact at and below": means["wins"],
-        "seeds": means["seeds"],
+        "dataset": means["dataset"], "model": means["model"], "workers": means["workers"],
+        "method": means["method"], "rate": means["rate"], "rate_bit_s": means["rate_bit_s"],
+        "epoch_time_s_mean": means["epoch_time"], "epoch_time_s_std": means["spread"],
+        "comm_time_s_per_epoch": means["comm_time"], "comm_MB_per_epoch": means["comm_bytes"] / 1e6,
+        "speedup_vs_exact": means["speedup"], "faster_than_exact_at_and_below": means["wins"],
+        "n": means["seeds"],
     })
-    return _sort_rows(table.sort_values("rate (bit/s)", kind="stable"))
+    return _sort_rows(table.sort_values("rate_bit_s", kind="stable"))
 
 
 def _faster_from(curve: pd.DataFrame) -> str:
