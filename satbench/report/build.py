@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from .artefacts import ARTEFACTS, facts_from_runs
+from ..errors import ConfigError, SatbenchError
 from ..record import write_text_atomic
 from .figures import (
     plot_accuracy_vs_staleness,
@@ -41,19 +42,25 @@ log = logging.getLogger("satbench.report")
 # -- everything ---------------------------------------------------------------------------------------------------
 
 
-def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLike,
-              labels: Mapping[str, str] | None = None) -> list[Path]:
-    """Write every table and figure the runs support (``satbench.report.artefacts``, the registry the workflow plans with);
-    skip, with a logged note saying what is missing, those they do not."""
+def build_all(sources, tables_dir: str | os.PathLike | None = None, plots_dir: str | os.PathLike | None = None,
+              data_dir: str | os.PathLike | None = None, labels: Mapping[str, str] | None = None) -> list[Path]:
+    """Write what is asked of what the runs support (``satbench.report.artefacts``, the registry the workflow plans
+    with): into ``tables_dir`` the tables and ``runs.csv``, into ``plots_dir`` the figures, into ``data_dir`` the
+    tidy data files ``runs.parquet`` and ``epochs.parquet``; skip, with a logged note saying what is missing, the
+    artefacts the runs do not support."""
     loaded = load_records(sources, labels)
     if not loaded:
         log.warning("no run records given: nothing to report")
         return []
     runs, epochs, staleness = load_runs(loaded), epoch_frame(loaded), staleness_frame(loaded)
     reach = reach_frame(epochs, runs)
-    tables_dir, plots_dir = Path(tables_dir), Path(plots_dir)
-    write_text_atomic(tables_dir / "runs.csv", runs.to_csv(index=False))
-    written: list[Path] = [tables_dir / "runs.csv"]
+    written: list[Path] = []
+    if data_dir is not None:
+        written += [write_parquet_atomic(runs, Path(data_dir) / "runs.parquet"),
+                    write_parquet_atomic(epochs, Path(data_dir) / "epochs.parquet")]
+    if tables_dir is not None:
+        write_text_atomic(Path(tables_dir) / "runs.csv", runs.to_csv(index=False))
+        written.append(Path(tables_dir) / "runs.csv")
 
     tables = {
         "accuracy": lambda: accuracy_table(runs),
@@ -84,16 +91,20 @@ def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLi
         "bandwidth": lambda stem: plot_bandwidth(table("bandwidth"), stem),
     }
     facts = facts_from_runs(runs, staleness)
+    directories = {"table": tables_dir, "figure": plots_dir}
     for artefact in ARTEFACTS:
+        if directories[artefact.kind] is None:
+            continue
         missing = artefact.missing(facts)
         if missing:
             log.info("%s %s skipped: it needs %s", artefact.kind, artefact.name, "; ".join(missing))
             continue
         if artefact.kind == "table":
             result = table(artefact.name)
-            files = [] if result.empty else write_table(result, tables_dir / artefact.name, caption=artefact.caption)
+            files = [] if result.empty else write_table(result, Path(tables_dir) / artefact.name,
+                                                        caption=artefact.caption)
         else:
-            files = figures[artefact.name](plots_dir / artefact.name)
+            files = figures[artefact.name](Path(plots_dir) / artefact.name)
         if not files:  # the registry promised it: the workflow would now miss an output
             raise RuntimeError(f"{artefact.kind} {artefact.name}: the records have {sorted(artefact.needs)} "
                                "but it came out empty")
@@ -103,16 +114,33 @@ def build_all(sources, tables_dir: str | os.PathLike, plots_dir: str | os.PathLi
     return written
 
 
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a frame as Parquet to a temporary file beside ``path`` and rename it into place (all or nothing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        frame.to_parquet(staging, index=False)
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The ``satbench report`` arguments, for the CLI to reuse."""
-    parser.add_argument("--tables", required=True, type=Path, help="directory for the tables (CSV, Markdown, LaTeX)")
-    parser.add_argument("--plots", required=True, type=Path, help="directory for the figures (PNG and PDF)")
+    """The ``satbench report`` arguments (the CLI's too): where each kind of output goes; only those given are
+    written, at least one."""
+    parser.add_argument("--tables", type=Path, help="directory for the tables (CSV, Markdown, LaTeX) and runs.csv")
+    parser.add_argument("--plots", type=Path, help="directory for the figures (PNG and PDF)")
+    parser.add_argument("--data", type=Path, help="directory for the tidy data files runs.parquet and epochs.parquet")
     parser.add_argument("records", nargs="+", type=Path, help="run records (JSON) written by `satbench run`")
     return parser
 
 
 def run_from_args(args: argparse.Namespace) -> list[Path]:
-    written = build_all(args.records, args.tables, args.plots)
+    if args.tables is None and args.plots is None and args.data is None:
+        raise ConfigError("nothing to write: give --tables DIR, --plots DIR or --data DIR (or several)")
+    written = build_all(args.records, args.tables, args.plots, args.data)
     for path in written:
         print(path)
     return written
@@ -125,5 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Our notes at INFO (what was skipped and why); other libraries (fontTools subsetting PDFs) only at WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     log.setLevel(logging.INFO)
-    run_from_args(args)
+    try:
+        run_from_args(args)
+    except SatbenchError as error:
+        parser.error(str(error))
     return 0
