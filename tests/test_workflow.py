@@ -25,8 +25,8 @@ from test_network import needs_links
 BIN = Path(sys.executable).parent
 
 
-def snakemake(workdir, *args, timeout=600):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(REPO))
+def snakemake(workdir, *args, timeout=600, env=None):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(REPO), **(env or {}))
     return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
