@@ -51,6 +51,18 @@ def test_every_shipped_config_plans(config):
 
 
 @pytest.mark.multiprocess
+def test_the_paper_grid_plans_on_slurm():
+    """What a new user with a GPU cluster runs first: a dry run of the paper grid through the SLURM profile."""
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install 'satbench[cluster]'")
+    result = snakemake(REPO, "--profile", "profiles/slurm", "-n", "--forceall", "--configfile", "config/paper.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert result.stdout.count("rule runs:") == 330 and result.stdout.count("rule controls:") == 150
+    jobs = re.split(r"\n\[", result.stdout)
+    w8 = next(job for job in jobs if "rule runs:" in job and "ogbn-products/gcn/exact/w8/" in job)
+    assert re.search(r"resources: .*mem_mb=\d+.*runtime=\d+, gpu=8$", w8, re.MULTILINE), w8  # GPUs, time, memory
+
+
+@pytest.mark.multiprocess
 def test_snakemake_lint_finds_nothing():
     result = snakemake(REPO, "--lint")
     assert result.returncode == 0, result.stderr + result.stdout
