@@ -394,8 +394,10 @@ def job_launcher(config: dict, run: Run) -> str:
         return ""
     torchrun = (f"exec torchrun --nnodes={nodes} --nproc-per-node={per_node} --node-rank=\"$SLURM_NODEID\" "
                 "--master-addr=\"$0\" --master-port=\"$1\" --no-python \"${@:2}\"")
-    return (f"srun --nodes={nodes} --ntasks={nodes} --ntasks-per-node=1 --kill-on-bad-exit=1 "
-            f"bash -c {shlex.quote(torchrun)} \"$(hostname)\" $((29500 + SLURM_JOB_ID % 20000)) ")
+    # The step asks for each node's CPUs and GPUs itself: a step given none would confine a node's workers to one CPU.
+    gpus = f" --gpus-per-node={per_node}" if config["device"] == "cuda" else ""
+    return (f"srun --nodes={nodes} --ntasks={nodes} --ntasks-per-node=1 --cpus-per-task={per_node}{gpus} "
+            f"--kill-on-bad-exit=1 bash -c {shlex.quote(torchrun)} \"$(hostname)\" $((29500 + SLURM_JOB_ID % 20000)) ")
 
 
 def check_config(config: dict) -> None:

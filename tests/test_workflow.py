@@ -329,6 +329,7 @@ def test_a_job_beyond_one_node_spans_nodes_through_srun_torchrun():
     assert resources["mem_mb"] < job_resources({**config, "workers_per_node": 8}, across, 1)["mem_mb"]
     launcher = job_launcher(config, across)
     assert launcher.startswith("srun --nodes=2 ") and "torchrun --nnodes=2 --nproc-per-node=4" in launcher
+    assert "--ntasks-per-node=1 --cpus-per-task=4 --gpus-per-node=4 " in launcher  # each node's share, asked again
     with pytest.raises(ConfigError, match=r"6 workers do not fill nodes of workers_per_node=4 evenly"):
         check_config({**config, "workers": [6]})
     bandwidth = {**TINY, "workers_per_node": 1, "bandwidth": BANDWIDTH}
