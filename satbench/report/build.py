@@ -130,9 +130,11 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The ``satbench report`` arguments (the CLI's too): where each kind of output goes; only those given are
     written, at least one."""
-    parser.add_argument("--tables", type=Path, help="directory for the tables (CSV, Markdown, LaTeX) and runs.csv")
-    parser.add_argument("--plots", type=Path, help="directory for the figures (PNG and PDF)")
-    parser.add_argument("--data", type=Path, help="directory for the tidy data files runs.parquet and epochs.parquet")
+    parser.add_argument("--tables", type=Path, metavar="DIR",
+                        help="directory for the tables (CSV, Markdown, LaTeX) and runs.csv")
+    parser.add_argument("--plots", type=Path, metavar="DIR", help="directory for the figures (PNG and PDF)")
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help="directory for the tidy data files runs.parquet and epochs.parquet")
     parser.add_argument("records", nargs="+", type=Path, help="run records (JSON) written by `satbench run`")
     return parser
 
