@@ -17,6 +17,8 @@ needs them (the partition cache is shared and written atomically). A training jo
 nodes) are estimated from the grid (satbench.workflow.job_resources; README, "On a SLURM cluster").
 """
 
+from types import SimpleNamespace
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
@@ -82,8 +84,8 @@ def records(wildcards):
 
 
 def training(job, seeds, template):
-    """A training rule's params and resources, for the jobs `job(wildcards)` (a satbench.workflow.Run) trains for
-    every one of `seeds`, writing `template` with `{seed}` left for `satbench run` to fill in."""
+    """A training rule's threads, params and resources, for the jobs `job(wildcards)` (a satbench.workflow.Run)
+    trains for every one of `seeds`, writing `template` with `{seed}` left for `satbench run` to fill in."""
 
     asked = {}  # each job's resources, worked out once rather than once per resource
 
@@ -102,20 +104,21 @@ def training(job, seeds, template):
         "out": lambda wildcards: template.format(**{**dict(wildcards.items()), "seed": "{seed}"}),
     }
     names = ("runtime", "mem_mb", "gpu", "nodes", "tasks", "mpi", "slurm_extra")
-    return params, {name: resource(name) for name in names}
+    threads = lambda wildcards: job_threads(config, job(wildcards))
+    return SimpleNamespace(threads=threads, params=params, resources={name: resource(name) for name in names})
 
 
 def main_run(wildcards, **kind):
     return Run(wildcards.dataset, wildcards.model, wildcards.method, int(wildcards.workers), SEEDS[0], **kind)
 
 
-RUNS_PARAMS, RUNS_RESOURCES = training(main_run, SEEDS, RUN_PATH)
-CONTROLS_PARAMS, CONTROLS_RESOURCES = training(lambda wc: main_run(wc, halo="fresh"), SEEDS, CONTROL_PATH)
-SWEEP_PARAMS, SWEEP_RESOURCES = training(
+RUNS_JOBS = training(main_run, SEEDS, RUN_PATH)
+CONTROLS_JOBS = training(lambda wc: main_run(wc, halo="fresh"), SEEDS, CONTROL_PATH)
+SWEEP_JOBS = training(
     lambda wc: Run(wc.dataset, wc.model, wc.method, int(wc.workers), SWEEP_SEEDS[0], int(wc.tau)),
     SWEEP_SEEDS, SWEEP_PATH,
 )
-BANDWIDTH_PARAMS, BANDWIDTH_RESOURCES = training(
+BANDWIDTH_JOBS = training(
     lambda wc: Run(wc.dataset, wc.model, wc.method, int(wc.workers), BANDWIDTH_SEEDS[0],
                    rate=rate_from_path(wc.rate)),
     BANDWIDTH_SEEDS, BANDWIDTH_PATH,
@@ -146,11 +149,11 @@ rule runs:
         "results/benchmarks/{dataset}/{model}/{method}/w{workers}.tsv"
     conda:
         ENV
-    threads: lambda wildcards: job_threads(config, main_run(wildcards))
+    threads: RUNS_JOBS.threads
     resources:
-        **RUNS_RESOURCES,
+        **RUNS_JOBS.resources,
     params:
-        **RUNS_PARAMS,
+        **RUNS_JOBS.params,
     shell:
         "{params.launch}satbench run {params.args} --no-progress --out {params.out:q} > {log} 2>&1"
 
@@ -162,10 +165,11 @@ use rule runs as controls with:
         "results/logs/controls/{dataset}/{model}/{method}/w{workers}.log",
     benchmark:
         "results/benchmarks/controls/{dataset}/{model}/{method}/w{workers}.tsv"
+    threads: CONTROLS_JOBS.threads
     resources:
-        **CONTROLS_RESOURCES,
+        **CONTROLS_JOBS.resources,
     params:
-        **CONTROLS_PARAMS,
+        **CONTROLS_JOBS.params,
 
 
 use rule runs as sweep with:
@@ -175,10 +179,11 @@ use rule runs as sweep with:
         "results/logs/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}.log",
     benchmark:
         "results/benchmarks/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}.tsv"
+    threads: SWEEP_JOBS.threads
     resources:
-        **SWEEP_RESOURCES,
+        **SWEEP_JOBS.resources,
     params:
-        **SWEEP_PARAMS,
+        **SWEEP_JOBS.params,
 
 
 use rule runs as bandwidth with:
@@ -194,9 +199,9 @@ use rule runs as bandwidth with:
     # --cores, such as --report, can still read the Snakefile.)
     threads: lambda wildcards: workflow.cores
     resources:
-        **BANDWIDTH_RESOURCES,
+        **BANDWIDTH_JOBS.resources,
     params:
-        **BANDWIDTH_PARAMS,
+        **BANDWIDTH_JOBS.params,
 
 
 rule tables:
