@@ -272,9 +272,15 @@ UNKNOWN_GRAPH_SIZE = GRAPH_SIZES["amazon-products"]
 # with GCN 2x128 at 5.3 s per epoch on 2 cores) and a GPU (sparse aggregation is bound by memory bandwidth, far below
 # a GPU's dense peak); both deliberately low, so that a time limit is rarely too short.
 FLOPS = {"cpu": 10e9, "cuda": 1e12}
-# Host memory of one worker process before any data (torch and PyG imported; a CUDA context adds a few GB).
-WORKER_BASE_BYTES = {"cpu": 0.6e9, "cuda": 3e9}
-LAUNCHER_BASE_BYTES = 0.6e9
+# Host memory of what the runtime's estimate of a worker leaves out: the process that loads and partitions the graph,
+# and on CUDA a worker's own process (interpreter, libraries, CUDA context), whose peak it estimates on the device.
+LAUNCHER_BYTES = 0.6e9
+CUDA_PROCESS_BYTES = 3e9
+# Planning knows the graph, not its parts: each worker's part is taken as N/W inner rows with up to 1.5 times as many
+# halo rows (METIS parts of these graphs have fewer; a random cut on a sparse graph about that many), and the classes,
+# which weigh only in the last layer's weights, as this many.
+HALO_PER_INNER = 1.5
+PLANNED_CLASSES = 128
 DEFAULT_CHECKPOINT_MINUTES = 60
 
 
@@ -307,18 +313,21 @@ def estimate(job, seeds: int = 1, workers_per_node: int | None = None) -> Estima
     Time. A forward pass over the whole graph takes N·(F·h + (L−1)·h²) multiply-adds in its dense layers and L·(E+N)·h
     in its aggregations (N nodes, E directed edges, F features, h hidden, L layers; GAT's messages per edge: ×3). An
     epoch is 3 passes (forward and backward) per optimiser step (the method's local steps) and one more for evaluation
-    and staleness measurement, 2 FLOPs per multiply-add; a method that corrects its base's rows (SAT's family: a
-    predictor trained at every sync) ×3. W workers share it at :data:`FLOPS` each. Each run adds 30 s and the loading
+    and staleness measurement, 2 FLOPs per multiply-add; an alleviation method, which holds a base and corrects its
+    rows (SAT trains a predictor at every sync), ×3. W workers share it at :data:`FLOPS` each. Each run adds 30 s and the loading
     and partitioning of its graph (E / 500,000 s). The time limit is the runs of every seed, doubled, plus 5 minutes,
     rounded up to 10 minutes.
 
     Memory, per node. The copy of the graph that each node's first process loads and partitions (features and edge
-    index, thrice while partitioning); per worker there its
-    process (:data:`WORKER_BASE_BYTES`), features of up to 2.5 N/W rows (inner and halo), its edges thrice (CSR and
-    transpose) and, on the CPU, L hidden layers of those rows four times over (activations, gradients, optimiser state
-    and histories); 1.5× the sum, rounded up to a GB, at least 2 GB.
+    index, thrice while partitioning, and the process, :data:`LAUNCHER_BYTES`), and the workers there as the runtime
+    estimates them before it starts them (:func:`satbench.runtime.memory.estimate_peak_bytes`, calibrated on real
+    runs), each on a part planned as N/W inner rows and :data:`HALO_PER_INNER` times as many halo rows; on CUDA, where
+    that estimate is of the device, each worker's host process instead: :data:`CUDA_PROCESS_BYTES` and its part as
+    the runtime's estimate counts it before it moves to the device (features and edges). 1.25× the sum, rounded up to
+    a GB, at least 2 GB.
     """
     from .methods import get_method
+    from .runtime.memory import EDGE_BYTES, FEATURE_COPIES, estimate_peak_bytes, machine_peak_bytes
 
     nodes, edges, features = graph_size(job.dataset) or UNKNOWN_GRAPH_SIZE
     method = get_method(job.method)
@@ -332,13 +341,18 @@ def estimate(job, seeds: int = 1, workers_per_node: int | None = None) -> Estima
     run_s = 30 + edges / 500_000 + job.epochs * epoch_s
     minutes = 10 * math.ceil((2 * seeds * run_s / 60 + 5) / 10)
 
-    rows = min(nodes, 2.5 * nodes / workers)
-    graph_bytes = 4 * nodes * features + 16 * edges
-    worker_bytes = WORKER_BASE_BYTES[job.device] + 4 * rows * features + 3 * 16 * edges / workers
+    inner = math.ceil(nodes / workers)
+    halo = min(nodes - inner, math.ceil(HALO_PER_INNER * inner))
+    part = {"partition": {"inner_sizes": [inner] * workers, "halo_sizes": [halo] * workers, "num_edges": edges / 2},
+            "dataset": {"num_nodes": nodes}, "num_features": features, "num_classes": PLANNED_CLASSES}
+    here = workers_per_node or workers
     if job.device == "cpu":
-        worker_bytes += 4 * 4 * rows * width * layers
-    total = LAUNCHER_BASE_BYTES + 3 * graph_bytes + (workers_per_node or workers) * worker_bytes
-    mem_mb = max(2048, 1024 * math.ceil(1.5 * total / 2 ** 30))
+        workers_bytes = machine_peak_bytes(estimate_peak_bytes(resolved, part)[:here])
+    else:
+        part_bytes = FEATURE_COPIES * (inner + halo) * features * 4 + EDGE_BYTES * (edges * inner / nodes + inner)
+        workers_bytes = here * (CUDA_PROCESS_BYTES + part_bytes)
+    total = LAUNCHER_BYTES + 3 * (4 * nodes * features + 16 * edges) + workers_bytes
+    mem_mb = max(2048, 1024 * math.ceil(1.25 * total / 2 ** 30))
     return Estimate(run_s / 60, minutes, mem_mb)
 
 

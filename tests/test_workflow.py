@@ -299,8 +299,7 @@ def test_only_runs_estimated_to_be_long_save_checkpoints():
 def test_job_resources_follow_the_grid():
     run = Run("tiny", "gcn", "digest", 2, 0)
     small = job_resources(TINY, run, seeds=2)
-    # 10 minutes at least; 1.5 x (the launcher's and two workers' processes, 0.6 GB each), rounded up to a GB
-    assert small == {"runtime": 10, "mem_mb": 3072, "gpu": 0}
+    assert small == {"runtime": 10, "mem_mb": 2048, "gpu": 0}  # at least 10 minutes and 2 GB
     assert job_resources(TINY, run, seeds=2, attempt=2)["runtime"] == 20  # a retry gets more time
     assert job_threads(TINY, run) == 2  # a core per worker
     big = Run("big", "gcn", "digest", 2, 0)
@@ -308,8 +307,10 @@ def test_job_resources_follow_the_grid():
     assert three["runtime"] > 2.5 * one["runtime"] and three["mem_mb"] == one["mem_mb"] > small["mem_mb"]
     longer = job_resources({**LONG, "epochs": 2 * LONG["epochs"]}, big, seeds=1)["runtime"]
     assert 1.8 * one["runtime"] < longer < 2.2 * one["runtime"]
-    exact = job_resources(LONG, Run("big", "gcn", "exact", 2, 0), seeds=1)["runtime"]
-    assert exact < one["runtime"]  # digest's 3 local steps per epoch
+    exact = job_resources(LONG, Run("big", "gcn", "exact", 2, 0), seeds=1)
+    assert exact["runtime"] < one["runtime"]  # digest's 3 local steps per epoch
+    # memory as satbench run estimates its workers': the halo copies a method holds (PipeGCN 9, DIGEST 3) count
+    assert exact["mem_mb"] < one["mem_mb"] < job_resources(LONG, Run("big", "gcn", "pipegcn", 2, 0), 1)["mem_mb"]
     gpus = {**LONG, "device": "cuda", "workers": [4]}
     on_gpus = job_resources(gpus, Run("big", "gcn", "digest", 4, 0), seeds=1)
     assert on_gpus["gpu"] == 4 and on_gpus["runtime"] < one["runtime"]
