@@ -23,7 +23,7 @@ SNAKEMAKE := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake
 # --rerun-incomplete: after an interrupt, rerun the jobs Snakemake saw start but not finish (a record is written
 # atomically, so one that exists is whole, but Snakemake cannot know) instead of stopping for a manual step; finished
 # jobs are not redone. --configfile=X, not `--configfile X`: the option takes several values and would swallow a
-# target named after it (`figures`).
+# target named after it (`tables`).
 SNAKEMAKE_OPTIONS := --cores $(CORES) --rerun-incomplete $(if $(CONFIG),--configfile=$(CONFIG))
 
 .DEFAULT_GOAL := help
@@ -37,7 +37,7 @@ help:
 	@echo "make reproduce      install into .venv, run the default reproduction (CONFIG=config/X.yaml, CORES=N)"
 	@echo "make test           install into .venv, run the test suite, as CI does (PYTEST_ARGS=... for options)"
 	@echo "make test-unit      the fast tier alone: tests that start no process (PYTEST_ARGS=... for options)"
-	@echo "make figures        rebuild tables and plots from existing run records, without training"
+	@echo "make figures        rebuild tables, plots and data files from existing run records, without training"
 	@echo "make report         snakemake --report report.html"
 	@echo "make bench          run the timing benchmarks in tests/benchmarks (pytest-benchmark)"
 	@echo "make gpu-check      exact and SAT on CUDA against the CPU, peak CUDA memory, CUDA timing (skips without CUDA)"
@@ -47,7 +47,7 @@ help:
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install '$(TORCH_SPEC)'
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install -e '.[test,cluster]'
 	touch $@
 
 venv: $(INSTALLED)
@@ -67,7 +67,7 @@ reproduce: venv
 	$(SNAKEMAKE) $(SNAKEMAKE_OPTIONS)
 
 figures: venv
-	$(SNAKEMAKE) figures $(SNAKEMAKE_OPTIONS) --config existing_only=true --forcerun figures
+	$(SNAKEMAKE) tables figures data $(SNAKEMAKE_OPTIONS) --config existing_only=true --forcerun tables figures data
 
 report: venv
 	$(SNAKEMAKE) $(SNAKEMAKE_OPTIONS) --report report.html
@@ -77,4 +77,5 @@ bench: venv
 
 clean-results:
 	rm -rf results/runs results/controls results/sweep results/bandwidth results/tables results/logs results/benchmarks .snakemake report.html
+	rm -f results/runs.parquet results/epochs.parquet
 	rm -f plots/*.png plots/*.pdf plots/*.svg

@@ -3,25 +3,33 @@
     snakemake --cores all                                   # default: config/config.yaml (offline, generated graphs)
     snakemake --cores all --configfile config/real.yaml
     snakemake --cores all --configfile config/bandwidth.yaml          # the bandwidth study (root: emulated links)
-    snakemake --profile profiles/slurm --configfile config/paper.yaml     # the paper grid on a GPU cluster
-    snakemake figures --config existing_only=true --forcerun figures      # tables/plots from existing records only
+    snakemake --profile profiles/slurm --configfile config/paper.yaml     # the paper grid on a SLURM GPU cluster
+    snakemake tables figures data --config existing_only=true --forcerun tables figures data   # from records only
     snakemake --report report.html                          # figures and tables with captions
 
-Jobs: train (one per dataset x model x method x workers, training every seed in one process so that torch is imported
-once; and per sync period in the sweep), train_control (the fresh-halo control of each stale method's runs;
-`controls: false` turns them off), train_bandwidth (the bandwidth study: one job per method, rate and W, each alone on
-the machine) -> figures (aggregate tables + plots). Datasets are prepared and partitioned by the first job that needs
-them (the partition cache is shared and written atomically).
+Rules, each named for what it makes. Training, one job per dataset x model x method x W, every seed in one process
+(torch is imported once): `runs` (results/runs/), `controls` (results/controls/: the fresh-halo control of each stale
+method's runs; `controls: false` turns them off), `sweep` (results/sweep/: per sync period), `bandwidth`
+(results/bandwidth/: one job per method, rate and W, each alone on the machine). Then, from every run record and on the
+machine Snakemake runs on (local rules: they only aggregate), `tables` (results/tables/), `figures` (plots/) and
+`data` (results/runs.parquet, results/epochs.parquet). Datasets are prepared and partitioned by the first job that
+needs them (the partition cache is shared and written atomically). A training job's resources (time, memory, GPUs,
+nodes) are estimated from the grid (satbench.workflow.job_resources; README, "On a SLURM cluster").
 """
 
+from types import SimpleNamespace
+
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.utils import min_version, validate
 
 from satbench.errors import ConfigError
 from satbench.workflow import (
-    BANDWIDTH_PATH, CONTROL_PATH, RUN_PATH, SWEEP_PATH, Run, bandwidth_runs, caption_file, check_config,
-    control_runs, main_runs, rate_from_path, report_outputs, job_argv, sweep_runs,
+    BANDWIDTH_PATH, CONTROL_PATH, DATA_DIR, PLOTS_DIR, RUN_PATH, SWEEP_PATH, TABLES_DIR, Run, bandwidth_runs,
+    caption_file, check_config, control_runs, job_argv, job_launcher, job_resources, job_threads, main_runs,
+    rate_from_path, report_outputs, sweep_runs,
 )
+
+min_version("8.0")
 
 
 # The default config only when none is given: `--configfile` would otherwise be merged into it, and the default's
@@ -41,151 +49,205 @@ RUNS = [run.path for run in main_runs(config)]
 CONTROLS = [run.path for run in control_runs(config)]
 SWEEP = [run.path for run in sweep_runs(config)]
 BANDWIDTH = [run.path for run in bandwidth_runs(config)]
-ON_GPU = config["device"] == "cuda"
 SEEDS = config.get("seeds", [])  # none without a main grid (a bandwidth study alone)
 SWEEP_SEEDS = (config.get("sweep") or {}).get("seeds", [])
 BANDWIDTH_SEEDS = (config.get("bandwidth") or {}).get("seeds", [])
+ENV = "envs/satbench.yaml"  # what environment.yml installs (tests/test_packaging.py holds them together)
+TABLES, PLOTS = report_outputs(config)  # what the runs will support (satbench.artefacts, as `satbench report` asks)
 
 
-def out_template(path, wildcards, **values):
-    """A job's `--out`: its record path with `{seed}` left for `satbench run` to fill in, one record per seed."""
-    return path.format(**{**dict(wildcards.items()), **values, "seed": "{seed}"})
+wildcard_constraints:
+    dataset=r"[^/]+",
+    model=r"[^/]+",
+    method=r"[^/]+",
+    rate=r"[^/]+",
+    workers=r"\d+",
+    tau=r"\d+",
 
 
-def existing(paths):
-    return [path for path in paths if os.path.exists(path)]
+localrules:
+    all,
+    tables,
+    figures,
+    data,
 
 
 def records(wildcards):
     """Every run record of this config; with `--config existing_only=true`, only those already on disk."""
-    if str(config.get("existing_only", False)).lower() == "true":
-        found = existing(RUNS + CONTROLS + SWEEP + BANDWIDTH)
-        if not found:
-            raise WorkflowError("existing_only=true but no run record of this config exists yet")
-        return found
-    return RUNS + CONTROLS + SWEEP + BANDWIDTH
+    planned = RUNS + CONTROLS + SWEEP + BANDWIDTH
+    if str(config.get("existing_only", False)).lower() != "true":
+        return planned
+    found = [path for path in planned if os.path.exists(path)]
+    if not found:
+        raise WorkflowError("existing_only=true but no run record of this config exists yet")
+    return found
+
+
+def training(job, seeds, template):
+    """A training rule's threads, params and resources, for the jobs `job(wildcards)` (a satbench.workflow.Run)
+    trains for every one of `seeds`, writing `template` with `{seed}` left for `satbench run` to fill in."""
+
+    asked = {}  # each job's resources, worked out once rather than once per resource
+
+    def resources(wildcards, attempt):
+        key = (job(wildcards), attempt)
+        if key not in asked:
+            asked[key] = job_resources(config, key[0], len(seeds), attempt)
+        return asked[key]
+
+    def resource(name):
+        return lambda wildcards, attempt: resources(wildcards, attempt).get(name)
+
+    params = {
+        "launch": lambda wildcards: job_launcher(config, job(wildcards)),
+        "args": lambda wildcards: job_argv(config, job(wildcards), seeds=seeds),
+        "out": lambda wildcards: template.format(**{**dict(wildcards.items()), "seed": "{seed}"}),
+    }
+    names = ("runtime", "mem_mb", "gpu", "nodes", "tasks", "mpi", "slurm_extra")
+    threads = lambda wildcards: job_threads(config, job(wildcards))
+    return SimpleNamespace(threads=threads, params=params, resources={name: resource(name) for name in names})
+
+
+def main_run(wildcards, **kind):
+    return Run(wildcards.dataset, wildcards.model, wildcards.method, int(wildcards.workers), SEEDS[0], **kind)
+
+
+RUNS_JOBS = training(main_run, SEEDS, RUN_PATH)
+CONTROLS_JOBS = training(lambda wc: main_run(wc, halo="fresh"), SEEDS, CONTROL_PATH)
+SWEEP_JOBS = training(
+    lambda wc: Run(wc.dataset, wc.model, wc.method, int(wc.workers), SWEEP_SEEDS[0], int(wc.tau)),
+    SWEEP_SEEDS, SWEEP_PATH,
+)
+BANDWIDTH_JOBS = training(
+    lambda wc: Run(wc.dataset, wc.model, wc.method, int(wc.workers), BANDWIDTH_SEEDS[0],
+                   rate=rate_from_path(wc.rate)),
+    BANDWIDTH_SEEDS, BANDWIDTH_PATH,
+)
 
 
 report: "report/workflow.rst"
 
-TABLES, PLOTS = report_outputs(config)  # what the runs will support (satbench.artefacts, as `satbench report` asks)
-
 
 rule all:
     input:
-        expand("results/tables/{table}.{ext}", table=TABLES, ext=["csv", "md", "tex"]),
-        expand("plots/{plot}.{ext}", plot=PLOTS, ext=["png", "pdf"]),
+        expand(f"{TABLES_DIR}/{{table}}.{{ext}}", table=TABLES, ext=["csv", "md", "tex"]),
+        expand(f"{PLOTS_DIR}/{{plot}}.{{ext}}", plot=PLOTS, ext=["png", "pdf"]),
+        f"{DATA_DIR}/runs.parquet",
+        f"{DATA_DIR}/epochs.parquet",
         # The records themselves too: Snakemake (>= 8) does not rerun a job for a deleted intermediate file while
         # the files made from it look up to date, so without this a deleted record would stay deleted and the
         # tables would go on listing it. As targets, a missing record reruns its job, and the tables with it.
         RUNS + CONTROLS + SWEEP + BANDWIDTH,
 
 
-def _train_resources(workers):
-    return {"gpu": int(workers)} if ON_GPU else {}
-
-
-rule train:
+rule runs:
     output:
         expand(RUN_PATH, seed=SEEDS, allow_missing=True),
     log:
         "results/logs/{dataset}/{model}/{method}/w{workers}.log",
     benchmark:
         "results/benchmarks/{dataset}/{model}/{method}/w{workers}.tsv"
-    wildcard_constraints:
-        dataset=r"[^/]+",
-        model=r"[^/]+",
-        method=r"[^/]+",
-        workers=r"\d+",
-    threads: lambda wc: 1 if ON_GPU else int(wc.workers)
+    conda:
+        ENV
+    threads: RUNS_JOBS.threads
     resources:
-        gpu=lambda wc: int(wc.workers) if ON_GPU else 0,
+        **RUNS_JOBS.resources,
     params:
-        args=lambda wc: job_argv(config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), SEEDS[0]),
-                                      seeds=SEEDS),
-        out=lambda wc: out_template(RUN_PATH, wc),
+        **RUNS_JOBS.params,
     shell:
-        "satbench run {params.args} --no-progress --out {params.out:q} > {log} 2>&1"
+        "{params.launch}satbench run {params.args} --no-progress --out {params.out:q} > {log} 2>&1"
 
 
-use rule train as train_control with:
+use rule runs as controls with:
     output:
         expand(CONTROL_PATH, seed=SEEDS, allow_missing=True),
     log:
         "results/logs/controls/{dataset}/{model}/{method}/w{workers}.log",
     benchmark:
         "results/benchmarks/controls/{dataset}/{model}/{method}/w{workers}.tsv"
+    threads: CONTROLS_JOBS.threads
+    resources:
+        **CONTROLS_JOBS.resources,
     params:
-        args=lambda wc: job_argv(
-            config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), SEEDS[0], halo="fresh"), seeds=SEEDS
-        ),
-        out=lambda wc: out_template(CONTROL_PATH, wc),
+        **CONTROLS_JOBS.params,
 
 
-use rule train as train_sweep with:
+use rule runs as sweep with:
     output:
         expand(SWEEP_PATH, seed=SWEEP_SEEDS, allow_missing=True),
     log:
         "results/logs/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}.log",
     benchmark:
         "results/benchmarks/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}.tsv"
-    wildcard_constraints:
-        dataset=r"[^/]+",
-        model=r"[^/]+",
-        method=r"[^/]+",
-        workers=r"\d+",
-        tau=r"\d+",
+    threads: SWEEP_JOBS.threads
+    resources:
+        **SWEEP_JOBS.resources,
     params:
-        args=lambda wc: job_argv(
-            config, Run(wc.dataset, wc.model, wc.method, int(wc.workers), SWEEP_SEEDS[0], int(wc.tau)),
-            seeds=SWEEP_SEEDS,
-        ),
-        out=lambda wc: out_template(SWEEP_PATH, wc),
+        **SWEEP_JOBS.params,
 
 
-use rule train as train_bandwidth with:
+use rule runs as bandwidth with:
     output:
         expand(BANDWIDTH_PATH, seed=BANDWIDTH_SEEDS, allow_missing=True),
     log:
         "results/logs/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}.log",
     benchmark:
         "results/benchmarks/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}.tsv"
-    wildcard_constraints:
-        dataset=r"[^/]+",
-        model=r"[^/]+",
-        method=r"[^/]+",
-        rate=r"[^/]+",
-        workers=r"\d+",
     # Every core, so that Snakemake runs no other job beside it: its epoch times are the measurement, and W workers
     # on one machine already share its cores; another job's load would lengthen them by an amount that differs from
     # run to run, so the times of two rates or two methods would not compare. (A function, so that commands given no
     # --cores, such as --report, can still read the Snakefile.)
     threads: lambda wildcards: workflow.cores
+    resources:
+        **BANDWIDTH_JOBS.resources,
     params:
-        args=lambda wc: job_argv(
-            config,
-            Run(wc.dataset, wc.model, wc.method, int(wc.workers), BANDWIDTH_SEEDS[0], rate=rate_from_path(wc.rate)),
-            seeds=BANDWIDTH_SEEDS,
-        ),
-        out=lambda wc: out_template(BANDWIDTH_PATH, wc),
+        **BANDWIDTH_JOBS.params,
 
 
-rule figures:
-    """Tables and plots from the run records (`make figures` passes existing_only=true: no training)."""
+rule tables:
+    """Tables (CSV, Markdown, LaTeX) and runs.csv from the run records (`make figures`: those on disk only)."""
     input:
         records,
     output:
+        f"{TABLES_DIR}/runs.csv",
         [
-            report(f"results/tables/{table}.csv", category="Tables", caption=caption_file("table", table))
+            report(f"{TABLES_DIR}/{table}.csv", category="Tables", caption=caption_file("table", table))
             for table in TABLES
         ],
-        expand("results/tables/{table}.{ext}", table=TABLES, ext=["md", "tex"]),
-        [
-            report(f"plots/{plot}.png", category="Figures", caption=caption_file("figure", plot))
-            for plot in PLOTS
-        ],
-        expand("plots/{plot}.pdf", plot=PLOTS),
+        expand(f"{TABLES_DIR}/{{table}}.{{ext}}", table=TABLES, ext=["md", "tex"]),
+    log:
+        "results/logs/tables.log",
+    conda:
+        ENV
+    shell:
+        f"satbench report --tables {TABLES_DIR} {{input}} > {{log}} 2>&1"
+
+
+rule figures:
+    """Figures (PNG, PDF) from the run records (`make figures`: those on disk only)."""
+    input:
+        records,
+    output:
+        [report(f"{PLOTS_DIR}/{plot}.png", category="Figures", caption=caption_file("figure", plot)) for plot in PLOTS],
+        expand(f"{PLOTS_DIR}/{{plot}}.pdf", plot=PLOTS),
     log:
         "results/logs/figures.log",
+    conda:
+        ENV
     shell:
-        "satbench report --tables results/tables --plots plots {input} > {log} 2>&1"
+        f"satbench report --plots {PLOTS_DIR} {{input}} > {{log}} 2>&1"
+
+
+rule data:
+    """The run records as tidy data files: one row per run, one per (run, epoch)."""
+    input:
+        records,
+    output:
+        f"{DATA_DIR}/runs.parquet",
+        f"{DATA_DIR}/epochs.parquet",
+    log:
+        "results/logs/data.log",
+    conda:
+        ENV
+    shell:
+        f"satbench report --data {DATA_DIR} {{input}} > {{log}} 2>&1"

@@ -30,13 +30,13 @@ examples:
   satbench run --dataset sbm-20k --workers 4 --network 1gbit,200us --out run.json   (emulated links; root)
   torchrun --nnodes 2 --nproc-per-node 1 ... -m satbench run --workers 2 ...   (multi-node)
   satbench methods --json
-  satbench report --tables results/tables --plots plots results/runs/**/*.json
+  satbench report --tables results/tables --plots plots --data results results/runs/**/*.json
 """
 COMMANDS = {
     "run": "train one configuration and write its run record",
     "datasets": "list the dataset registry",
     "methods": "list the registered methods and their hyperparameters",
-    "report": "tables (CSV, Markdown, LaTeX) and figures (PNG, PDF) from run records",
+    "report": "tables (CSV, Markdown, LaTeX), figures (PNG, PDF) and data files (Parquet) from run records",
 }
 
 
@@ -78,13 +78,11 @@ def _add_methods_arguments(methods: argparse.ArgumentParser) -> None:
 
 
 def _add_report_arguments(report: argparse.ArgumentParser) -> None:
-    from pathlib import Path
+    from .report.build import add_arguments
 
-    report.description = ("Aggregate run records into tables and figures; skips, with a note, what the runs cannot "
-                          "support.")
-    report.add_argument("--tables", required=True, type=Path, help="directory for the tables (CSV, Markdown, LaTeX)")
-    report.add_argument("--plots", required=True, type=Path, help="directory for the figures (PNG and PDF)")
-    report.add_argument("records", nargs="+", type=Path, help="run records (JSON) written by `satbench run`")
+    report.description = ("Aggregate run records into tables, figures and tidy data files, writing only what is "
+                          "asked; skips, with a note, what the runs cannot support.")
+    add_arguments(report)
 
 
 _ADD_ARGUMENTS = {"run": _add_run_arguments, "datasets": lambda parser: None, "methods": _add_methods_arguments,

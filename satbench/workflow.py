@@ -12,6 +12,8 @@ optional: a config without ``methods`` runs its bandwidth study alone.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,12 @@ CONTROL_PATH = "results/controls/{dataset}/{model}/{method}/w{workers}/seed{seed
 SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.json"
 # {rate}: the --network value in tc's spelling, its comma (before a delay) written "-" (rate_path).
 BANDWIDTH_PATH = "results/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}/seed{seed}.json"
+# What the aggregating rules write (`satbench report --tables/--plots/--data`).
+TABLES_DIR = "results/tables"
+PLOTS_DIR = "plots"
+DATA_DIR = "results"
+
+
 def canonical_rate(rate: str) -> str:
     """A ``--network`` value as ``satbench run`` stores it (tc's spelling, lower case; ConfigError if invalid)."""
     from .links import parse_network
@@ -223,7 +231,9 @@ def job_config(config: dict, run: Run, device: str | None = None):
     """The :class:`~satbench.config.RunConfig` of one job (its first seed): the model's settings on that dataset,
     the job's epochs and measurement schedule, its method's options with the sync period (the run's τ in the sweep,
     else the config's), its halo mode and link, and the study and dataset label the record will carry. The one place
-    a job's settings are resolved; :func:`job_argv` and :func:`check_config` both ask it."""
+    a job's settings are resolved; :func:`job_argv` and :func:`check_config` both ask it. A job estimated to run
+    longer than ``checkpoint_minutes`` saves checkpoints (:func:`checkpoint_every`), decided for the config's device
+    whatever ``device`` the caller checks it on."""
     from .config import RunConfig
     from .methods import get_method
 
@@ -236,10 +246,12 @@ def job_config(config: dict, run: Run, device: str | None = None):
     if tau is not None and "sync_period" in get_method(run.method).options:
         options["sync_period"] = tau
     dataset = config["datasets"][run.dataset]
-    return RunConfig(dataset=dataset["spec"], partitioner=dataset.get("partitioner", "metis"), model=run.model,
-                     method=run.method, workers=run.workers, seed=run.seed, device=device or config["device"],
-                     eval_every=eval_every, staleness_every=staleness_every, method_options=options, halo=run.halo,
-                     network=run.rate, study=run.study, labels={"dataset": run.dataset}, **settings)
+    job = RunConfig(dataset=dataset["spec"], partitioner=dataset.get("partitioner", "metis"), model=run.model,
+                    method=run.method, workers=run.workers, seed=run.seed, device=config["device"],
+                    eval_every=eval_every, staleness_every=staleness_every, method_options=options, halo=run.halo,
+                    network=run.rate, study=run.study, labels={"dataset": run.dataset}, **settings)
+    every = checkpoint_every(config, job)
+    return dataclasses.replace(job, device=device or job.device, checkpoint_every=every)
 
 
 def job_argv(config: dict, run: Run, seeds: list[int] | None = None) -> str:
@@ -248,20 +260,170 @@ def job_argv(config: dict, run: Run, seeds: list[int] | None = None) -> str:
     return " ".join(shlex.quote(argument) for argument in job_config(config, run).to_argv(seeds))
 
 
-# Node counts of library datasets, so a worker count above them is refused before any job starts (generated graphs
-# carry theirs in the spec; a user's npz file is only read by its jobs). Keyed by the name without split options.
-KNOWN_NODE_COUNTS = {"cora": 2708, "citeseer": 3327, "pubmed": 19717, "amazon-computers": 13752, "amazon-photo": 7650}
+# -- what a training job asks of a machine or a cluster -------------------------------------------------------------
+
+# The library's graphs as satbench loads them: nodes, directed edges (both directions of every undirected edge) and
+# input features; for the worker-count check and the jobs' estimates. Generated graphs carry theirs in the spec; a
+# name with split options (amazon-photo:split=...,seed=...) is its dataset's.
+GRAPH_SIZES = {
+    "cora": (2_708, 10_556, 1_433),
+    "citeseer": (3_327, 9_104, 3_703),
+    "pubmed": (19_717, 88_648, 500),
+    "amazon-computers": (13_752, 491_722, 767),
+    "amazon-photo": (7_650, 238_162, 745),
+    "flickr": (89_250, 899_756, 500),
+    "reddit": (232_965, 23_213_838, 602),
+    "ogbn-arxiv": (169_343, 2_315_598, 128),
+    "ogbn-products": (2_449_029, 123_718_280, 100),
+    "amazon-products": (1_569_960, 264_339_468, 200),
+    "yelp": (716_847, 13_954_819, 300),
+}
+# A graph of unknown size (a user's npz file, read only by its jobs) is estimated as the largest above.
+UNKNOWN_GRAPH_SIZE = GRAPH_SIZES["amazon-products"]
+# Multiply-adds per second the estimate assumes for one worker: a CPU core (measured here: about 20 GFLOP/s, sbm-1m
+# with GCN 2x128 at 5.3 s per epoch on 2 cores) and a GPU (sparse aggregation is bound by memory bandwidth, far below
+# a GPU's dense peak); both deliberately low, so that a time limit is rarely too short.
+FLOPS = {"cpu": 10e9, "cuda": 1e12}
+# Host memory of what the runtime's estimate of a worker leaves out: the process that loads and partitions the graph,
+# and on CUDA a worker's own process (interpreter, libraries, CUDA context), whose peak it estimates on the device.
+LAUNCHER_BYTES = 0.6e9
+CUDA_PROCESS_BYTES = 3e9
+# Planning knows the graph, not its parts: each worker's part is taken as N/W inner rows with up to 1.5 times as many
+# halo rows (METIS parts of these graphs have fewer; a random cut on a sparse graph about that many), and the classes,
+# which weigh only in the last layer's weights, as this many.
+HALO_PER_INNER = 1.5
+PLANNED_CLASSES = 128
+DEFAULT_CHECKPOINT_MINUTES = 60
 
 
-def _node_count(spec: str) -> int | None:
+def graph_size(spec: str) -> tuple[int, int, int] | None:
+    """(nodes, directed edges, features) of a dataset spec, or None where unknown before loading (an npz file)."""
     from .data import SBM_PRESETS, parse_sbm, validate_dataset_name
 
     name = validate_dataset_name(spec)
-    if name in SBM_PRESETS:
-        return SBM_PRESETS[name].n
-    if name.startswith("sbm:"):
-        return parse_sbm(name).n
-    return KNOWN_NODE_COUNTS.get(name.partition(":")[0])  # amazon-photo:split=...,seed=... counts as amazon-photo
+    if name in SBM_PRESETS or name.startswith("sbm:"):
+        params = SBM_PRESETS[name] if name in SBM_PRESETS else parse_sbm(name)
+        return params.n, round(params.n * params.degree), params.features
+    return GRAPH_SIZES.get(name.partition(":")[0])
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a training job is expected to need: minutes per run (one seed), its time limit for all its seeds
+    (``minutes``) and the host memory of each of its nodes (``mem_mb``)."""
+
+    run_minutes: float
+    minutes: int
+    mem_mb: int
+
+
+def estimate(job, seeds: int = 1, workers_per_node: int | None = None) -> Estimate:
+    """The time and memory of a job that trains ``job`` (a :class:`~satbench.config.RunConfig`) for ``seeds``
+    seeds, with ``workers_per_node`` of its W workers on each node (default: all on one); from the graph's size and
+    the model, method and W alone, with a safe margin above what runs measure.
+
+    Time. A forward pass over the whole graph takes N·(F·h + (L−1)·h²) multiply-adds in its dense layers and L·(E+N)·h
+    in its aggregations (N nodes, E directed edges, F features, h hidden, L layers; GAT's messages per edge: ×3). An
+    epoch is 3 passes (forward and backward) per optimiser step (the method's local steps) and one more for evaluation
+    and staleness measurement, 2 FLOPs per multiply-add; an alleviation method, which holds a base and corrects its
+    rows (SAT trains a predictor at every sync), ×3. W workers share it at :data:`FLOPS` each. Each run adds 30 s and the loading
+    and partitioning of its graph (E / 500,000 s). The time limit is the runs of every seed, doubled, plus 5 minutes,
+    rounded up to 10 minutes.
+
+    Memory, per node. The copy of the graph that each node's first process loads and partitions (features and edge
+    index, thrice while partitioning, and the process, :data:`LAUNCHER_BYTES`), and the workers there as the runtime
+    estimates them before it starts them (:func:`satbench.runtime.memory.estimate_peak_bytes`, calibrated on real
+    runs), each on a part planned as N/W inner rows and :data:`HALO_PER_INNER` times as many halo rows; on CUDA, where
+    that estimate is of the device, each worker's host process instead: :data:`CUDA_PROCESS_BYTES` and its part as
+    the runtime's estimate counts it before it moves to the device (features and edges). 1.25× the sum, rounded up to
+    a GB, at least 2 GB.
+    """
+    from .methods import get_method
+    from .runtime.memory import EDGE_BYTES, FEATURE_COPIES, estimate_peak_bytes, machine_peak_bytes
+
+    nodes, edges, features = graph_size(job.dataset) or UNKNOWN_GRAPH_SIZE
+    method = get_method(job.method)
+    resolved = job.resolved()
+    width, layers, workers = job.hidden, job.layers, job.workers
+    forward = nodes * (features * width + (layers - 1) * width ** 2) + layers * (edges + nodes) * width
+    if job.model == "gat":
+        forward *= 3
+    flops = 2 * forward * (3 * resolved.local_steps + 1) * (3 if method.base is not None else 1)
+    epoch_s = flops / (FLOPS[job.device] * workers)
+    run_s = 30 + edges / 500_000 + job.epochs * epoch_s
+    minutes = 10 * math.ceil((2 * seeds * run_s / 60 + 5) / 10)
+
+    inner = math.ceil(nodes / workers)
+    halo = min(nodes - inner, math.ceil(HALO_PER_INNER * inner))
+    part = {"partition": {"inner_sizes": [inner] * workers, "halo_sizes": [halo] * workers, "num_edges": edges / 2},
+            "dataset": {"num_nodes": nodes}, "num_features": features, "num_classes": PLANNED_CLASSES}
+    here = workers_per_node or workers
+    if job.device == "cpu":
+        workers_bytes = machine_peak_bytes(estimate_peak_bytes(resolved, part)[:here])
+    else:
+        part_bytes = FEATURE_COPIES * (inner + halo) * features * 4 + EDGE_BYTES * (edges * inner / nodes + inner)
+        workers_bytes = here * (CUDA_PROCESS_BYTES + part_bytes)
+    total = LAUNCHER_BYTES + 3 * (4 * nodes * features + 16 * edges) + workers_bytes
+    mem_mb = max(2048, 1024 * math.ceil(1.25 * total / 2 ** 30))
+    return Estimate(run_s / 60, minutes, mem_mb)
+
+
+def checkpoint_every(config: dict, job) -> int:
+    """``--checkpoint-every`` for a job: 0 (none) where one run is estimated to take at most ``checkpoint_minutes``
+    (default :data:`DEFAULT_CHECKPOINT_MINUTES`), else the epochs of about that many estimated minutes, so that a
+    pre-empted or timed-out job that is started again loses no more than that."""
+    limit = config.get("checkpoint_minutes", DEFAULT_CHECKPOINT_MINUTES)
+    run_minutes = estimate(job).run_minutes
+    if run_minutes <= limit:
+        return 0
+    return max(1, math.floor(job.epochs * limit / run_minutes))
+
+
+def placement(config: dict, run: Run) -> tuple[int, int]:
+    """(nodes, workers per node) of a job: one node, unless W exceeds ``workers_per_node`` (a node's GPUs, or the
+    workers one node should hold on the CPU); a bandwidth run emulates its links on one machine."""
+    per_node = config.get("workers_per_node")
+    if per_node is None or run.workers <= per_node or run.rate is not None:
+        return 1, run.workers
+    return math.ceil(run.workers / per_node), per_node
+
+
+def job_resources(config: dict, run: Run, seeds: int, attempt: int = 1) -> dict[str, Any]:
+    """What a training job asks of the executor, from :func:`estimate`: ``runtime`` (minutes; each retry of a job
+    gets that much more), ``mem_mb`` (per node) and ``gpu`` (W on CUDA, one per worker; 0 on the CPU). A job across
+    nodes asks for ``nodes`` with one task each (``tasks``; ``mpi``: its command starts them itself, through srun)
+    and each node's GPUs (``slurm_extra``); its ``gpu`` is 0, since GPUs per job would let SLURM place them
+    unevenly. A profile's ``set-resources`` overrides any of these."""
+    nodes, per_node = placement(config, run)
+    job = job_config(config, run)
+    guess = estimate(job, seeds, per_node)
+    gpus = per_node if job.device == "cuda" else 0
+    resources = {"runtime": guess.minutes * attempt, "mem_mb": guess.mem_mb, "gpu": gpus}
+    if nodes > 1:
+        extra = "--ntasks-per-node=1" + (f" --gpus-per-node={gpus}" if gpus else "")
+        resources.update(gpu=0, nodes=nodes, tasks=nodes, mpi="srun", slurm_extra=extra)
+    return resources
+
+
+def job_threads(config: dict, run: Run) -> int:
+    """CPU cores a training job takes on each node: one per worker there."""
+    return placement(config, run)[1]
+
+
+def job_launcher(config: dict, run: Run) -> str:
+    """What a job's ``satbench run`` command starts with: nothing on one node (``satbench run`` starts its W
+    workers); across nodes, ``srun`` starting one ``torchrun`` per node of the job's SLURM allocation, each with that
+    node's workers (README, "Multi-node"). Rank 0's node is the one the job's script runs on, and the port is the
+    job's own, so that two jobs on one node do not meet."""
+    nodes, per_node = placement(config, run)
+    if nodes == 1:
+        return ""
+    torchrun = (f"exec torchrun --nnodes={nodes} --nproc-per-node={per_node} --node-rank=\"$SLURM_NODEID\" "
+                "--master-addr=\"$0\" --master-port=\"$1\" --no-python \"${@:2}\"")
+    # The step asks for each node's CPUs and GPUs itself: a step given none would confine a node's workers to one CPU.
+    gpus = f" --gpus-per-node={per_node}" if config["device"] == "cuda" else ""
+    return (f"srun --nodes={nodes} --ntasks={nodes} --ntasks-per-node=1 --cpus-per-task={per_node}{gpus} "
+            f"--kill-on-bad-exit=1 bash -c {shlex.quote(torchrun)} \"$(hostname)\" $((29500 + SLURM_JOB_ID % 20000)) ")
 
 
 def check_config(config: dict) -> None:
@@ -359,9 +521,14 @@ def _check_runs(config: dict, fail) -> None:
         if run.rate is not None:
             where = f"bandwidth study, {where}"
         spec = config["datasets"][run.dataset]["spec"]
-        nodes = _node_count(spec)
+        size = graph_size(spec)
+        nodes = size[0] if size is not None else None
         if nodes is not None and run.workers > nodes:
             fail(f"{where}: {run.workers} workers but the dataset has only {nodes} nodes")
+        machines, per_node = placement(config, run)
+        if machines > 1 and run.workers % per_node:
+            fail(f"{where}: {run.workers} workers do not fill nodes of workers_per_node={per_node} evenly (torchrun "
+                 "starts as many on every node)")
         models = models_of(config, run.dataset)
         if run.model not in models:
             study = "sweep" if run.tau is not None else "bandwidth study"
@@ -374,8 +541,8 @@ def _check_runs(config: dict, fail) -> None:
                  f"least 2 epochs, got {epochs}")
         # Read back from the job's own command line, as `satbench run` reads it (options then are strings), and
         # checked on the CPU: a planning machine needs no GPU.
-        argv = job_config(config, run, device="cpu").to_argv()
         try:
+            argv = job_config(config, run, device="cpu").to_argv()
             args = parser.parse_args(argv)
             for checked_config in run_configs_from_args(args, [run.seed], [None]):
                 checked_config.validate()

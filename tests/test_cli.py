@@ -137,6 +137,29 @@ def test_datasets_and_help_list_what_exists():
     assert "--workers" in help_text and "--eval-every" in help_text
 
 
+def test_report_writes_only_what_is_asked(tmp_path):
+    """`satbench report`: --tables, --plots and --data each write their own kind of output and nothing else (the
+    workflow's rules tables, figures and data each ask for one); without any of them, one line and exit 2."""
+    from test_artefacts import TINY, planned_records
+
+    records = [str(path) for path in planned_records(TINY, tmp_path / "records")]
+
+    def written():
+        return sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")
+                      if path.is_file() and "records" not in path.parts)
+
+    assert satbench("report", "--tables", str(tmp_path / "tables"), *records).returncode == 0
+    tables = written()
+    assert "tables/runs.csv" in tables and "tables/accuracy.tex" in tables
+    assert all(path.startswith("tables/") for path in tables)
+    assert satbench("report", "--plots", str(tmp_path / "plots"), *records).returncode == 0
+    plots = sorted(set(written()) - set(tables))
+    assert "plots/staleness.png" in plots and all(path.startswith("plots/") for path in plots)
+    assert satbench("report", "--data", str(tmp_path / "data"), *records).returncode == 0
+    assert sorted(set(written()) - set(tables) - set(plots)) == ["data/epochs.parquet", "data/runs.parquet"]
+    assert_one_line_error(satbench("report", *records), "give --tables DIR, --plots DIR or --data DIR")
+
+
 def test_several_seeds_in_one_process_equal_one_run_each(tmp_path):
     args = ("--dataset", TINY_GRAPH, "--workers", "2", "--epochs", "3", "--dropout", "0.5", "--cache-dir",
             str(tmp_path / "cache"), "--no-progress")

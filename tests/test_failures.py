@@ -21,7 +21,7 @@ from runs import REPO, TINY_GRAPH, alive as _alive, descendants as _descendants
 
 from satbench.config import RunConfig
 from satbench.errors import CacheCorrupted, ConfigError
-from satbench.workflow import check_config, main_runs, report_outputs
+from satbench.workflow import check_config, control_runs, main_runs, report_outputs
 
 RUN = ["run", "--epochs", "3", "--hidden", "8", "--no-progress"]
 
@@ -306,12 +306,13 @@ def _workflow_copy(tmp_path: Path) -> Path:
         (tmp_path / "report").mkdir(exist_ok=True)
         (tmp_path / "report" / caption.name).write_text(caption.read_text())
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(TINY))
-    # Records, then the tables and plots made from them (later), as a finished reproduction leaves them.
+    # Records, then the tables, plots and data files made from them (later), as a finished reproduction leaves them.
     tables, plots = report_outputs(TINY)
     outputs = ([f"results/tables/{t}.{e}" for t in tables for e in ("csv", "md", "tex")]
-               + [f"plots/{p}.{e}" for p in plots for e in ("png", "pdf")])
+               + [f"plots/{p}.{e}" for p in plots for e in ("png", "pdf")]
+               + ["results/tables/runs.csv", "results/runs.parquet", "results/epochs.parquet"])
     now = time.time()
-    for age, paths in ((100, [run.path for run in main_runs(TINY)]), (50, outputs)):
+    for age, paths in ((100, [run.path for run in main_runs(TINY) + control_runs(TINY)]), (50, outputs)):
         for path in paths:
             (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / path).write_text("{}")
@@ -339,7 +340,9 @@ def test_make_figures_reads_config_and_reproduce_resumes_an_interrupted_run(tmp_
     workdir = _workflow_copy(tmp_path)
     result = _bash(_make_command("figures", CONFIG="config/config.yaml") + " -n", workdir)
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "rule figures" in result.stdout and "rule train" not in result.stdout
+    for rule in ("tables", "figures", "data"):
+        assert f"rule {rule}:" in result.stdout, rule
+    assert "rule runs:" not in result.stdout and "rule controls:" not in result.stdout
 
 
 @pytest.mark.multiprocess
@@ -350,7 +353,8 @@ def test_deleted_record_is_rebuilt_with_its_tables(tmp_path):
     result = _bash(f"{sys.executable} -m snakemake -n --cores 1", workdir)
     assert result.returncode == 0, result.stderr + result.stdout
     assert f"Missing output files: {deleted}" in result.stdout
-    assert "rule figures" in result.stdout and result.stdout.count("rule train:") == 1
+    assert result.stdout.count("rule runs:") == 1 and "rule controls:" not in result.stdout
+    assert all(f"rule {rule}:" in result.stdout for rule in ("tables", "figures", "data"))
 
 
 # -- 7. provenance ----------------------------------------------------------------------------------------------------

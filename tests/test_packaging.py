@@ -59,12 +59,15 @@ def makefile_recipes() -> dict[str, str]:
 
 
 def test_environment_yml_declares_the_same_dependencies_as_pyproject():
-    """Agree means: the set of runtime + `test` extra dependencies of pyproject.toml equals the set of packages
+    """Agree means: the set of runtime + `test` and `cluster` extra dependencies of pyproject.toml equals the set of
+    packages
     environment.yml installs (conda list and pip section together), after normalising names and mapping conda names
     (pytorch -> torch, pyg -> torch_geometric), and ignoring python, pip, `-e .` and CUDA selector packages.
     Version bounds are not compared."""
     project = pyproject()["project"]
-    declared = {normalise(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    extras = project["optional-dependencies"]
+    assert set(extras) == {"test", "cluster"}
+    declared = {normalise(r) for r in project["dependencies"] + extras["test"] + extras["cluster"]}
     listed = environment_dependencies()
     assert not declared - listed, f"in pyproject.toml, missing from environment.yml: {sorted(declared - listed)}"
     assert not listed - declared, f"in environment.yml, missing from pyproject.toml: {sorted(listed - declared)}"
@@ -74,6 +77,28 @@ def test_environment_yml_installs_the_package_itself():
     environment = yaml.safe_load((REPO / "environment.yml").read_text())
     pip = next(entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict))
     assert "-e ." in [r.strip() for r in pip]
+
+
+def test_the_rules_environment_is_environment_yml():
+    """envs/satbench.yaml (the Snakefile's `conda:` environment) installs what environment.yml does, entry for entry
+    and bound for bound, except the package itself, which its post-deploy script installs from the checkout (a
+    relative `-e .` in a file Snakemake copies into .snakemake/conda/ would not name it)."""
+    environment = yaml.safe_load((REPO / "environment.yml").read_text())
+    rules = yaml.safe_load((REPO / "envs" / "satbench.yaml").read_text())
+    assert rules["channels"] == environment["channels"]
+
+    def without_package(dependencies):
+        return [{"pip": [r for r in entry["pip"] if r.strip() != "-e ."]} if isinstance(entry, dict) else entry
+                for entry in dependencies]
+
+    assert rules["dependencies"] == without_package(environment["dependencies"])
+    deploy = REPO / "envs" / "satbench.post-deploy.sh"
+    assert os.access(deploy, os.X_OK)
+    commands = [line.strip() for line in deploy.read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    assert "set -euo pipefail" in commands and "python -m pip install --no-deps --editable ." in commands
+    snakefile = (REPO / "Snakefile").read_text()
+    assert 'ENV = "envs/satbench.yaml"' in snakefile
 
 
 def test_pyproject_packages_and_entry_point():
@@ -111,7 +136,7 @@ def test_ci_runs_the_makefile_test_target():
     assert "venv" in recipes["reproduce"].split("\n")[0] and "snakemake" in recipes["reproduce"].lower()
     installed = recipes["$(INSTALLED)"] if "$(INSTALLED)" in recipes else recipes[".venv/.installed"]
     # The pinned CPU torch goes in before the project, so the project's torch range never pulls a CUDA build.
-    assert installed.index("TORCH_SPEC") < installed.index("-e '.[test]'")
+    assert installed.index("TORCH_SPEC") < installed.index("-e '.[test,cluster]'")
     assert re.search(r"^TORCH_SPEC \?= torch==2\.13\.0$", (REPO / "Makefile").read_text(), re.MULTILINE)
 
 

@@ -17,15 +17,16 @@ import yaml
 from runs import REPO
 from satbench.errors import ConfigError
 from satbench.workflow import (
-    Run, bandwidth_runs, check_config, job_argv, job_config, main_runs, rate_from_path, report_outputs,
+    DEFAULT_CHECKPOINT_MINUTES, Run, bandwidth_runs, check_config, estimate, job_argv, job_config, job_launcher,
+    job_resources, job_threads, main_runs, rate_from_path, report_outputs,
 )
 from test_network import needs_links
 
 BIN = Path(sys.executable).parent
 
 
-def snakemake(workdir, *args, timeout=600):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(REPO))
+def snakemake(workdir, *args, timeout=600, env=None):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(REPO), **(env or {}))
     return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -37,20 +38,44 @@ def test_every_shipped_config_plans(config):
     # --forceall: plan every job even where this checkout already holds results
     result = snakemake(REPO, "-n", "--forceall", "--cores", "1", "--configfile", f"config/{config}")
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "rule train" in result.stdout and "rule figures" in result.stdout
+    for rule in ("tables", "figures", "data"):
+        assert result.stdout.count(f"rule {rule}:") == 1, rule
     if config in ("real.yaml", "real-quick.yaml", "paper.yaml", "bandwidth.yaml"):  # nothing of the default config leaks in
         assert "results/runs/sbm-" not in result.stdout
     if config == "bandwidth.yaml":  # the study alone: 6 methods x 4 rates at W = 4, one seed
-        assert "rule train_bandwidth" in result.stdout and "rule train:" not in result.stdout
-        assert result.stdout.count("rule train_bandwidth:") == 24
+        assert "rule runs:" not in result.stdout
+        assert result.stdout.count("rule bandwidth:") == 24
         assert "results/tables/bandwidth.csv" in result.stdout and "plots/bandwidth.png" in result.stdout
+    else:
+        assert "rule runs:" in result.stdout
+
+
+@pytest.mark.multiprocess
+def test_the_paper_grid_plans_on_slurm():
+    """What a new user with a GPU cluster runs first: a dry run of the paper grid through the SLURM profile."""
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install 'satbench[cluster]'")
+    result = snakemake(REPO, "--profile", "profiles/slurm", "-n", "--forceall", "--configfile", "config/paper.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert result.stdout.count("rule runs:") == 330 and result.stdout.count("rule controls:") == 150
+    jobs = re.split(r"\n\[", result.stdout)
+    w8 = next(job for job in jobs if "rule runs:" in job and "ogbn-products/gcn/exact/w8/" in job)
+    assert re.search(r"resources: .*mem_mb=\d+.*runtime=\d+, gpu=8$", w8, re.MULTILINE), w8  # GPUs, time, memory
+
+
+@pytest.mark.multiprocess
+def test_snakemake_lint_finds_nothing():
+    result = snakemake(REPO, "--lint")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
 
 
 def workflow_copy(tmp_path, config: dict) -> Path:
     for name in ("Snakefile", "config/schema.yaml"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "report", tmp_path / "report")
+    for directory in ("report", "envs", "profiles"):
+        shutil.copytree(REPO / directory, tmp_path / directory)
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     return tmp_path
 
@@ -115,9 +140,16 @@ def test_tiny_workflow_produces_tables_plots_and_report(tmp_path):
         for ext in ("png", "pdf"):
             assert (workdir / "plots" / f"{name}.{ext}").stat().st_size > 1000
 
-    rerun = snakemake(workdir, "figures", "--cores", "1", "--config", "existing_only=true", "--forcerun", "figures")
+    runs_data, epochs_data = (pd.read_parquet(workdir / "results" / f"{name}.parquet") for name in ("runs", "epochs"))
+    assert len(runs_data) == len(runs) == len(records) + len(controls)  # one row per run, as in runs.csv
+    assert len(epochs_data) >= len(runs) * TINY["epochs"]  # at least one row per (run, epoch)
+
+    stamps = {path: path.stat().st_mtime_ns for path in (workdir / "results" / "runs").rglob("*.json")}
+    rerun = snakemake(workdir, "tables", "figures", "data", "--cores", "1", "--config", "existing_only=true",
+                      "--forcerun", "tables", "figures", "data")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "rule train" not in rerun.stdout + rerun.stderr  # figures again without training
+    assert "rule runs:" not in rerun.stdout + rerun.stderr  # tables, figures and data again without training
+    assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
 
     report = snakemake(workdir, "--report", "report.html")
     assert report.returncode == 0, report.stderr[-3000:]
@@ -226,7 +258,7 @@ def test_bandwidth_study_runs_over_shaped_links_to_its_table_and_figure(tmp_path
     run = snakemake(workdir, "--cores", "4")
     assert run.returncode == 0, run.stderr[-3000:]
     events = [line for line in run.stderr.splitlines()
-              if re.match(r"(local)?rule train_bandwidth:", line) or "(Rule: train_bandwidth)" in line]
+              if re.match(r"(local)?rule bandwidth:", line) or "(Rule: bandwidth)" in line]
     assert len(events) == 8 and all(re.match(r"(local)?rule", line) for line in events[::2]), events  # start, end
     records = sorted((workdir / "results" / "bandwidth").rglob("*.json"))
     assert [path.relative_to(workdir).as_posix() for path in records] == sorted(
@@ -241,3 +273,88 @@ def test_bandwidth_study_runs_over_shaped_links_to_its_table_and_figure(tmp_path
     assert sorted(table["rate"].unique()) == ["100mbit", "1gbit"] and len(table) == 4
     assert (table.loc[table["method"] == "exact", "speedup_vs_exact"] == 1).all()
     assert sorted(path.name for path in (workdir / "plots").iterdir()) == ["bandwidth.pdf", "bandwidth.png"]
+
+
+# -- what a job asks of a machine or cluster -------------------------------------------------------------------------
+
+LONG = {**TINY, "datasets": {"big": {"spec": "sbm-1m"}}, "models": {"gcn": {"hidden": 128, "layers": 2}},
+        "epochs": 200, "workers": [2]}
+
+
+def test_only_runs_estimated_to_be_long_save_checkpoints():
+    short = job_argv(TINY, Run("tiny", "gcn", "digest", 2, 0))
+    assert "--checkpoint-every" not in short
+    check_config(LONG)
+    run = Run("big", "gcn", "digest", 2, 0)
+    arguments = job_argv(LONG, run).split()
+    every = int(arguments[arguments.index("--checkpoint-every") + 1])
+    minutes = estimate(job_config(LONG, run)).run_minutes
+    assert minutes > DEFAULT_CHECKPOINT_MINUTES and 1 <= every < LONG["epochs"]
+    assert every * minutes / LONG["epochs"] == pytest.approx(DEFAULT_CHECKPOINT_MINUTES, rel=0.01)  # about hourly
+    assert job_config(LONG, run, device="cpu").checkpoint_every == every  # the command line check_config reads
+    relaxed = {**LONG, "checkpoint_minutes": 2 * minutes}
+    assert "--checkpoint-every" not in job_argv(relaxed, run)
+
+
+def test_job_resources_follow_the_grid():
+    run = Run("tiny", "gcn", "digest", 2, 0)
+    small = job_resources(TINY, run, seeds=2)
+    assert small == {"runtime": 10, "mem_mb": 2048, "gpu": 0}  # at least 10 minutes and 2 GB
+    assert job_resources(TINY, run, seeds=2, attempt=2)["runtime"] == 20  # a retry gets more time
+    assert job_threads(TINY, run) == 2  # a core per worker
+    big = Run("big", "gcn", "digest", 2, 0)
+    one, three = job_resources(LONG, big, seeds=1), job_resources(LONG, big, seeds=3)
+    assert three["runtime"] > 2.5 * one["runtime"] and three["mem_mb"] == one["mem_mb"] > small["mem_mb"]
+    longer = job_resources({**LONG, "epochs": 2 * LONG["epochs"]}, big, seeds=1)["runtime"]
+    assert 1.8 * one["runtime"] < longer < 2.2 * one["runtime"]
+    exact = job_resources(LONG, Run("big", "gcn", "exact", 2, 0), seeds=1)
+    assert exact["runtime"] < one["runtime"]  # digest's 3 local steps per epoch
+    # memory as satbench run estimates its workers': the halo copies a method holds (PipeGCN 9, DIGEST 3) count
+    assert exact["mem_mb"] < one["mem_mb"] < job_resources(LONG, Run("big", "gcn", "pipegcn", 2, 0), 1)["mem_mb"]
+    gpus = {**LONG, "device": "cuda", "workers": [4]}
+    on_gpus = job_resources(gpus, Run("big", "gcn", "digest", 4, 0), seeds=1)
+    assert on_gpus["gpu"] == 4 and on_gpus["runtime"] < one["runtime"]
+    assert "nodes" not in on_gpus and "mpi" not in on_gpus
+
+
+def test_a_job_beyond_one_node_spans_nodes_through_srun_torchrun():
+    config = {**LONG, "device": "cuda", "workers": [4, 8], "workers_per_node": 4}
+    check_config(config)
+    within, across = Run("big", "gcn", "exact", 4, 0), Run("big", "gcn", "exact", 8, 0)
+    assert job_launcher(config, within) == "" and job_resources(config, within, 1)["gpu"] == 4
+    resources = job_resources(config, across, 1)
+    assert {key: resources[key] for key in ("nodes", "tasks", "mpi", "gpu")} == {"nodes": 2, "tasks": 2, "mpi": "srun",
+                                                                                 "gpu": 0}
+    assert resources["slurm_extra"] == "--ntasks-per-node=1 --gpus-per-node=4"
+    assert job_threads(config, across) == 4
+    assert resources["mem_mb"] < job_resources({**config, "workers_per_node": 8}, across, 1)["mem_mb"]
+    launcher = job_launcher(config, across)
+    assert launcher.startswith("srun --nodes=2 ") and "torchrun --nnodes=2 --nproc-per-node=4" in launcher
+    assert "--ntasks-per-node=1 --cpus-per-task=4 --gpus-per-node=4 " in launcher  # each node's share, asked again
+    with pytest.raises(ConfigError, match=r"6 workers do not fill nodes of workers_per_node=4 evenly"):
+        check_config({**config, "workers": [6]})
+    bandwidth = {**TINY, "workers_per_node": 1, "bandwidth": BANDWIDTH}
+    assert all(job_launcher(bandwidth, run) == "" for run in bandwidth_runs(bandwidth))  # emulated links: one machine
+
+
+@pytest.mark.multiprocess
+def test_the_multi_node_launcher_runs_one_torchrun_per_node(tmp_path):
+    """The launcher's shell text, run by bash with stand-ins for srun (two tasks, as SLURM would start them) and
+    torchrun (which prints what it was given): every node's torchrun gets the job's command, its node rank, and
+    the host and port of the node the job's script runs on."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text('#!/bin/bash\nwhile [[ $1 == --* ]]; do shift; done\n'
+                               'for node in 0 1; do SLURM_NODEID=$node "$@"; done\n')
+    (fake / "torchrun").write_text('#!/bin/bash\necho "$@"\n')
+    for tool in fake.iterdir():
+        tool.chmod(0o755)
+    config = {**TINY, "workers_per_node": 1}
+    launcher = job_launcher(config, Run("tiny", "gcn", "exact", 2, 0))
+    command = f"{launcher}satbench run --dataset 'a b' --out x.json"
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True,
+                            env=dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", SLURM_JOB_ID="1234"))
+    host = subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
+    assert result.stdout.splitlines() == [
+        f"--nnodes=2 --nproc-per-node=1 --node-rank={node} --master-addr={host} --master-port=30734 --no-python "
+        "satbench run --dataset a b --out x.json" for node in (0, 1)]

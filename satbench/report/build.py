@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 
+from ..errors import ConfigError, SatbenchError
 from ..record import write_text_atomic
 from .artefacts import ARTEFACTS, TABLE, facts_from_runs, table_builders
 from .frames import Frames, epoch_data, load_records
@@ -77,10 +78,13 @@ def _wrote(path: Path, what: str) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The ``satbench report`` arguments, for the CLI to reuse."""
-    parser.add_argument("--tables", type=Path, help="directory for the tables (CSV, Markdown, LaTeX) and runs.csv")
-    parser.add_argument("--plots", type=Path, help="directory for the figures (PNG and PDF)")
-    parser.add_argument("--data", type=Path, help="directory for the tidy data (runs.parquet, epochs.parquet)")
+    """The ``satbench report`` arguments (the CLI's too): where each kind of output goes; only those given are
+    written, at least one."""
+    parser.add_argument("--tables", type=Path, metavar="DIR",
+                        help="directory for the tables (CSV, Markdown, LaTeX) and runs.csv")
+    parser.add_argument("--plots", type=Path, metavar="DIR", help="directory for the figures (PNG and PDF)")
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help="directory for the tidy data files runs.parquet and epochs.parquet")
     parser.add_argument("records", nargs="+", type=Path, help="run records (JSON) written by `satbench run`")
     return parser
 
@@ -97,7 +101,7 @@ def quiet_logging() -> None:
 def run_from_args(args: argparse.Namespace) -> list[Path]:
     tables, plots, data = (getattr(args, name, None) for name in ("tables", "plots", "data"))
     if tables is None and plots is None and data is None:
-        raise SystemExit("satbench: error: report: give --tables, --plots or --data (where to write)")
+        raise ConfigError("nothing to write: give --tables DIR, --plots DIR or --data DIR (or several)")
     quiet_logging()
     return build_all(args.records, tables, plots, data)
 
@@ -106,5 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = add_arguments(argparse.ArgumentParser(
         prog="satbench report", description="Tables, figures and tidy data from run records; skips what the runs "
                                             "cannot support."))
-    run_from_args(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        run_from_args(args)
+    except SatbenchError as error:
+        parser.error(str(error))
     return 0
