@@ -10,16 +10,18 @@ TORCH_SPEC ?= torch==2.13.0
 CORES ?= all
 CONFIG ?=
 PYTEST_ARGS ?=
-# Local copies of the raw dataset files for offline tests: $SATBENCH_DATA_MIRROR if set, else those of
-# ../shared/data/planetoid and ../shared/data/amazon that exist, joined by ':' (searched in order).
+# Local copies of the raw dataset files, for the tests and the reproductions alike: $SATBENCH_DATA_MIRROR if set,
+# else those of ../shared/data/planetoid and ../shared/data/amazon that exist, joined by ':' (searched in order).
+# Offline by default (SATBENCH_OFFLINE=0 lets the loaders download what no mirror holds).
 SHARED_MIRRORS := $(wildcard $(abspath $(CURDIR)/../shared/data/planetoid) $(abspath $(CURDIR)/../shared/data/amazon))
 DATA_MIRROR ?= $(or $(SATBENCH_DATA_MIRROR),$(subst $() ,:,$(strip $(SHARED_MIRRORS))))
 SATBENCH_OFFLINE ?= 1
+DATA_ENV := $(if $(DATA_MIRROR),SATBENCH_DATA_MIRROR='$(DATA_MIRROR)') SATBENCH_OFFLINE=$(SATBENCH_OFFLINE)
 
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # Snakemake's jobs call the `satbench` console script, so the venv's bin goes first on PATH.
-SNAKEMAKE := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake
+SNAKEMAKE := $(DATA_ENV) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake
 # --rerun-incomplete: after an interrupt, rerun the jobs Snakemake saw start but not finish (a record is written
 # atomically, so one that exists is whole, but Snakemake cannot know) instead of stopping for a manual step; finished
 # jobs are not redone. --configfile=X, not `--configfile X`: the option takes several values and would swallow a
@@ -53,12 +55,10 @@ $(INSTALLED): pyproject.toml
 venv: $(INSTALLED)
 
 test: venv
-	$(if $(DATA_MIRROR),SATBENCH_DATA_MIRROR='$(DATA_MIRROR)') SATBENCH_OFFLINE=$(SATBENCH_OFFLINE) \
-		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(DATA_ENV) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-unit: venv
-	$(if $(DATA_MIRROR),SATBENCH_DATA_MIRROR='$(DATA_MIRROR)') SATBENCH_OFFLINE=$(SATBENCH_OFFLINE) \
-		$(BIN)/python -m pytest -q -m unit $(PYTEST_ARGS)
+	$(DATA_ENV) $(BIN)/python -m pytest -q -m unit $(PYTEST_ARGS)
 
 gpu-check:
 	@$(GPU_PYTHON) tests/gpu_check.py
@@ -73,7 +73,7 @@ report: venv
 	$(SNAKEMAKE) $(SNAKEMAKE_OPTIONS) --report report.html
 
 bench: venv
-	$(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-only $(PYTEST_ARGS)
+	$(DATA_ENV) $(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-only $(PYTEST_ARGS)
 
 clean-results:
 	rm -rf results/runs results/controls results/sweep results/bandwidth results/tables results/logs results/benchmarks .snakemake report.html

@@ -128,6 +128,10 @@ def test_ci_runs_the_makefile_test_target():
     assert "make test" in commands
     recipes = makefile_recipes()
     assert "venv" in recipes["test"].split("\n")[0], "make test must install first"
+    # the tests and the reproductions read the same offline data mirror, offline by default
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^SNAKEMAKE := \$\(DATA_ENV\) ", makefile, re.MULTILINE)
+    assert "$(DATA_ENV)" in recipes["test"] and "SATBENCH_OFFLINE=$(SATBENCH_OFFLINE)" in makefile
     assert "pytest" in recipes["test"] and "-m unit" not in recipes["test"]  # both tiers
     # The fast tier alone: installs first, runs only the unit tests, takes the same PYTEST_ARGS.
     assert "venv" in recipes["test-unit"].split("\n")[0]
