@@ -42,9 +42,9 @@ def test_every_shipped_config_plans(config):
         assert result.stdout.count(f"rule {rule}:") == 1, rule
     if config in ("real.yaml", "real-quick.yaml", "paper.yaml", "bandwidth.yaml"):  # nothing of the default config leaks in
         assert "results/runs/sbm-" not in result.stdout
-    if config == "bandwidth.yaml":  # the study alone: 6 methods x 4 rates at W = 4, one seed
+    if config == "bandwidth.yaml":  # the study alone: 9 methods x 4 rates at W = 4, one seed
         assert "rule runs:" not in result.stdout
-        assert result.stdout.count("rule bandwidth:") == 24
+        assert result.stdout.count("rule bandwidth:") == 36
         assert "results/tables/bandwidth.csv" in result.stdout and "plots/bandwidth.png" in result.stdout
     else:
         assert "rule runs:" in result.stdout
