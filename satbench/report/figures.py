@@ -378,17 +378,23 @@ def plot_accuracy_vs_staleness(runs: pd.DataFrame, out_stem) -> list[Path]:
 
 
 def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
-    """Per setting (dataset · model · W), one pair of bars per stale method (named on the axis): its protocol cost
-    (exact − control) and its staleness cost (control − method), each in its own colour, in test points with
-    seed-std whiskers. A staleness bar is hatched where it is within seed noise; an alleviation method's recovered
-    share is printed beside it where its base's staleness cost is a loss above noise."""
+    """Per setting (dataset · model · W), one pair of bars per stale method: its protocol cost (exact − control) and
+    its staleness cost (control − method), each in its own colour, in test points with seed-std whiskers. The panels
+    share one method axis, named once on the left (a row stays empty where a setting lacks that method), so long
+    method names do not squeeze the bars. A staleness bar is hatched where it is within seed noise; an alleviation
+    method's recovered share is printed beside it where its base's staleness cost is a loss above noise."""
     if table.empty or table["control_pct_mean"].isna().all():
         return []
     table = table.dropna(subset=["control_pct_mean"])
+    several = table.groupby(["dataset", "model", "workers", "method"])["sync_period"].transform("nunique") > 1
+    table = table.assign(label=[f"{m} (τ={t:g})" if apart else m  # τ named only to tell rows apart
+                                for m, t, apart in zip(table["method"], table["sync_period"], several)])
+    labels = list(dict.fromkeys(table["label"]))
+    position = {label: len(labels) - 1 - index for index, label in enumerate(labels)}  # first method on top
     settings = list(dict.fromkeys(zip(table["dataset"], table["model"], table["workers"])))
     columns = min(3, len(settings))
     rows = math.ceil(len(settings) / columns)
-    height = max(2.0, 0.32 * table.groupby(["dataset", "model", "workers"]).size().max() + 0.8)
+    height = max(2.0, 0.32 * len(labels) + 0.8)
     from matplotlib import rc_context
     from matplotlib.patches import Patch
     with rc_context(PAPER_RC):
@@ -396,13 +402,12 @@ def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
         for index, (dataset, model, workers) in enumerate(settings):
             axis = axes[index // columns, index % columns]
             panel = table[(table["dataset"] == dataset) & (table["model"] == model) & (table["workers"] == workers)]
-            panel = panel.iloc[::-1]  # first method on top
-            y = np.arange(len(panel))
+            y = np.array([position[label] for label in panel["label"]], dtype=float)
             axis.barh(y + 0.2, panel["protocol_cost_pts_mean"], height=0.38, color=PROTOCOL_COLOR,
                       xerr=panel["protocol_cost_pts_std"].fillna(0), error_kw={"lw": 0.8})
-            for position, (_, row) in zip(y, panel.iterrows()):
+            for row_y, (_, row) in zip(y, panel.iterrows()):
                 noisy = not row["staleness_cost_above_noise"]
-                axis.barh(position - 0.2, row["staleness_cost_pts_mean"], height=0.38, color=STALENESS_COLOR,
+                axis.barh(row_y - 0.2, row["staleness_cost_pts_mean"], height=0.38, color=STALENESS_COLOR,
                           hatch="///" if noisy else None, edgecolor="white" if noisy else None,
                           xerr=np.nan_to_num(row["staleness_cost_pts_std"]), error_kw={"lw": 0.8})
                 share = row["recovered_share_mean"]
@@ -411,13 +416,14 @@ def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
                 if (not pd.isna(share) and not base.empty and bool(base["staleness_cost_above_noise"].iloc[0])
                         and base["staleness_cost_pts_mean"].iloc[0] > 0):
                     end = max(0.0, row["staleness_cost_pts_mean"]) + np.nan_to_num(row["staleness_cost_pts_std"])
-                    axis.annotate(f"recovers {share:.0%}", (end, position - 0.2), xytext=(3, -3),
+                    axis.annotate(f"recovers {share:.0%}", (end, row_y - 0.2), xytext=(3, -3),
                                   textcoords="offset points", fontsize=7, color="0.2")
             axis.axvline(0, color="0.2", lw=0.8)
-            several = panel.groupby("method")["sync_period"].transform("nunique") > 1  # τ named only to tell apart
-            labels = [f"{m} (τ={t:g})" if apart else m
-                      for m, t, apart in zip(panel["method"], panel["sync_period"], several)]
-            axis.set_yticks(y, labels)
+            axis.set_ylim(-0.6, len(labels) - 0.4)
+            if index % columns == 0:
+                axis.set_yticks(list(position.values()), list(position))
+            else:
+                axis.set_yticks(list(position.values()), [""] * len(position))
             axis.set_xlabel("test points lost")
             axis.set_title(_title(f"{dataset} · {model} · W={workers}"))
         for index in range(len(settings), rows * columns):
