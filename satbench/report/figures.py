@@ -425,7 +425,7 @@ def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
             else:
                 axis.set_yticks(list(position.values()), [""] * len(position))
             axis.set_xlabel("test points lost")
-            axis.set_title(_title(f"{dataset} · {model} · W={workers}"))
+            axis.set_title(f"{_title(dataset)}\n{model} · W={workers}")  # two lines: the panels are narrow
         for index in range(len(settings), rows * columns):
             axes[index // columns, index % columns].set_visible(False)
         legend = [Patch(color=PROTOCOL_COLOR, label="protocol cost (exact − control)"),
