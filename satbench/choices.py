@@ -8,3 +8,4 @@ PARTITIONERS = ("metis", "random")  # satbench.partition
 HALO_MODES = ("method", "fresh")  # satbench.halo: the method's rows, or its fresh-halo control
 WEIGHT_SYNCS = ("allreduce", "average")  # satbench.methods: gradient all-reduce every step, model averaging per epoch
 DEVICES = ("cpu", "cuda")
+LAUNCHERS = ("spawn", "inprocess")  # satbench.runtime.launch: worker processes, or threads of one process

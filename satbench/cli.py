@@ -102,7 +102,10 @@ def _command_run(args: argparse.Namespace) -> None:
     if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # only rank 0 writes; checked before any work
         for out, model in zip(outs, models):
             check_outputs(out, model)
-    if (args.workers > 1 and not launched_by_torchrun()
+    if launched_by_torchrun() and args.launcher == "inprocess":
+        raise ConfigError("--launcher inprocess runs every worker in one process; under torchrun each process is one "
+                          "worker: leave --launcher out")
+    if (args.workers > 1 and not launched_by_torchrun() and args.launcher == "spawn"
             and worker_start_method(args.device, args.workers) == "forkserver"):
         start_fork_server()  # imports the training code in parallel with validation and data loading
     from .runtime.launch import launch

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .choices import DEVICES, HALO_MODES, MODELS, NORMS, PARTITIONERS, WEIGHT_SYNCS
+from .choices import DEVICES, HALO_MODES, LAUNCHERS, MODELS, NORMS, PARTITIONERS, WEIGHT_SYNCS
 from .errors import ConfigError
 
 # gloo refuses a collective timeout of 1e13 s (an int64 overflow inside); 1e9 s (31 years) works.
@@ -125,6 +125,13 @@ class RunConfig:
                                         "a switch, shaped with tc, in tc's units, e.g. 1gbit,200us or 100mbit. Needs "
                                         "root or CAP_NET_ADMIN and iproute2; DELAY needs the kernel's netem",
                                   group="distribution", metavar="RATE[,DELAY]", default_text="loopback")
+    # How the W workers run: OS processes (spawn; torchrun when its variables are set) or threads of one process
+    # (inprocess: the accuracy and staleness studies; same records, timings that do not represent a deployment).
+    launcher: str = setting("spawn", "spawn: one OS process per worker in a torch.distributed group (gloo on CPU, NCCL "
+                                     "on CUDA), as a deployment runs; inprocess: the W workers as threads of this "
+                                     "process over an in-process group (the same records, apart from timings, at a "
+                                     "fraction of the cost: for accuracy and staleness studies, not for timings; "
+                                     "CPU only)", group="distribution", choices=LAUNCHERS)
     timeout_s: float = setting(300.0, "seconds a collective may wait for a peer before the run fails",
                                flag="--timeout", group="distribution", above=0, maximum=MAX_TIMEOUT_S, finite=True)
     # -- measurement
@@ -200,6 +207,12 @@ class RunConfig:
                               "is nothing to replace")
         if self.exact_first_layer:
             self._check_exact_first_layer(method)
+        if self.launcher == "inprocess" and self.device == "cuda":
+            raise ConfigError("--launcher inprocess runs the workers as threads on the CPU; on CUDA each worker has a "
+                              "GPU and a process of its own: use --launcher spawn (or torchrun)")
+        if self.launcher == "inprocess" and self.network is not None:
+            raise ConfigError("--network shapes the links between worker processes; --launcher inprocess has none: "
+                              "use --launcher spawn")
         method.check_run(self)
         if self.device == "cuda":
             import torch

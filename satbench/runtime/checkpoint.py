@@ -34,7 +34,7 @@ log = logging.getLogger("satbench")
 # Settings that change neither what a run computes nor what its record holds of it: a checkpoint written under other
 # values of these is resumed (how the run is watched, where files are, when to checkpoint, how long to wait, how the
 # record is labelled).
-INDIFFERENT = ("progress", "log_every", "checkpoint_every", "strict", "timeout_s", "data_root", "mirror", "cache_dir",
+INDIFFERENT = ("launcher", "progress", "log_every", "checkpoint_every", "strict", "timeout_s", "data_root", "mirror", "cache_dir",
                "save_model", "study", "labels")
 MARKER = "latest.json"
 

@@ -65,12 +65,28 @@ from .progress import epoch_reporter
 log = logging.getLogger("satbench")
 
 
+# What prepare() found, by what decides it: the seeds of a job (trained one after another in one process) load and
+# partition their graph once.
+_PREPARED: dict[tuple, dict[str, Any]] = {}
+
+
 def prepare(config: RunConfig) -> dict[str, Any]:
-    """Validate, load the dataset and partition it (cached). Returns what workers need besides their part file."""
+    """Validate, load the dataset and partition it (cached on disk, and in this process for the next seed). Returns
+    what workers need besides their part file."""
+    config = config.validate()
+    key = (config.dataset, config.data_root, config.mirror, config.workers, config.partitioner,
+           config.partition_seed, config.cache_dir, config.device)
+    if key not in _PREPARED or not Path(_PREPARED[key]["partition_dir"]).is_dir():
+        _PREPARED[key] = _load_and_partition(config)
+    meta = dict(_PREPARED[key])
+    check_capacity(config, meta)
+    return meta
+
+
+def _load_and_partition(config: RunConfig) -> dict[str, Any]:
     from ..data import check_trainable, load_dataset
     from ..partition import partition_graph
 
-    config = config.validate()
     graph = load_dataset(config.dataset, root=config.data_root, mirror=config.mirror)
     check_trainable(graph)
     if config.workers > graph.data.num_nodes:
@@ -99,7 +115,6 @@ def prepare(config: RunConfig) -> dict[str, Any]:
                     "num_features": graph.num_features, "num_classes": graph.num_classes, "task": graph.task,
                     "metric": graph.metric, "split": graph.split, "split_seed": graph.split_seed},
     }
-    check_capacity(config, meta)
     return meta
 
 
@@ -118,7 +133,8 @@ def check_capacity(config: RunConfig, meta: dict[str, Any]) -> None:
     estimates = estimate_peak_bytes(config, meta)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", config.workers)) if launched_by_torchrun() else config.workers
     if config.device == "cpu":
-        needed, available = machine_peak_bytes(sorted(estimates)[-local:]), machine_memory_bytes()
+        needed = machine_peak_bytes(sorted(estimates)[-local:], launcher=config.launcher)
+        available = machine_memory_bytes()
         if available is not None and needed > available:
             problems.append(f"the {local} workers on this machine need an estimated {needed / 2**30:.1f} GiB at their "
                             f"peak, more than its {available / 2**30:.1f} GiB; use more machines, a smaller model or "
@@ -217,16 +233,20 @@ def _set_threads(local_world_size: int) -> None:
 
 
 def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launcher: str,
-               model_out: Path | None = None, checkpoints: Path | None = None) -> dict[str, Any] | None:
-    """The body every worker runs once its process group is initialised. Rank 0 returns the record, and writes it to
-    ``out`` and the final weights to ``model_out`` where given (the launcher's staging files). ``checkpoints``: the
-    directory of the run's checkpoints (used with ``--checkpoint-every``)."""
+               model_out: Path | None = None, checkpoints: Path | None = None,
+               group: Any = None) -> dict[str, Any] | None:
+    """The body every worker runs once its process group is initialised, whatever the launcher. Rank 0 returns the
+    record, and writes it to ``out`` and the final weights to ``model_out`` where given (the launcher's staging
+    files). ``checkpoints``: the directory of the run's checkpoints (used with ``--checkpoint-every``). ``group``:
+    the group this worker belongs to (``torch.distributed``, or the in-process launcher's
+    :class:`~satbench.runtime.inprocess.LocalGroup`, which knows each thread's rank)."""
     from ..methods import get_method
     from ..partition import load_part
     from ..train import Trainer
 
-    rank, world_size = dist.get_rank(), dist.get_world_size()
-    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    group = dist if group is None else group
+    rank, world_size = group.get_rank(), group.get_world_size()
+    local_rank = int(os.environ.get("LOCAL_RANK", rank)) if group is dist else rank
     device = torch.device(f"cuda:{local_rank}" if config.device == "cuda" else "cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -246,7 +266,7 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
     peaks = trainer.comm.all_reduce(peaks, "stats")  # also the barrier: every worker has finished training
     if rank != 0:
         return None
-    env = environment(config.device, dist.get_backend(), world_size, launcher)
+    env = environment(config.device, group.get_backend(), world_size, launcher)
     if meta.get("network") is not None:
         env["network"] = meta["network"]  # the emulated link the times were measured on
     if store is not None and store.resumed_epoch is not None:
@@ -379,6 +399,34 @@ def _run_inline(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> No
         outputs.rendezvous.unlink(missing_ok=True)
 
 
+def _run_inprocess(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> None:
+    """The W workers as threads of this process (:mod:`satbench.runtime.inprocess`): the same worker body, over an
+    in-process group; rank 0 writes the staging files as a spawned rank 0 does."""
+    from .inprocess import local_group_of, run_local
+
+    # Torch's intra-op threads are one setting for the whole process: the cores divided among the worker threads, as
+    # among worker processes (more oversubscribes the cores: measured slower on Cora, W = 4, 2 cores).
+    _set_threads(config.workers)
+
+    def worker(rank: int, world_size: int) -> None:
+        group = local_group_of()
+        if rank == 0:
+            run_worker(config, meta, outputs.record_staging, "inprocess", outputs.model_staging, outputs.checkpoint,
+                       group=group)
+        else:
+            run_worker(config, meta, None, "inprocess", checkpoints=outputs.checkpoint, group=group)
+
+    try:
+        run_local(worker, config.workers, timeout=config.timeout_s)
+    except (MemoryError, RuntimeError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        if isinstance(error, SatbenchError):
+            raise
+        if out_of_memory(type(error).__name__, message):
+            raise OutOfMemory(f"a worker ran out of memory: {message}") from None
+        raise WorkerFailed(f"a worker failed: {type(error).__name__}: {message}") from error
+
+
 def _stop_workers(processes: list, grace_s: float = 5.0) -> None:
     """SIGTERM every live worker (they die at once: workers keep SIGTERM's default action), SIGKILL any that is
     still there after ``grace_s``, and reap them all."""
@@ -502,7 +550,11 @@ def launch(config: RunConfig, out: str | os.PathLike, command: list[str] | None 
                 meta = dict(prepare(config), command=command)
                 if spec is not None:
                     meta["network"] = describe(spec, config.workers)
-                if config.workers == 1:
+                if config.launcher == "inprocess":
+                    log.info("training %d worker%s as threads of this process (in-process group; timings do not "
+                             "represent a deployment)", config.workers, "s" if config.workers > 1 else "")
+                    _run_inprocess(config, meta, outputs)
+                elif config.workers == 1:
                     log.info("training in this process (one worker, %s)%s",
                              "nccl" if config.device == "cuda" else "gloo",
                              "; --network is moot: a single worker sends nothing" if spec is not None else "")

@@ -109,11 +109,13 @@ def estimate_peak_bytes(config: Any, meta: dict[str, Any]) -> list[int]:
     return estimates
 
 
-def machine_peak_bytes(estimates: list[int], device: str = "cpu") -> int:
-    """What the workers of :func:`estimate_peak_bytes` need of their machine together (their shared pages once)."""
+def machine_peak_bytes(estimates: list[int], device: str = "cpu", launcher: str = "spawn") -> int:
+    """What the workers of :func:`estimate_peak_bytes` need of their machine together: their shared pages once; with
+    the in-process launcher (threads of one process) the whole process once."""
     if device != "cpu" or not estimates:
         return sum(estimates)
-    return SHARED_BYTES + sum(estimate - SHARED_BYTES for estimate in estimates)
+    once = PROCESS_BYTES if launcher == "inprocess" else SHARED_BYTES
+    return once + sum(estimate - once for estimate in estimates)
 
 
 def machine_memory_bytes() -> int | None:
