@@ -115,24 +115,28 @@ ARTEFACTS = (
         the base's error in the base's own run, and its epoch-time overhead over the base."""),
     table("claims", lambda f: claims_table(f.runs, f.staleness, f.reach), "alleviation", caption="""
         SAT's four claims (C1 staleness, C2 accuracy, C3 convergence, C4 overhead; Bai et al. 2023), judged for
-        every alleviation method against its base, per setting, from the run records by the rule in each row:
-        holds, fails, or not testable (for example where staleness costs the base nothing beyond seed noise, so no
-        correction of stale rows could show a gain)."""),
+        every alleviation method against its base, per setting, from the run records by the rule in each row: a
+        paired test over seeds with its estimate, 95% interval, raw p and p adjusted by Holm's method over the
+        table (α = 0.05); holds, fails, inconclusive (the test cannot tell), not testable (a premise is absent, for
+        example where staleness costs the base no significant accuracy, so no correction of stale rows could show a
+        gain, or data is missing), or not applicable (C1 of a method that leaves its base's rows as they are)."""),
     table("sync_period", lambda f: sync_period_table(f.runs), "sweep", caption="""
         Sync-period sweep: per method and τ, the syncs in a run, the mean staleness, the test score at best
         validation (mean ± std over seeds) and the mean epoch time."""),
     table("decomposition", lambda f: decomposition_table(f.runs, f.reach), "main", "controls", caption=f"""
         Each stale method's gap to exact, split by its fresh-halo control (the method's whole protocol with exact
         halo rows): protocol cost = exact − control, staleness cost = control − method, in test points at the best
-        validation epoch, paired by seed (mean ± std over seeds), and in epochs and seconds to the target validation
-        score; {REGIME}; epochs and syncs. "above noise": the staleness cost's mean exceeds twice its seed std and 1
-        point. For an alleviation method, the recovered share = (method − base) / (control − base): how much of its
-        base's staleness cost it wins back."""),
+        validation epoch, paired by seed (mean ± std over seeds, 95% interval, one-sided paired t-test that the cost
+        is a loss, its p adjusted by Holm's method over every cost in the table; "significant": adjusted p < 0.05),
+        with the staleness cost's minimum detectable effect (80% power), and in epochs and seconds to the target
+        validation score; {REGIME}; epochs and syncs. For an alleviation method, the recovered share = (method −
+        base) / (control − base), with Fieller's 95% interval: how much of its base's staleness cost it wins back,
+        given only where that cost is a significant loss."""),
     table("fidelity", lambda f: fidelity_table(f.runs, f.reach), "exact", "historical", caption=f"""
         Each historical method against the accuracy claim of its paper (quoted with its source), at the suite's
         settings: its gap to exact, {FIDELITY_RULE}. Where the claim does not hold, "cost on" says where the
         fresh-halo control puts the loss: the protocol (exact − control), the stale rows (control − method), both,
-        or neither above noise (each a loss of at least 1 point and twice its seed std)."""),
+        or neither significant (the decomposition's one-sided paired t-tests, Holm-adjusted)."""),
     table("bandwidth", lambda f: bandwidth_table(f.epochs), "bandwidth", caption="""
         Bandwidth study: each method trained by W workers on one machine, each worker in its own network namespace
         with an emulated full-duplex link of the given rate (tc tbf both ways, to a bridge), so all traffic crosses
@@ -176,9 +180,10 @@ ARTEFACTS = (
     figure("decomposition", lambda f, stem: plot_decomposition(f.table("decomposition"), stem), "main", "controls",
            caption="""
         Per setting, each stale method's protocol cost (grey: exact − control) and staleness cost (orange: control
-        − method) in test points, with seed-std whiskers; hatched where the staleness cost is within seed noise.
-        Only a staleness cost well above noise is something a correction of stale rows can win back; an alleviation
-        method's recovered share is printed beside its bar."""),
+        − method) in test points, with seed-std whiskers; hatched where the staleness cost is not a significant loss
+        (one-sided paired t-test, Holm-adjusted, α = 0.05). Only a significant staleness cost is something a
+        correction of stale rows can win back; an alleviation method's recovered share is printed beside its bar
+        where its base's staleness cost is one."""),
     figure("bandwidth", lambda f, stem: plot_bandwidth(f.table("bandwidth"), stem), "bandwidth", caption="""
         Bandwidth study: mean epoch time (left) and speedup over exact (right; dashed line at 1×: faster above it)
         against the rate of each worker's emulated full-duplex link, W workers on one machine sharing its cores;

@@ -320,24 +320,67 @@ def target_scores(runs: pd.DataFrame) -> pd.Series:
     return TARGET_FRACTION * exact.groupby(["dataset", "model"])["best_val"].mean()
 
 
+def control_targets(runs: pd.DataFrame) -> pd.Series:
+    """Per (dataset, model, W, τ key, method) of the fresh-halo controls: TARGET_FRACTION × the control runs' best
+    validation score (mean over their seeds); τ key: the sync period, −1 without one."""
+    control = runs[runs["study"] == "control"].dropna(subset=["best_val"])
+    control = control.assign(tau_key=control["sync_period"].fillna(-1.0))
+    return TARGET_FRACTION * control.groupby(["dataset", "model", "workers", "tau_key", "method"])["best_val"].mean()
+
+
+def _control_target(targets: pd.Series, run: pd.Series) -> float:
+    """The control-relative target of a run: that of its base's control for an alleviation method (the control the
+    claims compare it with), else of its own method's control; where the base has none, the method's own if it
+    shares its base's control (see claims._base_control). NaN without a control."""
+    tau_key = -1.0 if math.isnan(run["sync_period"]) else run["sync_period"]
+    setting = (run["dataset"], run["model"], run["workers"], tau_key)
+    base = run["base"] if isinstance(run["base"], str) else None
+    for method, allowed in ((base, base is not None), (run["method"], base is None or run["shares_base_control"])):
+        if allowed and (*setting, method) in targets.index:
+            return float(targets[(*setting, method)])
+    return math.nan
+
+
+def _first_reach(frame: pd.DataFrame, target: float) -> tuple[float, float]:
+    """(epoch, cumulative epoch time) of the first epoch whose validation score reaches ``target``; NaN if none."""
+    if math.isnan(target):
+        return math.nan, math.nan
+    reached = frame[frame["val"] >= target].sort_values("epoch")
+    if reached.empty:
+        return math.nan, math.nan
+    return reached["epoch"].iloc[0], reached["wall_time_s"].iloc[0]
+
+
 def reach_frame(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per run of any study: the target of its (dataset, model), and the first epoch whose validation score reaches
-    it with the cumulative epoch time through that epoch (NaN when it never does)."""
-    targets = target_scores(runs)
+    it with the cumulative epoch time through that epoch (NaN when it never does).
+
+    Also, per run, a target relative to the fresh-halo control it is judged against (``control_target``: the
+    claims' convergence target, C3): TARGET_FRACTION × the best validation score of the control of the run's
+    setting (dataset, model, W, τ) — its base's control for an alleviation method, its own method's control
+    otherwise (see :func:`control_targets`) — with ``epochs_to_control_target`` and ``time_to_control_target_s``
+    (NaN where there is no such control, or where the run never reaches it). A run appears where either target
+    exists; ``target`` is NaN where exact did not run at its (dataset, model)."""
+    targets, controls = target_scores(runs), control_targets(runs)
     columns = ["record", "dataset", "model", "workers", "method", "variant", "study", "target", "epochs_to_target",
-               "time_to_target_s"]
+               "time_to_target_s", "control_target", "epochs_to_control_target", "time_to_control_target_s"]
+    shares = (runs.drop_duplicates("record").set_index("record")["shares_base_control"]
+              if "shares_base_control" in runs.columns else pd.Series(dtype=bool))
     per_run = []
     for (dataset, model, record), frame in epochs.groupby(["dataset", "model", "record"], sort=False):
-        if (dataset, model) not in targets.index:
-            continue
-        target = targets[(dataset, model)]
-        reached = frame[frame["val"] >= target].sort_values("epoch")
-        first = reached.iloc[0] if not reached.empty else None
         head = frame.iloc[0]
+        target = float(targets[(dataset, model)]) if (dataset, model) in targets.index else math.nan
+        run = pd.Series({**head.to_dict(), "shares_base_control": bool(shares.get(record, False))})
+        control_target = _control_target(controls, run)
+        if math.isnan(target) and math.isnan(control_target):
+            continue
+        epoch, seconds = _first_reach(frame, target)
+        control_epoch, control_seconds = _first_reach(frame, control_target)
         per_run.append({"record": record, "dataset": dataset, "model": model, "workers": head["workers"],
                         "method": head["method"], "variant": head["variant"], "study": head["study"],
-                        "target": target, "epochs_to_target": first["epoch"] if first is not None else math.nan,
-                        "time_to_target_s": first["wall_time_s"] if first is not None else math.nan})
+                        "target": target, "epochs_to_target": epoch, "time_to_target_s": seconds,
+                        "control_target": control_target, "epochs_to_control_target": control_epoch,
+                        "time_to_control_target_s": control_seconds})
     return pd.DataFrame(per_run, columns=columns)
 
 

@@ -2,10 +2,10 @@
 
 A table is a long numeric frame (:mod:`.tables`). The CSV is that frame as it is: full precision, integers as
 integers, one column per quantity (``test_pct_mean``, ``test_pct_std``, ``n``). Markdown and LaTeX show it to a
-reader (:func:`present`): each ``X_mean`` with its ``X_std`` as one "mean ± std" column, headers in words with their
-units ("test (%)"), numbers to 3–4 significant digits, an em dash for a missing value; pandas then writes them:
-``DataFrame.to_markdown`` (tabulate) for Markdown, ``DataFrame.style.to_latex`` (a booktabs ``table`` environment) for
-LaTeX.
+reader (:func:`present`): each ``X_mean`` with its ``X_std`` as one "mean ± std" column, each ``X_ci_low`` with its
+``X_ci_high`` as one "[low, high]" column (a 95 % interval), headers in words with their units ("test (%)"), numbers
+to 3–4 significant digits, an em dash for a missing value; pandas then writes them: ``DataFrame.to_markdown``
+(tabulate) for Markdown, ``DataFrame.style.to_latex`` (a booktabs ``table`` environment) for LaTeX.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ INTEGER_COLUMNS = {
     "split_seed", "num_nodes", "num_classes", "hidden", "layers", "heads", "partition_seed", "local_steps",
     "eval_every", "staleness_every", "checkpoint_every", "log_every", "rate_bit_s", "total_comm_bytes",
     "peak_memory_bytes", "comm_bytes", "halo_bytes", "halo_grad_bytes", "reduce_bytes", "protocol_bytes",
-    "control_bytes", "W", "table",
+    "control_bytes", "W", "table", "method_reached", "base_reached",
 }
 
 # Headers for readers, where the column's own name does not say it well enough.
@@ -38,11 +38,13 @@ HEADERS = {
     "base_rel_error": "base run rel. error", "reduction": "reduction (×)", "speedup_vs_exact": "speedup vs exact (×)",
     "comm_MB_per_epoch": "comm (MB/epoch)", "comm_time_s_per_epoch": "comm time (s/epoch)",
     "peak_memory_MiB": "peak memory per worker (MiB)", "rate_bit_s": "rate (bit/s)",
-    "staleness_cost_above_noise": "staleness cost above noise", "cost_on": "cost on",
+    "staleness_cost_significant": "staleness cost significant",
+    "protocol_cost_significant": "protocol cost significant", "cost_on": "cost on", "p_value": "p (Holm)",
+    "p_raw": "p (raw)", "premise_p": "premise p (raw)",
     "faster_than_exact_at_and_below": "faster than exact at and below", "target_val_pct": "target val (%)",
 }
-UNITS = (("_pct", " (%)"), ("_pts", " (pts)"), ("_epochs", " (epochs)"), ("_s", " (s)"), ("_MiB", " (MiB)"),
-         ("_MB", " (MB)"), ("_x", " (×)"))
+UNITS = (("_p_holm", " p (Holm)"), ("_pct", " (%)"), ("_pts", " (pts)"), ("_epochs", " (epochs)"), ("_s", " (s)"),
+         ("_MiB", " (MiB)"), ("_MB", " (MB)"), ("_x", " (×)"))
 
 
 def header(name: str) -> str:
@@ -95,6 +97,19 @@ def format_mean_std(mean: Any, std: Any) -> str:
     return f"{mean:.{digits}f} ± {float(std):.{digits}f}"
 
 
+def format_interval(low: Any, high: Any) -> str:
+    """"[low, high]", each bound as :func:`format_cell` writes it; an em dash where both are missing."""
+    missing = [value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+               for value in (low, high)]
+    return "—" if all(missing) else f"[{format_cell(low)}, {format_cell(high)}]"
+
+
+def interval_header(low_column: str) -> str:
+    """The header of the interval whose lower bound is ``low_column`` (``X_ci_low``, or ``ci_low`` alone)."""
+    stem = low_column[: -len("ci_low")].rstrip("_")
+    return f"{header(stem)} 95% CI" if stem else "95% CI"
+
+
 def tidy(table: pd.DataFrame) -> pd.DataFrame:
     """The frame as the data files hold it: counts and identifiers (``INTEGER_COLUMNS``) as integers, everything else
     as it is."""
@@ -113,7 +128,8 @@ def tidy(table: pd.DataFrame) -> pd.DataFrame:
 
 def present(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """The table as a reader sees it: every cell as text, ``X_mean`` and ``X_std`` joined as "mean ± std" under X's
-    header, other headers in words; and each column's alignment (numbers right, names left)."""
+    header, ``X_ci_low`` and ``X_ci_high`` as "[low, high]" under "X 95% CI", other headers in words; and each
+    column's alignment (numbers right, names left)."""
     if not isinstance(table.index, pd.RangeIndex):
         table = table.reset_index()
     if table.columns.nlevels > 1:
@@ -124,6 +140,13 @@ def present(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         name = str(column)
         if name.endswith("_std") and f"{name[:-4]}_mean" in table.columns:
             continue  # shown with its mean
+        if name.endswith("ci_high") and f"{name[:-4]}low" in table.columns:
+            continue  # shown with its lower bound
+        if name.endswith("ci_low") and f"{name[:-3]}high" in table.columns:
+            high = table[f"{name[:-3]}high"]
+            cells[interval_header(name)] = [format_interval(lo, hi) for lo, hi in zip(table[column], high)]
+            align.append("r")
+            continue
         if name.endswith("_mean") and f"{name[:-5]}_std" in table.columns:
             std = table[f"{name[:-5]}_std"]
             cells[header(name[:-5])] = [format_mean_std(m, s) for m, s in zip(table[column], std)]

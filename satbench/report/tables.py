@@ -124,7 +124,7 @@ def throughput_table(runs: pd.DataFrame) -> pd.DataFrame:
 def time_to_target_table(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, model, W, method, τ): epochs and training seconds to first reach the target validation score,
     mean and std over the seeds that reached it (NaN where none did), how many did (``reached``) of ``n``."""
-    per_run = main_study(reach_frame(epochs, runs))
+    per_run = main_study(reach_frame(epochs, runs)).dropna(subset=["target"])  # exact's target: where exact ran
     if per_run.empty:
         return pd.DataFrame()
     periods = runs.set_index("record")["sync_period"]
