@@ -12,6 +12,8 @@ by the owner every step, one step old). No gradient flows into halo rows. γ is 
 
 import dataclasses
 
+import torch
+
 from satbench.baselines.gas import GAS
 from satbench.methods import Option, register_method
 
@@ -28,4 +30,5 @@ class GraphFM(GAS):
         stale = super().supply_halo(layer, h_inner, partial_halo)
         gamma = self.config["momentum"]
         # The momentum step moves what the model reads this step, not the history the owners push into.
-        return dataclasses.replace(stale, rows=gamma * partial_halo.detach() + (1.0 - gamma) * stale.rows)
+        return dataclasses.replace(stale, rows=gamma * partial_halo.detach() + (1.0 - gamma) * stale.rows,
+                                   current_share=torch.full((stale.rows.size(0),), gamma, device=stale.rows.device))

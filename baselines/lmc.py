@@ -117,7 +117,8 @@ class LMC(Alleviation):
         rows = autograd.Compensated.apply(partial_halo, history, alpha, self.grad_history[layer].to(history.dtype))
         if h_inner.requires_grad:
             self.push_gradients(layer, h_inner)
-        return dataclasses.replace(stale, rows=rows, replaced=history)
+        # α of each row is computed now, with this step's masks; the rest is the history's row with its own.
+        return dataclasses.replace(stale, rows=rows, replaced=history, current_share=self.alpha)
 
 
 register_on_base("lmc", LMC, "gas",

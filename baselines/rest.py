@@ -70,7 +70,7 @@ class REST(Alleviation):
         try:
             for layer, (_, halo) in self.fresh_pass().items():
                 if layer in history.rows:  # with --exact-first-layer the base holds no layer-1 rows
-                    history.write(layer, halo, epoch, step)
+                    history.write(layer, halo, epoch, step, masked=False)  # a forward-only pass: no masks
         finally:
             self.refreshing = False
         self.refresh_time = time.perf_counter() - start

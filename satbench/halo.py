@@ -10,8 +10,10 @@ asks the method (:meth:`~satbench.methods.Method.supply_halo`) and then, in one 
 * **exact first-layer rows** (``--exact-first-layer``): layer 1's halo rows computed exactly, with the current
   weights, from aggregates their owners sent once; the method is not asked for them;
 * **staleness measurement**: when armed with the exact rows of this step (an exact pass with the same weights, mode
-  and dropout masks), it compares the rows the model actually used with them, layer by layer. Nothing is re-enacted:
-  what is measured is what trained;
+  and dropout masks), it compares the rows the model actually used with them, layer by layer, and keeps the used
+  rows with the dropout masks each carries (:attr:`HaloRows.mask_step`) for the trainer's second comparison, against
+  exact rows with the same weights and each row's own masks (:mod:`satbench.staleness`: drift apart from mask noise).
+  Nothing is re-enacted: what is measured is what trained;
 * **message weights**: a method may weight each halo row's message (``HaloRows.weight``: trust stale rows less). The
   rows are measured as supplied, unweighted (they are still the method's estimates of the exact rows), and the model
   receives ``rows * weight``. For GCN and SAGE a halo row enters a hidden layer only as a neighbour's message, linear
@@ -19,8 +21,8 @@ asks the method (:meth:`~satbench.methods.Method.supply_halo`) and then, in one 
   refuses it). Under the fresh-halo control the weights are dropped: the rows are exact, of age 0.
 
 A method returns a tensor (rows that are fresh by construction, such as an exact exchange) or a :class:`HaloRows`,
-which also carries the rows' age, for a method that corrects another's rows (SAT) the rows it replaced, and optional
-per-row message weights.
+which also carries the rows' age, the dropout masks they carry, for a method that corrects another's rows (SAT) the
+rows it replaced, and optional per-row message weights.
 """
 
 from __future__ import annotations
@@ -38,19 +40,42 @@ F = lazy("torch.nn.functional")
 
 
 # Per hidden layer, per worker: sums that combine into relative errors and means over all workers' halo rows.
-STALENESS_FIELDS = ("error_sq", "exact_sq", "cosine_sum", "rows", "age_epochs_sum", "age_steps_sum",
-                    "replaced_error_sq", "supplied_error_sq")
+SEAM_FIELDS = ("error_sq", "exact_sq", "cosine_sum", "rows", "age_epochs_sum", "age_steps_sum",
+               "replaced_error_sq", "supplied_error_sq")
+
+
+# A halo row's mask step when it carries no dropout mask: computed in eval mode (the fill before training, a
+# forward-only refresh) or predicted (SAT). Training steps count from 0.
+NO_MASK = -1
 
 
 @dataclass(frozen=True)
 class HaloRows:
-    """Halo rows a method supplies: the rows, their mean age, (SAT) the rows they replaced, and message weights."""
+    """Halo rows a method supplies: the rows, their mean age, the dropout masks they carry, (SAT) the rows they
+    replaced, and message weights.
+
+    ``mask_step`` (``[num_halo]`` int64): the step whose dropout masks each row carries (:data:`NO_MASK`: none); None
+    means this step's (rows computed now, such as an exact exchange). ``current_share`` (``[num_halo]`` or
+    ``[num_halo, 1]``): for rows blended from this step's computation and older rows (LMC, GraphFM), the weight of
+    this step's part; the masks of the rest are ``mask_step``'s."""
 
     rows: torch.Tensor
     age_epochs: float = 0.0  # mean over rows of epochs since each row was computed
     age_steps: float = 0.0  # the same in optimiser steps
     replaced: torch.Tensor | None = None  # a correcting method: the rows it would otherwise have used
     weight: torch.Tensor | None = None  # [num_halo]: each row's message is scaled by this (None: by 1)
+    mask_step: torch.Tensor | None = None
+    current_share: torch.Tensor | None = None
+
+
+@dataclass
+class UsedRows:
+    """What a measured step trained with at one layer, kept for the drift comparison after the step."""
+
+    layer: int
+    rows: torch.Tensor  # detached
+    mask_step: torch.Tensor | None  # None: this step's masks
+    current_share: torch.Tensor | None
 
 
 def as_halo_rows(supplied: torch.Tensor | HaloRows) -> HaloRows:
@@ -94,15 +119,18 @@ class HaloSeam:
         self.first_layer = first_layer
         self._reference: list[torch.Tensor] | None = None
         self._measured: list[dict[str, float]] = []
+        self._used: list[UsedRows] = []
         self.measure_time = 0.0  # seconds spent comparing rows (kept out of the epoch's time)
 
     def arm(self, reference: list[torch.Tensor]) -> None:
         """Measure the next forward pass against ``reference`` (exact halo rows per hidden layer)."""
-        self._reference, self._measured = reference, []
+        self._reference, self._measured, self._used = reference, [], []
 
-    def take_measurement(self) -> list[dict[str, float]]:
-        measured, self._reference, self._measured = self._measured, None, []
-        return measured
+    def take_measurement(self) -> tuple[list[dict[str, float]], list[UsedRows]]:
+        """Per layer: the sums of the comparison with the armed reference, and the rows used (with their masks)."""
+        measured, used = self._measured, self._used
+        self._reference, self._measured, self._used = None, [], []
+        return measured, used
 
     def __call__(self, layer: int, h_inner: torch.Tensor, partial_halo: torch.Tensor) -> torch.Tensor:
         with self.comm.position.at(layer):  # a collective failing in here names the layer
@@ -123,6 +151,10 @@ class HaloSeam:
             start = time.perf_counter()
             with torch.no_grad():
                 self._measured.append(self._compare(layer, rows, supplied))
+                fresh_rows = self.fresh or computed_here  # exact rows of this step: this step's masks
+                self._used.append(UsedRows(layer, rows.detach().clone(),
+                                           None if fresh_rows else supplied.mask_step,
+                                           None if fresh_rows else supplied.current_share))
             self.measure_time += time.perf_counter() - start
         if supplied.weight is not None and not self.fresh:  # the control's rows are exact: nothing to discount
             rows = rows * supplied.weight.to(rows.dtype).unsqueeze(1)

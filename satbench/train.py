@@ -23,10 +23,15 @@ import torch.nn.functional as F
 from .config import RunConfig
 from .comm import CONTROL_TRAFFIC, METHOD_TRAFFIC, Communicator, Traffic
 from .evaluate import Scorer
-from .halo import STALENESS_FIELDS, FirstLayerRows, HaloSeam
+from .halo import NO_MASK, SEAM_FIELDS, FirstLayerRows, HaloSeam, UsedRows
 from .methods import MethodContext, get_method, load_optimizer_state
 from .models import LocalGraph, SparseAggregation, build_model, first_layer_aggregate, gcn_edge_weights
 from .partition import Part
+from .staleness import (DRIFT_FIELDS, MeasurementSchedule, agreed_mask_steps, combine_drift, drift_sums,
+                        mask_steps)
+
+# Per hidden layer, per worker, at a measured step: the sums that combine into the staleness row's columns.
+STALENESS_FIELDS = (*SEAM_FIELDS, *DRIFT_FIELDS)
 
 # The record's byte columns of the method's own traffic, one per counted category (satbench.comm.Traffic); the rest
 # (measuring staleness, evaluating, setting up, these statistics, the fresh-halo control's rows) is kept apart.
@@ -123,6 +128,7 @@ class Trainer:
         self.scorer = Scorer(self.comm, meta["task"], meta["metric"], meta["ogb_name"], self.masks)
         self.seam = HaloSeam(self.method, self.comm, config.halo, self.first_layer)
         self.step = 0
+        self.schedule = MeasurementSchedule(config.seed, config.staleness_every, self.local_steps, config.epochs)
         first_supplied = 2 if self.first_layer is not None else 1
         self.method.setup({layer: rows for layer, rows in enumerate(self.exact_trace(), start=1)
                            if layer >= first_supplied})
@@ -165,13 +171,14 @@ class Trainer:
         """The current step's dropout key: the same masks in training and in the step's reference pass."""
         return self.config.seed, self.step
 
-    def train_epoch(self, epoch: int, measure: bool = False) -> tuple[dict[str, float], list[dict] | None]:
+    def train_epoch(self, epoch: int, measure: int | None = None) -> tuple[dict[str, float], list[dict] | None]:
         """Run one epoch; returns this worker's raw statistics and, if asked, its staleness measurement.
 
-        Staleness is measured at the epoch's first step (after the method's epoch start, when periodic methods
-        pull): the halo seam compares the rows that step trains with against the exact rows of a reference pass
-        with the same weights, mode and dropout masks. Its time and traffic are kept out of the epoch's figures,
-        and so is the exchange the fresh-halo control adds (reported as control_bytes / control_time_s).
+        ``measure``: the local step at which to measure staleness (:class:`~satbench.staleness.MeasurementSchedule`
+        draws it), or None. Before that step the halo seam is armed with the exact rows of a reference pass with the
+        same weights, mode and dropout masks; after it, the rows the step used are compared again with exact rows of
+        each row's own masks (:meth:`measure_drift`). Its time and traffic are kept out of the epoch's figures, and so
+        is the exchange the fresh-halo control adds (reported as control_bytes / control_time_s).
         """
         self.comm.meter.reset()
         self.comm.position.epoch = epoch
@@ -182,15 +189,23 @@ class Trainer:
         staleness, reference_time = None, 0.0
         summed = []
         for local_step in range(self.local_steps):
-            if measure and local_step == 0:
+            measuring = measure == local_step
+            if measuring:
                 _synchronize(self.device)
                 reference_start = time.perf_counter()
-                self.seam.arm(self.reference_trace())
+                weights = {name: value.detach().clone() for name, value in self.model.state_dict().items()}
+                current = self.reference_trace()
+                self.seam.arm(current)
                 _synchronize(self.device)
-                reference_time = time.perf_counter() - reference_start
+                reference_time += time.perf_counter() - reference_start
             summed.append(self.train_step())
-            if measure and local_step == 0:
-                staleness = self.seam.take_measurement()
+            if measuring:
+                _synchronize(self.device)
+                reference_start = time.perf_counter()
+                compared, used = self.seam.take_measurement()
+                staleness = self.measure_drift(compared, used, current, weights, self.step - 1, local_step)
+                _synchronize(self.device)
+                reference_time += time.perf_counter() - reference_start
         if self.weight_sync == "average":
             self.comm.average_parameters(self.model)
         _synchronize(self.device)
@@ -251,10 +266,11 @@ class Trainer:
         return trace
 
     @torch.no_grad()
-    def reference_trace(self) -> list[torch.Tensor]:
+    def reference_trace(self, dropout_key: tuple[int, int] | None = None) -> list[torch.Tensor]:
         """The exact halo rows of the coming training step, per hidden layer: a forward pass in training mode with
-        the step's dropout masks, the current weights and fresh halo rows at every layer. Batch-norm running
-        statistics are restored afterwards and all its traffic counts as measurement, so training is unaffected."""
+        the step's dropout masks (``dropout_key``: another step's), the current weights and fresh halo rows at every
+        layer. Batch-norm running statistics are restored afterwards and all its traffic counts as measurement, so
+        training is unaffected."""
         buffers = [buffer.clone() for buffer in self.model.buffers()]
         trace = []
 
@@ -265,11 +281,51 @@ class Trainer:
 
         self.model.train()
         with self.comm.meter.booked_as(Traffic.MEASURE):
-            self.model(self.x, self.eval_graph, record_exact, dropout_key=self.dropout_key(),
+            self.model(self.x, self.eval_graph, record_exact, dropout_key=dropout_key or self.dropout_key(),
                        sum_across=self.comm.sum_across)
         for buffer, saved in zip(self.model.buffers(), buffers):
             buffer.copy_(saved)
         return trace
+
+    @torch.no_grad()
+    def own_mask_trace(self, mask_step: int) -> list[torch.Tensor]:
+        """The exact halo rows per hidden layer with the current weights and the dropout masks of step ``mask_step``
+        (:data:`~satbench.halo.NO_MASK`: in eval mode, no masks). Like :meth:`reference_trace`, everything it sends is
+        measurement and batch-norm running statistics are restored."""
+        if mask_step != NO_MASK:
+            return self.reference_trace(dropout_key=(self.config.seed, mask_step))
+        buffers = [buffer.clone() for buffer in self.model.buffers()]
+        trace = []
+
+        def record_exact(layer, h_inner, partial_halo):
+            with self.comm.position.at(layer):
+                trace.append(self.comm.exchange(h_inner, category=Traffic.MEASURE))
+            return trace[-1]
+
+        self.model.eval()
+        with self.comm.meter.booked_as(Traffic.MEASURE):
+            self.model(self.x, self.eval_graph, record_exact, sum_across=self.comm.sum_across)
+        for buffer, saved in zip(self.model.buffers(), buffers):
+            buffer.copy_(saved)
+        return trace
+
+    @torch.no_grad()
+    def measure_drift(self, compared: list[dict[str, float]], used: list[UsedRows], current: list[torch.Tensor],
+                      weights: dict[str, torch.Tensor], step: int, local_step: int) -> list[dict[str, float]]:
+        """The measured step's per-layer sums: the seam's (against ``current``, the exact rows with the step's own
+        masks) and the drift comparison's (against exact rows with each used row's own masks), both with the
+        ``weights`` the step trained with, which are put back into the model for the reference passes and replaced
+        by the updated ones afterwards. Every worker runs the same passes (the union of their rows' masks)."""
+        steps = agreed_mask_steps(mask_steps(used, step),
+                                  lambda values: self.comm.gather_rows(values.to(self.device), Traffic.MEASURE).cpu())
+        own_masks = {}
+        if steps:
+            updated = {name: value.detach().clone() for name, value in self.model.state_dict().items()}
+            self.model.load_state_dict(weights)
+            own_masks = {mask_step: self.own_mask_trace(mask_step) for mask_step in steps}
+            self.model.load_state_dict(updated)
+        drift = drift_sums(used, current, own_masks, step)
+        return [{**seam, **extra, "local_step": float(local_step)} for seam, extra in zip(compared, drift)]
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -320,13 +376,14 @@ class Trainer:
             row[name] = float(values.max() if name.endswith("_time_s") else values.mean())
         if staleness is not None:
             offset = len(_STAT_FIELDS) + len(method_keys)
-            row["staleness"] = _combine_staleness(gathered[:, offset:], len(staleness))
+            row["staleness"] = _combine_staleness(gathered[:, offset:], len(staleness),
+                                                  int(staleness[0]["local_step"]) if staleness else 0)
             row["staleness_age"] = [layer["age_epochs"] for layer in row["staleness"]]
         return row
 
-    def should_measure(self, epoch: int) -> bool:
-        every = self.config.staleness_every
-        return every > 0 and (epoch == 1 or epoch == self.config.epochs or epoch % every == 0)
+    def should_measure(self, epoch: int) -> int | None:
+        """The local step at which epoch ``epoch`` measures staleness (the run's seeded schedule), or None."""
+        return self.schedule.local_step(epoch)
 
     def fit(self, on_epoch: Callable[[list[dict[str, Any]]], None] | None = None,
             checkpoints: CheckpointStore | None = None) -> list[dict[str, Any]]:
@@ -381,20 +438,24 @@ class Trainer:
         return list(state["rows"])
 
 
-def _combine_staleness(columns: torch.Tensor, num_layers: int) -> list[dict[str, float]]:
-    """Per layer: relative Frobenius error over all workers' halo rows, mean cosine similarity and mean age."""
+def _combine_staleness(columns: torch.Tensor, num_layers: int, local_step: int) -> list[dict[str, float]]:
+    """Per layer: relative Frobenius errors over all workers' halo rows (against exact rows with the step's masks, and
+    with each row's own: :mod:`satbench.staleness`), mean cosine similarity, mean age, and the local step measured."""
     totals = columns.sum(0).view(num_layers, len(STALENESS_FIELDS))
     combined = []
     for layer, values in enumerate(totals.tolist(), start=1):
         item = dict(zip(STALENESS_FIELDS, values))
         if item["rows"] == 0:  # no halo rows anywhere (one worker): nothing was measured
-            combined.append({"layer": layer, "rel_error": None, "cosine": None, "age_epochs": None,
+            combined.append({"layer": layer, "local_step": local_step, "rel_error": None, "drift_rel_error": None,
+                             "mask_rel_error": None, "unmasked_share": None, "cosine": None, "age_epochs": None,
                              "age_steps": None})
             continue
         rows = item["rows"]
         combined.append({
             "layer": layer,
+            "local_step": local_step,
             "rel_error": math.sqrt(item["error_sq"] / item["exact_sq"]) if item["exact_sq"] > 0 else 0.0,
+            **combine_drift(item),
             "cosine": item["cosine_sum"] / rows,
             "age_epochs": item["age_epochs_sum"] / rows,
             "age_steps": item["age_steps_sum"] / rows,

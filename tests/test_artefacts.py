@@ -36,7 +36,9 @@ def fake_record(config: dict, run) -> dict:
                "epoch_time_s": 0.1, "comm_time_s": 0.05, "comm_bytes": 1000}
         if every > 0 and (epoch in (1, 4) or epoch % every == 0):
             error = None if run.workers == 1 else (0.0 if run.method == "exact" or run.halo == "fresh" else 0.3)
-            layer = {"layer": 1, "rel_error": error, "cosine": None if error is None else 1 - error}
+            layer = {"layer": 1, "local_step": 0, "rel_error": error, "drift_rel_error": error,
+                     "mask_rel_error": None if error is None else 0.0, "cosine": None if error is None else 1 - error,
+                     "age_epochs": None if error is None else 1.0, "age_steps": None if error is None else 1.0}
             if family_of(entry.family, run.method, entry.base) == ALLEVIATION and error is not None:
                 layer["replaced_rel_error"] = 0.4
             row["staleness"] = [layer]

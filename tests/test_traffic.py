@@ -66,7 +66,8 @@ def _own_traffic(rank, world_size, meta, method):
     meter = RecordingMeter(trainer.comm.meter.device)
     trainer.comm.meter = meter
     meter.phase = "train"
-    for name, phase in (("reference_trace", "measure"), ("evaluate", "eval"), ("epoch_row", "stats")):
+    for name, phase in (("reference_trace", "measure"), ("measure_drift", "measure"), ("evaluate", "eval"),
+                        ("epoch_row", "stats")):
         _phased(trainer, name, phase)
     rows = trainer.fit()
     return rows, meter.log

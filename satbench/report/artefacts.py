@@ -39,6 +39,7 @@ from .tables import (
     claims_table,
     decomposition_table,
     fidelity_table,
+    staleness_by_age_table,
     staleness_table,
     sync_period_table,
     throughput_table,
@@ -97,13 +98,23 @@ ARTEFACTS = (
         dataset, model, W and method; {REGIME}; the runs' epochs and, where a sync period τ applies, their syncs
         (epochs / τ, rounded down)."""),
     table("staleness", lambda f: staleness_table(f.staleness), "measured", caption="""
-        Relative error ‖h_used − h_exact‖/‖h_exact‖ of the halo rows each method trains with, against exact rows
-        computed with the same current weights, per hidden layer: each run's mean over its measured epochs, then
-        mean ± std over runs; one row per dataset, model and W, never averaged across them."""),
+        Relative errors ‖h_used − h_exact‖/‖h_exact‖ of the halo rows each method trains with, against exact rows
+        computed with the same current weights, per hidden layer, time-averaged over steps drawn by a seeded schedule
+        that covers every phase of every method's cycle: drift (exact rows with the dropout masks each used row
+        carries: what staleness alone costs; eval mode for rows that carry none), total (exact rows with the step's
+        own masks, as exact training would use) and the mask floor between the two; each run's mean, then mean ± std
+        over runs; mean row age in steps; one row per dataset, model and W, never averaged across them."""),
+    table("staleness_by_age", lambda f: staleness_by_age_table(f.staleness), "measured", caption="""
+        Error against row age: drift, total and mask-floor errors of the halo rows used, averaged over every
+        measurement at the same mean row age (optimiser steps since the rows were computed), per dataset, model, W,
+        method and hidden layer; the measurements and runs behind each mean."""),
     table("throughput", lambda f: throughput_table(f.runs), "main", caption="""
-        Mean epoch time (slowest worker, evaluation and staleness measurement excluded; mean ± std over seeds),
-        speedup over exact at the same dataset, model and W (exact's mean epoch time over the method's), MB sent per
-        epoch (all workers) and the largest worker's peak memory over the seeds."""),
+        Mean epoch time (slowest worker, evaluation and staleness measurement excluded; mean ± std over the
+        repetitions of the timing study where it timed the setting, with worker processes and every method trained
+        in turn in one job, else over the seeds of the main runs), speedup over exact at the same dataset, model and
+        W (exact's mean epoch time over the method's), MB sent per epoch (all workers), the largest worker's peak
+        memory over the runs, the study the times come from and the launcher that ran them (inprocess: the workers
+        as threads of one process, whose times are no deployment's)."""),
     table("time_to_target", lambda f: time_to_target_table(f.epochs, f.runs), "exact", caption="""
         Epochs and wall time (training only) until the validation score first reaches 95% of exact's best
         validation score on the same dataset and model; mean ± std over the seeds that reached it ("reached" of n;
@@ -112,9 +123,11 @@ ARTEFACTS = (
           caption="""
         Each alleviation method against its base: the error of the halo rows it used next to the error of the
         stale copies it replaced (same rows, same weights), the reduction (replaced / used; above 1: it helped),
-        the base's error in the base's own run, and its epoch-time overhead over the base."""),
+        the base's error in the base's own run, and its epoch-time overhead over the base (times as in the
+        throughput table)."""),
     table("claims", lambda f: claims_table(f.runs, f.staleness, f.reach), "alleviation", caption="""
-        SAT's four claims (C1 staleness, C2 accuracy, C3 convergence, C4 overhead; Bai et al. 2023), judged for
+        SAT's four claims (C1 staleness, C2 accuracy, C3 convergence, C4 overhead, timed by the timing study where
+        it timed the setting; Bai et al. 2023), judged for
         every alleviation method against its base, per setting, from the run records by the rule in each row: a
         paired test over seeds with its estimate, 95% interval, raw p and p adjusted by Holm's method over the
         table (α = 0.05); holds, fails, inconclusive (the test cannot tell), not testable (a premise is absent, for
@@ -164,16 +177,19 @@ ARTEFACTS = (
         Validation score against cumulative training wall time (evaluation and staleness measurement excluded),
         in the columns of the validation-against-epoch figure; band min–max over seeds."""),
     figure("throughput", lambda f, stem: plot_throughput(f.runs, stem), "main", caption="""
-        Epoch time and speedup over exact against the number of workers W (one kind of y scale for both)."""),
+        Epoch time and speedup over exact against the number of workers W (one kind of y scale for both), from the
+        timing study where it timed the setting, else from the main runs (as the throughput table)."""),
     figure("accuracy_vs_staleness", lambda f, stem: plot_accuracy_vs_staleness(f.runs, stem), "measured",
            caption="""
         Test score at best validation against mean staleness, one panel per dataset, model and W, one point per
         method (mean over seeds)."""),
     figure("staleness", lambda f, stem: plot_staleness(f.staleness, stem), "stale_measured", caption="""
-        Relative error of the halo rows used against exact rows with the current weights, per hidden layer and
-        epoch, one kind of y scale throughout; columns by family as in the validation figures (exact's error is 0).
-        Periodic methods (digest and the methods on it) show a saw-tooth over each sync period; the thin dotted line
-        in an alleviation method's colour is the stale copy it replaced."""),
+        Drift of the halo rows used (relative error against exact rows with the current weights and the dropout
+        masks each row carries) at every measured step, pooled over seeds, against the training position (epoch +
+        local step / local steps), per hidden layer, one kind of y scale throughout; dashed in the same colour: the
+        total error against the step's own masks (drift plus mask noise); columns by family as in the validation
+        figures (exact's error is 0). Periodic methods (digest and the methods on it) show a saw-tooth over each
+        sync period; the dotted line in an alleviation method's colour is the stale copy it replaced."""),
     figure("sync_period", lambda f, stem: plot_sync_period(f.runs, stem), "sweep", caption="""
         Sync-period sweep: staleness, test score at best validation and epoch time against τ (log x, linear y) for
         the periodic methods."""),

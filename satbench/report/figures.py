@@ -256,10 +256,17 @@ def plot_val_vs_time(epochs: pd.DataFrame, out_stem, workers: int | None = None)
 
 
 def plot_staleness(staleness: pd.DataFrame, out_stem, workers: int | None = None) -> list[Path]:
-    """Relative error vs epoch; one row per (dataset, model at its largest W, hidden layer), one column per facet.
-    exact's error is 0 by construction (its line lies on the axis); an alleviation method's ``replaced_rel_error``
-    (the stale copy it replaced, same rows and weights) is the thin line in its colour."""
+    """Drift (relative error against exact rows with each row's own dropout masks) against the training position
+    of each measurement, epoch + local step / local steps, pooled over seeds (each seed measures other steps of its
+    own seeded schedule, so together they trace the saw-tooth of a periodic method); one row per (dataset, model at its
+    largest W, hidden layer), one column per facet. The total error (against the step's own masks) is the dashed line
+    in the same colour. exact's error is 0 by construction (its line lies on the axis); an alleviation method's
+    ``replaced_rel_error`` (the stale copy it replaced, same rows and weights) is the dotted line in its colour."""
     staleness = main_study(staleness).dropna(subset=["rel_error"])
+    if "drift_rel_error" not in staleness:
+        staleness = staleness.assign(drift_rel_error=np.nan, local_step=0.0)
+    staleness = staleness.assign(drift_rel_error=staleness["drift_rel_error"].fillna(staleness["rel_error"]),
+                                 local_step=staleness["local_step"].fillna(0.0))
     if not (staleness["method"] != "exact").any():
         return []
     from matplotlib.lines import Line2D
@@ -277,20 +284,27 @@ def plot_staleness(staleness: pd.DataFrame, out_stem, workers: int | None = None
     def draw(axis, row, panel) -> None:
         names = ordered_methods(panel["variant"])
         for index, variant in enumerate(names):
-            curve = panel[panel["variant"] == variant].groupby("epoch")[["rel_error", "replaced_rel_error"]].mean()
+            points = panel[panel["variant"] == variant]
+            steps = points["local_step"].max() + 1
+            position = points["epoch"] - 1 + points["local_step"] / steps
+            curve = points.assign(position=position).groupby("position")[
+                ["drift_rel_error", "rel_error", "replaced_rel_error"]].mean()
             style = _style_kwargs(variant, len(curve), index, len(names))
-            axis.plot(curve.index, curve["rel_error"], **style)
+            axis.plot(curve.index, curve["drift_rel_error"], **style)
+            axis.plot(curve.index, curve["rel_error"], color=style["color"], lw=0.7, alpha=0.6, ls="--",
+                      label="_total")
             if curve["replaced_rel_error"].notna().any():
                 axis.plot(curve.index, curve["replaced_rel_error"], color=style["color"], lw=0.7, alpha=0.6,
                           ls=(0, (1, 1)), label="_replaced")
-        axis.set_xlabel("epoch")
-        axis.set_ylabel("relative error of halo rows")
+        axis.set_xlabel("training position (epochs)")
+        axis.set_ylabel("drift of halo rows")
 
+    total = Line2D([], [], color="0.3", lw=0.7, alpha=0.6, ls="--", label="dashed: total (with mask noise)")
     replaced = Line2D([], [], color="0.3", lw=0.7, alpha=0.6, ls=(0, (1, 1)),
-                      label="thin: stale copy replaced")
+                      label="dotted: stale copy replaced")
     has_replaced = staleness["replaced_rel_error"].notna().any()
     return _faceted(staleness, rows, select, draw, out_stem, lambda r: f"{r[0]} · {r[1]} · W={r[2]} · layer {r[3]}",
-                    extra=lambda facet: [replaced] if has_replaced and facet.startswith("on ") else [],
+                    extra=lambda facet: [total] + ([replaced] if has_replaced and facet.startswith("on ") else []),
                     scale=scale)
 
 

@@ -21,7 +21,7 @@ log = logging.getLogger("satbench.report")
 
 RecordSource = str | os.PathLike | Mapping[str, Any]
 
-STUDIES = ("main", "control", "sweep", "bandwidth")
+STUDIES = ("main", "control", "sweep", "bandwidth", "timing")
 # Records of version 1 did not say their study: the directory they lie in under results/ did (the workflow's layout
 # then: results/runs|controls|sweep|bandwidth/{dataset label}/...).
 LEGACY_STUDY_DIRECTORIES = {"runs": "main", "controls": "control", "sweep": "sweep", "bandwidth": "bandwidth"}
@@ -227,7 +227,8 @@ def _settings(run: LoadedRun) -> dict[str, Any]:
 
 def load_runs(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per run: its identifying columns, the partition regime, every setting, the summary's scores, timing,
-    traffic and staleness, and where it ran (satbench version, commit, device)."""
+    traffic and staleness, and where it ran (satbench version, commit, device) and how its workers did
+    (``launcher``, from the record's env: spawn, inline, inprocess or torchrun)."""
     rows, kinds = [], {}
     for run in _loaded(sources, labels):
         record = run.record
@@ -239,6 +240,10 @@ def load_runs(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
             row.setdefault(key, value)
             if value is not None:
                 kinds.setdefault(key, set()).add(type(value))
+        # How the workers ran, as the run says (spawn, inline, inprocess, torchrun): a config that asked for spawn
+        # says so under torchrun too; records from before the env named it keep the config's.
+        if env.get("launcher") is not None:
+            row["launcher"] = env["launcher"]
         for key in SUMMARY_COLUMNS:
             row[key] = _float(summary.get(key))  # records from before a field existed: NaN
         row.update(satbench=env.get("satbench"), git_commit=env.get("git_commit"), device=env.get("device"),
@@ -279,12 +284,16 @@ def epoch_frame(sources, labels: Mapping[str, str] | None = None) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-STALENESS_COLUMNS = ("rel_error", "cosine", "age_epochs", "age_steps", "replaced_rel_error")
+# satbench.staleness says what each is: rel_error against exact rows with the step's own dropout masks, drift_rel_error
+# against exact rows with each row's own masks (staleness alone), mask_rel_error the floor between the two.
+STALENESS_COLUMNS = ("local_step", "rel_error", "drift_rel_error", "mask_rel_error", "unmasked_share", "cosine",
+                     "age_epochs", "age_steps", "replaced_rel_error", "supplied_rel_error")
 
 
 def staleness_frame(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """One row per (run, measured epoch, hidden layer): rel_error, cosine, ages, replaced_rel_error (the stale copy
-    an alleviation method replaced)."""
+    """One row per (run, measured epoch, hidden layer): the local step measured, rel_error, drift_rel_error,
+    mask_rel_error, unmasked_share, cosine, ages, replaced_rel_error (the stale copy an alleviation method replaced),
+    supplied_rel_error (a fresh-halo control: the rows the method supplied before they were replaced)."""
     rows = []
     for run in _loaded(sources, labels):
         for epoch in run.record.get("epochs") or []:

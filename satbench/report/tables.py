@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .claims import alleviation_runs, claims_frame, decomposition_frame, fidelity_frame
+from .claims import alleviation_runs, claims_frame, decomposition_frame, fidelity_frame, timed_runs
 from .frames import main_study, reach_frame
 from .style import ordered_methods
 
@@ -84,40 +84,76 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def staleness_table(staleness: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, W, method, τ, hidden layer): the relative error of the halo rows used, each run's mean
-    over its measurements, then mean, std and n over runs. Runs without halo rows (W = 1) measure nothing and have
-    no row; errors of different settings never average together."""
+    """Per (dataset, model, W, method, τ, hidden layer): the time-averaged errors of the halo rows used (the
+    measurements are drawn at seeded steps of every phase, :mod:`satbench.staleness`), each run's mean over its
+    measurements, then mean, std and n over runs: ``drift_rel_error`` (staleness alone: exact rows with each row's own
+    dropout masks), ``rel_error`` (against the step's own masks) and ``mask_rel_error`` (the floor between them), the
+    mean row age in steps, the share of rows compared in eval mode, and the measurements per run. Runs without halo
+    rows (W = 1) measure nothing and have no row; errors of different settings never average together."""
     staleness = main_study(staleness).dropna(subset=["rel_error"])
     if staleness.empty:
         return pd.DataFrame()
     staleness = staleness.assign(tau_key=_period_key(staleness["sync_period"]))
-    per_run = staleness.groupby(SETTING + ["method", "tau_key", "layer", "record"], as_index=False)[
-        ["rel_error", "cosine"]].mean()
-    table = per_run.groupby(SETTING + ["method", "tau_key", "layer"]).agg(
+    measured = ["rel_error", "drift_rel_error", "mask_rel_error", "age_steps", "unmasked_share", "cosine"]
+    keys = SETTING + ["method", "tau_key", "layer"]
+    per_run = staleness.groupby(keys + ["record"], as_index=False).agg(
+        **{column: (column, "mean") for column in measured}, measurements=("epoch", "size"))
+    table = per_run.groupby(keys).agg(
+        drift_rel_error_mean=("drift_rel_error", "mean"), drift_rel_error_std=("drift_rel_error", "std"),
         rel_error_mean=("rel_error", "mean"), rel_error_std=("rel_error", "std"),
-        cosine_mean=("cosine", "mean"), n=("record", "nunique")).reset_index()
+        mask_rel_error_mean=("mask_rel_error", "mean"), age_steps_mean=("age_steps", "mean"),
+        unmasked_share_mean=("unmasked_share", "mean"), cosine_mean=("cosine", "mean"),
+        measurements_per_run=("measurements", "mean"), n=("record", "nunique")).reset_index()
     table.insert(4, "sync_period", _period(table.pop("tau_key")))
     return _sort_rows(table)
 
 
+def staleness_by_age_table(staleness: pd.DataFrame) -> pd.DataFrame:
+    """Error against row age: per (dataset, model, W, method, τ, hidden layer) and mean row age at the measured step
+    (in optimiser steps, rounded to whole steps), the mean drift, total and mask errors over every measurement of
+    every run at that age, and how many measurements that is. A periodic method's saw-tooth in numbers."""
+    staleness = main_study(staleness).dropna(subset=["rel_error", "age_steps"])
+    if staleness.empty:
+        return pd.DataFrame()
+    staleness = staleness.assign(tau_key=_period_key(staleness["sync_period"]),
+                                 age_steps_rounded=staleness["age_steps"].round().astype("int64"))
+    keys = SETTING + ["method", "tau_key", "layer", "age_steps_rounded"]
+    table = staleness.groupby(keys).agg(
+        drift_rel_error_mean=("drift_rel_error", "mean"), rel_error_mean=("rel_error", "mean"),
+        mask_rel_error_mean=("mask_rel_error", "mean"), measurements=("epoch", "size"),
+        runs=("record", "nunique")).reset_index().rename(columns={"age_steps_rounded": "age_steps"})
+    table.insert(4, "sync_period", _period(table.pop("tau_key")))
+    return _sort_rows(table)
+
+
+def _launcher_names(values: pd.Series) -> str:
+    names = sorted({str(value) for value in values.dropna()})
+    return "/".join(names) if names else ""
+
+
 def throughput_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, W, method, τ): epoch time (s, mean and std over seeds), speedup over exact (exact's mean
-    epoch time at the setting over the method's), traffic per epoch (MB, all workers) and the largest worker's peak
-    memory over the seeds (MiB)."""
-    runs = main_study(runs)
+    """Per (dataset, model, W, method, τ): epoch time (s, mean and std over seeds, or over the repetitions of the
+    timing study), speedup over exact (exact's mean epoch time at the setting over the method's), traffic per epoch
+    (MB, all workers), the largest worker's peak memory over the runs (MiB), and where the times come from: the
+    timing study where it timed the setting, else the main runs (:func:`.claims.timed_runs`; ``study``), and the
+    launcher that ran them (``launcher``: inprocess times are no deployment's)."""
+    runs = timed_runs(runs)
     if runs.empty:
         return pd.DataFrame()
+    if "launcher" not in runs.columns:
+        runs = runs.assign(launcher=None)
     table = _seed_groups(runs).agg(
         epoch_time_s_mean=("mean_epoch_time_s", "mean"), epoch_time_s_std=("mean_epoch_time_s", "std"),
         comm_bytes=("mean_comm_bytes", "mean"), peak_memory_bytes=("peak_memory_bytes", "max"),
-        n=("seed", "nunique")).reset_index()
+        n=("seed", "nunique"), study=("study", "first"), launcher=("launcher", _launcher_names)).reset_index()
     exact = table[table["method"] == "exact"].groupby(SETTING)["epoch_time_s_mean"].mean()
     reference = pd.MultiIndex.from_frame(table[SETTING]).map(lambda key: exact.get(key, math.nan))
     table.insert(4, "sync_period", _period(table.pop("tau_key")))
     table.insert(7, "speedup_vs_exact", np.asarray(reference, dtype=float) / table["epoch_time_s_mean"])
     table["comm_MB_per_epoch"] = table.pop("comm_bytes") / 1e6
     table["peak_memory_MiB"] = table.pop("peak_memory_bytes") / 2**20
-    table["n"] = table.pop("n")
+    for column in ("n", "study", "launcher"):
+        table[column] = table.pop(column)
     return _sort_rows(table)
 
 
@@ -147,7 +183,8 @@ def _per_config_means(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def alleviation_vs_base_table(staleness: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per alleviation configuration: the error of the rows it used against that of the stale copies it replaced
-    (same run) → reduction = replaced / used; its base's own error; its epoch time against its base's → overhead."""
+    (same run) → reduction = replaced / used; its base's own error; its epoch time against its base's → overhead
+    (times from the timing study where it timed the setting, as the throughput table's)."""
     judged = alleviation_runs(runs)
     if judged.empty:
         return pd.DataFrame()
@@ -158,6 +195,9 @@ def alleviation_vs_base_table(staleness: pd.DataFrame, runs: pd.DataFrame) -> pd
                                                       replaced=("replaced_rel_error", "mean"))
     main = main_study(runs).assign(tau_key=lambda f: _period_key(f["sync_period"]))
     means = _per_config_means(main, keys + ["method"]).set_index(keys + ["method"])
+    # epoch times as the throughput table and C4 read them (the timing study where it timed the setting)
+    timed = timed_runs(runs).assign(tau_key=lambda f: _period_key(f["sync_period"]))
+    times = _per_config_means(timed, keys + ["method"]).set_index(keys + ["method"])["epoch_time_s"]
     rows = []
     for (*config, method, base), group in judged.assign(tau_key=lambda f: _period_key(f["sync_period"])).groupby(
             keys + ["method", "base"]):
@@ -166,15 +206,16 @@ def alleviation_vs_base_table(staleness: pd.DataFrame, runs: pd.DataFrame) -> pd
         error = errors.loc[(*config, method)] if (*config, method) in errors.index else None
         used = error["used"] if error is not None else math.nan
         replaced = error["replaced"] if error is not None else math.nan
-        base_time = base_row["epoch_time_s"] if base_row is not None else math.nan
+        own_time = times.get((*config, method), math.nan)
+        base_time = times.get(base_key, math.nan)
         rows.append({
             "dataset": config[0], "model": config[1], "workers": config[2],
             "sync_period": math.nan if config[3] == -1.0 else config[3], "method": method, "base": base,
             "rel_error_used": used, "rel_error_replaced": replaced,
             "reduction": replaced / used if used > 0 else math.nan,
             "base_rel_error": base_row["staleness"] if base_row is not None else math.nan,
-            "epoch_time_s": own["epoch_time_s"], "base_epoch_time_s": base_time,
-            "overhead_pct": 100 * (own["epoch_time_s"] / base_time - 1), "n": int(own["n"]),
+            "epoch_time_s": own_time, "base_epoch_time_s": base_time,
+            "overhead_pct": 100 * (own_time / base_time - 1), "n": int(own["n"]),
         })
     return _sort_rows(pd.DataFrame(rows))
 

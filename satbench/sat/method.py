@@ -9,7 +9,7 @@ from collections import deque
 
 from typing import TYPE_CHECKING
 
-from ..halo import HaloRows, as_halo_rows
+from ..halo import NO_MASK, HaloRows, as_halo_rows
 from ..history import Snapshot
 from ..lazy import lazy
 from ..methods import Alleviation, Method, MethodContext
@@ -293,7 +293,17 @@ class SAT(Alleviation):
         self.predictor_time += time.perf_counter() - start
         if stale.requires_grad:  # keep the base's backward path (PipeGCN's stale gradients) intact
             used = stale + (used - stale.detach())
-        return HaloRows(used, supplied.age_epochs, supplied.age_steps, replaced=stale.detach())
+        return HaloRows(used, supplied.age_epochs, supplied.age_steps, replaced=stale.detach(),
+                        mask_step=self._mask_steps(layer, supplied))
+
+    def _mask_steps(self, layer: int, supplied: HaloRows) -> torch.Tensor:
+        """The masks the rows used carry: none where a prediction is used (it comes from the predictor, not from a
+        training pass), the stale row's where a gate kept it. A time-aware blend of both counts as a prediction."""
+        unmasked = torch.full((supplied.rows.size(0),), NO_MASK, dtype=torch.int64, device=supplied.rows.device)
+        gate = self.layers[layer].use_prediction
+        if gate is None or supplied.mask_step is None:
+            return unmasked
+        return torch.where(gate[self.halo_owner], unmasked, supplied.mask_step)
 
     def epoch_metrics(self):
         losses = self.predictor_losses
