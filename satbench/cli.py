@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from .errors import RunInterrupted, SatbenchError, TrainingDiverged, WorkerFailed
@@ -71,6 +72,11 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     groups["io"].add_argument("--out", required=True,
                               help="run record (JSON), written atomically; with several seeds it must contain {seed} "
                                    "(required)")
+    groups["io"].add_argument("--keep-finished", metavar="DIR", default=None,
+                              help="with several seeds: keep each finished seed's record in DIR too, and take a seed "
+                                   "whose record DIR holds from there instead of training it again; a failed seed does "
+                                   "not stop the others (a workflow that deletes a failed job's outputs then retrains "
+                                   "only the seed that failed)")
 
 
 def _add_methods_arguments(methods: argparse.ArgumentParser) -> None:
@@ -112,10 +118,67 @@ def _command_run(args: argparse.Namespace) -> None:
 
     # every seed's configuration checked before the first trains
     configs = [config.validate() for config in run_configs_from_args(args, seeds, models)]
+    writer = not launched_by_torchrun() or os.environ.get("RANK") == "0"
+    if args.keep_finished is not None and writer:
+        _run_keeping_finished(configs, outs, Path(args.keep_finished), ["satbench", *args.argv])
+        return
     for config, out in zip(configs, outs):
         launch(config, out, command=["satbench", *args.argv])
-        if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # the writer says so, nobody else
+        if writer:  # the writer says so, nobody else
             log.info("wrote %s", out)
+
+
+def _run_keeping_finished(configs: list, outs: list[str], keep: Path, command: list[str]) -> None:
+    """``--keep-finished DIR``: each seed's record is also kept in DIR once written, and a seed whose record DIR
+    holds (for the same --out and the same configuration) is taken from there instead of trained again. A seed that
+    fails does not stop the others; the first failure is raised once all have run. So a workflow that deletes a
+    failed job's outputs (Snakemake does) retrains only the seed that failed when it runs the job again; DIR's entries
+    of a job are removed once all its seeds are written."""
+    import hashlib
+    import json
+
+    from .errors import RunInterrupted, SatbenchError
+    from .record import write_json_atomic
+    from .runtime.checkpoint import INDIFFERENT
+    from .runtime.launch import launch
+
+    def kept(config, out: str) -> Path:
+        settings = {key: value for key, value in config.to_dict().items() if key not in INDIFFERENT}
+        digest = hashlib.sha256(json.dumps([os.path.abspath(out), settings], sort_keys=True, default=str).encode())
+        return keep / f"{Path(out).name}.{digest.hexdigest()[:16]}.json"
+
+    failures: list[tuple[str, SatbenchError]] = []
+    for config, out in zip(configs, outs):
+        stash = kept(config, out)
+        try:
+            record = json.loads(stash.read_text()) if stash.is_file() else None
+        except (OSError, ValueError):
+            record = None  # unreadable: train the seed again
+        if record is not None:
+            write_json_atomic(out, record)
+            log.info("wrote %s (kept from an earlier run of this job: %s)", out, stash)
+            continue
+        try:
+            launch(config, out, command=command)
+        except RunInterrupted:
+            raise
+        except SatbenchError as error:
+            log.error("seed %d failed: %s", config.seed, error)
+            failures.append((out, error))
+            continue
+        write_json_atomic(stash, json.loads(Path(out).read_text()))
+        log.info("wrote %s", out)
+    if failures:
+        out, error = failures[0]
+        summary = (f"{len(failures)} of {len(outs)} seeds failed (the others' records are kept in {keep} for the "
+                   f"next run); the first, {out}: {error}")
+        try:
+            raised = type(error)(summary)  # the first failure's kind, for its exit status
+        except TypeError:
+            raised = SatbenchError(summary)
+        raise raised
+    for config, out in zip(configs, outs):
+        kept(config, out).unlink(missing_ok=True)
 
 
 def _check_network(args: argparse.Namespace) -> None:

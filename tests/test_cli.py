@@ -1,6 +1,7 @@
 """The command line: clear one-line errors before any worker starts, and no result from a failed run."""
 
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,3 +174,38 @@ def test_several_seeds_in_one_process_equal_one_run_each(tmp_path):
     assert without_timings(first["epochs"]) != without_timings(second["epochs"])
     refused = satbench("run", *args, "--seed", "3", "4", "--out", str(tmp_path / "no-placeholder.json"))
     assert refused.returncode == 2 and "{seed}" in refused.stderr
+
+
+def test_keep_finished_retrains_only_the_seed_that_failed(tmp_path, monkeypatch):
+    """--keep-finished: a failed seed does not stop the others, and the next run of the same command (after a
+    workflow deleted every output of the failed job) trains only the seed that failed."""
+    import json
+
+    import satbench.runtime.launch as launch_module
+    from satbench.cli import _run_keeping_finished
+    from satbench.config import RunConfig
+    from satbench.errors import TrainingDiverged
+
+    trained, failing = [], {1}
+
+    def fake_launch(config, out, command=None):
+        trained.append(config.seed)
+        if config.seed in failing:
+            raise TrainingDiverged(f"training diverged at epoch 3: seed {config.seed}")
+        Path(out).write_text(json.dumps({"seed": config.seed}))
+
+    monkeypatch.setattr(launch_module, "launch", fake_launch)
+    configs = [RunConfig(dataset="cora", seed=seed) for seed in (0, 1, 2)]
+    outs = [str(tmp_path / f"seed{seed}.json") for seed in (0, 1, 2)]
+    keep = tmp_path / "kept"
+    with pytest.raises(TrainingDiverged, match="1 of 3 seeds failed"):
+        _run_keeping_finished(configs, outs, keep, ["satbench"])
+    assert trained == [0, 1, 2]
+    for out in outs:  # the workflow removes the failed job's outputs
+        Path(out).unlink(missing_ok=True)
+    trained.clear()
+    failing.clear()
+    _run_keeping_finished(configs, outs, keep, ["satbench"])
+    assert trained == [1]
+    assert [json.loads(Path(out).read_text())["seed"] for out in outs] == [0, 1, 2]
+    assert not list(keep.iterdir())  # a finished job leaves nothing kept
