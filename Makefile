@@ -2,6 +2,7 @@
 #   make test PYTEST_ARGS='-k exact -x'      make reproduce CONFIG=config/X.yaml CORES=8
 #   make test-unit                           (the fast tier alone: tests that start no process)
 #   make venv TORCH_SPEC='torch==2.13.0'      (another torch build for another platform)
+#   make evidence STUDY=real-graphs CONFIG=config/real.yaml   then   make docs   (documents from the shipped evidence)
 PYTHON ?= python3
 VENV ?= .venv
 # CPU PyTorch, pinned and installed first: the project's `torch>=2.3` is then already satisfied, whereas an
@@ -9,6 +10,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 CORES ?= all
 CONFIG ?=
+STUDY ?=
 PYTEST_ARGS ?=
 # Local copies of the raw dataset files, for the tests and the reproductions alike: $SATBENCH_DATA_MIRROR if set,
 # else those of ../shared/data/planetoid and ../shared/data/amazon that exist, joined by ':' (searched in order).
@@ -33,7 +35,7 @@ SNAKEMAKE_OPTIONS := --cores $(CORES) --rerun-incomplete $(if $(CONFIG),--config
 # (environment.yml), else .venv (whose CPU build makes the check say so and skip).
 GPU_PYTHON ?= $(or $(if $(CONDA_PREFIX),$(wildcard $(CONDA_PREFIX)/bin/python)),$(wildcard $(BIN)/python),$(PYTHON))
 
-.PHONY: help venv test test-unit gpu-check reproduce figures report bench clean-results
+.PHONY: help venv test test-unit gpu-check reproduce figures report evidence docs bench clean-results
 
 help:
 	@echo "make reproduce      install into .venv, run the default reproduction (CONFIG=config/X.yaml, CORES=N)"
@@ -41,6 +43,9 @@ help:
 	@echo "make test-unit      the fast tier alone: tests that start no process (PYTEST_ARGS=... for options)"
 	@echo "make figures        rebuild tables, plots and data files from existing run records, without training"
 	@echo "make report         snakemake --report report.html"
+	@echo "make evidence       a config's run records as evidence in docs/evidence/STUDY (STUDY=name CONFIG=config/X.yaml)"
+	@echo "make docs           re-render the evidence blocks and figures of README.md and docs/*.md from docs/evidence"
+	@echo "                    (check only: $(BIN)/python -m satbench.report.evidence render --check)"
 	@echo "make bench          run the timing benchmarks in tests/benchmarks (pytest-benchmark)"
 	@echo "make gpu-check      exact and SAT on CUDA against the CPU, peak CUDA memory, CUDA timing (skips without CUDA)"
 	@echo "make venv           only create .venv (TORCH_SPEC='torch==X' for another PyTorch build)"
@@ -71,6 +76,16 @@ figures: venv
 
 report: venv
 	$(SNAKEMAKE) $(SNAKEMAKE_OPTIONS) --report report.html
+
+# The records of CONFIG that exist under results/ (and results/timing/, if present) as compact evidence in
+# docs/evidence/STUDY: Parquet, the tables' CSVs, a manifest (satbench.report.evidence).
+evidence: venv
+	@test -n "$(STUDY)" -a -n "$(CONFIG)" || { echo "usage: make evidence STUDY=name CONFIG=config/X.yaml" >&2; exit 2; }
+	$(BIN)/python -m satbench.report.evidence export $(STUDY) --config $(CONFIG)
+
+# Every marker block of README.md and docs/*.md (tables, numbers, figures) rewritten from docs/evidence.
+docs: venv
+	$(BIN)/python -m satbench.report.evidence render
 
 bench: venv
 	$(DATA_ENV) $(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-only $(PYTEST_ARGS)

@@ -234,6 +234,21 @@ def test_throughput_memory_is_the_largest_worker_peak_over_seeds_and_missing_in_
     assert math.isnan(table.loc["exact", "peak_memory_MiB"])
 
 
+def test_the_runs_frame_says_how_the_workers_ran_as_the_record_s_env_does():
+    """The launcher from the record's env (spawn, inline, inprocess, torchrun), not the config's, which says spawn
+    under torchrun too; a record from before the env named it keeps its config's; the timing study is a study."""
+    records = [make_record("sbm-a", "exact", 4, seed, test=0.8, epoch_time=1, val_slope=0.1, val_cap=0.9)
+               for seed in range(4)]
+    for record, (config, env) in zip(records, [("inprocess", "inprocess"), ("spawn", "torchrun"), ("spawn", "inline"),
+                                               ("spawn", None)]):
+        record["config"]["launcher"] = config
+        record["env"] = {"launcher": env} if env else {}
+    records[0]["study"] = "timing"
+    runs = report.load_runs(records)
+    assert runs["launcher"].tolist() == ["inprocess", "torchrun", "inline", "spawn"]
+    assert runs["study"].tolist() == ["timing", "main", "main", "main"]
+
+
 def test_time_to_target(frames):
     runs, epochs, _ = frames
     table = report.time_to_target_table(epochs, runs)
@@ -917,3 +932,87 @@ def test_each_method_has_a_look_of_its_own():
     assert report.rate_label("20mbit", 20e6) == "20 Mbit/s"
     assert report.rate_label("10gbit", 1e10) == "10 Gbit/s"
     assert report.rate_label("100mbit,1ms", 1e8) == "100 Mbit/s, 1 ms"
+
+
+# -- evidence: the tables again from the compact export alone ---------------------------------------------------------
+
+def test_tables_from_the_exported_evidence_equal_those_from_the_records(records, bandwidth_records, tmp_path):
+    """``satbench report --evidence``: runs, epochs and staleness as Parquet, which read back into frames that give
+    every table as the records do: the same CSV text where the export is lossless; with the measured times and errors
+    in single precision (the default), the same rows, words and counts, floats within 1e-5 relative. Beside them the
+    table CSVs and a manifest."""
+    from satbench.report import evidence
+
+    sources = records + bandwidth_records
+    from_records = {path.name: path for path in report.build_all(sources, tmp_path / "tables")
+                    if path.suffix == ".csv" and path.name != "runs.csv"}
+    assert len(from_records) >= 12
+    directory, lossless = tmp_path / "evidence" / "demo", tmp_path / "evidence" / "lossless"
+    assert report.main(["--evidence", str(directory), "--evidence-config", "config/config.yaml",
+                        *map(str, sources)]) == 0
+    evidence.export_evidence(sources, lossless, lossless=True)
+    for exported in (directory, lossless):
+        files = {path.relative_to(exported).as_posix() for path in exported.rglob("*") if path.is_file()}
+        assert files == {"runs.parquet", "epochs.parquet", "staleness.parquet", "published.csv", "manifest.json",
+                         *(f"tables/{name}" for name in from_records)}
+    for name, path in from_records.items():
+        expected = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        assert (lossless / "tables" / name).read_text() == path.read_text(), name
+        compact = pd.read_csv(directory / "tables" / name, keep_default_na=False, na_values=[""])
+        pd.testing.assert_frame_equal(compact, expected, check_exact=False, rtol=1e-5, atol=1e-12, obj=name)
+    # a table of no time or staleness error: the same text
+    assert (directory / "tables" / "accuracy.csv").read_text() == from_records["accuracy.csv"].read_text()
+
+    # The frames themselves: runs whole; epochs in the columns kept (the others missing); staleness whole.
+    expected = report.Frames.of(report.load_records(sources))
+    left_out = [column for column in report.frames.EPOCH_COLUMNS if column not in evidence.EPOCH_KEPT]
+    bandwidth = expected.epochs["study"] == "bandwidth"
+    for exported, exact in ((lossless, True), (directory, False)):
+        loaded = evidence.load_evidence(exported)
+        pd.testing.assert_frame_equal(loaded.runs, expected.runs)
+        pd.testing.assert_frame_equal(loaded.staleness, expected.staleness, check_exact=exact, rtol=1e-6)
+        assert "loss" in left_out and loaded.epochs[left_out].isna().all().all()
+        pd.testing.assert_frame_equal(loaded.epochs.drop(columns=[*left_out, "comm_time_s"]),
+                                      expected.epochs.drop(columns=[*left_out, "comm_time_s"]), check_exact=exact,
+                                      rtol=1e-6)
+        pd.testing.assert_series_equal(loaded.epochs.loc[bandwidth, "comm_time_s"],
+                                       expected.epochs.loc[bandwidth, "comm_time_s"], check_exact=exact, rtol=1e-6)
+        assert loaded.epochs.loc[~bandwidth, "comm_time_s"].isna().all()  # read by the bandwidth table alone
+
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["study"] == "demo" and manifest["config"] == "config/config.yaml"
+    assert manifest["runs"] == len(sources) and manifest["runs_per_study"]["bandwidth"] == len(bandwidth_records)
+    assert manifest["satbench"] and manifest["command"].startswith("python -m satbench.report --evidence")
+    assert f"RECORDS ({len(sources)} files)" in manifest["command"] and str(sources[0]) not in manifest["command"]
+    assert manifest["files"]["runs.parquet"]["rows"] == len(sources)
+    assert "loss" in manifest["left_out"]["epochs"] and manifest["precision"].startswith("single")
+    assert json.loads((lossless / "manifest.json").read_text())["precision"] == "double"
+    total = sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+    assert total < 150_000, total
+
+    # The shipped CSVs checked against the Parquet files: a changed one is found, and put back.
+    assert evidence.verify_evidence(directory) == []
+    accuracy = directory / "tables" / "accuracy.csv"
+    accuracy.write_text(accuracy.read_text().replace("81", "82"))
+    assert evidence.verify_evidence(directory) == [f"{accuracy}: differs from what the evidence gives"]
+    assert evidence.verify_evidence(directory, fix=True)  # rewritten
+    assert accuracy.read_text() == from_records["accuracy.csv"].read_text()
+
+
+def test_an_export_keeps_what_a_table_reads(records, tmp_path, monkeypatch, caplog):
+    """Evidence that leaves out an epoch column a table reads would give other tables: the export finds it and keeps
+    every column at full precision."""
+    from satbench.report import evidence
+
+    monkeypatch.setattr(evidence, "EPOCH_KEPT", ("epoch_time_s", "comm_time_s", "comm_bytes"))  # no val
+    sources = [path for path in records if "/sbm-a/" in path.as_posix() and "/sweep/" not in path.as_posix()]
+    with caplog.at_level(logging.WARNING, logger="satbench.report"):
+        evidence.export_evidence(sources, tmp_path / "demo")
+    assert "keeping every column at full precision" in caplog.text and "time_to_target.csv" in caplog.text
+    manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
+    assert manifest["precision"] == "double" and "loss" not in manifest["left_out"]["epochs"]
+    assert not pd.read_parquet(tmp_path / "demo" / "epochs.parquet")["loss"].isna().any()
+    from_records = report.build_all(sources, tmp_path / "tables")
+    for path in from_records:
+        if path.suffix == ".csv" and path.name != "runs.csv":
+            assert (tmp_path / "demo" / "tables" / path.name).read_text() == path.read_text()

@@ -17,7 +17,9 @@ when there are any, else every run.
 Every table is long and numeric (one row per setting and method, ``X_mean``/``X_std``/``n`` where averaged over
 seeds, units in the column names) in its CSV; its Markdown and LaTeX show "mean ± std". ``runs.parquet`` (one row per
 run: scores and every setting) and ``epochs.parquet`` (one row per run, epoch and measured layer) are the tidy data.
-What exists, with its builder, needs and caption, is declared once in :mod:`.artefacts`.
+What exists, with its builder, needs and caption, is declared once in :mod:`.artefacts`. ``--evidence DIR`` writes a
+study's compact evidence, from which the tables are built again and the documents rendered (:mod:`.evidence`: ``make
+evidence``, ``make docs``).
 
 Conventions (also stated in the captions):
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -36,9 +37,7 @@ def build_all(sources, tables_dir: str | os.PathLike | None = None, plots_dir: s
     if not loaded:
         log.warning("no run records given: nothing to report")
         return []
-    path = published_file() if published is _DEFAULT else published
-    frames = Frames.of(loaded, published=load_published(path) if path is not None else None,
-                       builders=table_builders())
+    frames = report_frames(loaded, published)
     written: list[Path] = []
     if tables_dir is not None:
         write_text_atomic(Path(tables_dir) / "runs.csv", table_to_csv(frames.runs))
@@ -47,6 +46,22 @@ def build_all(sources, tables_dir: str | os.PathLike | None = None, plots_dir: s
         written.append(_wrote(write_parquet(frames.runs, Path(data_dir) / "runs.parquet"), "one row per run"))
         written.append(_wrote(write_parquet(epoch_data(frames.runs, frames.epochs, frames.staleness),
                                             Path(data_dir) / "epochs.parquet"), "one row per run, epoch and layer"))
+    return written + write_artefacts(frames, tables_dir, plots_dir)
+
+
+def report_frames(loaded, published: str | os.PathLike | None = _DEFAULT) -> Frames:  # type: ignore[assignment]
+    """The report's frames of loaded records (:func:`.frames.load_records`), with the published figures of
+    ``published`` (default: the checkout's ``config/published.csv``; None: none)."""
+    path = published_file() if published is _DEFAULT else published
+    return Frames.of(loaded, published=load_published(path) if path is not None else None,
+                     builders=table_builders())
+
+
+def write_artefacts(frames: Frames, tables_dir: str | os.PathLike | None = None,
+                    plots_dir: str | os.PathLike | None = None, csv_only: bool = False) -> list[Path]:
+    """Every table (into ``tables_dir``: CSV, Markdown, LaTeX; the CSV alone with ``csv_only``) and figure (into
+    ``plots_dir``) the frames support; the others skipped with a logged note. Returns the files written."""
+    written: list[Path] = []
     facts = facts_from_runs(frames.runs, frames.staleness, frames.published)
     for artefact in ARTEFACTS:
         directory = tables_dir if artefact.kind == TABLE else plots_dir
@@ -59,7 +74,13 @@ def build_all(sources, tables_dir: str | os.PathLike | None = None, plots_dir: s
         stem = Path(directory) / artefact.name
         if artefact.kind == TABLE:
             result = frames.table(artefact.name)
-            files = [] if result.empty else write_table(result, stem, caption=artefact.caption)
+            if result.empty:
+                files = []
+            elif csv_only:
+                write_text_atomic(stem.with_suffix(".csv"), table_to_csv(result))
+                files = [stem.with_suffix(".csv")]
+            else:
+                files = write_table(result, stem, caption=artefact.caption)
         else:
             files = artefact.build(frames, stem)
         if not files:  # the registry promised it: the workflow would now miss an output
@@ -85,6 +106,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--plots", type=Path, metavar="DIR", help="directory for the figures (PNG and PDF)")
     parser.add_argument("--data", type=Path, metavar="DIR",
                         help="directory for the tidy data files runs.parquet and epochs.parquet")
+    parser.add_argument("--evidence", type=Path, metavar="DIR",
+                        help="export the records' compact evidence into DIR (docs/evidence/STUDY: the study is DIR's "
+                             "name), replacing what is there: runs, epochs and staleness as Parquet, the tables' CSVs, "
+                             "manifest.json (satbench.report.evidence)")
+    parser.add_argument("--evidence-config", metavar="FILE",
+                        help="with --evidence: the config file the records come from, named in the manifest")
     parser.add_argument("records", nargs="+", type=Path, help="run records (JSON) written by `satbench run`")
     return parser
 
@@ -99,11 +126,24 @@ def quiet_logging() -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> list[Path]:
-    tables, plots, data = (getattr(args, name, None) for name in ("tables", "plots", "data"))
-    if tables is None and plots is None and data is None:
-        raise ConfigError("nothing to write: give --tables DIR, --plots DIR or --data DIR (or several)")
+    tables, plots, data, evidence = (getattr(args, name, None) for name in ("tables", "plots", "data", "evidence"))
+    if tables is None and plots is None and data is None and evidence is None:
+        raise ConfigError("nothing to write: give --tables DIR, --plots DIR or --data DIR (or several), or "
+                          "--evidence DIR")
+    if getattr(args, "evidence_config", None) is not None and evidence is None:
+        raise ConfigError("--evidence-config names the config of an export: give --evidence DIR too")
     quiet_logging()
-    return build_all(args.records, tables, plots, data)
+    written = build_all(args.records, tables, plots, data) if (tables, plots, data) != (None, None, None) else []
+    if evidence is not None:
+        from .evidence import export_evidence
+
+        # The command's words: `python -m satbench.report ...` (main) or `satbench report ...` (the CLI's argv)
+        command = getattr(args, "command_words", None) or ["satbench", *getattr(args, "argv", ["report"])]
+        records = {str(path) for path in args.records}
+        if len(records) > 10:  # the manifest names the records' count, not thousands of paths
+            command = [word for word in command if word not in records] + [f"RECORDS ({len(args.records)} files)"]
+        written += export_evidence(args.records, evidence, config=args.evidence_config, command=command)
+    return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="satbench report", description="Tables, figures and tidy data from run records; skips what the runs "
                                             "cannot support."))
     args = parser.parse_args(argv)
+    args.command_words = ["python", "-m", "satbench.report", *(sys.argv[1:] if argv is None else argv)]
     try:
         run_from_args(args)
     except SatbenchError as error:

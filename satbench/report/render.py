@@ -4,8 +4,9 @@ A table is a long numeric frame (:mod:`.tables`). The CSV is that frame as it is
 integers, one column per quantity (``test_pct_mean``, ``test_pct_std``, ``n``). Markdown and LaTeX show it to a
 reader (:func:`present`): each ``X_mean`` with its ``X_std`` as one "mean ± std" column, each ``X_ci_low`` with its
 ``X_ci_high`` as one "[low, high]" column (a 95 % interval), headers in words with their units ("test (%)"), numbers
-to 3–4 significant digits, an em dash for a missing value; pandas then writes them: ``DataFrame.to_markdown``
-(tabulate) for Markdown, ``DataFrame.style.to_latex`` (a booktabs ``table`` environment) for LaTeX.
+to 3–4 significant digits (or to fixed decimals where asked: ``decimals``, as the documents' evidence blocks ask,
+:mod:`.evidence`), an em dash for a missing value; pandas then writes them: ``DataFrame.to_markdown`` (tabulate) for
+Markdown, ``DataFrame.style.to_latex`` (a booktabs ``table`` environment) for LaTeX.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -59,8 +60,9 @@ def header(name: str) -> str:
     return name.replace("_", " ")
 
 
-def format_cell(value: Any) -> str:
-    """Numbers to 3–4 significant digits, missing values as an em dash."""
+def format_cell(value: Any, decimals: int | None = None) -> str:
+    """Numbers to 3–4 significant digits (a float to ``decimals`` fixed decimals where given), missing values as an
+    em dash."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if isinstance(value, (bool, np.bool_)):
@@ -69,6 +71,8 @@ def format_cell(value: Any) -> str:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         value = float(value)
+        if decimals is not None and not math.isinf(value):
+            return f"{value:.{decimals}f}"
         if value == 0:
             return "0"
         if math.isinf(value):  # a time to target that was never reached
@@ -82,26 +86,26 @@ def format_cell(value: Any) -> str:
     return str(value)
 
 
-def format_mean_std(mean: Any, std: Any) -> str:
-    """"mean ± std", both to the mean's precision (3–4 significant digits); the mean alone where std is missing
-    (one seed)."""
+def format_mean_std(mean: Any, std: Any, decimals: int | None = None) -> str:
+    """"mean ± std", both to the mean's precision (3–4 significant digits, or ``decimals`` fixed decimals); the mean
+    alone where std is missing (one seed)."""
     if mean is None or mean is pd.NA or (isinstance(mean, float) and math.isnan(mean)):
         return "—"
     mean = float(mean)
     if math.isinf(mean):
         return format_cell(mean)
     magnitude = math.floor(math.log10(abs(mean))) if mean else 0
-    digits = min(6, max(0, 3 - magnitude))
+    digits = min(6, max(0, 3 - magnitude)) if decimals is None else decimals
     if std is None or std is pd.NA or math.isnan(float(std)):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {float(std):.{digits}f}"
 
 
-def format_interval(low: Any, high: Any) -> str:
+def format_interval(low: Any, high: Any, decimals: int | None = None) -> str:
     """"[low, high]", each bound as :func:`format_cell` writes it; an em dash where both are missing."""
     missing = [value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
                for value in (low, high)]
-    return "—" if all(missing) else f"[{format_cell(low)}, {format_cell(high)}]"
+    return "—" if all(missing) else f"[{format_cell(low, decimals)}, {format_cell(high, decimals)}]"
 
 
 def interval_header(low_column: str) -> str:
@@ -126,10 +130,26 @@ def tidy(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def present(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+Decimals = int | Mapping[str, int] | None
+
+
+def _decimals_of(decimals: Decimals, *names: str) -> int | None:
+    """The fixed decimals asked for a column shown under one of ``names`` (its own name, then its stem): a mapping's
+    entry for the first name it has, else its ``"*"`` entry; an integer for every column; None: significant digits.
+    Counts and identifiers (``INTEGER_COLUMNS``) never take decimals."""
+    if decimals is None or any(name in INTEGER_COLUMNS for name in names):
+        return None
+    if isinstance(decimals, int):
+        return decimals
+    return next((decimals[name] for name in names if name in decimals), decimals.get("*"))
+
+
+def present(table: pd.DataFrame, decimals: Decimals = None) -> tuple[pd.DataFrame, list[str]]:
     """The table as a reader sees it: every cell as text, ``X_mean`` and ``X_std`` joined as "mean ± std" under X's
     header, ``X_ci_low`` and ``X_ci_high`` as "[low, high]" under "X 95% CI", other headers in words; and each
-    column's alignment (numbers right, names left)."""
+    column's alignment (numbers right, names left). ``decimals``: fixed decimals for the floats (an integer for
+    all; or per column, by its name or its stem ``X``, ``"*"`` for the others), instead of 3–4 significant
+    digits."""
     if not isinstance(table.index, pd.RangeIndex):
         table = table.reset_index()
     if table.columns.nlevels > 1:
@@ -144,23 +164,26 @@ def present(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             continue  # shown with its lower bound
         if name.endswith("ci_low") and f"{name[:-3]}high" in table.columns:
             high = table[f"{name[:-3]}high"]
-            cells[interval_header(name)] = [format_interval(lo, hi) for lo, hi in zip(table[column], high)]
+            digits = _decimals_of(decimals, name, name[: -len("ci_low")].rstrip("_") or name)
+            cells[interval_header(name)] = [format_interval(lo, hi, digits) for lo, hi in zip(table[column], high)]
             align.append("r")
             continue
         if name.endswith("_mean") and f"{name[:-5]}_std" in table.columns:
             std = table[f"{name[:-5]}_std"]
-            cells[header(name[:-5])] = [format_mean_std(m, s) for m, s in zip(table[column], std)]
+            digits = _decimals_of(decimals, name, name[:-5])
+            cells[header(name[:-5])] = [format_mean_std(m, s, digits) for m, s in zip(table[column], std)]
             align.append("r")
             continue
         numeric = pd.api.types.is_numeric_dtype(table[column]) and table[column].dtype != bool
-        cells[header(name)] = [format_cell(value) for value in table[column]]
+        digits = _decimals_of(decimals, name, name[:-5] if name.endswith("_mean") else name)
+        cells[header(name)] = [format_cell(value, digits) for value in table[column]]
         align.append("r" if numeric else "l")
     return pd.DataFrame(cells, columns=list(cells)), align
 
 
-def table_to_markdown(table: pd.DataFrame) -> str:
-    """A pipe table: one header row, then one row per row."""
-    cells, align = present(table)
+def table_to_markdown(table: pd.DataFrame, decimals: Decimals = None) -> str:
+    """A pipe table: one header row, then one row per row (``decimals``: as :func:`present` takes them)."""
+    cells, align = present(table, decimals)
     escape = lambda text: text.replace("|", r"\|")  # noqa: E731
     cells = cells.apply(lambda column: column.map(escape))
     cells.columns = [escape(str(column)) for column in cells.columns]
