@@ -34,3 +34,31 @@ class Compensated(torch.autograd.Function):
     def backward(ctx, grad):
         alpha, grad_history = ctx.saved_tensors
         return alpha * grad + (1 - alpha) * grad_history, None, None, None
+
+
+class CachedHalo(torch.autograd.Function):
+    """SANCUS's halo rows (``baselines/sancus.py``). Forward: the cached (last broadcast) halo rows, unchanged.
+    Backward: the halo rows' gradient travels back to their owners, synchronously (``halo_grad``), and is summed into
+    the owners' current inner rows, as the authors' backward broadcasts ``grad_output`` whether or not the forward
+    rows came from the cache. ``sent`` (``[num_halo]`` bool): the rows whose gradient is sent, ``receives``: whether
+    this worker's own rows get gradients back from its peers (both from the same per-owner decision)."""
+
+    @staticmethod
+    def forward(ctx, h_inner, rows, comm, sent, receives):
+        ctx.comm, ctx.num_inner, ctx.sent, ctx.receives = comm, h_inner.size(0), sent, receives
+        ctx.layer = comm.position.layer
+        return rows.clone()
+
+    @staticmethod
+    def backward(ctx, grad_halo):
+        comm, sent = ctx.comm, ctx.sent
+        owner = torch.repeat_interleave(torch.arange(comm.world_size, device=sent.device),
+                                        torch.tensor(comm.halo_counts, device=sent.device))
+        send_counts = [int(count) for count in torch.bincount(owner[sent], minlength=comm.world_size).tolist()]
+        recv_counts = list(comm.send_counts) if ctx.receives else [0] * comm.world_size
+        with comm.position.at(ctx.layer):
+            grad_sent = comm.exchange_rows(grad_halo[sent].contiguous(), send_counts, recv_counts, "halo_grad")
+        grad_inner = grad_halo.new_zeros(ctx.num_inner, grad_halo.size(1))
+        if ctx.receives:
+            grad_inner.index_add_(0, comm.send_index, grad_sent)
+        return grad_inner, None, None, None, None

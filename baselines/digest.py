@@ -13,7 +13,7 @@ exact rows of the initial model.
 """
 
 from satbench.history import HaloHistory
-from satbench.methods import HISTORICAL, Method, Option, register_method
+from satbench.methods import HISTORICAL, Deviation, Method, Option, register_method
 
 
 @register_method
@@ -22,6 +22,18 @@ class DIGEST(Method):
 
     name = "digest"
     family = HISTORICAL
+    paper = ("Chai, Bai, Zhao, Cheng. Distributed Graph Neural Network Training with Periodic Stale Representation "
+             "Synchronization (DIGEST). arXiv:2206.00057")
+    code = "Ziyang-Yu/SAT-DIGEST"
+    code_note = "run/main_dist.py"
+    deviations = (
+        Deviation("the representation store is sharded by owner (each worker keeps the rows it pushed), so only the "
+                  "pull crosses the network; the authors' store is a server on rank 0, which push and pull both "
+                  "cross",
+                  "no central server in a peer-to-peer benchmark; the rows pulled are the same"),
+        Deviation("evaluation is an exact full-graph pass on every worker, not historical inference on rank 0",
+                  "one evaluation for every method"),
+    )
     halo_copies = 3.0  # rows in use, the store's shard (README, "Before any worker starts")
     weight_sync = "average"
     local_steps = 3

@@ -13,6 +13,11 @@ class Exact(Method):
 
     name = "exact"
     family = REFERENCE
+    paper = ("none of its own: the reference, synchronous full-graph training distributed exactly (the models: Kipf "
+             "& Welling, ICLR 2017; GraphSAGE; GAT)")
+    code_note = ("this is the reference, equal to single-process full-graph training for any number of workers "
+                 "(tests/test_exact.py)")
+    deviations = ()
 
     def supply_halo(self, layer, h_inner, partial_halo):
         return self.comm.exchange(h_inner)

@@ -13,7 +13,7 @@ evaluation is a separate exact pass).
 """
 
 from satbench.history import HaloHistory
-from satbench.methods import HISTORICAL, Method, register_method
+from satbench.methods import HISTORICAL, Deviation, Method, register_method
 
 
 @register_method
@@ -22,6 +22,20 @@ class GAS(Method):
 
     name = "gas"
     family = HISTORICAL
+    paper = ("Fey, Lenssen, Weichert, Leskovec. GNNAutoScale: Scalable and Expressive Graph Neural Networks via "
+             "Historical Embeddings. ICML 2021")
+    code = "rusty1s/pyg_autoscale"
+    code_note = "History; ScalableGNN.push_and_pull"
+    deviations = (
+        Deviation("partition-parallel: every partition is in the batch at every step and pushes its rows to the "
+                  "workers that hold them, so the rows used are one step old; GAS trains one mini-batch of METIS "
+                  "clusters at a time on one GPU, its out-of-batch rows up to an epoch old",
+                  "the benchmark studies staleness in distributed training: this is GAS's protocol there"),
+        Deviation("evaluation is a separate exact full-graph pass that writes nothing into the histories; "
+                  "pyg_autoscale evaluates by layer-wise historical inference (mini_inference), which rewrites "
+                  "every history row",
+                  "one evaluation for every method, so that how often a run evaluates cannot change how it trains"),
+    )
     halo_copies = 3.0  # history, rows in flight (README, "Before any worker starts")
 
     def __init__(self, context, **options):

@@ -15,7 +15,7 @@ import dataclasses
 import torch
 
 from satbench.baselines.gas import GAS
-from satbench.methods import Option, register_method
+from satbench.methods import Deviation, Option, register_method
 
 
 @register_method
@@ -23,6 +23,24 @@ class GraphFM(GAS):
     """GAS histories corrected by momentum toward an in-partition recomputation (GraphFM-OB)."""
 
     name = "graphfm"
+    paper = ("Yu, Wang, Wang, Liu, Yang, Ji. GraphFM: Improving Large-Scale GNN Training via Feature Momentum "
+             "(GraphFM-OB). ICML 2022")
+    code = "divelab/DIG"
+    code_note = "dig/lsgraph/method/GraphFMOB/models/gcn.py, dig/lsgraph/method/FM.py"
+    deviations = (
+        Deviation("the partial row x̄ of a halo node is the layer applied to its in-partition neighbours and to its "
+                  "own row (its self loop); DIG aggregates its in-batch neighbours only (adj_t[:, batch_size:]ᵀ "
+                  "times the in-batch rows), without the node's own row",
+                  "x̄ comes from the same in-partition recomputation LMC uses (partial_halo graph, self loops on "
+                  "the halo rows)"),
+        Deviation("with batch norm, x̄ is normalised with the step's batch statistics (of the inner rows); DIG "
+                  "normalises it in eval mode (running statistics)",
+                  "the layer computes inner and halo rows in one pass, through the same norm"),
+        Deviation("partition-parallel, as gas: the momentum acts on rows one step old that every owner pushes at "
+                  "every step, and what it moves is what the model reads this step (the owners' next push "
+                  "overwrites it, as a node's own batch overwrites DIG's history)",
+                  "the benchmark studies staleness in distributed training"),
+    )
     train_graph = "partial_halo"
     options = {"momentum": Option(0.2, "γ of h ← γ·x̄ + (1−γ)·h_hist", minimum=0.0, maximum=1.0)}
 

@@ -9,14 +9,17 @@ background (an asynchronous ``all_to_all`` that overlaps the rest of the forward
 the gradient of the loss with respect to the halo rows it used at ``t`` travels back to their owners in the background
 and is added to the owners' inner-row gradient at epoch ``t+1``. Weight gradients are all-reduced every step (not
 stale). ``pipegcn-gf`` smooths both streams, ``avg ← γ·avg + (1−γ)·received`` with γ = 0.95 (PipeGCN's
-``--feat-corr`` and ``--grad-corr``). Before the first epoch the halo rows are exact and the stale gradients zero.
+``--feat-corr`` and ``--grad-corr``). Before the first epoch the halo rows are exact and the stale gradients zero;
+``start=zeros`` starts from zero halo rows instead, as the authors' buffers do (``helper/feature_buffer.py``: the
+receive and smoothing buffers are zeros, so their epoch 0 trains with zero boundary features and, with smoothing, the
+average starts from zero).
 """
 
 import dataclasses
 
 from satbench.baselines.gas import GAS
 from satbench.lazy import lazy
-from satbench.methods import Option, register_method
+from satbench.methods import Deviation, Option, register_method
 
 # imported when the method first trains, so that listing the methods needs no torch
 torch = lazy("torch")
@@ -28,9 +31,23 @@ class PipeGCN(GAS):
     """Halo features and their gradients one epoch stale, exchanged asynchronously while computing."""
 
     name = "pipegcn"
+    paper = ("Wan, Li, Wolfe, Kyrillidis, Kim, Lin. PipeGCN: Efficient Full-Graph Training of Graph Convolutional "
+             "Networks with Pipelined Feature Communication. ICLR 2022")
+    code = "GATECH-EIC/PipeGCN"
+    code_note = "helper/feature_buffer.py"
+    deviations = (
+        Deviation("the first epoch trains on exact halo rows (the fill before training); the authors' receive "
+                  "buffers start at zero, so their epoch 0 trains with zero boundary features (and, with "
+                  "smoothing, the average starts from zero)",
+                  "every historical method here starts from the same exact fill, so that the first epoch compares "
+                  "protocols, not initialisations",
+                  "start=zeros"),
+    )
     halo_copies = 9.0  # GAS's, gradients in flight, stale inner gradients (README, "Before any worker starts")
     options = {"smoothing": Option(0.0, "γ of avg ← γ·avg + (1−γ)·received for features and gradients; 0: none",
-                                   minimum=0.0, maximum=1.0)}
+                                   minimum=0.0, maximum=1.0),
+               "start": Option("exact", "halo rows before the first exchange arrives: exact (the fill before "
+                                        "training) or zeros (the authors' zero buffers)", choices=("exact", "zeros"))}
 
     def __init__(self, context, **options):
         super().__init__(context, **options)
@@ -38,6 +55,8 @@ class PipeGCN(GAS):
         self.inner_grad = {}  # layer -> (smoothed) stale gradient of my inner rows
 
     def setup(self, exact):
+        if self.config["start"] == "zeros":
+            exact = {layer: (inner, torch.zeros_like(halo)) for layer, (inner, halo) in exact.items()}
         super().setup(exact)
         for layer, (inner, _) in exact.items():
             self.inner_grad[layer] = torch.zeros_like(inner)
@@ -69,4 +88,4 @@ class PipeGCNSmoothed(PipeGCN):
     """PipeGCN with feature and gradient smoothing (PipeGCN-GF), γ = 0.95."""
 
     name = "pipegcn-gf"
-    options = {"smoothing": dataclasses.replace(PipeGCN.options["smoothing"], default=0.95)}
+    options = {**PipeGCN.options, "smoothing": dataclasses.replace(PipeGCN.options["smoothing"], default=0.95)}

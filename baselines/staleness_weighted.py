@@ -1,9 +1,12 @@
-"""``staleness-weighted`` and ``staleness-weighted+gas``: a stale neighbour's message counts less, by its age.
+"""``staleness-weighted`` and ``staleness-weighted+gas``: an age-decay weighting of halo messages (ours).
 
-The idea of VISAGNN (Xue, *VISAGNN: Versatile Staleness-Aware Efficient Training on Large-Scale Graphs*,
-arXiv:2511.12434, 2025: staleness-aware attention over historical embeddings) and of ReFresh / FreshGNN (Huang et al.,
-arXiv:2301.07482: trust a cached embedding less as it ages). Neither gives its weighting in full nor has public code,
-so this is a reimplementation of the idea, not of their method: one fixed decay, no learned attention.
+A stale neighbour's message counts less, by its age. Ours, inspired by VISAGNN's staleness-aware attention (Xue,
+*VISAGNN: Versatile Staleness-Aware Efficient Training on Large-Scale Graphs*, arXiv:2511.12434, 2025), which learns
+how much to attend to a historical embedding from its staleness, alongside a staleness-aware loss and staleness-
+augmented embeddings. VISAGNN has no public code, and this is not it: one fixed exponential decay in the row's age,
+nothing learned, no loss or embedding term. (ReFresh / FreshGNN, arXiv:2301.07482, is a cache *admission* policy,
+keeping a cached embedding only while its gradient is small and its age under a bound; it never weights messages, and
+nothing here is taken from it.)
 
 Update rule, per hidden layer and step, on a base that keeps a halo history (``digest``, or ``gas`` for ``+gas``,
 held and run unchanged underneath): the rows used are the base's rows, and halo row ``j``'s message into every inner
@@ -27,7 +30,7 @@ import dataclasses
 from satbench.errors import ConfigError
 from satbench.halo import as_halo_rows
 from satbench.lazy import lazy
-from satbench.methods import Alleviation, Option, register_on_base
+from satbench.methods import Alleviation, Deviation, Option, register_on_base
 
 torch = lazy("torch")  # imported when the method first trains: listing the methods needs no torch
 
@@ -36,6 +39,15 @@ class StalenessWeighted(Alleviation):
     """The base's halo rows, each message scaled by exp(−age/λ), age in epochs since the row was computed."""
 
     name = "staleness-weighted"
+    paper = ("ours: an age-decay weighting inspired by VISAGNN's staleness-aware attention (Xue, VISAGNN: Versatile "
+             "Staleness-Aware Efficient Training on Large-Scale Graphs, arXiv:2511.12434, 2025)")
+    code_note = "ours; VISAGNN has no public code"
+    deviations = (
+        Deviation("one fixed exponential decay exp(-age/λ) of each halo message, nothing learned; VISAGNN learns a "
+                  "staleness-aware attention and adds a staleness-aware loss and staleness-augmented embeddings",
+                  "ours: the simplest staleness weighting, a reference point for the idea, not a reimplementation "
+                  "of VISAGNN"),
+    )
     shares_base_control = True  # the weights are dropped under the control, where it trains as its base
     halo_copies = 1.0  # the weighted rows (README, "Before any worker starts")
     options = {"lambda": Option(10.0, "λ (epochs): a halo row of age a (epochs) sends its message scaled by "
@@ -62,8 +74,8 @@ class StalenessWeighted(Alleviation):
 
 
 register_on_base("staleness-weighted", StalenessWeighted, "digest",
-                 "Staleness-weighted (after VISAGNN/ReFresh): DIGEST's halo rows, each message scaled by "
-                 "exp(-age/λ).")
+                 "Staleness-weighted (ours: age decay, inspired by VISAGNN's staleness attention): DIGEST's halo rows, "
+                 "each message scaled by exp(-age/λ).")
 register_on_base("staleness-weighted+gas", StalenessWeighted, "gas",
-                 "Staleness-weighted (after VISAGNN/ReFresh) on GAS histories: each halo message scaled by "
-                 "exp(-age/λ).")
+                 "Staleness-weighted (ours: age decay, inspired by VISAGNN's staleness attention) on GAS histories: "
+                 "each halo message scaled by exp(-age/λ).")

@@ -81,6 +81,8 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
 
 def _add_methods_arguments(methods: argparse.ArgumentParser) -> None:
     methods.add_argument("--json", action="store_true", help="print the registry as JSON, for scripts")
+    methods.add_argument("--markdown", action="store_true",
+                         help="print the built-in methods' fidelity table (what docs/methods.md holds)")
 
 
 def _add_report_arguments(report: argparse.ArgumentParser) -> None:
@@ -218,8 +220,11 @@ def _command_datasets(_: argparse.Namespace) -> None:
 
 
 def _command_methods(args: argparse.Namespace) -> None:
-    from .methods import describe_methods, registry_as_json
+    from .methods import describe_methods, registry_as_json, render_fidelity_table
 
+    if args.markdown:
+        print(render_fidelity_table(), end="")
+        return
     print(registry_as_json() if args.json else describe_methods())
 
 

@@ -63,6 +63,20 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Deviation:
+    """One way a method differs from its authors' public code (or, where there is none, from its paper): ``what``
+    differs, ``why``, and ``option``, the ``-o key=value`` that removes it (None: no option does). A method's
+    :attr:`Method.deviations` lists them; an empty list is an explicit claim of fidelity."""
+
+    what: str
+    why: str
+    option: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"what": self.what, "why": self.why, "option": self.option}
+
+
+@dataclass(frozen=True)
 class MethodContext:
     """What the trainer hands a method: its communicator and the shape of training."""
 
@@ -125,6 +139,15 @@ class Method:
     # Copies of a hidden layer's halo rows the method holds at its peak (histories, rows and gradients in flight):
     # what `satbench run` adds to its memory estimate before any worker starts (satbench.runtime.memory).
     halo_copies: ClassVar[float] = 0.0
+    # Its fidelity, as data (`satbench methods`, docs/methods.md): the paper it implements (a citation; "ours: ..."
+    # for a method of this benchmark's own), the authors' public code (a GitHub "owner/name", with in ``code_note``
+    # where in it; or None, with in ``code_note`` why there is none) and its deviations from that code (a tuple of
+    # Deviation; empty: faithful). None means undeclared, which a plug-in may leave and a built-in method may not
+    # (tests/test_methods.py).
+    paper: ClassVar[str | None] = None
+    code: ClassVar[str | None] = None
+    code_note: ClassVar[str] = ""
+    deviations: ClassVar[tuple[Deviation, ...] | None] = None
 
     def __init__(self, context: "MethodContext", **options: Any):
         self.comm = context.comm
@@ -395,6 +418,16 @@ _REGISTRY: dict[str, type[Method]] = {}
 _discovered = False
 
 
+class _Inherit:
+    """An :class:`OnBase` field left to its method's class."""
+
+    def __repr__(self) -> str:
+        return "INHERIT"
+
+
+INHERIT: Any = _Inherit()
+
+
 @dataclass(frozen=True)
 class OnBase:
     """A registered method that holds a base: ``method`` (an :class:`Alleviation`) with its options' defaults replaced
@@ -408,6 +441,17 @@ class OnBase:
     description: str
     defaults: tuple[tuple[str, Any], ...] = ()
     exact_first_layer: bool = False  # built on --exact-first-layer
+    # Its fidelity (see Method): ``method``'s unless given here (a variant of its own, such as SAT on another base).
+    paper: str | None = INHERIT
+    code: str | None = INHERIT
+    code_note: str = INHERIT
+    deviations: tuple[Deviation, ...] | None = INHERIT
+    module: str = ""  # the module that registered it
+
+    def __post_init__(self):
+        for key in ("paper", "code", "code_note", "deviations"):
+            if getattr(self, key) is INHERIT:
+                object.__setattr__(self, key, getattr(self.method, key))
 
     @property
     def family(self) -> str:
@@ -473,13 +517,20 @@ class OnBase:
 
 
 def register_on_base(name: str, method: type[Alleviation], base: str, description: str,
-                     exact_first_layer: bool = False, **defaults) -> OnBase:
-    """Register ``method`` on the method registered as ``base``, under ``name``, with its own option defaults."""
+                     exact_first_layer: bool = False, *, paper: str | None = INHERIT, code: str | None = INHERIT,
+                     code_note: str = INHERIT, deviations: tuple[Deviation, ...] | None = INHERIT,
+                     **defaults) -> OnBase:
+    """Register ``method`` on the method registered as ``base``, under ``name``, with its own option defaults and,
+    where they are not ``method``'s, its own fidelity declarations (see :class:`Method`)."""
     unknown = sorted(set(defaults) - set(method.options))
     if unknown:
         raise TypeError(f"{method.__qualname__} has no options {unknown}")
+    caller = sys._getframe(1)
+    if caller.f_code.co_name == "sat_variant" and caller.f_back is not None:  # it registers for its caller
+        caller = caller.f_back
+    module = caller.f_globals.get("__name__", "")
     return register_method(OnBase(name, method, base, description, tuple(sorted(defaults.items())),
-                                  exact_first_layer))
+                                  exact_first_layer, paper, code, code_note, deviations, module))
 
 
 def register_method(entry):
@@ -594,6 +645,61 @@ def discover_methods() -> dict[str, type[Method]]:
     return dict(_REGISTRY)
 
 
+def origin(entry) -> str:
+    """The module that registered ``entry``."""
+    return entry.module if isinstance(entry, OnBase) else getattr(entry, "__module__", "")
+
+
+def is_builtin(entry) -> bool:
+    """Registered by the built-in plug-ins or :data:`PLUGIN_MODULES` (not by a user's plug-in)."""
+    module = origin(entry)
+    return any(module == package or module.startswith(f"{package}.") for package in (BUILTIN_PLUGINS,
+                                                                                      *PLUGIN_MODULES))
+
+
+def fidelity_problems(name: str, entry) -> list[str]:
+    """What is missing or malformed in a method's fidelity declaration (:class:`Method`'s ``paper``, ``code``,
+    ``code_note``, ``deviations``); empty when it is complete."""
+    import re
+
+    problems = []
+    paper, code, note = getattr(entry, "paper", None), getattr(entry, "code", None), getattr(entry, "code_note", "")
+    deviations = getattr(entry, "deviations", None)
+    if not (isinstance(paper, str) and paper.strip()):
+        problems.append(f"{name}: no paper (a citation, or 'ours: ...')")
+    if code is None:
+        if not (isinstance(note, str) and note.strip()):
+            problems.append(f"{name}: code is None without a reason (code_note)")
+    elif not (isinstance(code, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", code)):
+        problems.append(f"{name}: code must be a GitHub 'owner/name', got {code!r}")
+    if deviations is None:
+        problems.append(f"{name}: no deviations attribute (an empty tuple claims fidelity)")
+        return problems
+    if not isinstance(deviations, (tuple, list)):
+        return problems + [f"{name}: deviations must be a tuple of Deviation, got {type(deviations).__name__}"]
+    for index, deviation in enumerate(deviations):
+        where = f"{name}: deviation {index + 1}"
+        if not isinstance(deviation, Deviation):
+            problems.append(f"{where} is a {type(deviation).__name__}, not a Deviation")
+            continue
+        if not (deviation.what.strip() and deviation.why.strip()):
+            problems.append(f"{where} needs what and why")
+        if deviation.option is None:
+            continue
+        key, equals, value = deviation.option.partition("=")
+        if not equals or key not in entry.options:
+            problems.append(f"{where}: option {deviation.option!r} is not KEY=VALUE with one of its options")
+            continue
+        try:
+            resolved = resolve_options(entry, {key: value})[key]
+        except ConfigError as error:
+            problems.append(f"{where}: option {deviation.option!r}: {error}")
+            continue
+        if resolved == entry.options[key].default:
+            problems.append(f"{where}: option {deviation.option!r} is the default, which has the deviation")
+    return problems
+
+
 def get_method(name: str) -> type[Method]:
     methods = discover_methods()
     if name not in methods:
@@ -627,8 +733,37 @@ def registry_as_json() -> str:
                               "shares_base_control": method.shares_base_control,
                               "weight_sync": method.weight_sync, "local_steps": method.local_steps,
                               "train_graph": method.train_graph, "exact_first_layer": method.exact_first_layer,
-                              "options": {key: option.as_json() for key, option in method.options.items()}}
+                              "options": {key: option.as_json() for key, option in method.options.items()},
+                              **_fidelity_json(method)}
                        for name, method in sorted(discover_methods().items())}, indent=1, default=str)
+
+
+def _fidelity_json(method) -> dict[str, Any]:
+    deviations = getattr(method, "deviations", None)
+    return {"paper": getattr(method, "paper", None), "code": getattr(method, "code", None),
+            "code_note": getattr(method, "code_note", "") or None,
+            "deviations": None if deviations is None else [deviation.as_json() if isinstance(deviation, Deviation)
+                                                           else str(deviation) for deviation in deviations]}
+
+
+def _fidelity_lines(method) -> list[str]:
+    """``satbench methods``: the paper, the authors' code and each deviation (what, and the option removing it)."""
+    paper, code, note = (getattr(method, key, None) for key in ("paper", "code", "code_note"))
+    deviations = getattr(method, "deviations", None)
+    lines = [f"    paper: {paper or 'not declared'}"]
+    if code:
+        lines.append(f"    authors' code: {code}" + (f" ({note})" if note else ""))
+    else:
+        lines.append(f"    authors' code: none" + (f": {note}" if note else ""))
+    if deviations is None:
+        lines.append("    deviations: not declared")
+    elif not deviations:
+        lines.append("    deviations: none (faithful)")
+    else:
+        for deviation in deviations:
+            removed = f" [-o {deviation.option}]" if getattr(deviation, "option", None) else ""
+            lines.append(f"    deviation: {getattr(deviation, 'what', deviation)}{removed}")
+    return lines
 
 
 def describe_methods() -> str:
@@ -659,6 +794,7 @@ def describe_methods() -> str:
             base = f", base: {method.base} (fresh-halo control: {control})"
         lines.append(f"    family: {method.family}{base}, weight sync: {method.weight_sync}, local steps: "
                      f"{method.local_steps}")
+        lines += _fidelity_lines(method)
         own, shared = [], {}
         for key, option in method.options.items():
             if (key, option.help) in group_of:
@@ -671,6 +807,7 @@ def describe_methods() -> str:
         lines += own
         for index, differs in sorted(shared.items()):
             lines.append(f"    options [{index}]" + (f", except {', '.join(differs)}" if differs else ""))
+    lines += ["", "Why each deviation: satbench methods --json, or docs/methods.md (satbench methods --markdown)."]
     if groups:
         lines += ["", "Shared options [N] (-o KEY=VALUE), with their usual default:"]
         for index, (names, keys) in enumerate(groups.items(), start=1):
@@ -679,3 +816,48 @@ def describe_methods() -> str:
                 flag = next((o.flag for _, m in methods for k, o in m.options.items() if k == key and o.flag), None)
                 lines.append(f"    -o {key}={usual[key, meaning]}{f' ({flag})' if flag else ''}  {meaning}")
     return "\n".join(lines)
+
+
+def _cell(text: str | None) -> str:
+    return (text or "").replace("|", "\\|").replace("\n", " ").strip()
+
+
+def render_fidelity_table() -> str:
+    """docs/methods.md: one table of every built-in method's paper, its authors' code and its deviations from that
+    code, each with why and the ``-o key=value`` that removes it (``satbench methods --markdown``; a test holds the
+    file to it)."""
+    lines = [
+        "# Methods: faithful to the authors' code, or the difference named",
+        "",
+        "Each built-in method declares, beside its paper, its authors' public code and every way it deviates from",
+        "that code (or, where there is none, from its paper), as data (`paper`, `code`, `deviations` in",
+        "`satbench/methods.py`'s `Method`; `satbench methods`, `satbench methods --json`). This file is what",
+        "`satbench methods --markdown` renders from the registry; `tests/test_methods.py` fails when it differs.",
+        "\"none (faithful)\" is an explicit claim of fidelity. *Option* is the `-o key=value` that removes the",
+        "deviation, where one does.",
+        "",
+        "Common to every method, and not repeated below: partition-parallel training, full-batch on one partition per",
+        "worker; dropout masks keyed by global node id (a halo row carries its owner's mask, so that `exact` equals",
+        "full-graph training); evaluation by an exact full-graph pass.",
+        "",
+        "| method | paper | authors' code | deviation | why | option |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, method in sorted(discover_methods().items()):
+        if not is_builtin(method):
+            continue
+        code = f"[{method.code}](https://github.com/{method.code})" if method.code else "none"
+        if method.code_note:
+            code += f" ({method.code_note})" if method.code else f": {method.code_note}"
+        head = [f"`{name}`", _cell(method.paper), _cell(code)]
+        deviations = method.deviations
+        if deviations is None:
+            lines.append("| " + " | ".join(head + ["not declared", "", ""]) + " |")
+            continue
+        if not deviations:
+            lines.append("| " + " | ".join(head + ["none (faithful)", "", ""]) + " |")
+        for index, deviation in enumerate(deviations):
+            cells = head if index == 0 else ["", "", ""]
+            option = f"`-o {deviation.option}`" if deviation.option else ""
+            lines.append("| " + " | ".join(cells + [_cell(deviation.what), _cell(deviation.why), option]) + " |")
+    return "\n".join(lines) + "\n"

@@ -51,6 +51,13 @@ class LocalGraph:
     num_targets: int | None = None
     # GCN's and SAGE's aggregation into the target rows; None for GAT, which needs edge_index.
     aggregation: SparseAggregation | None = None
+    # Halo rows recomputed from in-partition messages (``num_targets`` covers them) with each layer's weights
+    # detached, as LMC's authors compute out-of-batch rows (``MaskGCNConv``: ``out[batch_size:] @ weight.detach()``;
+    # biases stay live, as theirs): a gradient reaching such a row flows into the rows it was computed from, never
+    # into the weights, so the weight gradient comes from the inner rows only. ``aggregation`` then covers the inner
+    # rows and ``halo_aggregation`` the halo rows (GCN, SAGE); GAT computes them with its weights detached.
+    halo_weights_detached: bool = False
+    halo_aggregation: SparseAggregation | None = None
 
     def __post_init__(self):
         if self.num_targets is None:
@@ -274,15 +281,32 @@ class LayerwiseGNN(nn.Module):
         return [conv.out_channels * getattr(conv, "heads", 1) for conv in self.convs[:-1]]
 
     def conv(self, layer: int, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
-        """Layer ``layer``'s convolution; rows beyond ``graph.num_targets`` in the output, if any, are not used."""
+        """Layer ``layer``'s convolution; rows beyond ``graph.num_targets`` in the output, if any, are not used.
+        With ``graph.halo_weights_detached`` the rows beyond ``graph.num_inner`` are computed with the layer's
+        weights detached (its biases live)."""
         conv = self.convs[layer]
+        split = graph.halo_weights_detached and graph.num_targets > graph.num_inner
         if graph.aggregation is not None and isinstance(conv, GCNConv):  # GCNConv.forward: lin, propagate, bias
-            return graph.aggregation(conv.lin(h)) + conv.bias
+            out = graph.aggregation(conv.lin(h))
+            if split:
+                out = torch.cat([out, graph.halo_aggregation(F.linear(h, conv.lin.weight.detach()))])
+            return out + conv.bias
         if graph.aggregation is not None and isinstance(conv, SAGEConv):  # SAGEConv.forward (root weight, no norm)
-            return conv.lin_l(graph.aggregation(h)) + conv.lin_r(h[: graph.num_targets])
-        if isinstance(conv, GCNConv):
-            return conv(h, graph.edge_index, graph.edge_weight)
-        return conv(h, graph.edge_index)
+            roots = graph.num_inner if split else graph.num_targets
+            out = conv.lin_l(graph.aggregation(h)) + conv.lin_r(h[:roots])
+            if split:
+                halo = (F.linear(graph.halo_aggregation(h), conv.lin_l.weight.detach(), conv.lin_l.bias)
+                        + F.linear(h[roots: graph.num_targets], conv.lin_r.weight.detach(), conv.lin_r.bias))
+                out = torch.cat([out, halo])
+            return out
+        args = (h, graph.edge_index, graph.edge_weight) if isinstance(conv, GCNConv) else (h, graph.edge_index)
+        out = conv(*args)
+        if split:  # the layer again with its weights detached, for the halo rows
+            detached = {name: value if name.rsplit(".", 1)[-1] == "bias" else value.detach()
+                        for name, value in conv.named_parameters()}
+            halo = torch.func.functional_call(conv, detached, args)[graph.num_inner: graph.num_targets]
+            out = torch.cat([out[: graph.num_inner], halo])
+        return out
 
     def first_layer_halo(self, aggregate: torch.Tensor, x_halo: torch.Tensor) -> torch.Tensor:
         """Layer-1 rows of halo nodes from their static input aggregate (:func:`first_layer_aggregate`, computed by

@@ -46,7 +46,8 @@ def local_graph(part: Part, model: str, device: torch.device, kind: str = "full"
 
     ``full``: every edge into an inner row (exact aggregation). ``inner``: only edges between inner rows, with
     degrees counted inside the part (partition-based training). ``partial_halo``: also the reversed cut edges, into
-    halo rows, so a layer recomputes halo rows from in-partition messages.
+    halo rows, so a layer recomputes halo rows from in-partition messages, with its weights detached there
+    (:attr:`LocalGraph.halo_weights_detached`: LMC's authors' out-of-batch rows).
 
     GCN and SAGE also get the sparse aggregation their layers use (see :mod:`satbench.models`).
     """
@@ -64,10 +65,17 @@ def local_graph(part: Part, model: str, device: torch.device, kind: str = "full"
         edge_weight = edge_weight.to(device)
     num_rows = part.num_inner + part.num_halo
     edge_index = edge_index.to(device)
-    aggregation = None
-    if model in ("gcn", "sage"):
+    aggregation = halo_aggregation = None
+    if model in ("gcn", "sage") and kind == "partial_halo":  # halo rows apart: their weights are detached
+        into_inner = edge_index[1] < part.num_inner
+        weights = (None, None) if edge_weight is None else (edge_weight[into_inner], edge_weight[~into_inner])
+        aggregation = SparseAggregation(edge_index[:, into_inner], part.num_inner, num_rows, weights[0])
+        halo_edges = edge_index[:, ~into_inner] - torch.tensor([[0], [part.num_inner]], device=edge_index.device)
+        halo_aggregation = SparseAggregation(halo_edges, part.num_halo, num_rows, weights[1])
+    elif model in ("gcn", "sage"):
         aggregation = SparseAggregation(edge_index, num_targets, num_rows, edge_weight)
-    return LocalGraph(edge_index, part.num_inner, part.local_nodes.to(device), edge_weight, num_targets, aggregation)
+    return LocalGraph(edge_index, part.num_inner, part.local_nodes.to(device), edge_weight, num_targets, aggregation,
+                      halo_weights_detached=kind == "partial_halo", halo_aggregation=halo_aggregation)
 
 
 def loss_sum(logits: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
@@ -260,9 +268,13 @@ class Trainer:
             trace[layer] = (h_inner, halo)
             return halo
 
+        training = self.model.training  # asked between steps (REST's refresh_steps): the step trains as it would
         self.model.eval()
-        with self.comm.meter.booked_as("halo"):
-            self.model(self.x, self.eval_graph, record_exact, sum_across=self.comm.sum_across)
+        try:
+            with self.comm.meter.booked_as("halo"):
+                self.model(self.x, self.eval_graph, record_exact, sum_across=self.comm.sum_across)
+        finally:
+            self.model.train(training)
         return trace
 
     @torch.no_grad()

@@ -15,6 +15,7 @@ from runs import TINY_GRAPH, load_record, without_timings
 from satbench.comm import Position
 from satbench.config import RunConfig
 from satbench.data import load_dataset
+from satbench.errors import ConfigError
 from satbench.runtime.launch import launch, prepare
 from satbench.halo import HaloRows, HaloSeam
 from satbench.partition import build_parts, load_part
@@ -176,20 +177,77 @@ def test_lmc_pushes_as_many_halo_gradient_bytes_as_exact_and_as_many_rows_as_gas
 
 
 @pytest.mark.parametrize("model", ["gcn", "sage"])
-def test_lmc_with_exact_in_partition_rows_is_exact(tmp_path, model):
+def test_lmc_with_exact_in_partition_rows_uses_exact_rows(tmp_path, model):
     """On a bipartite graph split by side every input of every halo row is held where it is used, so α = 1 and the
-    in-partition rows are exact: LMC (whose gradients then take the in-partition path) trains as exact does."""
+    in-partition rows are exact: LMC's forward pass is exact's at every step (its first loss is exact's). Its weight
+    gradient is not: the halo rows are computed with detached weights (the authors' ``MaskGCNConv``), so the terms
+    of a peer's loss through a row this worker owns are missing, and the runs part after the first step."""
     edges, owner = bipartite_graph()
     spec, meta, parts = hand_partition(tmp_path, edges, owner, seed=1)
     settings = dict(model=model, epochs=5, hidden=8, layers=3, dropout=0.5, staleness_every=1)
-    lmc_rows, lmc_weights = run_local(_fit, 2, spec, meta, parts, dict(settings, method="lmc"))[0]
-    exact_rows, exact_weights = run_local(_fit, 2, spec, meta, parts, dict(settings, method="exact"))[0]
-    assert [row["loss"] for row in lmc_rows] == pytest.approx([row["loss"] for row in exact_rows], abs=1e-5)
-    for name, value in exact_weights.items():
-        torch.testing.assert_close(lmc_weights[name], value, atol=1e-5, rtol=0, msg=name)
+    lmc_rows, _ = run_local(_fit, 2, spec, meta, parts, dict(settings, method="lmc"))[0]
+    exact_rows, _ = run_local(_fit, 2, spec, meta, parts, dict(settings, method="exact"))[0]
+    assert lmc_rows[0]["loss"] == pytest.approx(exact_rows[0]["loss"], abs=1e-5)
     assert all(layer["rel_error"] <= 1e-5 for row in lmc_rows for layer in row["staleness"])
+    assert abs(lmc_rows[-1]["loss"] - exact_rows[-1]["loss"]) > 1e-5  # the weight gradients differ
     gas_rows, _ = run_local(_fit, 2, spec, meta, parts, dict(settings, method="gas"))[0]
-    assert abs(gas_rows[-1]["loss"] - exact_rows[-1]["loss"]) > 1e-4  # the halo matters: the equality is LMC's
+    assert abs(gas_rows[-1]["loss"] - exact_rows[-1]["loss"]) > 1e-4  # the halo matters
+
+
+def _lmc_weight_gradients(rank, world_size, spec, meta, parts, settings):
+    """One LMC step; per layer and weight (biases apart), this worker's share of the gradient from its inner rows
+    only and from every row its layers computed (inner and halo), by PyG's layer on the step's inputs with the
+    step's weights, and the model's all-reduced gradient."""
+    import copy
+
+    trainer = _trainer(rank, world_size, spec, meta, parts, settings)
+    before = copy.deepcopy(trainer.model)
+    original, records = trainer.model.conv, []
+
+    def recording(layer, h, graph):
+        out = original(layer, h, graph)
+        if graph is trainer.train_graph and torch.is_grad_enabled():
+            record = {"layer": layer, "h": h.detach().clone()}
+            out.register_hook(lambda grad: record.__setitem__("grad", grad.clone()))
+            records.append(record)
+        return out
+
+    trainer.model.conv = recording
+    trainer.train_epoch(1)
+    graph, shares = trainer.train_graph, {}
+    for record in records:
+        conv = before.convs[record["layer"]]
+        weights = {name: value for name, value in conv.named_parameters() if not name.endswith("bias")}
+        args = (record["h"], graph.edge_index) + ((graph.edge_weight,) if settings["model"] == "gcn" else ())
+        out = conv(*args)[: graph.num_targets]
+        grad = record["grad"][: graph.num_targets]
+        for rows, key in ((graph.num_inner, "inner"), (graph.num_targets, "all")):
+            values = torch.autograd.grad(out[:rows], list(weights.values()), grad[:rows], retain_graph=True)
+            for name, value in zip(weights, values):
+                shares[(record["layer"], name, key)] = value
+    actual = {(layer, name): value.grad.clone() for layer, conv in enumerate(trainer.model.convs)
+              for name, value in conv.named_parameters() if not name.endswith("bias")}
+    return shares, actual
+
+
+@pytest.mark.parametrize("model", ["gcn", "sage", "gat"])
+def test_lmcs_weight_gradient_comes_from_the_inner_rows_only(tmp_path, model):
+    """The authors compute out-of-batch rows with detached weights (``MaskGCNConv``: ``out[batch_size:] @
+    self.weight.detach()``), so the weight gradient is the in-batch rows' alone: summed over workers, the gradient of
+    every layer's weights is what the inner rows' outputs give, not what the halo rows recomputed here add."""
+    spec, meta, parts = hand_partition(tmp_path, HAND_EDGES, HAND_OWNER)
+    settings = dict(method="lmc", model=model, epochs=1, hidden=4, heads=2, layers=3, dropout=0.0,
+                    staleness_every=0)
+    results = run_local(_lmc_weight_gradients, 2, spec, meta, parts, settings)
+    actual = results[0][1]
+    torch.testing.assert_close(results[1][1], actual)  # all-reduced: the same on every worker
+    differs = 0
+    for (layer, name), grad in actual.items():
+        inner = sum(shares[(layer, name, "inner")] for shares, _ in results)
+        every_row = sum(shares[(layer, name, "all")] for shares, _ in results)
+        torch.testing.assert_close(grad, inner, rtol=1e-4, atol=1e-6, msg=f"layer {layer} {name}")
+        differs += int(not torch.allclose(every_row, inner, rtol=1e-3, atol=1e-5))
+    assert differs > 0  # the halo rows' share is not nothing: the old (live-weight) gradient fails this test
 
 
 # -- REST -------------------------------------------------------------------------------------------------------------
@@ -232,6 +290,35 @@ def test_rest_refreshing_every_epoch_has_exact_rows_at_every_epoch_start(tiny_me
     assert len({layer["local_step"] for row in rest for layer in row["staleness"]}) > 1
     digest = fit_tiny(tiny_meta, "digest", method_options={"sync_period": 4})
     assert all(layer["rel_error"] > 1e-3 for row in digest[1:] for layer in row["staleness"])  # what REST removes
+
+
+def test_rest_refreshing_every_step_trains_on_exact_rows_at_every_step(tiny_meta):
+    """refresh_steps = 1: a forward-only exact pass before every step but the first (whose rows are the fill, of the
+    same weights), between DIGEST's local steps, so at dropout 0 the rows used are exact wherever the seeded schedule
+    measures (every local step of an epoch, over the run), each refresh costing one exact forward pass of traffic.
+    The epoch schedule cannot express it: its rows are stale after the epoch's first step."""
+    settings = dict(epochs=6, method_options={"sync_period": 4})
+    digest = fit_tiny(tiny_meta, "digest", **settings)
+    rest = fit_tiny(tiny_meta, "rest", **dict(settings, method_options={"sync_period": 4, "refresh_steps": 1}))
+    for row in rest:
+        for layer in row["staleness"]:
+            assert layer["rel_error"] <= 1e-6, (row["epoch"], layer["local_step"])
+            first = row["epoch"] == 1 and layer["local_step"] == 0
+            assert layer["age_steps"] == (1 if first else 0), (row["epoch"], layer["local_step"])
+    assert {layer["local_step"] for row in rest for layer in row["staleness"]} == {0, 1, 2}
+    exact_forward = 2 * sum(tiny_meta["partition"]["halo_sizes"]) * 8 * 4
+    refreshes = [row["halo_bytes"] - base["halo_bytes"] for row, base in zip(rest, digest)]
+    assert refreshes == [2 * exact_forward] + [3 * exact_forward] * 5  # steps 1, 2, then every step
+    by_epoch = fit_tiny(tiny_meta, "rest", **dict(settings, method_options={"sync_period": 4, "refresh_every": 1}))
+    assert any(layer["rel_error"] > 1e-3 for row in by_epoch for layer in row["staleness"] if layer["local_step"])
+
+
+def test_rest_takes_one_refresh_schedule():
+    from satbench.methods import get_method, resolve_options
+
+    with pytest.raises(ConfigError, match="refresh_steps replaces refresh_every"):
+        resolve_options(get_method("rest"), {"refresh_steps": 2, "refresh_every": 3})
+    assert resolve_options(get_method("rest"), {"refresh_steps": 2})["refresh_steps"] == 2
 
 
 # -- staleness weighting --------------------------------------------------------------------------------------------

@@ -264,3 +264,130 @@ def test_the_readme_example_method_runs_as_written_with_its_control(tmp_path):
     errors = [row["staleness"][0]["rel_error"] for row in records["method"]]
     assert errors[0] <= 1e-6 and errors[3] <= 1e-6 and min(errors[1], errors[2], errors[4]) > 0
     assert all(row["staleness"][0]["rel_error"] <= 1e-6 for row in records["fresh"])
+
+
+# -- SANCUS's halo gradients ------------------------------------------------------------------------------------------
+
+
+def _fit_with_weights(rank, world_size, meta, settings):
+    config = RunConfig(dataset=TINY_GRAPH, workers=world_size, progress=False, **settings).validate()
+    trainer = Trainer(config, meta, load_part(meta["partition_dir"], rank), torch.device("cpu"))
+    return trainer.fit(), {name: value.detach().clone() for name, value in trainer.model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def tiny_meta(tmp_path_factory):
+    return prepare(RunConfig(dataset=TINY_GRAPH, workers=2, cache_dir=str(tmp_path_factory.mktemp("cache"))))
+
+
+def test_sancus_sends_the_halo_gradients_to_their_owners(tiny_meta):
+    """As the authors' backward broadcasts every partition's gradient: with threshold 0 (every changed row is
+    re-broadcast, so the rows used are the current ones) the owners receive their rows' gradients and SANCUS trains
+    exactly as ``exact`` does, with exact's halo_grad bytes; without them (halo_grad=none, the old behaviour) it
+    does not."""
+    settings = dict(epochs=4, hidden=8, layers=3, dropout=0.0, staleness_every=1)
+    exact_rows, exact_weights = run_local(_fit_with_weights, 2, tiny_meta, dict(settings, method="exact"))[0]
+    for mode in ("always", "none"):
+        options = {"threshold": 0.0, "halo_grad": mode}
+        rows, weights = run_local(_fit_with_weights, 2, tiny_meta, dict(settings, method="sancus",
+                                                                         method_options=options))[0]
+        same = all(torch.allclose(weights[name], value, atol=1e-5, rtol=0) for name, value in exact_weights.items())
+        assert same == (mode == "always"), mode
+        assert [row["loss"] == pytest.approx(exact["loss"], abs=1e-5) for row, exact in zip(rows, exact_rows)] == [
+            True] + [mode == "always"] * 3
+        grad_bytes = [row["halo_grad_bytes"] for row in rows]
+        assert grad_bytes == ([row["halo_grad_bytes"] for row in exact_rows] if mode == "always" else [0] * 4)
+        assert all(layer["rel_error"] <= 1e-5 for row in rows for layer in row["staleness"])
+
+
+def test_sancus_sends_gradients_of_the_rows_broadcast_this_step_only_when_asked(tiny_meta):
+    """halo_grad=broadcast: the gradients go back exactly for the rows broadcast at the step (a huge threshold, so
+    only the staleness bound of 2 epochs re-broadcasts: epochs 2 and 4), as many bytes as the rows."""
+    options = {"threshold": 1e9, "staleness_bound": 2, "halo_grad": "broadcast"}
+    rows = run_local(_fit_with_weights, 2, tiny_meta, dict(method="sancus", epochs=4, hidden=8, layers=3,
+                                                             dropout=0.0, staleness_every=1,
+                                                             method_options=options))[0][0]
+    assert [row["halo_grad_bytes"] for row in rows] == [row["halo_bytes"] for row in rows]
+    assert [row["halo_bytes"] > 0 for row in rows] == [False, True, False, True]
+
+
+# -- fidelity: each method's paper, its authors' code and its deviations, as data --------------------------------------
+
+
+def test_every_builtin_method_declares_its_paper_code_and_deviations():
+    """A built-in method names its paper, its authors' code (or why there is none) and its deviations from that
+    code (an empty tuple claims fidelity), each a Deviation whose option, if any, is one of its -o KEY=VALUE that
+    resolves and differs from the default."""
+    from satbench.methods import fidelity_problems, is_builtin
+
+    methods = discover_methods()
+    builtin = {name: entry for name, entry in methods.items() if is_builtin(entry)}
+    assert set(builtin) >= {"exact", "partition", "gas", "digest", "pipegcn", "pipegcn-gf", "sancus", "graphfm",
+                            "lmc", "rest", "sat", "sat+gas", "sat+pipegcn", "sat-plus", "sat-layer1",
+                            "staleness-weighted", "staleness-weighted+gas"}
+    problems = [problem for name, entry in sorted(builtin.items()) for problem in fidelity_problems(name, entry)]
+    assert not problems, "\n".join(problems)
+    assert builtin["exact"].deviations == ()  # an explicit claim of fidelity
+    assert builtin["sancus"].code == "chenzhao/light-dist-gnn" and builtin["staleness-weighted"].code is None
+    assert "VISAGNN" in builtin["staleness-weighted"].paper and builtin["staleness-weighted"].paper.startswith("ours")
+    options = {deviation.option for entry in builtin.values() for deviation in entry.deviations}
+    assert {"start=zeros", "refresh_steps=1"} <= options
+
+
+def test_a_method_without_paper_or_deviations_fails_the_fidelity_check_and_a_plugin_may_leave_them():
+    from satbench.methods import Deviation, Method, OnBase, fidelity_problems, is_builtin
+
+    class Undeclared(Method):
+        name = "undeclared"
+
+    class Declared(Method):
+        name = "declared"
+        paper, code, deviations = "Someone. A paper. 2024", "someone/code", (Deviation("what", "why"),)
+
+    assert any("no paper" in problem for problem in fidelity_problems("undeclared", Undeclared))
+    assert any("no deviations attribute" in problem for problem in fidelity_problems("undeclared", Undeclared))
+    assert fidelity_problems("declared", Declared) == []
+    bad = type("Bad", (Declared,), {"code": None, "deviations": (Deviation("w", "y", "nope=1"), "a string")})
+    found = fidelity_problems("bad", bad)
+    assert any("without a reason" in p for p in found) and any("not KEY=VALUE" in p for p in found)
+    assert any("not a Deviation" in p for p in found)
+    assert not is_builtin(Undeclared)  # a plug-in (here: this test module) may leave them undeclared
+    held = OnBase("held", get_method("rest").method, "digest", "REST again", deviations=())
+    assert held.paper == get_method("rest").paper and held.deviations == ()  # the held class's unless given
+
+
+def test_the_listing_and_the_json_show_each_methods_fidelity():
+    from satbench.methods import describe_methods, registry_as_json
+
+    listed = json.loads(registry_as_json())
+    assert listed["lmc"]["code"] == "MIRALab-USTC/GNN-LMC" and listed["exact"]["deviations"] == []
+    pipegcn = listed["pipegcn"]["deviations"][0]
+    assert set(pipegcn) == {"what", "why", "option"} and pipegcn["option"] == "start=zeros"
+    assert all(entry["paper"] for entry in listed.values())
+    text = describe_methods()
+    assert "    authors' code: GATECH-EIC/PipeGCN (helper/feature_buffer.py)" in text
+    assert "[-o start=zeros]" in text and "    deviations: none (faithful)" in text
+
+
+def test_docs_methods_md_is_what_the_registry_renders():
+    """docs/methods.md, the fidelity table, is rendered from the registry: `satbench methods --markdown >
+    docs/methods.md` after changing a declaration."""
+    from satbench.methods import render_fidelity_table
+
+    rendered = render_fidelity_table()
+    shipped = (Path(__file__).resolve().parents[1] / "docs" / "methods.md").read_text()
+    assert shipped == rendered, "docs/methods.md differs from the registry: run satbench methods --markdown > " \
+                                "docs/methods.md"
+    for name in ("exact", "lmc", "sat-plus", "staleness-weighted+gas"):
+        assert f"| `{name}` |" in rendered
+
+
+def test_pipegcn_can_start_from_zero_buffers_as_the_authors_do(tiny_meta):
+    """start=zeros: epoch 1 trains on zero halo rows (a relative error of 1), the exact fill's epoch 1 on exact
+    ones; from epoch 2 on both read the rows their owners pushed."""
+    settings = dict(method="pipegcn", epochs=2, hidden=8, layers=3, dropout=0.0, staleness_every=1)
+    exact_fill = run_local(_fit_with_weights, 2, tiny_meta, settings)[0][0]
+    zeros = run_local(_fit_with_weights, 2, tiny_meta, dict(settings, method_options={"start": "zeros"}))[0][0]
+    assert all(layer["rel_error"] <= 1e-6 for layer in exact_fill[0]["staleness"])
+    assert all(layer["rel_error"] == pytest.approx(1.0) for layer in zeros[0]["staleness"])
+    assert all(layer["rel_error"] < 0.9 for layer in zeros[1]["staleness"])

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ..halo import NO_MASK, HaloRows, as_halo_rows
 from ..history import Snapshot
 from ..lazy import lazy
-from ..methods import Alleviation, Method, MethodContext
+from ..methods import Alleviation, Deviation, Method, MethodContext
 from .options import SAT_OPTIONS, check_sat_options, check_sat_run
 
 if TYPE_CHECKING:
@@ -49,6 +49,28 @@ class _LayerState:
     evidence: torch.Tensor | None = None
 
 
+# How SAT here differs from the authors' distributed code (Ziyang-Yu/SAT-DIGEST): every variant that trains the
+# predictor has these (satbench.sat.variants adds a variant's own).
+SAT_DEVIATIONS = (
+    Deviation("the LSTM's window holds the last K (4) snapshots the base received, one per sync; the authors push "
+              "the held halo copy into the window at every forward pass (every local step), so between syncs their "
+              "window fills with copies of one snapshot",
+              "the paper's window is a sequence of historical snapshots; repeated copies of one snapshot give the "
+              "LSTM no change to learn from"),
+    Deviation("the predictor's 2-layer GCN is normalised as GCNConv (self loops, symmetric degrees) over the "
+              "worker's edges into its inner rows and the reversed cut edges; the authors' sums unnormalised "
+              "(normalize=False) over the induced subgraph, halo-to-halo edges and self loops included",
+              "a worker holds no halo-to-halo edges here; the normalisation keeps the predictor's output on the "
+              "scale of the rows whatever the degrees"),
+    Deviation("inner rows enter the predictor's GCN as zeros; the authors pass zero sequences through the LSTM, so "
+              "their inner rows enter as the LSTM's (bias-driven, non-zero) summary of zeros",
+              "the paper's inner rows are zero at the GCN's input"),
+    Deviation("the predictor's optimiser is zeroed before every step; the authors never call zero_grad on it, so "
+              "its gradients accumulate across syncs",
+              "one Adam step per sync on that sync's loss, as the paper states; the accumulation looks unintended"),
+)
+
+
 class SAT(Alleviation):
     """SAT holding a base method (``base``) whose protocol runs underneath; the module docstring states the update
     rule and the options. Registered on its base by :func:`~satbench.sat.variants.sat_variant`, never by itself.
@@ -58,6 +80,11 @@ class SAT(Alleviation):
 
     name = "sat"
     shares_base_control = True
+    paper = ("Bai, Yu, Chai, Cheng, Zhao. Staleness-Alleviated Distributed GNN Training via Online Dynamic-Embedding "
+             "Prediction (SAT). arXiv:2308.13466 (2023)")
+    code = "Ziyang-Yu/SAT-DIGEST"
+    code_note = "digest/models/gcn.py, digest/auxiliary_models/lstm_gcn.py, run/mini_batch.py"
+    deviations = SAT_DEVIATIONS
     options = SAT_OPTIONS
     context_attributes = ("graph", "first_layer")  # the predictor's graph, and --exact-first-layer's rows
 

@@ -4,27 +4,48 @@ a base method held by registry name (never imported: the base is built when the 
 
 from __future__ import annotations
 
-from ..methods import OnBase, register_on_base
-from .method import SAT
+from ..methods import Deviation, OnBase, register_on_base
+from .method import SAT, SAT_DEVIATIONS
 
 SATVariant = OnBase  # what a registered SAT variant is
 
 
 def sat_variant(name: str, base: str, description: str, exact_first_layer: bool = False, **defaults) -> OnBase:
-    """Register a SAT variant on the base method registered as ``base``."""
+    """Register a SAT variant on the base method registered as ``base`` (``defaults``: its option defaults, and
+    ``paper``, ``code``, ``code_note``, ``deviations`` where they are not SAT's)."""
     return register_on_base(name, SAT, base, description, exact_first_layer, **defaults)
 
 
+OURS = "ours, built on SAT (Bai, Yu, Chai, Cheng, Zhao, arXiv:2308.13466, 2023)"
+
+
 sat_variant("sat", "digest", "SAT (faithful): LSTM+GCN halo-embedding prediction on top of DIGEST.")
-sat_variant("sat+gas", "gas", "SAT (faithful) on top of GAS histories.")
-sat_variant("sat+pipegcn", "pipegcn", "SAT (faithful) on top of PipeGCN.")
+sat_variant("sat+gas", "gas", "SAT (faithful) on top of GAS histories.", code="Ziyang-Yu/SAT-GNNAutoscale",
+            code_note="the single-GPU GAS fork; the predictor as in Ziyang-Yu/SAT-DIGEST",
+            deviations=SAT_DEVIATIONS + (
+                Deviation("on this benchmark's distributed GAS (every partition in the batch at every step, rows one "
+                          "step old), not SAT-GNNAutoscale's single-GPU mini-batch GAS; its selection of the epoch "
+                          "by max(validation, test) is not copied (runs report their scores as they are)",
+                          "the benchmark studies distributed staleness; selecting on the test score would leak it"),))
+sat_variant("sat+pipegcn", "pipegcn", "SAT (faithful) on top of PipeGCN.",
+            deviations=SAT_DEVIATIONS + (
+                Deviation("on PipeGCN, a base the authors do not pair SAT with",
+                          "to see whether prediction helps a base whose rows are always one epoch old"),))
 sat_variant("sat-layer1", "digest",
             "SAT-layer1 (ours): exact first-layer halo rows (--exact-first-layer, implied); layer 2 predicted as "
             "the snapshot plus the change of its locally computable pre-activation since it arrived, scaled by a "
             "gain fitted online at every sync, gated per owner.",
-            exact_first_layer=True, residual=True, local_delta=True, gated=True, predictor_steps=0)
+            exact_first_layer=True, residual=True, local_delta=True, gated=True, predictor_steps=0, paper=OURS,
+            code=None, code_note="ours", deviations=(
+                Deviation("exact first-layer halo rows, and layer 2 predicted as its snapshot plus a fitted local "
+                          "change, gated per owner, with no LSTM predictor trained: none of it is SAT's",
+                          "ours: a variant under study; `sat` is SAT as published"),))
 sat_variant("sat-plus", "digest",
             "SAT-plus (ours): residual predictor anchored at the damped linear extrapolation, time-aware, gated "
             "(margin 0.8) with the owners' evidence; 5 steps per sync on a replay buffer of 2.",
             residual=True, time_aware=True, gated=True, gate_margin=0.8, extrapolate=True, predictor_steps=5,
-            replay=2, owner_check=True)
+            replay=2, owner_check=True, paper=OURS, code=None,
+            code_note="ours; its predictor is SAT's, from Ziyang-Yu/SAT-DIGEST", deviations=SAT_DEVIATIONS + (
+                Deviation("a residual predictor anchored at the damped trend, time-aware blending, a gate with the "
+                          "owners' evidence, 5 steps per sync on a replay buffer of 2: none of it is SAT's",
+                          "ours: the variant under study; `sat` is SAT as published"),))
