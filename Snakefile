@@ -10,11 +10,16 @@
 Rules, each named for what it makes. Training, one job per dataset x model x method x W, every seed in one process
 (torch is imported once): `runs` (results/runs/), `controls` (results/controls/: the fresh-halo control of each stale
 method's runs; `controls: false` turns them off), `sweep` (results/sweep/: per sync period), `bandwidth`
-(results/bandwidth/: one job per method, rate and W, each alone on the machine). Then, from every run record and on the
-machine Snakemake runs on (local rules: they only aggregate), `tables` (results/tables/), `figures` (plots/) and
-`data` (results/runs.parquet, results/epochs.parquet). Datasets are prepared and partitioned by the first job that
-needs them (the partition cache is shared and written atomically). A training job's resources (time, memory, GPUs,
-nodes) are estimated from the grid (satbench.workflow.job_resources; README, "On a SLURM cluster").
+(results/bandwidth/: one job per method, rate and W, each alone on the machine), `timing` (results/timing/: one job
+per dataset, model and W, alone on the machine, timing every method of the timing study with worker processes,
+repetition after repetition, the methods in turn within each). The accuracy and staleness grids (runs, controls,
+sweep) run with the config's `launcher` (default inprocess: the W workers as threads of one process); bandwidth and
+timing runs, runs on CUDA and jobs across nodes start one process per worker (satbench.workflow.run_launcher). Then,
+from every run record and on the machine Snakemake runs on (local rules: they only aggregate), `tables`
+(results/tables/), `figures` (plots/) and `data` (results/runs.parquet, results/epochs.parquet). Datasets are
+prepared and partitioned by the first job that needs them (the partition cache is shared and written atomically). A
+training job's resources (time, memory, GPUs, nodes, cores) are estimated from the grid
+(satbench.workflow.job_resources, job_threads; README, "On a SLURM cluster").
 """
 
 from types import SimpleNamespace
@@ -24,9 +29,10 @@ from snakemake.utils import min_version, validate
 
 from satbench.errors import ConfigError
 from satbench.workflow import (
-    BANDWIDTH_PATH, CONTROL_PATH, DATA_DIR, PLOTS_DIR, RUN_PATH, SWEEP_PATH, TABLES_DIR, Run, bandwidth_runs,
-    caption_file, check_config, control_runs, job_argv, job_launcher, job_resources, job_threads, main_runs,
-    rate_from_path, report_outputs, sweep_runs,
+    BANDWIDTH_PATH, CONTROL_PATH, DATA_DIR, PLOTS_DIR, RUN_PATH, SWEEP_PATH, TABLES_DIR, TIMING_PATH, Run,
+    bandwidth_runs, caption_file, check_config, control_runs, job_argv, job_launcher, job_resources, job_threads,
+    main_runs, rate_from_path, report_outputs, sweep_runs, timing_jobs, timing_methods, timing_repeats,
+    timing_resources, timing_script,
 )
 
 min_version("8.0")
@@ -49,6 +55,8 @@ RUNS = [run.path for run in main_runs(config)]
 CONTROLS = [run.path for run in control_runs(config)]
 SWEEP = [run.path for run in sweep_runs(config)]
 BANDWIDTH = [run.path for run in bandwidth_runs(config)]
+TIMING_JOBS = timing_jobs(config)  # (dataset, model, W) -> its runs, in the order the job trains them
+TIMING = [run.path for runs in TIMING_JOBS.values() for run in runs]
 SEEDS = config.get("seeds", [])  # none without a main grid (a bandwidth study alone)
 SWEEP_SEEDS = (config.get("sweep") or {}).get("seeds", [])
 BANDWIDTH_SEEDS = (config.get("bandwidth") or {}).get("seeds", [])
@@ -63,6 +71,7 @@ wildcard_constraints:
     rate=r"[^/]+",
     workers=r"\d+",
     tau=r"\d+",
+    rep=r"\d+",
 
 
 localrules:
@@ -74,7 +83,7 @@ localrules:
 
 def records(wildcards):
     """Every run record of this config; with `--config existing_only=true`, only those already on disk."""
-    planned = RUNS + CONTROLS + SWEEP + BANDWIDTH
+    planned = RUNS + CONTROLS + SWEEP + BANDWIDTH + TIMING
     if str(config.get("existing_only", False)).lower() != "true":
         return planned
     found = [path for path in planned if os.path.exists(path)]
@@ -87,25 +96,32 @@ def training(job, seeds, template):
     """A training rule's threads, params and resources, for the jobs `job(wildcards)` (a satbench.workflow.Run)
     trains for every one of `seeds`, writing `template` with `{seed}` left for `satbench run` to fill in."""
 
-    asked = {}  # each job's resources, worked out once rather than once per resource
-
-    def resources(wildcards, attempt):
-        key = (job(wildcards), attempt)
-        if key not in asked:
-            asked[key] = job_resources(config, key[0], len(seeds), attempt)
-        return asked[key]
-
-    def resource(name):
-        return lambda wildcards, attempt: resources(wildcards, attempt).get(name)
-
     params = {
         "launch": lambda wildcards: job_launcher(config, job(wildcards)),
         "args": lambda wildcards: job_argv(config, job(wildcards), seeds=seeds),
         "out": lambda wildcards: template.format(**{**dict(wildcards.items()), "seed": "{seed}"}),
     }
-    names = ("runtime", "mem_mb", "gpu", "nodes", "tasks", "mpi", "slurm_extra")
     threads = lambda wildcards: job_threads(config, job(wildcards))
-    return SimpleNamespace(threads=threads, params=params, resources={name: resource(name) for name in names})
+    resources = per_resource(lambda wildcards, attempt: job_resources(config, job(wildcards), len(seeds), attempt))
+    return SimpleNamespace(threads=threads, params=params, resources=resources)
+
+
+def per_resource(compute):
+    """Each resource a training rule asks for, as Snakemake asks it (per job and attempt), from
+    ``compute(wildcards, attempt)`` (a dict of them all), worked out once per job rather than once per resource."""
+    asked = {}
+
+    def resource(name):
+        def value(wildcards, attempt):
+            key = (tuple(sorted(wildcards.items())), attempt)
+            if key not in asked:
+                asked[key] = compute(wildcards, attempt)
+            return asked[key].get(name)
+
+        return value
+
+    names = ("runtime", "mem_mb", "gpu", "nodes", "tasks", "mpi", "slurm_extra")
+    return {name: resource(name) for name in names}
 
 
 def main_run(wildcards, **kind):
@@ -125,6 +141,11 @@ BANDWIDTH_JOBS = training(
 )
 
 
+def timing_job(wildcards):
+    """The runs of the timing job these wildcards name."""
+    return TIMING_JOBS[(wildcards.dataset, wildcards.model, int(wildcards.workers))]
+
+
 report: "report/workflow.rst"
 
 
@@ -137,7 +158,7 @@ rule all:
         # The records themselves too: Snakemake (>= 8) does not rerun a job for a deleted intermediate file while
         # the files made from it look up to date, so without this a deleted record would stay deleted and the
         # tables would go on listing it. As targets, a missing record reruns its job, and the tables with it.
-        RUNS + CONTROLS + SWEEP + BANDWIDTH,
+        RUNS + CONTROLS + SWEEP + BANDWIDTH + TIMING,
 
 
 rule runs:
@@ -202,6 +223,29 @@ use rule runs as bandwidth with:
         **BANDWIDTH_JOBS.resources,
     params:
         **BANDWIDTH_JOBS.params,
+
+
+rule timing:
+    """One job per dataset, model and W: every timed method with worker processes, repetition after repetition (rep
+    0: m1 m2 ..., rep 1: m1 m2 ...), so that a method and its base are timed close together on the same machine; a
+    run's seed is its repetition."""
+    output:
+        expand(TIMING_PATH, method=timing_methods(config), rep=range(timing_repeats(config)), allow_missing=True),
+    log:
+        "results/logs/timing/{dataset}/{model}/w{workers}.log",
+    benchmark:
+        "results/benchmarks/timing/{dataset}/{model}/w{workers}.tsv"
+    conda:
+        ENV
+    # Every core, as a bandwidth job (at least a core per worker where Snakemake gives jobs no more, on a cluster):
+    # its epoch times are the measurement.
+    threads: lambda wildcards: max(job_threads(config, timing_job(wildcards)[0]), workflow.cores)
+    resources:
+        **per_resource(lambda wildcards, attempt: timing_resources(config, timing_job(wildcards), attempt)),
+    params:
+        script=lambda wildcards: timing_script(config, wildcards.dataset, wildcards.model, int(wildcards.workers)),
+    shell:
+        "( {params.script} ) > {log} 2>&1"
 
 
 rule tables:

@@ -8,6 +8,14 @@ turns it into run-record paths and ``satbench run`` arguments.
 A config may also hold a bandwidth study (``bandwidth:``): methods timed at W > 1 over emulated links of several
 rates (``satbench run --network RATE``). Its main grid (``methods``, ``workers``, ``seeds``, ``epochs``) is then
 optional: a config without ``methods`` runs its bandwidth study alone.
+
+Launchers. The accuracy and staleness grids (main runs, controls, the sweep) run with the config's ``launcher``
+(default ``inprocess``: a run's W workers as threads of one process, the same records apart from timings, at a
+fraction of the cost); whatever it says, a bandwidth run, a timing run, a run on CUDA (one process per GPU) and a job
+across nodes (torchrun) start one process per worker (``spawn``). Timings come from the timing study
+(``timing:``): one job per (dataset, model, W) runs every timed method with spawned worker processes, repetition
+after repetition, the methods alternating within each, so that a method and its base are timed close together on
+the same machine (:func:`timing_jobs`).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ CONTROL_PATH = "results/controls/{dataset}/{model}/{method}/w{workers}/seed{seed
 SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.json"
 # {rate}: the --network value in tc's spelling, its comma (before a delay) written "-" (rate_path).
 BANDWIDTH_PATH = "results/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}/seed{seed}.json"
+# {rep}: the repetition, which is also the run's --seed (so a method's and its base's runs pair by it).
+TIMING_PATH = "results/timing/{dataset}/{model}/w{workers}/{method}/rep{rep}.json"
 # What the aggregating rules write (`satbench report --tables/--plots/--data`).
 TABLES_DIR = "results/tables"
 PLOTS_DIR = "plots"
@@ -64,16 +74,21 @@ class Run:
     tau: int | None = None  # set for sweep runs
     halo: str = "method"  # "fresh": the run's fresh-halo control
     rate: str | None = None  # set for bandwidth runs: the --network value
+    timed: bool = False  # a run of the timing study (its seed: the repetition)
 
     @property
     def study(self) -> str:
         """What the record will say it belongs to (``satbench run --study``)."""
+        if self.timed:
+            return "timing"
         if self.rate is not None:
             return "bandwidth"
         return "sweep" if self.tau is not None else "control" if self.halo == "fresh" else "main"
 
     @property
     def path(self) -> str:
+        if self.timed:
+            return TIMING_PATH.format(**{**self.__dict__, "rep": self.seed})
         if self.rate is not None:
             return BANDWIDTH_PATH.format(**{**self.__dict__, "rate": rate_path(self.rate)})
         template = SWEEP_PATH if self.tau is not None else CONTROL_PATH if self.halo == "fresh" else RUN_PATH
@@ -148,6 +163,57 @@ def bandwidth_runs(config: dict) -> list[Run]:
             for workers in study["workers"] for seed in study["seeds"]]
 
 
+DEFAULT_REPEATS = 3
+
+
+def timing_methods(config: dict) -> list[str]:
+    """The methods the timing study times: its ``methods``, by default the main grid's."""
+    study = config.get("timing") or {}
+    return list(study.get("methods", config.get("methods", [])))
+
+
+def timing_repeats(config: dict) -> int:
+    return int((config.get("timing") or {}).get("repeats", DEFAULT_REPEATS))
+
+
+def _timed_entries(config: dict) -> list[tuple[str, str, list[int]]]:
+    """(dataset, model, worker counts) of every job of the timing study: each (dataset, model) of the main grid among
+    its ``datasets`` and ``models`` (default: all) that runs every timed method, at its W > 1 among the study's
+    ``workers`` (default: all of them). One job times one list of methods, so a (dataset, model) that narrows its
+    methods is timed only if it keeps all of them; with ``datasets`` given, :func:`check_config` refuses one that
+    does not."""
+    study = config.get("timing")
+    if study is None or "methods" not in config:  # an empty section is a study with every default
+        return []
+    methods = timing_methods(config)
+    entries = []
+    for dataset in study.get("datasets", config["datasets"]):
+        for model, settings in models_of(config, dataset).items():
+            if model not in study.get("models", [model]):
+                continue
+            if not set(methods) <= set(settings.get("methods", config["methods"])):
+                continue
+            grid = settings.get("workers", config["workers"])
+            counts = [w for w in study.get("workers", grid) if w > 1 and w in grid]
+            if counts:
+                entries.append((dataset, model, counts))
+    return entries
+
+
+def timing_jobs(config: dict) -> dict[tuple[str, str, int], list[Run]]:
+    """The timing study, by job: (dataset, model, W) -> its runs in the order the job trains them, repetition after
+    repetition and within each every timed method in turn (rep 0: m1 m2 ...; rep 1: m1 m2 ...). A run's seed is its
+    repetition, so a method's and its base's runs of one repetition, timed close together, pair by seed."""
+    methods, repeats = timing_methods(config), timing_repeats(config)
+    return {(dataset, model, workers): [Run(dataset, model, method, workers, rep, timed=True)
+                                        for rep in range(repeats) for method in methods]
+            for dataset, model, counts in _timed_entries(config) for workers in counts}
+
+
+def timing_runs(config: dict) -> list[Run]:
+    return [run for runs in timing_jobs(config).values() for run in runs]
+
+
 def facts_from_config(config: dict[str, Any]) -> set[str]:
     """What the runs this config plans will have: the facts ``satbench.artefacts`` decides by (a method's family as
     the registry declares it, read as the report reads a record's)."""
@@ -209,31 +275,50 @@ def caption_file(kind: str, name: str) -> str:
     return str(write_caption(kind, name, CAPTIONS_DIR))
 
 
+def _study_section(config: dict, run: Run) -> dict | None:
+    if run.timed:
+        return config.get("timing")
+    return config.get("sweep") if run.tau is not None else config.get("bandwidth") if run.rate is not None else None
+
+
 def run_epochs(config: dict, run: Run) -> int | None:
-    """A job's epochs: its study's own (sweep, bandwidth study), else its model's on that dataset, else the
-    config's (None: none given, which :func:`check_config` refuses)."""
-    study = config.get("sweep") if run.tau is not None else config.get("bandwidth") if run.rate is not None else None
+    """A job's epochs: its study's own (sweep, bandwidth or timing study), else its model's on that dataset, else
+    the config's (None: none given, which :func:`check_config` refuses)."""
+    study = _study_section(config, run)
     if study and "epochs" in study:
         return study["epochs"]
     return models_of(config, run.dataset)[run.model].get("epochs", config.get("epochs"))
 
 
 def measurement_schedule(config: dict, run: Run) -> tuple[int, int]:
-    """(eval_every, staleness_every) of a job. A bandwidth run is timed only: it evaluates its last epoch alone and
-    measures no staleness, since both would cross the shaped links (their time is not in the epoch times, but it
-    lengthens the sweep)."""
-    if run.rate is not None:
+    """(eval_every, staleness_every) of a job. A bandwidth or timing run is timed only: it evaluates its last epoch
+    alone and measures no staleness (over shaped links both would cross them; their time is not in the epoch times,
+    but it lengthens the study)."""
+    if run.rate is not None or run.timed:
         return run_epochs(config, run), 0
     return config.get("eval_every", 1), config.get("staleness_every", 10)
+
+
+DEFAULT_LAUNCHER = "inprocess"
+
+
+def run_launcher(config: dict, run: Run) -> str:
+    """How a job's ``satbench run`` starts its workers (``--launcher``): the config's ``launcher`` (default
+    :data:`DEFAULT_LAUNCHER`) for the accuracy and staleness grids (main runs, controls, the sweep); ``spawn``, one
+    process per worker, for what needs processes: a bandwidth run (network namespaces), a timing run (its times are
+    the measurement), a run on CUDA (one process per GPU) and a job across nodes (torchrun starts the processes)."""
+    if run.rate is not None or run.timed or config["device"] == "cuda" or placement(config, run)[0] > 1:
+        return "spawn"
+    return config.get("launcher", DEFAULT_LAUNCHER)
 
 
 def job_config(config: dict, run: Run, device: str | None = None):
     """The :class:`~satbench.config.RunConfig` of one job (its first seed): the model's settings on that dataset,
     the job's epochs and measurement schedule, its method's options with the sync period (the run's τ in the sweep,
     else the config's), its halo mode and link, and the study and dataset label the record will carry. The one place
-    a job's settings are resolved; :func:`job_argv` and :func:`check_config` both ask it. A job estimated to run
-    longer than ``checkpoint_minutes`` saves checkpoints (:func:`checkpoint_every`), decided for the config's device
-    whatever ``device`` the caller checks it on."""
+    a job's settings are resolved; :func:`job_argv` and :func:`check_config` both ask it. Its launcher is
+    :func:`run_launcher`'s. A job estimated to run longer than ``checkpoint_minutes`` saves checkpoints
+    (:func:`checkpoint_every`), decided for the config's device whatever ``device`` the caller checks it on."""
     from .config import RunConfig
     from .methods import get_method
 
@@ -249,7 +334,8 @@ def job_config(config: dict, run: Run, device: str | None = None):
     job = RunConfig(dataset=dataset["spec"], partitioner=dataset.get("partitioner", "metis"), model=run.model,
                     method=run.method, workers=run.workers, seed=run.seed, device=config["device"],
                     eval_every=eval_every, staleness_every=staleness_every, method_options=options, halo=run.halo,
-                    network=run.rate, study=run.study, labels={"dataset": run.dataset}, **settings)
+                    network=run.rate, launcher=run_launcher(config, run), study=run.study,
+                    labels={"dataset": run.dataset}, **settings)
     every = checkpoint_every(config, job)
     return dataclasses.replace(job, device=device or job.device, checkpoint_every=every)
 
@@ -294,6 +380,11 @@ CUDA_PROCESS_BYTES = 3e9
 HALO_PER_INNER = 1.5
 PLANNED_CLASSES = 128
 DEFAULT_CHECKPOINT_MINUTES = 60
+# The in-process launcher's W workers are threads of one interpreter: what a worker does in Python holds its lock
+# (the GIL), and only torch's kernels run beside one another. This is a worker's interpreter time per forward or
+# backward pass (measured: Cora, exact, GCN 2x16, W = 4 in-process on 2 cores, about 40 ms per epoch of 4 passes
+# for the 4 workers, where the kernels take little: the process kept 0.98 cores busy).
+INTERPRETER_PASS_S = 2.5e-3
 
 
 def graph_size(spec: str) -> tuple[int, int, int] | None:
@@ -310,11 +401,19 @@ def graph_size(spec: str) -> tuple[int, int, int] | None:
 @dataclass(frozen=True)
 class Estimate:
     """What a training job is expected to need: minutes per run (one seed), its time limit for all its seeds
-    (``minutes``) and the host memory of each of its nodes (``mem_mb``)."""
+    (``minutes``), the host memory of each of its nodes (``mem_mb``) and the cores it keeps busy on each
+    (``cores``)."""
 
     run_minutes: float
     minutes: int
     mem_mb: int
+    cores: int = 1
+
+
+def time_limit(run_minutes: float) -> int:
+    """A job's time limit (minutes) for runs estimated at ``run_minutes`` in all: doubled, plus 5 minutes, rounded up
+    to 10 minutes."""
+    return 10 * math.ceil((2 * run_minutes + 5) / 10)
 
 
 def estimate(job, seeds: int = 1, workers_per_node: int | None = None) -> Estimate:
@@ -328,15 +427,22 @@ def estimate(job, seeds: int = 1, workers_per_node: int | None = None) -> Estima
     and staleness measurement, 2 FLOPs per multiply-add; an alleviation method, which holds a base and corrects its
     rows (SAT trains a predictor at every sync), ×3. W workers share it at :data:`FLOPS` each. Each run adds 30 s and the loading
     and partitioning of its graph (E / 500,000 s). The time limit is the runs of every seed, doubled, plus 5 minutes,
-    rounded up to 10 minutes.
+    rounded up to 10 minutes (:func:`time_limit`).
+
+    Cores. A spawned job's workers keep a core each busy. The in-process launcher's workers are threads of one
+    interpreter, which runs one worker's Python at a time: each pass costs every worker :data:`INTERPRETER_PASS_S`
+    there, in turn, besides its kernels (k seconds a worker per pass, beside one another), so the process keeps
+    1 + k / INTERPRETER_PASS_S cores busy, at most W (rounded; at least 1), and its epochs take the workers'
+    interpreter time on top of the kernels' (added to the time above).
 
     Memory, per node. The copy of the graph that each node's first process loads and partitions (features and edge
     index, thrice while partitioning, and the process, :data:`LAUNCHER_BYTES`), and the workers there as the runtime
     estimates them before it starts them (:func:`satbench.runtime.memory.estimate_peak_bytes`, calibrated on real
     runs), each on a part planned as N/W inner rows and :data:`HALO_PER_INNER` times as many halo rows; on CUDA, where
     that estimate is of the device, each worker's host process instead: :data:`CUDA_PROCESS_BYTES` and its part as
-    the runtime's estimate counts it before it moves to the device (features and edges). 1.25× the sum, rounded up to
-    a GB, at least 2 GB.
+    the runtime's estimate counts it before it moves to the device (features and edges); with the in-process
+    launcher, one process for the workers together (:func:`satbench.runtime.memory.machine_peak_bytes`). 1.25× the
+    sum, rounded up to a GB, at least 2 GB.
     """
     from .methods import get_method
     from .runtime.memory import EDGE_BYTES, FEATURE_COPIES, estimate_peak_bytes, machine_peak_bytes
@@ -348,24 +454,29 @@ def estimate(job, seeds: int = 1, workers_per_node: int | None = None) -> Estima
     forward = nodes * (features * width + (layers - 1) * width ** 2) + layers * (edges + nodes) * width
     if job.model == "gat":
         forward *= 3
-    flops = 2 * forward * (3 * resolved.local_steps + 1) * (3 if method.base is not None else 1)
-    epoch_s = flops / (FLOPS[job.device] * workers)
+    passes = (3 * resolved.local_steps + 1) * (3 if method.base is not None else 1)
+    epoch_s = 2 * forward * passes / (FLOPS[job.device] * workers)
+    here = workers_per_node or workers
+    cores = here
+    if job.launcher == "inprocess":
+        kernel_pass_s = 2 * forward / (FLOPS[job.device] * workers)
+        cores = min(here, max(1, round(1 + kernel_pass_s / INTERPRETER_PASS_S)))
+        epoch_s += workers * passes * INTERPRETER_PASS_S
     run_s = 30 + edges / 500_000 + job.epochs * epoch_s
-    minutes = 10 * math.ceil((2 * seeds * run_s / 60 + 5) / 10)
+    minutes = time_limit(seeds * run_s / 60)
 
     inner = math.ceil(nodes / workers)
     halo = min(nodes - inner, math.ceil(HALO_PER_INNER * inner))
     part = {"partition": {"inner_sizes": [inner] * workers, "halo_sizes": [halo] * workers, "num_edges": edges / 2},
             "dataset": {"num_nodes": nodes}, "num_features": features, "num_classes": PLANNED_CLASSES}
-    here = workers_per_node or workers
     if job.device == "cpu":
-        workers_bytes = machine_peak_bytes(estimate_peak_bytes(resolved, part)[:here])
+        workers_bytes = machine_peak_bytes(estimate_peak_bytes(resolved, part)[:here], launcher=job.launcher)
     else:
         part_bytes = FEATURE_COPIES * (inner + halo) * features * 4 + EDGE_BYTES * (edges * inner / nodes + inner)
         workers_bytes = here * (CUDA_PROCESS_BYTES + part_bytes)
     total = LAUNCHER_BYTES + 3 * (4 * nodes * features + 16 * edges) + workers_bytes
     mem_mb = max(2048, 1024 * math.ceil(1.25 * total / 2 ** 30))
-    return Estimate(run_s / 60, minutes, mem_mb)
+    return Estimate(run_s / 60, minutes, mem_mb, cores)
 
 
 def checkpoint_every(config: dict, job) -> int:
@@ -394,11 +505,22 @@ def job_resources(config: dict, run: Run, seeds: int, attempt: int = 1) -> dict[
     nodes asks for ``nodes`` with one task each (``tasks``; ``mpi``: its command starts them itself, through srun)
     and each node's GPUs (``slurm_extra``); its ``gpu`` is 0, since GPUs per job would let SLURM place them
     unevenly. A profile's ``set-resources`` overrides any of these."""
-    nodes, per_node = placement(config, run)
-    job = job_config(config, run)
-    guess = estimate(job, seeds, per_node)
-    gpus = per_node if job.device == "cuda" else 0
-    resources = {"runtime": guess.minutes * attempt, "mem_mb": guess.mem_mb, "gpu": gpus}
+    return _resources(config, [run], seeds, attempt)
+
+
+def timing_resources(config: dict, runs: list[Run], attempt: int = 1) -> dict[str, Any]:
+    """:func:`job_resources` of a timing job, which trains ``runs`` one after another (one seed each): the time of
+    them all, and the memory of the largest."""
+    return _resources(config, runs, 1, attempt)
+
+
+def _resources(config: dict, runs: list[Run], seeds: int, attempt: int) -> dict[str, Any]:
+    nodes, per_node = placement(config, runs[0])
+    jobs = [job_config(config, run) for run in runs]
+    guesses = [estimate(job, seeds, per_node) for job in jobs]
+    minutes = guesses[0].minutes if len(runs) == 1 else time_limit(sum(guess.run_minutes for guess in guesses))
+    gpus = per_node if jobs[0].device == "cuda" else 0
+    resources = {"runtime": minutes * attempt, "mem_mb": max(guess.mem_mb for guess in guesses), "gpu": gpus}
     if nodes > 1:
         extra = "--ntasks-per-node=1" + (f" --gpus-per-node={gpus}" if gpus else "")
         resources.update(gpu=0, nodes=nodes, tasks=nodes, mpi="srun", slurm_extra=extra)
@@ -406,8 +528,14 @@ def job_resources(config: dict, run: Run, seeds: int, attempt: int = 1) -> dict[
 
 
 def job_threads(config: dict, run: Run) -> int:
-    """CPU cores a training job takes on each node: one per worker there."""
-    return placement(config, run)[1]
+    """CPU cores a training job takes on each node: one per worker there, as its workers are processes; with the
+    in-process launcher, the cores its threads keep busy (:func:`estimate`), fewer where the interpreter's lock
+    holds them in turn (so Snakemake may run other jobs beside it)."""
+    per_node = placement(config, run)[1]
+    job = job_config(config, run)
+    if job.launcher != "inprocess":
+        return per_node
+    return estimate(job, 1, per_node).cores
 
 
 def job_launcher(config: dict, run: Run) -> str:
@@ -424,6 +552,16 @@ def job_launcher(config: dict, run: Run) -> str:
     gpus = f" --gpus-per-node={per_node}" if config["device"] == "cuda" else ""
     return (f"srun --nodes={nodes} --ntasks={nodes} --ntasks-per-node=1 --cpus-per-task={per_node}{gpus} "
             f"--kill-on-bad-exit=1 bash -c {shlex.quote(torchrun)} \"$(hostname)\" $((29500 + SLURM_JOB_ID % 20000)) ")
+
+
+def timing_script(config: dict, dataset: str, model: str, workers: int) -> str:
+    """The shell commands of one timing job: a ``satbench run`` per run of :func:`timing_jobs`, in its order (every
+    method in turn, repetition after repetition), joined by ``&&`` so that the job stops at the first failure."""
+    commands = []
+    for run in timing_jobs(config)[(dataset, model, workers)]:
+        commands.append(f"{job_launcher(config, run)}satbench run {job_argv(config, run)} --no-progress "
+                        f"--out {shlex.quote(run.path)}")
+    return " && ".join(commands)
 
 
 def check_config(config: dict) -> None:
@@ -451,6 +589,7 @@ def check_config(config: dict) -> None:
     known = discover_methods()
     sweep = config.get("sweep") or {}
     bandwidth = config.get("bandwidth") or {}
+    timing = config.get("timing") or {}
     if "methods" not in config:
         if not bandwidth:
             fail("no runs: give a main grid (methods, workers, seeds, epochs) or a bandwidth study")
@@ -463,21 +602,52 @@ def check_config(config: dict) -> None:
     per_entry = [method for dataset in config["datasets"] for settings in models_of(config, dataset).values()
                  for method in settings.get("methods", [])]
     for method in (list(config.get("methods", [])) + per_entry + list(sweep.get("methods", []))
-                   + list(bandwidth.get("methods", [])) + list(config.get("method_options") or {})):
+                   + list(bandwidth.get("methods", [])) + list(timing.get("methods", []))
+                   + list(config.get("method_options") or {})):
         if method not in known:
             fail(f"unknown method {method!r}; known: {', '.join(sorted(known))}")
-    for study, section in (("sweep", sweep), ("bandwidth", bandwidth)):
+    for study, section in (("sweep", sweep), ("bandwidth", bandwidth), ("timing", timing)):
         for label in section.get("datasets", []):
             if label not in config["datasets"]:
                 fail(f"{study} dataset {label!r} is not among the datasets ({', '.join(config['datasets'])})")
-        if section and section.get("model") not in MODELS:
+        if section and study != "timing" and section.get("model") not in MODELS:
             fail(f"{study} model {section.get('model')!r} is unknown; choose from {', '.join(MODELS)}")
     for method in sweep.get("methods", []):
         if "sync_period" not in known[method].options:
             fail(f"sweep method {method!r} has no sync_period option")
     if bandwidth:
         _check_bandwidth(bandwidth, fail)
+    if "timing" in config:
+        _check_timing(config, fail)
     _check_runs(config, fail)
+
+
+def _check_timing(config: dict, fail) -> None:
+    """The timing study's own rules: a main grid to time, W > 1 (a single worker has no peer: no distributed run to
+    time), known models, each dataset it names running every timed method, and at least one job."""
+    from .models import MODELS
+
+    study = config.get("timing") or {}
+    if "methods" not in config:
+        fail("the timing study times (dataset, model) settings of the main grid, but the config has none")
+    for workers in study.get("workers", []):
+        if workers < 2:
+            fail(f"timing workers must be at least 2, got {workers}: one worker has no peer to wait for or talk to")
+    methods = timing_methods(config)
+    for model in study.get("models", []):
+        if model not in MODELS:
+            fail(f"timing model {model!r} is unknown; choose from {', '.join(MODELS)}")
+    for dataset in study.get("datasets", []):
+        for model, settings in models_of(config, dataset).items():
+            if model not in study.get("models", [model]):
+                continue
+            missing = [method for method in methods if method not in settings.get("methods", config["methods"])]
+            if missing:
+                fail(f"timing dataset {dataset!r}, model {model!r} does not run {', '.join(missing)} in the main "
+                     "grid; a timing job times one list of methods: leave the dataset out or the methods")
+    if not timing_jobs(config):
+        fail("the timing study times nothing: no (dataset, model) of the main grid runs every timed method at a "
+             "W > 1 among its workers")
 
 
 def _check_bandwidth(study: dict, fail) -> None:
@@ -512,14 +682,14 @@ def _check_runs(config: dict, fail) -> None:
     parser = argparse.ArgumentParser(prog="satbench run")
     add_run_arguments(parser, method_shortcuts=option_shortcuts())
     checked = set()
-    for run in main_runs(config) + sweep_runs(config) + bandwidth_runs(config):
-        key = (run.dataset, run.model, run.method, run.workers, run.tau, run.rate)
+    for run in main_runs(config) + sweep_runs(config) + bandwidth_runs(config) + timing_runs(config):
+        key = (run.dataset, run.model, run.method, run.workers, run.tau, run.rate, run.timed)
         if key in checked:
             continue
         checked.add(key)
         where = f"dataset {run.dataset!r}, model {run.model!r}, method {run.method!r}"
-        if run.rate is not None:
-            where = f"bandwidth study, {where}"
+        if run.rate is not None or run.timed:
+            where = f"{run.study} study, {where}"
         spec = config["datasets"][run.dataset]["spec"]
         size = graph_size(spec)
         nodes = size[0] if size is not None else None

@@ -345,6 +345,44 @@ def test_c4_verdicts_and_never_a_speed_up():
     assert claims_of(scenario(), launcher="spawn")["C4"]["timing_launcher"] == "spawn"
 
 
+def with_timing_study(runs: pd.DataFrame, times: dict[str, np.ndarray], launcher: str = "spawn") -> pd.DataFrame:
+    """``runs`` with a timing study of the scenario's setting: per method, one run per repetition (its seed)."""
+    rows = []
+    for method, values in times.items():
+        family, base = FAMILY[method]
+        rows += [{"record": f"timing/{method}/rep{rep}", "study": "timing", "method": method, "family": family,
+                  "base": base, "shares_base_control": base is not None, "dataset": "g", "model": "gcn",
+                  "workers": 4, "seed": rep, "sync_period": 10.0, "test_at_best_val": np.nan,
+                  "mean_epoch_time_s": value, "mean_comm_bytes": 1e6, "launcher": launcher}
+                 for rep, value in enumerate(values)]
+    return pd.concat([runs, pd.DataFrame(rows)], ignore_index=True)
+
+
+def test_c4_takes_its_times_from_the_timing_study_where_it_timed_the_setting():
+    runs, staleness, reach = frames_of(scenario(), launcher="inprocess")
+    threads = report.claims_table(runs, staleness, reach).set_index("claim").loc["C4"]
+    assert threads["verdict"] == "not testable" and threads["timing_study"] == "main"
+    reps = 1 + 0.02 * NOISE[:5]  # 5 repetitions, method and base each timed in turn
+    timed = with_timing_study(runs, {"digest": 0.1 * reps, "sat": 0.16 * np.roll(reps, 1)})
+    row = report.claims_table(timed, staleness, reach).set_index("claim").loc["C4"]
+    assert row["timing_study"] == "timing" and row["timing_launcher"] == "spawn" and row["n"] == 5
+    assert row["estimate"] == pytest.approx(1.6, rel=0.05) and row["verdict"] == "fails"  # the timing study's 1.6×
+    assert "timing study" in row["measure"] and "per-repetition" in row["measure"]
+    # the other claims still read the main runs
+    assert report.claims_table(timed, staleness, reach).set_index("claim").loc["C2", "n"] == SEEDS
+    # a timing study that timed the method but not its base: no base run to compare with
+    lone = report.claims_table(with_timing_study(runs, {"sat": 0.16 * reps}), staleness, reach)
+    assert lone.set_index("claim").loc["C4", "verdict"] == "not testable"
+    # the throughput table reads the same times, and says where they come from
+    timed, runs = (frame.assign(peak_memory_bytes=2.0**30) for frame in (timed, runs))
+    table = report.throughput_table(timed).set_index("method")
+    assert set(table["study"]) == {"timing"} and set(table["launcher"]) == {"spawn"}
+    assert table.loc["sat", "epoch_time_s_mean"] == pytest.approx(0.16 * reps.mean()) and table.loc["sat", "n"] == 5
+    assert "exact" not in table.index  # not timed: the timing study's methods only, where it timed the setting
+    main = report.throughput_table(runs).set_index("method")
+    assert set(main["study"]) == {"main"} and set(main["launcher"]) == {"inprocess"}
+
+
 def test_holm_across_the_table_can_turn_a_verdict_inconclusive():
     """C2's gain alone has p ≈ 0.03 (its interval above 0), but it is one of three tests in the table (C1 and C4
     inconclusive, C3 without premise): Holm multiplies the smallest p by 3."""

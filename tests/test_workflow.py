@@ -17,8 +17,9 @@ import yaml
 from runs import REPO
 from satbench.errors import ConfigError
 from satbench.workflow import (
-    DEFAULT_CHECKPOINT_MINUTES, Run, bandwidth_runs, check_config, estimate, job_argv, job_config, job_launcher,
-    job_resources, job_threads, main_runs, rate_from_path, report_outputs,
+    DEFAULT_CHECKPOINT_MINUTES, Run, bandwidth_runs, check_config, control_runs, estimate, job_argv, job_config,
+    job_launcher, job_resources, job_threads, main_runs, rate_from_path, report_outputs, run_launcher, sweep_runs,
+    timing_jobs, timing_resources, timing_runs, timing_script,
 )
 from test_network import needs_links
 
@@ -48,6 +49,17 @@ def test_every_shipped_config_plans(config):
         assert "results/tables/bandwidth.csv" in result.stdout and "plots/bandwidth.png" in result.stdout
     else:
         assert "rule runs:" in result.stdout
+    jobs = {rule: result.stdout.count(f"rule {rule}:") for rule in ("runs", "controls", "sweep", "timing")}
+    if config == "config.yaml":
+        # 33 (dataset, model, method) jobs of 5 seeds each, 12 controls, the sweep's 5 methods x 4 periods, and one
+        # timing job, SAGE on sbm-2k-noisy (6 methods x 3 repetitions)
+        assert jobs == {"runs": 33, "controls": 12, "sweep": 20, "timing": 1}
+        assert "results/runs/sbm-2k-h50/gcn/sat/w4/seed4.json" in result.stdout
+        assert "seed5.json" not in result.stdout
+        assert "results/timing/sbm-2k-noisy/sage/w4/staleness-weighted/rep2.json" in result.stdout
+    if config == "real-quick.yaml":
+        assert jobs == {"runs": 36, "controls": 18, "sweep": 6, "timing": 3}
+        assert "results/runs/cora/gcn/sat/w4/seed9.json" in result.stdout
 
 
 @pytest.mark.multiprocess
@@ -110,13 +122,28 @@ def test_bad_config_fails_before_any_job(tmp_path, change, message):
     assert not (workdir / "results").exists()
 
 
+TINY_TIMING = {"methods": ["exact", "digest"], "repeats": 2, "epochs": 3}  # at the grid's W > 1: 2
+
+
 @pytest.mark.multiprocess
 def test_tiny_workflow_produces_tables_plots_and_report(tmp_path):
-    workdir = workflow_copy(tmp_path, TINY)
+    workdir = workflow_copy(tmp_path, {**TINY, "timing": TINY_TIMING})
     run = snakemake(workdir, "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
     records = {path: json.loads(path.read_text()) for path in (workdir / "results" / "runs").rglob("*.json")}
     assert len(records) == 2 * 2 * 2  # methods x workers x seeds
+    assert {record["env"]["launcher"] for record in records.values()} == {"inprocess"}  # the grid: threads
+    timed = {path.relative_to(workdir).as_posix(): json.loads(path.read_text())
+             for path in (workdir / "results" / "timing").rglob("*.json")}
+    assert sorted(timed) == sorted(f"results/timing/tiny/gcn/w2/{method}/rep{rep}.json"
+                                   for method in ("exact", "digest") for rep in (0, 1))
+    for path, record in timed.items():  # worker processes, the repetition as the seed, timed only
+        assert record["env"]["launcher"] == "spawn" and record["study"] == "timing"
+        assert f"rep{record['config']['seed']}.json" in path and record["config"]["staleness_every"] == 0
+        assert [row["epoch"] for row in record["epochs"] if row.get("val") is not None] == [3]
+    trained = re.findall(r"wrote (results/timing/\S+)", (workdir / "results/logs/timing/tiny/gcn/w2.log").read_text())
+    assert trained == [f"results/timing/tiny/gcn/w2/{method}/rep{rep}.json" for rep in (0, 1)
+                       for method in ("exact", "digest")]  # the methods in turn, repetition after repetition
     controls = sorted(path.relative_to(workdir).as_posix() for path in (workdir / "results" / "controls").rglob("*.json"))
     # Only the stale method gets a control, and only where it has halo rows (W > 1).
     assert controls == [f"results/controls/tiny/gcn/digest/w2/seed{seed}.json" for seed in (0, 1)]
@@ -140,9 +167,18 @@ def test_tiny_workflow_produces_tables_plots_and_report(tmp_path):
         for ext in ("png", "pdf"):
             assert (workdir / "plots" / f"{name}.{ext}").stat().st_size > 1000
 
+    throughput = pd.read_csv(workdir / "results" / "tables" / "throughput.csv")
+    by_workers = throughput.groupby("workers")
+    assert set(by_workers.get_group(2)["study"]) == {"timing"} and set(by_workers.get_group(2)["launcher"]) == {"spawn"}
+    assert set(by_workers.get_group(1)["study"]) == {"main"} and set(by_workers.get_group(1)["launcher"]) == {
+        "inprocess"}  # W = 1 was not timed: the main runs' times, which say how they ran
+    assert (by_workers.get_group(2)["n"] == 2).all()  # the repetitions
+
     runs_data, epochs_data = (pd.read_parquet(workdir / "results" / f"{name}.parquet") for name in ("runs", "epochs"))
-    assert len(runs_data) == len(runs) == len(records) + len(controls)  # one row per run, as in runs.csv
-    assert len(epochs_data) >= len(runs) * TINY["epochs"]  # at least one row per (run, epoch)
+    assert len(runs_data) == len(runs) == len(records) + len(controls) + len(timed)  # one row per run, as runs.csv
+    assert set(runs_data.loc[runs_data["study"] == "timing", "launcher"]) == {"spawn"}
+    trained_epochs = sum(len(record["epochs"]) for record in [*records.values(), *timed.values()])
+    assert len(epochs_data) >= trained_epochs + len(controls) * TINY["epochs"]  # at least one row per (run, epoch)
 
     stamps = {path: path.stat().st_mtime_ns for path in (workdir / "results" / "runs").rglob("*.json")}
     rerun = snakemake(workdir, "tables", "figures", "data", "--cores", "1", "--config", "existing_only=true",
@@ -169,6 +205,103 @@ def test_expected_outputs_follow_what_the_runs_support():
     tables, plots = report_outputs({**TINY, "controls": False})
     assert "decomposition" not in tables + plots
     assert "decomposition" in report_outputs(TINY)[0]
+
+
+# -- launchers and the timing study ---------------------------------------------------------------------------------
+
+TIMING = {"methods": ["exact", "digest"], "repeats": 3, "epochs": 4}
+
+
+def test_the_launcher_is_chosen_per_study_and_device():
+    config = {**TINY, "bandwidth": {"datasets": ["tiny"], "model": "gcn", "methods": ["exact", "gas"],
+                                    "rates": ["1gbit"], "workers": [2], "seeds": [0]}, "timing": TIMING,
+              "sweep": {"datasets": ["tiny"], "model": "gcn", "methods": ["digest"], "sync_periods": [2, 3],
+                        "workers": [2], "seeds": [0]}}
+    check_config(config)
+    grid = main_runs(config) + control_runs(config) + sweep_runs(config)
+    assert {run.study for run in grid} == {"main", "control", "sweep"}
+    for run in grid:  # the accuracy and staleness grids: threads of one process by default
+        assert run_launcher(config, run) == "inprocess" == job_config(config, run).launcher
+        assert "--launcher inprocess" in job_argv(config, run)
+    spawned = {**config, "launcher": "spawn"}  # as the config asks
+    assert {run_launcher(spawned, run) for run in grid} == {"spawn"}
+    assert all("--launcher" not in job_argv(spawned, run) for run in grid)  # spawn is satbench run's default
+    # processes whatever the config says: links between processes, timings, a GPU each
+    for run in bandwidth_runs(config) + timing_runs(config):
+        assert run_launcher(config, run) == "spawn" and "--launcher" not in job_argv(config, run)
+    on_gpus = {**LONG, "device": "cuda", "workers": [4, 8], "workers_per_node": 4}
+    assert {run_launcher(on_gpus, run) for run in main_runs(on_gpus)} == {"spawn"}
+    across = {**LONG, "workers": [2, 4], "workers_per_node": 2}  # W = 4 spans two nodes: torchrun's processes
+    assert {run.workers: run_launcher(across, run) for run in main_runs(across)} == {2: "inprocess", 4: "spawn"}
+    check_config(across)
+
+
+def test_the_timing_study_interleaves_its_methods_in_one_job_per_setting():
+    config = {**TINY, "methods": ["exact", "digest", "gas"], "timing": TIMING}
+    check_config(config)
+    jobs = timing_jobs(config)
+    assert list(jobs) == [("tiny", "gcn", 2)]  # W > 1 of the main grid only
+    runs = jobs[("tiny", "gcn", 2)]
+    # rep 0: exact digest, rep 1: exact digest, ...: a method and its base timed close together, paired by seed
+    assert [(run.method, run.seed) for run in runs] == [(method, rep) for rep in range(3)
+                                                        for method in ("exact", "digest")]
+    assert [run.path for run in runs[:2]] == ["results/timing/tiny/gcn/w2/exact/rep0.json",
+                                              "results/timing/tiny/gcn/w2/digest/rep0.json"]
+    arguments = job_argv(config, runs[1]).split()
+    for flag, value in (("--study", "timing"), ("--epochs", "4"), ("--eval-every", "4"), ("--staleness-every", "0"),
+                        ("--seed", "0"), ("--method", "digest")):
+        assert arguments[arguments.index(flag) + 1] == value, flag
+    script = timing_script(config, "tiny", "gcn", 2)
+    commands = script.split(" && ")
+    assert len(commands) == 6 and all(command.startswith("satbench run ") for command in commands)
+    assert [command.rsplit("--out ", 1)[1] for command in commands] == [run.path for run in runs]
+    # its time is every run's, one after another; a job per setting, with more W more jobs
+    assert timing_resources(config, runs)["runtime"] >= job_resources(config, runs[0], seeds=1)["runtime"]
+    assert len(timing_jobs({**config, "workers": [1, 2, 4], "timing": {**TIMING, "workers": [4]}})) == 1
+    assert timing_runs(TINY) == []
+    # defaults: the main grid's methods, 3 repetitions, the model's epochs
+    default = timing_jobs({**TINY, "timing": {}})[("tiny", "gcn", 2)]
+    assert len(default) == 2 * 3 and job_config({**TINY, "timing": {}}, default[0]).epochs == TINY["epochs"]
+
+
+def test_the_timing_study_leaves_out_a_setting_that_narrows_its_methods():
+    datasets = {"tiny": TINY["datasets"]["tiny"],
+                "narrow": {**TINY["datasets"]["tiny"], "models": {"gcn": {"methods": ["exact"]}}}}
+    config = {**TINY, "datasets": datasets, "timing": TIMING}
+    assert [key[0] for key in timing_jobs(config)] == ["tiny"]  # one job times one list of methods
+    with pytest.raises(ConfigError, match=r"timing dataset 'narrow', model 'gcn' does not run digest"):
+        check_config({**config, "timing": {**TIMING, "datasets": ["tiny", "narrow"]}})
+    # models narrow it too
+    two = {**TINY, "models": {**TINY["models"], "sage": TINY["models"]["gcn"]}, "timing": TIMING}
+    assert [key[:2] for key in timing_jobs(two)] == [("tiny", "gcn"), ("tiny", "sage")]
+    assert [key[:2] for key in timing_jobs({**two, "timing": {**TIMING, "models": ["sage"]}})] == [("tiny", "sage")]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"workers": [1, 2]}, "timing workers must be at least 2, got 1"),
+    ({"methods": ["exact", "digset"]}, "unknown method 'digset'"),
+    ({"datasets": ["huge"]}, "timing dataset 'huge' is not among the datasets"),
+    ({"workers": [8]}, "the timing study times nothing"),
+    ({"models": ["gcm"]}, "timing model 'gcm' is unknown"),
+    ({"models": ["sage"]}, "the timing study times nothing"),  # not trained on tiny
+])
+def test_bad_timing_study_is_refused_in_one_line(change, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        check_config({**TINY, "timing": {**TIMING, **change}})
+    assert "\n" not in str(caught.value)
+
+
+def test_the_schema_takes_the_launcher_and_the_timing_study():
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.validate({**TINY, "launcher": "spawn", "timing": {**TIMING, "workers": [2]}})
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate({**TINY, "launcher": "threads"})
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate({**TINY, "timing": {**TIMING, "repeats": 0}})
+    alone = {key: value for key, value in TINY.items() if key not in ("methods", "workers", "seeds", "epochs")}
+    with pytest.raises(jsonschema.ValidationError, match="'methods' is a dependency of 'timing'"):
+        validator.validate({**alone, "timing": TIMING})
 
 
 # -- the bandwidth study ---------------------------------------------------------------------------------------------
@@ -301,7 +434,9 @@ def test_job_resources_follow_the_grid():
     small = job_resources(TINY, run, seeds=2)
     assert small == {"runtime": 10, "mem_mb": 2048, "gpu": 0}  # at least 10 minutes and 2 GB
     assert job_resources(TINY, run, seeds=2, attempt=2)["runtime"] == 20  # a retry gets more time
-    assert job_threads(TINY, run) == 2  # a core per worker
+    assert job_threads({**TINY, "launcher": "spawn"}, run) == 2  # a core per worker process
+    # in-process, the interpreter runs one worker's Python at a time: a tiny graph's kernels keep no second core busy
+    assert job_threads(TINY, run) == 1
     big = Run("big", "gcn", "digest", 2, 0)
     one, three = job_resources(LONG, big, seeds=1), job_resources(LONG, big, seeds=3)
     assert three["runtime"] > 2.5 * one["runtime"] and three["mem_mb"] == one["mem_mb"] > small["mem_mb"]
@@ -311,6 +446,14 @@ def test_job_resources_follow_the_grid():
     assert exact["runtime"] < one["runtime"]  # digest's 3 local steps per epoch
     # memory as satbench run estimates its workers': the halo copies a method holds (PipeGCN 9, DIGEST 3) count
     assert exact["mem_mb"] < one["mem_mb"] < job_resources(LONG, Run("big", "gcn", "pipegcn", 2, 0), 1)["mem_mb"]
+    # in-process: one process for the workers (its interpreter and libraries once: 60 MiB less a worker, within the
+    # rounding to a GB here), a core each where its kernels are large; processes: each its own
+    spawned = {**LONG, "launcher": "spawn"}
+    assert one["mem_mb"] <= job_resources(spawned, big, seeds=1)["mem_mb"]
+    assert job_threads(LONG, big) == job_threads(spawned, big) == 2
+    threads = {**LONG, "workers": [8]}
+    assert job_threads(threads, Run("big", "gcn", "exact", 8, 0)) == 8
+    assert job_threads({**TINY, "workers": [8]}, Run("tiny", "gcn", "exact", 8, 0)) == 1
     gpus = {**LONG, "device": "cuda", "workers": [4]}
     on_gpus = job_resources(gpus, Run("big", "gcn", "digest", 4, 0), seeds=1)
     assert on_gpus["gpu"] == 4 and on_gpus["runtime"] < one["runtime"]

@@ -3,8 +3,8 @@ alleviation method against its base and its claims, the decomposition by fresh-h
 method's fidelity to its paper's claim, published figures beside measured ones, the τ sweep, the bandwidth study.
 
 Input is a list of run records (paths, or already-loaded record dicts). Each record says its study (``main``, the
-``control`` runs of the fresh-halo controls, the ``sweep`` of sync periods, the ``bandwidth`` study, or a study of
-the user's) and its labels, as the job passed them (``satbench run --study``, ``--label dataset=...``); a run's
+``control`` runs of the fresh-halo controls, the ``sweep`` of sync periods, the ``bandwidth`` study, the ``timing``
+study, or a study of the user's) and its labels, as the job passed them (``satbench run --study``, ``--label dataset=...``); a run's
 dataset label is an explicit ``labels`` entry given to the report for its path, else the record's ``dataset`` label,
 else ``config.dataset`` (which may be a long spec such as ``sbm:n=3000,...``). Everything else (model, method, W,
 seed, τ, link) comes from the record's ``config``, and what ran (family, base, fresh-halo control or not) from its
@@ -12,7 +12,9 @@ seed, τ, link) comes from the record's ``config``, and what ran (family, base, 
 records carried their study (version 1) are placed by where they lie in the workflow's layout of then
 (``results/runs|controls|sweep|bandwidth/{dataset}/...``). The main tables and figures use main runs only, because a
 sweep run repeats a main configuration with other epochs and τ; the sync-period table and figure use the sweep runs
-when there are any, else every run.
+when there are any, else every run; epoch times (the throughput table and figure, the overhead of an alleviation
+method, claim C4) come from the timing study where it timed a (dataset, model, W), else from the main runs, whose
+launcher the runs frame states (``launcher``, from the record's env).
 
 Every table is long and numeric (one row per setting and method, ``X_mean``/``X_std``/``n`` where averaged over
 seeds, units in the column names) in its CSV; its Markdown and LaTeX show "mean ± std". ``runs.parquet`` (one row per
@@ -27,7 +29,8 @@ Conventions (also stated in the captions):
   in %; "mean ± std" is over seeds with the sample standard deviation (ddof = 1), and just the mean for one seed;
 * staleness is the measured relative error ``‖h_used − h_exact‖_F / ‖h_exact‖_F`` of the halo rows, each run's mean
   over its measured epochs (equal weight per measurement), then over runs;
-* speedup is exact's mean epoch time over the method's at the same (dataset, model, W), each a mean over seeds;
+* speedup is exact's mean epoch time over the method's at the same (dataset, model, W), each a mean over seeds (over
+  the repetitions of the timing study where it timed the setting);
 * time to target: the target of a (dataset, model) is 0.95 × exact's best validation score there (mean of
   ``summary.best_val`` over exact's runs, all seeds and W, which agree up to seed because exact equals full-graph
   training); a run's epochs to target is the first epoch whose validation score reaches it, its time the cumulative

@@ -28,8 +28,12 @@ Multiplicity: a table's p-values form one family, adjusted by Holm's method (``p
 ``p_raw``). Intervals are per-row 95 % intervals, not adjusted; a verdict of ``holds`` or ``fails`` that rests on a
 test needs both its interval rule and an adjusted p below α.
 
-Inputs are the report's frames (``satbench.report``): one row per run with ``study`` ``main`` or ``control``, and
-per run the epochs and seconds to target; nothing here reads files.
+Timings (C4) come from the timing study where it timed the setting (``study`` ``timing``: worker processes, the
+method and its base trained in turn in one job, paired by repetition), else from the main runs (paired by seed),
+which the in-process launcher leaves untestable (:func:`timed_runs`).
+
+Inputs are the report's frames (``satbench.report``): one row per run with ``study`` ``main``, ``control`` or
+``timing``, and per run the epochs and seconds to target; nothing here reads files.
 """
 
 from __future__ import annotations
@@ -87,7 +91,9 @@ RULES = {
           f"reached time, exact p < {ALPHA:g}, positive median difference); without it, not testable. Then method − "
           f"base (the same test, two-sided): holds if the {_HOLM} and the median difference is negative (it reaches "
           f"the target sooner); fails if the adjusted p < {ALPHA:g} and it is positive; else inconclusive",
-    "C4": f"per seed, the method's mean epoch time over its base's, a paired t-test on the log ratio against "
+    "C4": f"per repetition of the timing study where it timed the setting (worker processes; the method and its "
+          "base trained in turn, repetition after repetition, in one job), else per seed of the main runs, the "
+          f"method's mean epoch time over its base's, a paired t-test on the log ratio against "
           f"{OVERHEAD_TIME:g}: holds if the ratio's 95 % interval lies at or below {OVERHEAD_TIME:g}, its traffic "
           f"(mean bytes per epoch, the same every seed) is at most {OVERHEAD_BYTES:g}× its base's, and the {_HOLM}; "
           f"fails if its traffic exceeds {OVERHEAD_BYTES:g}× its base's, or if the interval lies above "
@@ -321,6 +327,7 @@ def claims_frame(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFram
     if judged.empty:
         return pd.DataFrame()
     staleness = staleness[staleness["study"] == "main"].assign(tau_key=lambda f: _tau_key(f["sync_period"]))
+    timed = timed_runs(runs)
     rows = []
     for (dataset, model, workers, tau_key, method, base), group in judged.groupby(
             SETTING + ["method", "base"], sort=False):
@@ -334,7 +341,7 @@ def claims_frame(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFram
                                          staleness[at & (staleness["method"] == base)])),
                               ("C2", _c2(group, base_runs, control)),
                               ("C3", _c3(group, base_runs, control)),
-                              ("C4", _c4(group, base_runs))):
+                              ("C4", _c4(*_timed_pair(timed, method, base, dataset, model, workers, tau_key)))):
             rows.append({"claim": claim, **setting, **result, "rule": RULES[claim]})
     table = pd.DataFrame(rows)
     table["p_value"] = holm(table["p_raw"])
@@ -344,6 +351,15 @@ def claims_frame(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFram
     first = ["claim", *setting, "measure", "value", "base_value", "control_value", "ratio"]
     last = TEST_COLUMNS + ["verdict", "rule"]
     return table[first + [c for c in table.columns if c not in first + last] + last]
+
+
+def _timed_pair(timed: pd.DataFrame, method, base, dataset, model, workers, tau_key):
+    """The method's and its base's runs that time them at a setting (:func:`timed_runs`: the timing study's where
+    it timed the setting, else the main study's), and that study."""
+    study = "timing" if ((timed["study"] == "timing") & (timed["dataset"] == dataset) & (timed["model"] == model)
+                         & (timed["workers"] == workers)).any() else "main"
+    return (_runs_of(timed, study, method, dataset, model, workers, tau_key),
+            _runs_of(timed, study, base, dataset, model, workers, tau_key), study)
 
 
 def _final(verdict: str, needs_p: bool, adjusted_p: float) -> str:
@@ -481,12 +497,29 @@ def _launchers(*frames: pd.DataFrame) -> str | float:
     return "/".join(sorted(names)) if names else math.nan
 
 
-def _c4(method: pd.DataFrame, base: pd.DataFrame) -> dict:
-    """Overhead: epoch time per seed and traffic against the base."""
-    measure = "mean epoch time (s); estimate: geometric mean of the per-seed ratio method / base"
+def timed_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose epoch times the throughput table and C4 read: per (dataset, model, W), the timing study's runs
+    where it timed that setting (``satbench run --study timing``: worker processes, the methods trained in turn in
+    one job, a run's seed its repetition), else the main study's."""
+    main, timing = runs[runs["study"] == "main"], runs[runs["study"] == "timing"]
+    if timing.empty:
+        return main
+    covered = pd.MultiIndex.from_frame(timing[["dataset", "model", "workers"]]).unique()
+    untimed = ~pd.MultiIndex.from_frame(main[["dataset", "model", "workers"]]).isin(covered)
+    return pd.concat([timing, main[untimed]], ignore_index=True)
+
+
+def _c4(method: pd.DataFrame, base: pd.DataFrame, study: str = "main") -> dict:
+    """Overhead: epoch time per seed (per repetition in the timing study, ``study`` ``timing``) and traffic against
+    the base."""
+    if study == "timing":
+        measure = ("mean epoch time (s), timing study (method and base trained in turn); estimate: geometric mean "
+                   "of the per-repetition ratio method / base")
+    else:
+        measure = "mean epoch time (s); estimate: geometric mean of the per-seed ratio method / base"
     launcher = _launchers(method, base)
     if base.empty:
-        return _row(measure, "not testable", tested=False, timing_launcher=launcher)
+        return _row(measure, "not testable", tested=False, timing_launcher=launcher, timing_study=study)
     time, base_time = float(method["mean_epoch_time_s"].mean()), float(base["mean_epoch_time_s"].mean())
     traffic, base_traffic = float(method["mean_comm_bytes"].mean()), float(base["mean_comm_bytes"].mean())
     traffic_ratio = _ratio(traffic, base_traffic)
@@ -494,7 +527,7 @@ def _c4(method: pd.DataFrame, base: pd.DataFrame) -> dict:
                        null=OVERHEAD_TIME)
     numbers = dict(value=time, base_value=base_time, ratio=_ratio(time, base_time),
                    comm_MB_per_epoch=traffic / 1e6, base_comm_MB_per_epoch=base_traffic / 1e6,
-                   traffic_ratio=traffic_ratio, timing_launcher=launcher)
+                   traffic_ratio=traffic_ratio, timing_launcher=launcher, timing_study=study)
     if comparison.estimate < 1:
         measure += ("; a ratio below 1 is timing noise: the method does all its base's work and more, so it cannot "
                     "be faster")

@@ -1,10 +1,11 @@
-"""Tables printed in the terminal summary (also under ``--benchmark-only``): the methods benchmark's per-epoch figures and
-the million-node benchmark's epoch time and peak memory per worker."""
+"""Tables printed in the terminal summary (also under ``--benchmark-only``): the methods benchmark's per-epoch figures,
+the million-node benchmark's epoch time and peak memory per worker, and the launchers benchmark's ratios."""
 
 import pytest
 
 METHOD_SUMMARY = pytest.StashKey[dict]()
 MILLION_SUMMARY = pytest.StashKey[dict]()
+LAUNCHER_SUMMARY = pytest.StashKey[dict]()
 
 
 @pytest.fixture
@@ -19,7 +20,32 @@ def million_summary(request) -> dict:
     return request.config.stash.setdefault(MILLION_SUMMARY, {})
 
 
+@pytest.fixture
+def launcher_summary(request) -> dict:
+    """spawn, inprocess -> a whole run's median wall time and its training and evaluation time (from its record);
+    floor -> plain PyG's training and evaluation time; printed at the end with their ratios."""
+    return request.config.stash.setdefault(LAUNCHER_SUMMARY, {})
+
+
+def _launcher_lines(summary: dict) -> list[str]:
+    lines = []
+    spawn, inprocess, floor = (summary.get(key) for key in ("spawn", "inprocess", "floor"))
+    if spawn and inprocess and inprocess["wall_s"]:
+        lines.append(f"whole run (median of {spawn['rounds']}): spawn {spawn['wall_s']:.2f} s, inprocess "
+                     f"{inprocess['wall_s']:.2f} s; spawn / inprocess = {spawn['wall_s'] / inprocess['wall_s']:.2f}")
+    if floor and inprocess:
+        lines.append(f"train + evaluate: inprocess run {inprocess['train_eval_s']:.2f} s (its record: epoch_time_s + "
+                     f"eval_time_s), plain PyG {floor['train_eval_s']:.2f} s (median of {floor['rounds']}); "
+                     f"inprocess / PyG = {inprocess['train_eval_s'] / floor['train_eval_s']:.2f}")
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter, config):
+    launchers = _launcher_lines(config.stash.get(LAUNCHER_SUMMARY, {}))
+    if launchers:
+        terminalreporter.section("launchers: a whole run, and the in-process run against the compute floor")
+        for line in launchers:
+            terminalreporter.write_line(line)
     million = config.stash.get(MILLION_SUMMARY, {})
     if million:
         terminalreporter.section("a million nodes: epoch time and peak memory per worker")
