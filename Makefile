@@ -91,6 +91,6 @@ bench: venv
 	$(DATA_ENV) $(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-only $(PYTEST_ARGS)
 
 clean-results:
-	rm -rf results/runs results/controls results/sweep results/bandwidth results/timing results/tables results/logs results/benchmarks .snakemake report.html
+	rm -rf results/.finished results/runs results/controls results/sweep results/bandwidth results/timing results/tables results/logs results/benchmarks .snakemake report.html
 	rm -f results/runs.parquet results/epochs.parquet
 	rm -f plots/*.png plots/*.pdf plots/*.svg

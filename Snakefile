@@ -176,7 +176,10 @@ rule runs:
     params:
         **RUNS_JOBS.params,
     shell:
-        "{params.launch}satbench run {params.args} --no-progress --out {params.out:q} > {log} 2>&1"
+        # --keep-finished: Snakemake deletes a failed job's outputs; the seeds that finished are kept aside and not
+        # trained again when the job reruns, only the one that failed.
+        "{params.launch}satbench run {params.args} --no-progress --out {params.out:q} "
+        "--keep-finished results/.finished > {log} 2>&1"
 
 
 use rule runs as controls with:
