@@ -45,7 +45,7 @@ help:
 	@echo "make report         snakemake --report report.html"
 	@echo "make evidence       a config's run records as evidence in docs/evidence/STUDY (STUDY=name CONFIG=config/X.yaml)"
 	@echo "make docs           re-render the evidence blocks and figures of README.md and docs/*.md from docs/evidence"
-	@echo "                    (check only: $(BIN)/python -m satbench.report.evidence render --check)"
+	@echo "                    (check only: $(BIN)/python -m satbench.docs render --check)"
 	@echo "make bench          run the timing benchmarks in tests/benchmarks (pytest-benchmark)"
 	@echo "make gpu-check      exact and SAT on CUDA against the CPU, peak CUDA memory, CUDA timing (skips without CUDA)"
 	@echo "make venv           only create .venv (TORCH_SPEC='torch==X' for another PyTorch build)"
@@ -81,11 +81,11 @@ report: venv
 # docs/evidence/STUDY: Parquet, the tables' CSVs, a manifest (satbench.report.evidence).
 evidence: venv
 	@test -n "$(STUDY)" -a -n "$(CONFIG)" || { echo "usage: make evidence STUDY=name CONFIG=config/X.yaml" >&2; exit 2; }
-	$(BIN)/python -m satbench.report.evidence export $(STUDY) --config $(CONFIG)
+	$(BIN)/python -m satbench.docs export $(STUDY) --config $(CONFIG)
 
 # Every marker block of README.md and docs/*.md (tables, numbers, figures) rewritten from docs/evidence.
 docs: venv
-	$(BIN)/python -m satbench.report.evidence render
+	$(BIN)/python -m satbench.docs render
 
 bench: venv
 	$(DATA_ENV) $(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-only $(PYTEST_ARGS)

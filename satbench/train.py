@@ -278,11 +278,11 @@ class Trainer:
         return trace
 
     @torch.no_grad()
-    def reference_trace(self, dropout_key: tuple[int, int] | None = None) -> list[torch.Tensor]:
+    def reference_trace(self, dropout_key: tuple[int, int] | None = None, masked: bool = True) -> list[torch.Tensor]:
         """The exact halo rows of the coming training step, per hidden layer: a forward pass in training mode with
-        the step's dropout masks (``dropout_key``: another step's), the current weights and fresh halo rows at every
-        layer. Batch-norm running statistics are restored afterwards and all its traffic counts as measurement, so
-        training is unaffected."""
+        the step's dropout masks (``dropout_key``: another step's; ``masked`` False: in eval mode, no masks), the
+        current weights and fresh halo rows at every layer. Batch-norm running statistics are restored afterwards
+        and all its traffic counts as measurement, so training is unaffected."""
         buffers = [buffer.clone() for buffer in self.model.buffers()]
         trace = []
 
@@ -291,7 +291,7 @@ class Trainer:
                 trace.append(self.comm.exchange(h_inner, category=Traffic.MEASURE))
             return trace[-1]
 
-        self.model.train()
+        self.model.train(masked)
         with self.comm.meter.booked_as(Traffic.MEASURE):
             self.model(self.x, self.eval_graph, record_exact, dropout_key=dropout_key or self.dropout_key(),
                        sum_across=self.comm.sum_across)
@@ -299,27 +299,12 @@ class Trainer:
             buffer.copy_(saved)
         return trace
 
-    @torch.no_grad()
     def own_mask_trace(self, mask_step: int) -> list[torch.Tensor]:
         """The exact halo rows per hidden layer with the current weights and the dropout masks of step ``mask_step``
-        (:data:`~satbench.halo.NO_MASK`: in eval mode, no masks). Like :meth:`reference_trace`, everything it sends is
-        measurement and batch-norm running statistics are restored."""
-        if mask_step != NO_MASK:
-            return self.reference_trace(dropout_key=(self.config.seed, mask_step))
-        buffers = [buffer.clone() for buffer in self.model.buffers()]
-        trace = []
-
-        def record_exact(layer, h_inner, partial_halo):
-            with self.comm.position.at(layer):
-                trace.append(self.comm.exchange(h_inner, category=Traffic.MEASURE))
-            return trace[-1]
-
-        self.model.eval()
-        with self.comm.meter.booked_as(Traffic.MEASURE):
-            self.model(self.x, self.eval_graph, record_exact, sum_across=self.comm.sum_across)
-        for buffer, saved in zip(self.model.buffers(), buffers):
-            buffer.copy_(saved)
-        return trace
+        (:data:`~satbench.halo.NO_MASK`: in eval mode, no masks): :meth:`reference_trace` with those masks."""
+        if mask_step == NO_MASK:
+            return self.reference_trace(masked=False)
+        return self.reference_trace(dropout_key=(self.config.seed, mask_step))
 
     @torch.no_grad()
     def measure_drift(self, compared: list[dict[str, float]], used: list[UsedRows], current: list[torch.Tensor],

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import shlex
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -721,3 +722,30 @@ def _check_runs(config: dict, fail) -> None:
         except SystemExit:  # argparse has printed why
             fail(f"{where}: its command line is refused: satbench run {' '.join(argv)}")
 
+
+# Where every timing record lies (the timing study's paths: TIMING_PATH), whatever the config planned.
+TIMING_RESULTS = Path("results") / "timing"
+
+
+def config_records(config: "str | Path", root: "str | Path" = ".") -> list[Path]:
+    """The run records of a config that exist under ``root`` (the workflow's layout: ``results/runs``,
+    ``results/controls``, ``results/sweep``, ``results/bandwidth``), and every record under ``results/timing``
+    where that directory exists (paths under ``root``)."""
+    import logging
+
+    import yaml
+
+    try:
+        settings = yaml.safe_load(Path(config).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"config {config}: {error}") from None
+    root = Path(root)
+    planned = [run.path for plan in (main_runs, control_runs, sweep_runs, bandwidth_runs) for run in plan(settings)]
+    found = [root / path for path in dict.fromkeys(planned) if (root / path).is_file()]
+    timing = sorted((root / TIMING_RESULTS).rglob("*.json")) if (root / TIMING_RESULTS).is_dir() else []
+    if not found and not timing:
+        raise ConfigError(f"no run record of {config} under {root / 'results'} ({len(planned)} planned): run it "
+                          f"first (make reproduce CONFIG={config})")
+    logging.getLogger("satbench").info("%s: %d of its %d planned run records exist; %d more under %s", config, len(found),
+             len(set(planned)), len(timing), TIMING_RESULTS)
+    return found + timing

@@ -12,8 +12,9 @@ import pytest
 
 from runs import REPO
 from satbench.errors import ConfigError
+from satbench import docs as docs_cli
 from satbench.report import evidence
-from satbench.workflow import CONTROL_PATH, RUN_PATH
+from satbench.workflow import CONTROL_PATH, RUN_PATH, config_records
 from test_report import CONTROL, METHODS, make_record, write
 
 
@@ -30,7 +31,7 @@ def test_every_shipped_evidence_gives_its_tables():
     base = REPO / evidence.EVIDENCE_DIR
     for directory in sorted(path for path in base.iterdir() if path.is_dir()) if base.is_dir() else []:
         problems = evidence.verify_evidence(directory)
-        assert not problems, ("\n".join(problems) + f"\n(python -m satbench.report.evidence verify --fix "
+        assert not problems, ("\n".join(problems) + f"\n(python -m satbench.docs verify --fix "
                                                     f"{directory.name}, then make docs)")
 
 
@@ -150,15 +151,15 @@ def test_blocks_are_rendered_from_the_evidence_and_checked(repository):
     assert block.startswith("\n|") and block.endswith("|\n")
     assert "```markdown\n<!-- evidence: demo/claims -->\n<!-- /evidence -->\n```" in text  # code stays as it was
     assert evidence.render_documents(repository, check=True) == ([], [])  # now in step
-    assert evidence.main(["render", "--check", "--root", str(repository)]) == 0
+    assert docs_cli.main(["render", "--check", "--root", str(repository)]) == 0
 
     # The evidence changes: --check names the block, the command fails; make docs puts it right.
     DECOMPOSITION.assign(staleness_cost_pts_mean=[4.0, 5.0, 0.1]).to_csv(
         repository / "docs/evidence/demo/tables/decomposition.csv", index=False)
-    assert evidence.main(["render", "--check", "--root", str(repository)]) == 1
+    assert docs_cli.main(["render", "--check", "--root", str(repository)]) == 1
     problems, changed = evidence.render_documents(repository, check=True)
     assert problems == [] and [line.split(":")[1] for line in changed] == ["3"]
-    assert evidence.main(["render", "--root", str(repository)]) == 0
+    assert docs_cli.main(["render", "--root", str(repository)]) == 0
     assert "-->4.0<!-- /value --> points." in path.read_text()
 
 
@@ -200,12 +201,12 @@ def test_a_marker_that_cannot_be_rendered_is_named_and_fails(repository, marker,
     assert changed == []
     assert evidence.render_documents(repository) == (problems, [])  # the block keeps its content
     assert path.read_text() == marker + "\n"
-    assert evidence.main(["render", "--check", "--root", str(repository)]) == 1
+    assert docs_cli.main(["render", "--check", "--root", str(repository)]) == 1
 
 
 def test_a_study_without_evidence_says_how_to_make_it(repository, capsys):
     _document(repository, "<!-- evidence: real-graphs/claims -->\n<!-- /evidence -->\n", "README.md")
-    assert evidence.main(["render", "--check", "--root", str(repository)]) == 1
+    assert docs_cli.main(["render", "--check", "--root", str(repository)]) == 1
     error = capsys.readouterr().err
     assert "README.md:1: evidence real-graphs/claims: no evidence directory" in error
     assert "make evidence STUDY=real-graphs CONFIG=config/<its config>.yaml" in error
@@ -255,7 +256,7 @@ def exported(tmp_path, monkeypatch) -> Path:
     timing.update(study="main", labels={"dataset": "sbm-a"})
     write(tmp_path, "results/timing/exact.json", timing)
     write(tmp_path, "results/runs/other/gcn/exact/w2/seed0.json", timing)  # not this config's
-    assert evidence.main(["export", "demo", "--config", "config/demo.yaml"]) == 0
+    assert docs_cli.main(["export", "demo", "--config", "config/demo.yaml"]) == 0
     return tmp_path
 
 
@@ -264,7 +265,7 @@ def test_make_evidence_exports_a_configs_records(exported):
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["runs"] == 6 + 2 + 1 and manifest["runs_per_study"] == {"control": 2, "main": 7}
     assert manifest["config"] == "config/demo.yaml" and len(manifest["config_sha256"]) == 64
-    assert manifest["command"] == "python -m satbench.report.evidence export demo --config config/demo.yaml"
+    assert manifest["command"] == "python -m satbench.docs export demo --config config/demo.yaml"
     runs = pd.read_parquet(directory / "runs.parquet")
     assert sorted(runs["record"])[-1] == "results/timing/exact.json" and "other" not in set(runs["dataset"])
     assert {"accuracy.csv", "decomposition.csv", "claims.csv"} <= {p.name for p in (directory / "tables").iterdir()}
@@ -273,7 +274,7 @@ def test_make_evidence_exports_a_configs_records(exported):
     (exported / "results" / "timing" / "exact.json").unlink()
     (exported / "results" / "timing").rmdir()
     with pytest.raises(ConfigError, match=r"no run record of config/none.yaml under results \(8 planned\)"):
-        evidence.config_records("config/none.yaml")
+        config_records("config/none.yaml")
 
 
 def test_a_figure_marker_draws_the_figure_from_the_evidence(exported):
@@ -295,10 +296,10 @@ def test_make_docs_and_make_evidence_run_this_module():
     from test_packaging import makefile_recipes
 
     recipes = makefile_recipes()
-    assert "venv" in recipes["docs"].split("\n")[0] and "$(BIN)/python -m satbench.report.evidence render" in recipes[
+    assert "venv" in recipes["docs"].split("\n")[0] and "$(BIN)/python -m satbench.docs render" in recipes[
         "docs"]
     assert "venv" in recipes["evidence"].split("\n")[0]
-    assert "$(BIN)/python -m satbench.report.evidence export $(STUDY) --config $(CONFIG)" in recipes["evidence"]
+    assert "$(BIN)/python -m satbench.docs export $(STUDY) --config $(CONFIG)" in recipes["evidence"]
     args = build_parser("report").parse_args(["report", "--evidence", "docs/evidence/x", "--evidence-config",
                                               "config/x.yaml", "a.json"])
     assert (str(args.evidence), args.evidence_config) == ("docs/evidence/x", "config/x.yaml")

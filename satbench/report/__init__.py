@@ -47,7 +47,8 @@ column and the figures label them ``method (τ=N)``, so that nothing averages ov
 """
 
 from .artefacts import ARTEFACTS, Artefact, supported
-from .build import add_arguments, build_all, main, run_from_args
+from .build import add_arguments, build_all
+from .command import main, run_from_args
 from .claims import FIDELITY_RULE, PAPER_CLAIMS, RULES, fidelity_verdict
 from .families import ALLEVIATION, FAMILIES, HISTORICAL, REFERENCE, family_of
 from .figures import (

@@ -1,5 +1,5 @@
 """``python -m satbench.report``: the same as ``satbench report``."""
 
-from .build import main
+from .command import main
 
 raise SystemExit(main())

@@ -28,7 +28,7 @@ CSVs are what the Parquet files give today (``--fix`` rewrites them, e.g. after 
 Markers in the documents
 ------------------------
 README.md and docs/*.md carry evidence-backed content between marker comments, which ``make docs`` (``python -m
-satbench.report.evidence render``) rewrites in place from ``docs/evidence``; ``render --check`` rewrites nothing and
+satbench.docs render``) rewrites in place from ``docs/evidence``; ``render --check`` rewrites nothing and
 exits with status 1, listing every block that differs from what its evidence renders (and every marker that cannot
 be rendered: an unknown study, table, column or row). Markers inside code (fenced blocks, backtick spans) are text.
 
@@ -71,15 +71,14 @@ Commands
 --------
 ::
 
-    make evidence STUDY=real-graphs CONFIG=config/real.yaml   # = python -m satbench.report.evidence export ...
-    make docs                                                # = python -m satbench.report.evidence render
-    python -m satbench.report.evidence render --check         # exit 1 listing what differs (tests/test_docs.py)
-    python -m satbench.report.evidence verify [--fix] [STUDY ...]
+    make evidence STUDY=real-graphs CONFIG=config/real.yaml   # = python -m satbench.docs export ...
+    make docs                                                # = python -m satbench.docs render
+    python -m satbench.docs render --check         # exit 1 listing what differs (tests/test_docs.py)
+    python -m satbench.docs verify [--fix] [STUDY ...]
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import difflib
 import hashlib
@@ -91,7 +90,6 @@ import os
 import re
 import shlex
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +101,7 @@ import pandas as pd
 from ..errors import ConfigError, SatbenchError
 from ..record import write_text_atomic
 from .artefacts import ARTEFACTS, FIGURE, facts_from_runs, table_builders
-from .build import _DEFAULT, quiet_logging, report_frames, write_artefacts
+from .build import _DEFAULT, report_frames, write_artefacts
 from .frames import EPOCH_COLUMNS, META_COLUMNS, STALENESS_COLUMNS, Frames, load_records
 from .published import load_published
 from .render import format_cell, table_to_markdown
@@ -128,8 +126,6 @@ BANDWIDTH_ONLY = ("comm_time_s",)
 # such evidence agree with the records' within TOLERANCE (relative), and are checked to.
 SINGLE_EPOCHS = ("epoch_time_s", "comm_time_s")
 TOLERANCE = 1e-5
-# Result directories of a config's records (satbench.workflow's layout); results/timing/ whole, where it exists.
-TIMING_DIR = Path("results") / "timing"
 STUDY_NAME = re.compile(r"[\w.-]+")
 ZSTD_LEVEL = 9
 
@@ -452,30 +448,6 @@ def verify_evidence(directory: str | os.PathLike, fix: bool = False) -> list[str
     return problems
 
 
-def config_records(config: str | os.PathLike, root: str | os.PathLike = ".") -> list[Path]:
-    """The run records of a config that exist under ``root`` (the workflow's layout: ``results/runs``,
-    ``results/controls``, ``results/sweep``, ``results/bandwidth``), and every record under ``results/timing``
-    where that directory exists (paths under ``root``)."""
-    import yaml
-
-    from ..workflow import bandwidth_runs, control_runs, main_runs, sweep_runs
-
-    try:
-        settings = yaml.safe_load(Path(config).read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"config {config}: {error}") from None
-    root = Path(root)
-    planned = [run.path for plan in (main_runs, control_runs, sweep_runs, bandwidth_runs) for run in plan(settings)]
-    found = [root / path for path in dict.fromkeys(planned) if (root / path).is_file()]
-    timing = sorted((root / TIMING_DIR).rglob("*.json")) if (root / TIMING_DIR).is_dir() else []
-    if not found and not timing:
-        raise ConfigError(f"no run record of {config} under {root / 'results'} ({len(planned)} planned): run it "
-                          f"first (make reproduce CONFIG={config})")
-    log.info("%s: %d of its %d planned run records exist; %d more under %s", config, len(found),
-             len(set(planned)), len(timing), TIMING_DIR)
-    return found + timing
-
-
 # -- markers ----------------------------------------------------------------------------------------------------------
 
 # An opening is "<!-- kind: ... -->", a closing "<!-- /kind -->"; any other comment is no marker.
@@ -782,80 +754,3 @@ def render_documents(root: str | os.PathLike = ".", files: Iterable[str | os.Pat
             write_text_atomic(path, rendered)
             log.info("rendered %s: %d block%s changed", name, len(differing), "" if len(differing) == 1 else "s")
     return problems, changed
-
-
-# -- command line -----------------------------------------------------------------------------------------------------
-
-
-def _export_command(args: argparse.Namespace) -> int:
-    if not STUDY_NAME.fullmatch(args.study):
-        raise ConfigError(f"study name {args.study!r}: use letters, digits, '.', '_' and '-' only")
-    records = config_records(args.config, args.root)
-    command = ["python", "-m", "satbench.report.evidence", *args.argv]
-    export_evidence(records, Path(args.out) / args.study, study=args.study, config=args.config, command=command,
-                    lossless=args.lossless)
-    return 0
-
-
-def _render_command(args: argparse.Namespace) -> int:
-    problems, changed = render_documents(args.root, args.files or None, check=args.check)
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    if args.check:
-        for block in changed:
-            print(block, file=sys.stderr)
-        if changed:
-            print(f"{len(changed)} block{'s' if len(changed) != 1 else ''} differ from their evidence: run `make "
-                  "docs`", file=sys.stderr)
-    return 1 if problems or (args.check and changed) else 0
-
-
-def _verify_command(args: argparse.Namespace) -> int:
-    base = Path(args.root) / EVIDENCE_DIR
-    studies = args.studies or (sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else [])
-    problems = [problem for study in studies for problem in verify_evidence(base / study, fix=args.fix)]
-    for problem in problems:
-        print(f"{'fixed' if args.fix else 'error'}: {problem}", file=sys.stderr)
-    return 1 if problems and not args.fix else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m satbench.report.evidence",
-                                     description="A study's evidence (docs/evidence/STUDY) and the documents' "
-                                                 "tables, numbers and figures rendered from it.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    export = commands.add_parser("export", help="write a study's evidence from a config's run records (make "
-                                                "evidence)")
-    export.add_argument("study", help="the study's name: its directory under --out")
-    export.add_argument("--config", required=True, help="the config whose records to export (config/X.yaml)")
-    export.add_argument("--root", default=".", help="where results/ lies (default: .)")
-    export.add_argument("--out", default=str(EVIDENCE_DIR), help=f"evidence directory (default: {EVIDENCE_DIR})")
-    export.add_argument("--lossless", action="store_true",
-                        help="keep measured times and staleness in double precision (larger files)")
-    export.set_defaults(run=_export_command)
-    render = commands.add_parser("render", help="rewrite the marker blocks of README.md and docs/*.md from "
-                                                "docs/evidence, and draw their figures (make docs)")
-    render.add_argument("--check", action="store_true",
-                        help="rewrite nothing; exit 1 listing every block that differs from its evidence")
-    render.add_argument("--root", default=".", help="the repository (default: .)")
-    render.add_argument("files", nargs="*", help="documents (default: README.md and docs/*.md)")
-    render.set_defaults(run=_render_command)
-    verify = commands.add_parser("verify", help="check that each study's table CSVs are what its Parquet files "
-                                                "give")
-    verify.add_argument("--fix", action="store_true", help="rewrite the CSVs that differ")
-    verify.add_argument("--root", default=".", help="the repository (default: .)")
-    verify.add_argument("studies", nargs="*", help="studies (default: every one under docs/evidence)")
-    verify.set_defaults(run=_verify_command)
-    args = parser.parse_args(argv)
-    args.argv = argv
-    quiet_logging()
-    try:
-        return args.run(args)
-    except SatbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
