@@ -12,10 +12,11 @@ by the owner every step, one step old). No gradient flows into halo rows. γ is 
 
 import dataclasses
 
-import torch
-
 from satbench.baselines.gas import GAS
+from satbench.lazy import lazy
 from satbench.methods import Deviation, Option, register_method
+
+torch = lazy("torch")  # imported when the method first trains: listing the methods needs no torch
 
 
 @register_method
