@@ -196,8 +196,8 @@ ARTEFACTS = (
     figure("decomposition", lambda f, stem: plot_decomposition(f.table("decomposition"), stem), "main", "controls",
            caption="""
         Per setting, each stale method's protocol cost (grey: exact − control) and staleness cost (orange: control
-        − method) in test points, with seed-std whiskers; hatched where the staleness cost is not a significant loss
-        (one-sided paired t-test, Holm-adjusted, α = 0.05). Only a significant staleness cost is something a
+        − method) in test points, whiskers spanning their 95 % intervals over seeds; hatched where the staleness cost
+        is not a significant loss (one-sided paired t-test, Holm-adjusted, α = 0.05). Only a significant staleness cost is something a
         correction of stale rows can win back; an alleviation method's recovered share is printed beside its bar
         where its base's staleness cost is one."""),
     figure("bandwidth", lambda f, stem: plot_bandwidth(f.table("bandwidth"), stem), "bandwidth", caption="""

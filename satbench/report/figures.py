@@ -391,9 +391,18 @@ def plot_accuracy_vs_staleness(runs: pd.DataFrame, out_stem) -> list[Path]:
 # -- decomposition ------------------------------------------------------------------------------------------------
 
 
+def _interval_whiskers(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """``xerr`` for bars at ``{name}_pts_mean``: the distances to the 95 % interval's ends (0 where there is none)."""
+    estimate = frame[f"{name}_pts_mean"].astype(float).to_numpy()
+    low = frame[f"{name}_ci_low"].astype(float).to_numpy()
+    high = frame[f"{name}_ci_high"].astype(float).to_numpy()
+    return np.nan_to_num(np.vstack([estimate - low, high - estimate]).clip(min=0))
+
+
 def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
     """Per setting (dataset · model · W), one pair of bars per stale method: its protocol cost (exact − control) and
-    its staleness cost (control − method), each in its own colour, in test points with seed-std whiskers. The panels
+    its staleness cost (control − method), each in its own colour, in test points with whiskers spanning the 95 %
+    interval of the paired t over seeds (``X_ci_low``, ``X_ci_high``; none with fewer than 2 seeds). The panels
     share one method axis, named once on the left (a row stays empty where a setting lacks that method), so long
     method names do not squeeze the bars. A staleness bar is hatched where it is not a significant loss (the
     decomposition's ``staleness_cost_significant``: one-sided paired t, Holm-adjusted); an alleviation method's
@@ -420,16 +429,16 @@ def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
             panel = table[(table["dataset"] == dataset) & (table["model"] == model) & (table["workers"] == workers)]
             y = np.array([position[label] for label in panel["label"]], dtype=float)
             axis.barh(y + 0.2, panel["protocol_cost_pts_mean"], height=0.38, color=PROTOCOL_COLOR,
-                      xerr=panel["protocol_cost_pts_std"].fillna(0), error_kw={"lw": 0.8})
+                      xerr=_interval_whiskers(panel, "protocol_cost"), error_kw={"lw": 0.8})
             for row_y, (_, row) in zip(y, panel.iterrows()):
                 noisy = not row["staleness_cost_significant"]
                 axis.barh(row_y - 0.2, row["staleness_cost_pts_mean"], height=0.38, color=STALENESS_COLOR,
                           hatch="///" if noisy else None, edgecolor="white" if noisy else None,
-                          xerr=np.nan_to_num(row["staleness_cost_pts_std"]), error_kw={"lw": 0.8})
+                          xerr=_interval_whiskers(row.to_frame().T, "staleness_cost"), error_kw={"lw": 0.8})
                 share = row["recovered_share"]
                 # The table reports a share only where its base's staleness cost is a significant loss (C2's premise).
                 if not pd.isna(share):
-                    end = max(0.0, row["staleness_cost_pts_mean"]) + np.nan_to_num(row["staleness_cost_pts_std"])
+                    end = max(0.0, row["staleness_cost_pts_mean"], np.nan_to_num(row["staleness_cost_ci_high"]))
                     axis.annotate(f"recovers {share:.0%}", (end, row_y - 0.2), xytext=(3, -3),
                                   textcoords="offset points", fontsize=7, color="0.2")
             axis.axvline(0, color="0.2", lw=0.8)
@@ -446,7 +455,7 @@ def plot_decomposition(table: pd.DataFrame, out_stem) -> list[Path]:
                   Patch(color=STALENESS_COLOR, label="staleness cost (control − method)"),
                   Patch(facecolor=STALENESS_COLOR, hatch="///", edgecolor="white",
                         label="staleness cost not significant"),
-                  Patch(color="none", label="whiskers: seed std")]
+                  Patch(color="none", label="whiskers: 95 % interval over seeds")]
         figure.legend(handles=legend, loc="outside lower center", ncols=2, frameon=False)
         return _save_figure(figure, out_stem)
 
