@@ -187,10 +187,11 @@ def slurm(tmp_path_factory):
 
 def comparable(table: Path) -> pd.DataFrame:
     """A table without what is measured in seconds or bytes of memory, without when a record was written (these
-    differ from run to run), and without how the workers ran (torchrun across nodes, in-process on one)."""
+    differ from run to run), and without how the workers ran (torchrun across nodes, in-process on one: the launcher
+    and its backend, gloo or the in-process group)."""
     frame = pd.read_csv(table)
     return frame[[column for column in frame.columns
-                  if not re.search(r"time|\(s\)|memory|^created$|^launcher$", column)]]
+                  if not re.search(r"time|\(s\)|memory|^created$|^launcher$|^backend$", column)]]
 
 
 def test_the_workflow_runs_on_slurm_as_on_this_machine(slurm, tmp_path):
