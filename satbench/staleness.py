@@ -107,10 +107,11 @@ def kept_mask_steps(steps: set[int]) -> list[int]:
     return sorted(kept + [NO_MASK])
 
 
-def drift_sums(used: list[UsedRows], current: list[torch.Tensor], own_masks: dict[int, list[torch.Tensor]],
+def drift_sums(used: list[UsedRows], current: list[torch.Tensor], own_masks: dict[int, list[torch.Tensor]] | None,
                current_step: int) -> list[dict[str, float]]:
     """Per measured layer (in ``used``'s order): the sums of :data:`DRIFT_FIELDS`. ``current``: exact rows per hidden
-    layer with this step's masks; ``own_masks[m]``: the same with step ``m``'s masks (``NO_MASK``: eval mode)."""
+    layer with this step's masks; ``own_masks[m]``: the same with step ``m``'s masks (``NO_MASK``: eval mode); None
+    where every step's masks give the current rows (no dropout, no batch norm: the passes would repeat ``current``)."""
     sums = []
     for item in used:
         exact_now = current[item.layer - 1]
@@ -122,8 +123,9 @@ def drift_sums(used: list[UsedRows], current: list[torch.Tensor], own_masks: dic
                 if step == current_step:
                     continue
                 rows = steps == step
-                source = step if step in own_masks else NO_MASK  # older than the passes kept: eval mode
-                own[rows] = own_masks[source][item.layer - 1][rows]
+                source = step if own_masks is None or step in own_masks else NO_MASK  # older than the passes kept
+                if own_masks is not None:
+                    own[rows] = own_masks[source][item.layer - 1][rows]
                 if source == NO_MASK:
                     unmasked += float(rows.sum())
         if item.current_share is not None:

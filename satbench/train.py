@@ -312,15 +312,18 @@ class Trainer:
         """The measured step's per-layer sums: the seam's (against ``current``, the exact rows with the step's own
         masks) and the drift comparison's (against exact rows with each used row's own masks), both with the
         ``weights`` the step trained with, which are put back into the model for the reference passes and replaced
-        by the updated ones afterwards. Every worker runs the same passes (the union of their rows' masks)."""
-        steps = agreed_mask_steps(mask_steps(used, step),
-                                  lambda values: self.comm.gather_rows(values.to(self.device), Traffic.MEASURE).cpu())
-        own_masks = {}
-        if steps:
-            updated = {name: value.detach().clone() for name, value in self.model.state_dict().items()}
-            self.model.load_state_dict(weights)
-            own_masks = {mask_step: self.own_mask_trace(mask_step) for mask_step in steps}
-            self.model.load_state_dict(updated)
+        by the updated ones afterwards. Every worker runs the same passes (the union of their rows' masks). Without
+        dropout and batch norm every mask, and eval mode, gives the current rows: no pass is run."""
+        own_masks = None
+        if self.config.dropout > 0 or self.config.norm == "batch":
+            steps = agreed_mask_steps(mask_steps(used, step), lambda values: self.comm.gather_rows(
+                values.to(self.device), Traffic.MEASURE).cpu())
+            own_masks = {}
+            if steps:
+                updated = {name: value.detach().clone() for name, value in self.model.state_dict().items()}
+                self.model.load_state_dict(weights)
+                own_masks = {mask_step: self.own_mask_trace(mask_step) for mask_step in steps}
+                self.model.load_state_dict(updated)
         drift = drift_sums(used, current, own_masks, step)
         return [{**seam, **extra, "local_step": float(local_step)} for seam, extra in zip(compared, drift)]
 
