@@ -16,6 +16,15 @@ the stale halo rows the base would use by a prediction of their current value:
   predictor takes ``predictor_steps`` Adam steps on ``MSE(fresh snapshot, its prediction from the previous window)``
   with the GNN's learning rate unless ``predictor_lr`` is set.
 
+The authors' code (Ziyang-Yu/SAT-DIGEST: ``digest/models/gcn.py``, ``digest/auxiliary_models/lstm_gcn.py``,
+``run/mini_batch.py``) differs from that rule in four ways, each an option that selects their form (SAT's deviations
+say why the defaults differ): ``window_push=forward`` pushes the held halo copy into the window at every forward pass,
+not one snapshot per sync, so K passes after a sync the window holds K copies of it; ``predictor_graph=authors`` sums
+unnormalised over the induced subgraph of the worker's rows, halo-to-halo edges and self loops included (the edges
+into halo rows sent once by their owners); ``predictor_input=lstm`` runs the inner rows' zero sequences through the
+LSTM; ``predictor_grad=accumulate`` never zeroes the predictor's gradients, so each step follows the sum of the
+gradients of every loss so far.
+
 Beyond the paper (each an option; see the README): ``residual`` predicts a correction added to the latest snapshot,
 with a zero-initialised output layer, so an untrained predictor reproduces the base exactly; ``time_aware``
 interpolates from the latest snapshot toward the predicted next snapshot by the rows' age over the sync spacing;
@@ -44,7 +53,7 @@ from .variants import SATVariant, sat_variant
 # The predictor and the anchor's fits need torch: importing this package (which registers the variants) does not
 # import them; naming one here does.
 _LAZY = {"fit_damping": "anchor", "fit_gain": "anchor", "EmbeddingPredictor": "predictor",
-         "PredictorGraph": "predictor", "replay_batches": "predictor"}
+         "PredictorGraph": "predictor", "replay_batches": "predictor", "induced_subgraph_edges": "predictor"}
 
 
 def __getattr__(name: str):
@@ -54,5 +63,5 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["SAT", "SAT_OPTIONS", "EmbeddingPredictor", "PredictorGraph", "SATVariant", "fit_damping", "fit_gain", "replay_batches",
-           "sat_variant"]
+__all__ = ["SAT", "SAT_OPTIONS", "EmbeddingPredictor", "PredictorGraph", "SATVariant", "fit_damping", "fit_gain",
+           "induced_subgraph_edges", "replay_batches", "sat_variant"]

@@ -13,6 +13,7 @@ from ..halo import NO_MASK, HaloRows, as_halo_rows
 from ..history import Snapshot
 from ..lazy import lazy
 from ..methods import Alleviation, Deviation, Method, MethodContext
+from ..record import Column
 from .options import SAT_OPTIONS, check_sat_options, check_sat_run
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ predictor_module = lazy("satbench.sat.predictor")
 
 @dataclasses.dataclass
 class _LayerState:
-    window: deque  # the last K snapshots, oldest first
+    window: deque  # the last K snapshots (window_push=forward: held copies, one per forward pass), oldest first
     fresh_at: tuple[float, float]  # (epoch, step) at which the newest snapshot was computed
     spacing: float = 1.0  # epochs between the last two snapshots
     prediction: torch.Tensor | None = None  # cached between syncs when the predictor's input does not change
@@ -47,29 +48,41 @@ class _LayerState:
     # owner_check: per owning peer, sums over this period's checks of ‖h − s‖², f<h − s, d>, f²‖d‖² (h: the owner's
     # current rows, s: the rows I hold, d: their last change, f: the time-aware fraction), as the owners sent them
     evidence: torch.Tensor | None = None
+    # window_push=forward: how many entries at the window's end are the held copy (equal rows), so a pass that
+    # pushes the same copy into a window already full of it keeps the cached prediction
+    copies: int = 0
 
 
 # How SAT here differs from the authors' distributed code (Ziyang-Yu/SAT-DIGEST): every variant that trains the
 # predictor has these (satbench.sat.variants adds a variant's own).
 SAT_DEVIATIONS = (
     Deviation("the LSTM's window holds the last K (4) snapshots the base received, one per sync; the authors push "
-              "the held halo copy into the window at every forward pass (every local step), so between syncs their "
-              "window fills with copies of one snapshot",
+              "the held halo copy into the window at every forward pass (every local step; digest/models/gcn.py), "
+              "so between syncs their window fills with copies of one snapshot: K passes after a sync it holds "
+              "nothing else",
               "the paper's window is a sequence of historical snapshots; repeated copies of one snapshot give the "
-              "LSTM no change to learn from"),
+              "LSTM no change to learn from (the authors' form is kept as an option for the study, not the default)",
+              "window_push=forward"),
     Deviation("the predictor's 2-layer GCN is normalised as GCNConv (self loops, symmetric degrees) over the "
               "worker's edges into its inner rows and the reversed cut edges; the authors' sums unnormalised "
-              "(normalize=False) over the induced subgraph, halo-to-halo edges and self loops included",
-              "a worker holds no halo-to-halo edges here; the normalisation keeps the predictor's output on the "
-              "scale of the rows whatever the degrees"),
+              "(normalize=False) over the induced subgraph, halo-to-halo edges and self loops included (their "
+              "loader, digest/loader.py, numbers that subgraph's nodes in networkx's iteration order rather than the "
+              "order of the rows the predictor reads, so its edges can join other rows than the nodes they name; "
+              "the option builds the subgraph they evidently intend, each edge on its own rows, the edges into "
+              "halo rows sent once by their owners before training)",
+              "a worker here holds no halo-to-halo edges; unnormalised sums scale the predictor's output with the "
+              "degrees, the normalisation keeps it on the scale of the rows",
+              "predictor_graph=authors"),
     Deviation("inner rows enter the predictor's GCN as zeros; the authors pass zero sequences through the LSTM, so "
               "their inner rows enter as the LSTM's (bias-driven, non-zero) summary of zeros",
-              "the paper's inner rows are zero at the GCN's input"),
+              "the paper's inner rows are zero at the GCN's input",
+              "predictor_input=lstm"),
     Deviation("the predictor's optimiser is zeroed before every step; the authors never call zero_grad on it, so "
-              "its gradients accumulate across syncs",
-              "one Adam step per sync on that sync's loss, as the paper states; the accumulation looks unintended"),
+              "its gradients accumulate across syncs (here, with more than one hidden layer, also across the "
+              "layers' steps of one sync: theirs takes one step on the layers' joint loss)",
+              "one Adam step per sync on that sync's loss, as the paper states; the accumulation looks unintended",
+              "predictor_grad=accumulate"),
 )
-
 
 class SAT(Alleviation):
     """SAT holding a base method (``base``) whose protocol runs underneath; the module docstring states the update
@@ -87,6 +100,13 @@ class SAT(Alleviation):
     deviations = SAT_DEVIATIONS
     options = SAT_OPTIONS
     context_attributes = ("graph", "first_layer")  # the predictor's graph, and --exact-first-layer's rows
+    metrics = (
+        Column("predictor_time_s", "float", "s", "SAT: time training the predictor and predicting halo rows in the "
+                                                 "epoch, the slowest worker's (inside epoch_time_s)"),
+        Column("predictor_loss", "float", "", "SAT: the predictor's training loss, the mean squared error of its "
+                                              "predictions (in the embeddings' units squared) over the epoch's "
+                                              "predictor steps, the mean over workers; 0 where it did not train"),
+    )
 
     @classmethod
     def held_copies(cls, options):
@@ -98,11 +118,17 @@ class SAT(Alleviation):
         super().__init__(context, base, **options)
         self.predictor_lr = self.config["predictor_lr"] or context.lr
         graph = context.graph
-        edges = graph.edge_index[:, (graph.edge_index[1] < graph.num_inner) & (graph.edge_index[0] != graph.edge_index[1])]
-        cut = edges[:, edges[0] >= graph.num_inner]
-        # symmetric, so messages reach the halo rows
-        self.graph = predictor_module.PredictorGraph(torch.cat([edges, cut.flip(0)], dim=1), graph.num_inner,
-                                                     graph.num_rows)
+        if self.config["predictor_graph"] == "authors":
+            self.graph = predictor_module.PredictorGraph(
+                predictor_module.induced_subgraph_edges(self.comm, graph), graph.num_inner, graph.num_rows,
+                normalise=False)
+        else:
+            edges = graph.edge_index[:, (graph.edge_index[1] < graph.num_inner)
+                                     & (graph.edge_index[0] != graph.edge_index[1])]
+            cut = edges[:, edges[0] >= graph.num_inner]
+            # symmetric, so messages reach the halo rows
+            self.graph = predictor_module.PredictorGraph(torch.cat([edges, cut.flip(0)], dim=1), graph.num_inner,
+                                                         graph.num_rows)
         self.num_inner = graph.num_inner
         self.predictors: dict[object, tuple[EmbeddingPredictor, torch.optim.Optimizer]] = {}
         self.layers: dict[int, _LayerState] = {}
@@ -118,6 +144,22 @@ class SAT(Alleviation):
         self.syncs: dict[int, int] = {}  # layer -> snapshots observed (each one a sync: judge, train, slide)
         self.age: dict[int, tuple[float, float]] = {}  # layer -> age of the base's rows at the latest supply
         self.first_layer = context.first_layer  # --exact-first-layer's rows (local_delta reads their partial)
+
+    # -- checkpoints: predictor_grad=accumulate carries gradients from sync to sync, which neither a module's nor an
+    # optimiser's state_dict holds
+    def state_dict(self):
+        state = super().state_dict()
+        state["predictor_grads"] = {key: [parameter.grad for parameter in predictor.parameters()]
+                                    for key, (predictor, _) in self.predictors.items()}
+        return state
+
+    def load_state_dict(self, state):
+        state = dict(state)
+        grads = state.pop("predictor_grads", {})
+        super().load_state_dict(state)
+        for key, saved in grads.items():
+            for parameter, grad in zip(self.predictors[key][0].parameters(), saved):
+                parameter.grad = None if grad is None else grad.to(parameter.device)
 
     @classmethod
     def check_options(cls, options, name=None):
@@ -142,8 +184,9 @@ class SAT(Alleviation):
         self.base.setup(exact)
         history = self.base_history()
         for layer, (inner, halo) in exact.items():
-            state = _LayerState(window=deque([halo.detach().clone()], maxlen=self.config["window"]),
-                                fresh_at=(0.0, -1.0))
+            # window_push=forward: empty, as the authors' (their first forward pass pushes the first pulled copy)
+            first = [] if self.config["window_push"] == "forward" else [halo.detach().clone()]
+            state = _LayerState(window=deque(first, maxlen=self.config["window"]), fresh_at=(0.0, -1.0))
             if self.config["gated"]:  # no evidence yet: trust the stale copy
                 state.use_prediction = torch.zeros(self.comm.world_size, dtype=torch.bool, device=halo.device)
             if self.owner_check:
@@ -164,9 +207,11 @@ class SAT(Alleviation):
         self.predictor_losses = []
 
     # -- prediction and online training -----------------------------------------------------------------------
-    def _inner_input(self, h_inner: torch.Tensor) -> torch.Tensor:
+    def _inner_input(self, h_inner: torch.Tensor) -> torch.Tensor | None:
         if self.config["predictor_input"] == "fresh":
             return h_inner.detach()
+        if self.config["predictor_input"] == "lstm":
+            return None  # the predictor runs the zero rows through its LSTM
         return h_inner.new_zeros(self.num_inner, h_inner.size(1))
 
     def _trend(self, layer: int, window) -> torch.Tensor | float:
@@ -201,10 +246,16 @@ class SAT(Alleviation):
         state.spacing = max(fresh_at[0] - state.fresh_at[0], 1.0)
         state.fresh_at = fresh_at
         previous = list(state.window)
+        # window_push=forward: the window takes the held copy at every pass (_push_held), not the snapshot here; an
+        # empty one (a snapshot before the first pass) has made no prediction to learn from, as the authors' first
+        # pull trains nothing.
+        pushed_per_pass = self.config["window_push"] == "forward"
         owner_evidence = None
         if self.owner_check:
             owner_evidence, state.evidence = state.evidence, torch.zeros_like(state.evidence)
             self._record_sent(layer, state, fresh_at)
+        if pushed_per_pass and not previous:
+            return
         shift = self._local_shift(layer, previous)  # what local_delta would have added right now
         if self.config["local_delta"] and layer == 2 and state.partial_at_arrival is not None:
             raw = self._raw_local_shift(state, previous)
@@ -216,7 +267,8 @@ class SAT(Alleviation):
                 state.gate_errors = (predicted_error, stale_error)
                 state.use_prediction = predicted_error < self.config["gate_margin"] * stale_error
         if snapshot.size(0) == 0:  # no halo (one worker): nothing to predict or learn
-            state.window.append(snapshot)
+            if not pushed_per_pass:
+                state.window.append(snapshot)
             return
         if self.config["extrapolate"] and len(previous) >= 2:
             state.damping = anchor.fit_damping(previous[-2], previous[-1], snapshot)
@@ -231,16 +283,24 @@ class SAT(Alleviation):
         batches = predictor_module.replay_batches([(window, target - self._trend(layer, window) - shift)
                                         for window, target, shift in state.replay])
         elements = len(state.replay) * snapshot.numel()
+        # predictor_grad=accumulate: as the authors' code, which never zeroes the predictor's optimiser, every step
+        # follows the sum of the gradients of all the losses so far.
+        accumulate = self.config["predictor_grad"] == "accumulate"
         for _ in range(self.config["predictor_steps"]):
-            optimizer.zero_grad(set_to_none=True)
+            if not accumulate:
+                optimizer.zero_grad(set_to_none=True)
             # The mean over pairs of each pair's MSE: all pairs have the snapshot's shape.
             loss = sum(F.mse_loss(predictor.forward_batch(windows, inner, self.graph), targets, reduction="sum")
                        for windows, targets in batches) / elements
             loss.backward()
             optimizer.step()
             self.predictor_losses.append(float(loss.detach()))
-        optimizer.zero_grad(set_to_none=True)  # frees them; the GNN's backward must never add any
-        state.window.append(snapshot)
+        # Frees them. The GNN's backward never adds any (the rows used are predicted without autograd), so what
+        # accumulate keeps is the predictor's own losses' gradients only.
+        if not accumulate:
+            optimizer.zero_grad(set_to_none=True)
+        if not pushed_per_pass:
+            state.window.append(snapshot)
         state.prediction = None
         state.partial_at_arrival = state.partial_now
 
@@ -310,6 +370,8 @@ class SAT(Alleviation):
         if snapshot is not None:
             self._observe(layer, snapshot.rows, (float(snapshot.epoch), float(snapshot.step)), h_inner)
             self.syncs[layer] += 1
+        if self.config["window_push"] == "forward":
+            self._push_held(self.layers[layer], stale.detach())
         used = self._rows_to_use(layer, h_inner, stale.detach())
         if self.owner_check:
             mine = h_inner.detach()[self.comm.send_index]  # indexing copies
@@ -322,6 +384,18 @@ class SAT(Alleviation):
             used = stale + (used - stale.detach())
         return HaloRows(used, supplied.age_epochs, supplied.age_steps, replaced=stale.detach(),
                         mask_step=self._mask_steps(layer, supplied))
+
+    def _push_held(self, state: _LayerState, held: torch.Tensor) -> None:
+        """window_push=forward: the held halo copy enters the window at every forward pass, after the sync's
+        training and before the prediction, as in the authors' ``GCN.forward`` (``hist_embs[i].push(his_data[i])``
+        ahead of the predictor, the oldest entry dropped beyond K): K passes after a sync the window holds that sync's
+        copy K times. Equal copies share one tensor."""
+        window = state.window
+        same = bool(window) and torch.equal(held, window[-1])
+        if not (same and state.copies >= window.maxlen):  # a window already full of this copy predicts the same
+            state.prediction = None
+        state.copies = state.copies + 1 if same else 1
+        window.append(window[-1] if same else held.clone())
 
     def _mask_steps(self, layer: int, supplied: HaloRows) -> torch.Tensor:
         """The masks the rows used carry: none where a prediction is used (it comes from the predictor, not from a

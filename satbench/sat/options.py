@@ -1,6 +1,7 @@
 """SAT's options, grouped by the part they configure (the names are relied on by configs and scripts).
 
-* the predictor (``predictor.py``): its window, training steps, learning rate, input, sharing and replay;
+* the predictor (``predictor.py``): its window and what fills it, its graph, training steps, learning rate, gradient
+  handling, input, sharing and replay;
 * the anchor (``anchor.py``): what the predictor's output is added to (the latest snapshot, its damped trend, the
   locally computable change since it arrived);
 * the blend: how far to move from the stale copy toward the prediction (time-aware);
@@ -19,8 +20,22 @@ PREDICTOR_OPTIONS = {
     "predictor_steps": Option(1, "Adam steps per sync; 0: the predictor stays untrained (with residual: the "
                                  "anchor alone)", minimum=0, flag="--predictor-steps"),
     "predictor_lr": Option(0.0, "predictor learning rate; 0: the GNN's", minimum=0.0),
-    "predictor_input": Option("zeros", "inner rows of the predictor's GCN input: zeros (paper) or fresh",
-                              choices=("zeros", "fresh"), flag="--predictor-input"),
+    # The authors' code (Ziyang-Yu/SAT-DIGEST) differs from the defaults in the next four; each value named
+    # "authors"/"forward"/"lstm"/"accumulate" is their form (SAT's deviations say why the defaults differ).
+    "window_push": Option("sync", "what enters the window: the snapshot at every sync (sync) or, as the authors' "
+                                  "code, the held halo copy at every forward pass (forward)",
+                          choices=("sync", "forward")),
+    "predictor_graph": Option("normalised", "the predictor GCN's graph: edges into inner rows and reversed cut "
+                                            "edges, normalised as GCNConv (normalised), or, as the authors' code, "
+                                            "the induced subgraph, halo-to-halo edges and self loops included, "
+                                            "summed unnormalised (authors)",
+                              choices=("normalised", "authors")),
+    "predictor_input": Option("zeros", "inner rows of the predictor's GCN input: zeros (paper), fresh, or lstm (the "
+                                       "authors' code: zero sequences through the LSTM)",
+                              choices=("zeros", "fresh", "lstm"), flag="--predictor-input"),
+    "predictor_grad": Option("zero", "the predictor's gradients: zeroed before each step (zero) or, as the "
+                                     "authors' code, never zeroed, so they accumulate across syncs (accumulate)",
+                             choices=("zero", "accumulate")),
     "per_layer": Option(False, "one predictor per layer instead of one shared by all layers"),
     "replay": Option(1, "train on the last R (window, snapshot) pairs at every sync", minimum=1),
 }

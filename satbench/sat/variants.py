@@ -26,7 +26,15 @@ sat_variant("sat+gas", "gas", "SAT (faithful) on top of GAS histories.", code="Z
                 Deviation("on this benchmark's distributed GAS (every partition in the batch at every step, rows one "
                           "step old), not SAT-GNNAutoscale's single-GPU mini-batch GAS; its selection of the epoch "
                           "by max(validation, test) is not copied (runs report their scores as they are)",
-                          "the benchmark studies distributed staleness; selecting on the test score would leak it"),))
+                          "the benchmark studies distributed staleness; selecting on the test score would leak it"),
+                Deviation("SAT's distributed rule (as Ziyang-Yu/SAT-DIGEST) on GAS, not SAT-GNNAutoscale's schedule: "
+                          "there one predictor per layer (-o per_layer=true gives that), fed at every mini-batch the "
+                          "whole history table (in-batch rows included, not zeros), windows of at most 5 tables, "
+                          "trained once per epoch on its last three (prediction, table) pairs, with the windows "
+                          "emptied after each epoch's training (torch_geometric_autoscale/models/base.py, "
+                          "small_benchmark/main.py)",
+                          "one SAT rule across bases, so that the bases are what a comparison varies; the fork's "
+                          "per-epoch schedule is tied to its single-GPU mini-batch loop"),))
 sat_variant("sat+pipegcn", "pipegcn", "SAT (faithful) on top of PipeGCN.",
             deviations=SAT_DEVIATIONS + (
                 Deviation("on PipeGCN, a base the authors do not pair SAT with",
