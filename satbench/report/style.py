@@ -21,16 +21,17 @@ class LineStyle:
 
     color: str
     dashes: str  # matplotlib linestyle: "-", "--", ":", "-."
-    marker: str
+    marker: str  # matplotlib marker; (marker, hollow) is unique across METHOD_STYLES
     hollow: bool = False  # an open marker: one drawn over another method's at the same point leaves it visible
 
 
 # References black and grey; historical methods blues, greens, orange, brown; alleviation methods reds, purples,
 # pinks, navy, and the newer ones teal, olive, magenta, gold; alleviation methods' markers open (their curves often
-# lie on their base's).
+# lie on their base's). Every method has a marker, no two the same shape and fill: a figure of points (one per
+# method) tells them apart by the marker alone, also in greyscale print.
 METHOD_STYLES = {
-    "exact": LineStyle("#000000", "-", ""),
-    "partition": LineStyle("#7f7f7f", ":", ""),
+    "exact": LineStyle("#000000", "-", "p"),
+    "partition": LineStyle("#7f7f7f", ":", "<"),
     "gas": LineStyle("#1f77b4", "-", "o"),
     "graphfm": LineStyle("#17becf", "--", "v"),
     "pipegcn": LineStyle("#2ca02c", "-", "s"),
