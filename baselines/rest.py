@@ -35,6 +35,7 @@ import time
 from satbench.errors import ConfigError
 from satbench.halo import as_halo_rows
 from satbench.methods import Alleviation, Deviation, Option, register_on_base
+from satbench.record import Column
 
 
 class REST(Alleviation):
@@ -58,6 +59,8 @@ class REST(Alleviation):
                   "the benchmark's periodic base, whose staleness comes from syncs rarer than updates"),
     )
     shares_base_control = True
+    metrics = (Column("refresh_time_s", "float", "s", "rest: time refreshing the history by forward-only passes in the "
+                                                  "epoch, the slowest worker's (inside epoch_time_s)"),)
     context_attributes = ("fresh_pass",)  # the trainer's exact pass, handed in by the context
     halo_copies = 1.0  # the base's own latest rows (README, "Before any worker starts")
     options = {"refresh_every": Option(1, "epochs between refreshes: a forward-only exact pass at the start of "

@@ -6,8 +6,9 @@ buffer object for the same reason).
 
 Byte accounting is per worker and counts payload sent to *other* workers: for the halo exchange, the rows a worker
 sends; for an all-reduce of ``n`` bytes, the ``2 (W-1)/W · n`` bytes a ring all-reduce sends per worker. Every byte
-is booked under one :class:`Traffic` category, declared here once with its role: the method's own cost, or kept
-apart from it. The trainer derives its record columns from that declaration.
+is booked under one :class:`~satbench.traffic.Traffic` category, declared once with its role in
+:mod:`satbench.traffic` (which needs no torch): the method's own cost, or kept apart from it. The record's byte
+columns are derived from that declaration.
 
 Time: on the CPU, the wall-clock time of each call (of the wait, for an asynchronous exchange). On CUDA, CUDA events
 recorded on the current stream around each call, resolved once per epoch when the trainer reads the meter: a
@@ -23,7 +24,6 @@ peer's connection went away (usually the echo of that peer's own failure).
 
 from __future__ import annotations
 
-import enum
 import re
 import time
 from collections import defaultdict
@@ -36,68 +36,8 @@ import torch.distributed as dist
 
 from .errors import CollectiveFailed, CollectiveTimeout, PeerLost
 from .partition import Part
-
-
-class Traffic(str, enum.Enum):
-    """What a collective's bytes are for. A ``str`` enum, so ``"halo"`` and ``Traffic.HALO`` are one category.
-
-    The method's own traffic (:attr:`counted`: in the record's ``comm_bytes`` and ``comm_time_s``, and in its epoch
-    time): ``HALO`` (halo rows), ``HALO_GRAD`` (their gradients, back to the owners), ``REDUCE`` (weight
-    synchronisation, and batch-norm sums), ``PROTOCOL`` (a method's own control messages: SANCUS's broadcast
-    decisions, SAT's owner evidence). Kept apart: ``CONTROL`` and ``CONTROL_GRAD`` (the exact rows the fresh-halo
-    control adds, reported as ``control_bytes`` and left out of the epoch time), ``MEASURE`` (staleness reference
-    passes), ``EVAL`` (evaluation), ``SETUP`` (before training: input features, history fills), ``STATS`` (the
-    trainer's own per-epoch bookkeeping).
-    """
-
-    HALO = "halo"
-    HALO_GRAD = "halo_grad"
-    REDUCE = "reduce"
-    PROTOCOL = "protocol"
-    CONTROL = "control"
-    CONTROL_GRAD = "control_grad"
-    MEASURE = "measure"
-    EVAL = "eval"
-    SETUP = "setup"
-    STATS = "stats"
-
-    # As its string hashes (Enum's own hash is its name's): a dict keyed by categories answers "halo" too.
-    __hash__ = str.__hash__
-
-    @property
-    def counted(self) -> bool:
-        """Part of the method's cost (``comm_bytes``, ``comm_time_s``, the epoch time)."""
-        return self in _METHOD_TRAFFIC
-
-    @property
-    def column(self) -> str | None:
-        """The epoch row's byte column of a counted category, e.g. ``halo_bytes``."""
-        return f"{self.value}_bytes" if self.counted else None
-
-    @property
-    def gradient(self) -> "Traffic":
-        """The category of the gradients that flow back through an exchange of this category."""
-        return {Traffic.HALO: Traffic.HALO_GRAD, Traffic.CONTROL: Traffic.CONTROL_GRAD}.get(self, self)
-
-    @property
-    def description(self) -> str:
-        """What the category's bytes are, in words (for a failed collective's message)."""
-        return _DESCRIPTIONS[self]
-
-
-_DESCRIPTIONS = {
-    Traffic.HALO: "halo rows", Traffic.HALO_GRAD: "halo-row gradients",
-    Traffic.REDUCE: "weight synchronisation", Traffic.PROTOCOL: "the method's protocol messages",
-    Traffic.CONTROL: "the fresh-halo control's rows", Traffic.CONTROL_GRAD: "the fresh-halo control's gradients",
-    Traffic.MEASURE: "the staleness reference pass", Traffic.EVAL: "evaluation",
-    Traffic.SETUP: "setup data (input features, the histories' first rows)",
-    Traffic.STATS: "epoch statistics",
-}
-
-
-_METHOD_TRAFFIC = frozenset({Traffic.HALO, Traffic.HALO_GRAD, Traffic.REDUCE, Traffic.PROTOCOL})
-METHOD_TRAFFIC = tuple(t for t in Traffic if t in _METHOD_TRAFFIC)  # in declaration order: the record's columns
-CONTROL_TRAFFIC = (Traffic.CONTROL, Traffic.CONTROL_GRAD)
+# Declared apart, without torch: the record's byte columns are derived from them (satbench.record).
+from .traffic import METHOD_TRAFFIC, Traffic
 
 
 class CommMeter:

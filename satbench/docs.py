@@ -1,6 +1,8 @@
 """``python -m satbench.docs``: a study's evidence (``docs/evidence/STUDY``) and the documents' tables, numbers and
-figures rendered from it (``make evidence``, ``make docs``). The command line of :mod:`satbench.report.evidence`; it
-sits above the workflow, whose layout names a config's run records (:func:`satbench.workflow.config_records`)."""
+figures rendered from it (``make evidence``, ``make docs``), with the data dictionary (``docs/data.md``) generated
+from the record's declarations (:mod:`satbench.report.dictionary`). The command line of
+:mod:`satbench.report.evidence`; it sits above the workflow, whose layout names a config's run records
+(:func:`satbench.workflow.config_records`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Sequence
 
 from .errors import ConfigError, SatbenchError
 from .report.build import quiet_logging
+from .report.dictionary import DATA_DICTIONARY, write_data_dictionary
 from .report.evidence import EVIDENCE_DIR, STUDY_NAME, export_evidence, render_documents, verify_evidence
 from .workflow import config_records
 
@@ -30,6 +33,10 @@ def _export_command(args: argparse.Namespace) -> int:
 
 def _render_command(args: argparse.Namespace) -> int:
     problems, changed = render_documents(args.root, args.files or None, check=args.check)
+    # The data dictionary is generated whole from the record's declarations, not from evidence: rendered beside the
+    # documents, so that `make docs` keeps it and `render --check` finds it stale.
+    if not args.files and write_data_dictionary(args.root, check=args.check):
+        changed.append(f"{DATA_DICTIONARY.as_posix()}: differs from the declarations it is generated from")
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if args.check:
@@ -66,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="keep measured times and staleness in double precision (larger files)")
     export.set_defaults(run=_export_command)
     render = commands.add_parser("render", help="rewrite the marker blocks of README.md and docs/*.md from "
-                                                "docs/evidence, and draw their figures (make docs)")
+                                                "docs/evidence, draw their figures, and generate the data dictionary "
+                                                "docs/data.md from the record's declarations (make docs)")
     render.add_argument("--check", action="store_true",
                         help="rewrite nothing; exit 1 listing every block that differs from its evidence")
     render.add_argument("--root", default=".", help="the repository (default: .)")

@@ -34,6 +34,7 @@ from .errors import ConfigError
 from .halo import HaloRows
 from .history import HaloHistory
 from .lazy import lazy
+from .record import EPOCH_MEASUREMENT, EPOCH_ROW, Column
 
 torch = lazy("torch")  # imported when a method first saves or restores its state: listing the methods needs no torch
 
@@ -139,6 +140,10 @@ class Method:
     # Copies of a hidden layer's halo rows the method holds at its peak (histories, rows and gradients in flight):
     # what `satbench run` adds to its memory estimate before any worker starts (satbench.runtime.memory).
     halo_copies: ClassVar[float] = 0.0
+    # Its own per-epoch numbers (:meth:`epoch_metrics`), each a float column of the record's epoch rows with its unit
+    # and meaning (satbench.record.Column): the record carries the declarations, and the report's epochs.parquet and
+    # docs/data.md take them from there, so a new metric needs no reader changed.
+    metrics: ClassVar[tuple[Column, ...]] = ()
     # Its fidelity, as data (`satbench methods`, docs/methods.md): the paper it implements (a citation; "ours: ..."
     # for a method of this benchmark's own), the authors' public code (a GitHub "owner/name", with in ``code_note``
     # where in it; or None, with in ``code_note`` why there is none) and its deviations from that code (a tuple of
@@ -198,8 +203,8 @@ class Method:
         """Called after the loss's backward, before the optimiser step."""
 
     def epoch_metrics(self) -> dict[str, float]:
-        """Extra per-epoch numbers for the run record (keys ending in ``_time_s`` are combined by max over workers,
-        the rest by mean). Must return the same keys on every worker and every epoch."""
+        """This epoch's value of each of :attr:`metrics`, by name, on every worker and every epoch: the record keeps,
+        of a metric in seconds, the slowest worker's (the max), of any other the mean over workers."""
         return {}
 
     def state_dict(self) -> dict[str, Any]:
@@ -479,6 +484,11 @@ class OnBase:
         return self.method.train_graph or self.base_method.train_graph
 
     @property
+    def metrics(self) -> tuple[Column, ...]:
+        """The base's metrics, then the held method's own (its :meth:`Alleviation.epoch_metrics` reports both)."""
+        return (*self.base_method.metrics, *self.method.metrics)
+
+    @property
     def halo_copies(self) -> float:
         """The base's copies of a hidden layer's halo rows and the held method's own, at this registration's option
         defaults."""
@@ -564,6 +574,22 @@ def _check_protocol(entry) -> None:
         raise TypeError(f"{label}.weight_sync must be one of {WEIGHT_SYNCS}")
     if entry.train_graph not in TRAIN_GRAPHS:
         raise TypeError(f"{label}.train_graph must be one of {TRAIN_GRAPHS}")
+    _check_metrics(label, getattr(entry, "metrics", ()))
+
+
+def _check_metrics(label: str, metrics) -> None:
+    """A method's :attr:`Method.metrics`: float columns (satbench.record.Column), each name once, none of them one of
+    the record's own epoch columns."""
+    if not isinstance(metrics, tuple) or not all(isinstance(metric, Column) for metric in metrics):
+        raise TypeError(f"{label}.metrics must be a tuple of satbench.record.Column")
+    names = [metric.name for metric in metrics]
+    taken = {column.name for column in (*EPOCH_ROW, *EPOCH_MEASUREMENT)}
+    for metric in metrics:
+        if metric.dtype != "float" or metric.optional:
+            raise TypeError(f"{label}.metrics: {metric.name} must be a float reported every epoch (dtype 'float', not "
+                            "optional)")
+        if metric.name in taken or names.count(metric.name) > 1:
+            raise TypeError(f"{label}.metrics: {metric.name} is declared twice, or is one of the record's own columns")
 
 
 def _check_bases() -> None:
@@ -734,6 +760,7 @@ def registry_as_json() -> str:
                               "weight_sync": method.weight_sync, "local_steps": method.local_steps,
                               "train_graph": method.train_graph, "exact_first_layer": method.exact_first_layer,
                               "options": {key: option.as_json() for key, option in method.options.items()},
+                              "metrics": [metric.as_json() for metric in getattr(method, "metrics", ())],
                               **_fidelity_json(method)}
                        for name, method in sorted(discover_methods().items())}, indent=1, default=str)
 

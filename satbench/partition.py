@@ -32,7 +32,7 @@ import torch
 
 from .choices import PARTITIONERS
 from .errors import CacheCorrupted, ConfigError
-from .record import current_umask
+from .files import directory_mode
 
 if TYPE_CHECKING:
     from .data import Graph
@@ -330,7 +330,7 @@ def partition_graph(
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{key}-"))
     try:
-        staging.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would hide a shared cache from other users
+        staging.chmod(directory_mode())  # mkdtemp's 0700 would hide a shared cache from other users
         hashes = []
         for part in parts:
             buffer = io.BytesIO()

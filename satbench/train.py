@@ -21,20 +21,23 @@ import torch
 import torch.nn.functional as F
 
 from .config import RunConfig
-from .comm import CONTROL_TRAFFIC, METHOD_TRAFFIC, Communicator, Traffic
+from .comm import Communicator
 from .evaluate import Scorer
 from .halo import NO_MASK, SEAM_FIELDS, FirstLayerRows, HaloSeam, UsedRows
 from .methods import MethodContext, get_method, load_optimizer_state
 from .models import LocalGraph, SparseAggregation, build_model, first_layer_aggregate, gcn_edge_weights
 from .partition import Part
+from .record import epoch_row
 from .staleness import (DRIFT_FIELDS, MeasurementSchedule, agreed_mask_steps, combine_drift, drift_sums,
                         mask_steps)
+from .traffic import CONTROL_TRAFFIC, METHOD_TRAFFIC, Traffic
 
 # Per hidden layer, per worker, at a measured step: the sums that combine into the staleness row's columns.
 STALENESS_FIELDS = (*SEAM_FIELDS, *DRIFT_FIELDS)
 
-# The record's byte columns of the method's own traffic, one per counted category (satbench.comm.Traffic); the rest
-# (measuring staleness, evaluating, setting up, these statistics, the fresh-halo control's rows) is kept apart.
+# The record's byte columns of the method's own traffic, one per counted category (satbench.traffic.Traffic, as the
+# record declares them: satbench.record.EPOCH_ROW); the rest (measuring staleness, evaluating, setting up, these
+# statistics, the fresh-halo control's rows) is kept apart.
 BYTE_FIELDS = tuple(category.column for category in METHOD_TRAFFIC)
 # Per-worker statistics gathered at the end of every epoch, in this order.
 _STAT_FIELDS = ("loss_sum", "train_count", "epoch_time_s", "comm_time_s", *BYTE_FIELDS, "measure_time_s",
@@ -116,6 +119,9 @@ class Trainer:
         self.masks = {"train": part.train_mask.to(device), "val": part.val_mask.to(device),
                       "test": part.test_mask.to(device)}
         method_class = get_method(config.method)
+        # What the method reports every epoch besides the record's own columns, as it declares it (Method.metrics; a
+        # registered factory without the attribute reports none).
+        self.metric_units = {metric.name: metric.unit for metric in getattr(method_class, "metrics", ())}
         self.eval_graph = local_graph(part, config.model, device)
         self.train_graph = self.eval_graph
         if method_class.train_graph != "full":
@@ -230,7 +236,11 @@ class Trainer:
             "control_bytes": float(sum(meter.bytes.get(category, 0) for category in CONTROL_TRAFFIC)),
             "control_time_s": control_time,
         }
-        for key, value in self.method.epoch_metrics().items():
+        reported = self.method.epoch_metrics()
+        if set(reported) != set(self.metric_units):
+            raise TypeError(f"method {self.config.method!r} reports the metrics {sorted(reported)} but declares "
+                            f"{sorted(self.metric_units)} (Method.metrics): the record holds what it declares")
+        for key, value in reported.items():
             stats[f"method:{key}"] = float(value)
         return stats, staleness
 
@@ -344,14 +354,14 @@ class Trainer:
                   scores: dict[str, float] | None, eval_time: float) -> dict[str, Any]:
         """Combine every worker's statistics (the result is identical on all workers)."""
         method_keys = sorted(k for k in stats if k.startswith("method:"))
-        values = [stats[k] for k in _STAT_FIELDS] + [stats[k] for k in method_keys]
+        local = [stats[k] for k in _STAT_FIELDS] + [stats[k] for k in method_keys]
         for layer in staleness or []:
-            values += [layer[k] for k in STALENESS_FIELDS]
-        gathered = self.comm.gather_rows(torch.tensor(values, dtype=torch.float64, device=self.device)).cpu()
+            local += [layer[k] for k in STALENESS_FIELDS]
+        gathered = self.comm.gather_rows(torch.tensor(local, dtype=torch.float64, device=self.device)).cpu()
         column = {name: gathered[:, i] for i, name in enumerate(_STAT_FIELDS)}
         worker_compute = column["epoch_time_s"] - column["comm_time_s"]
         traffic = {name: int(column[name].sum()) for name in BYTE_FIELDS}
-        row = {
+        values = {
             "epoch": epoch,
             "loss": float(column["loss_sum"].sum() / column["train_count"].sum()),
             "train": scores["train"] if scores else None,
@@ -370,16 +380,18 @@ class Trainer:
             "control_bytes": int(column["control_bytes"].sum()),
             "control_time_s": float(column["control_time_s"].max()),
         }
+        metrics = {}
         for index, key in enumerate(method_keys, start=len(_STAT_FIELDS)):
             name = key.removeprefix("method:")
-            values = gathered[:, index]
-            row[name] = float(values.max() if name.endswith("_time_s") else values.mean())
+            # seconds: the slowest worker's, as the epoch's own times; anything else: the mean over workers
+            metrics[name] = float(gathered[:, index].max() if self.metric_units[name] == "s"
+                                  else gathered[:, index].mean())
+        measured = None
         if staleness is not None:
             offset = len(_STAT_FIELDS) + len(method_keys)
-            row["staleness"] = _combine_staleness(gathered[:, offset:], len(staleness),
-                                                  int(staleness[0]["local_step"]) if staleness else 0)
-            row["staleness_age"] = [layer["age_epochs"] for layer in row["staleness"]]
-        return row
+            measured = _combine_staleness(gathered[:, offset:], len(staleness),
+                                          int(staleness[0]["local_step"]) if staleness else 0)
+        return epoch_row(values, metrics, measured)
 
     def should_measure(self, epoch: int) -> int | None:
         """The local step at which epoch ``epoch`` measures staleness (the run's seeded schedule), or None."""

@@ -222,7 +222,7 @@ def test_a_method_module_in_a_directory_is_discovered_and_runs(tmp_path):
     controlled = load_record(control)
     assert controlled["method"] == {"name": "halfway", "family": "historical", "base": None,
                                     "shares_base_control": False, "halo": "fresh", "weight_sync": "allreduce",
-                                    "local_steps": 1, "train_graph": "full"}
+                                    "local_steps": 1, "train_graph": "full", "metrics": []}
     assert controlled["study"] == "control" and record["study"] == "main"
     assert controlled["command"][:3] == ["satbench", "run", "--dataset"] and controlled["created"].endswith("Z")
     for row, own in zip(controlled["epochs"], record["epochs"]):

@@ -34,7 +34,8 @@ def make_record(dataset: str, method: str, workers: int, seed: int, *, test: flo
                 epochs: int = EPOCHS, halo: str = "method") -> dict:
     """A record in the README's schema: validation rises by ``val_slope`` per epoch up to ``val_cap``, the test
     score is ``test`` at every epoch (so test_at_best_val == test), every epoch takes ``epoch_time`` seconds, and
-    measured epochs report ``rel_error[layer]`` (plus ``replaced`` as SAT's replaced_rel_error)."""
+    measured epochs report ``rel_error[layer]`` (plus ``replaced`` as SAT's replaced_rel_error). A version-1 record
+    (no study or labels: the report places it by its path); tests of version 2 add those."""
     rows = []
     for epoch in range(1, epochs + 1):
         row = {"epoch": epoch, "loss": 1.0 / epoch, "train": 0.5, "val": round(min(val_cap, val_slope * epoch), 6),
@@ -55,7 +56,7 @@ def make_record(dataset: str, method: str, workers: int, seed: int, *, test: flo
     family, base = ("alleviation", "digest") if method.startswith("sat") else (
         "reference" if method in ("exact", "partition") else "historical", None)
     partition = {"partitioner": "metis", "edge_cut": 100 * workers, "halo_ratio": [0.5] * workers}
-    return {"config": config, "method": {"name": method, "family": family, "base": base, "halo": halo,
+    return {"version": 1, "config": config, "method": {"name": method, "family": family, "base": base, "halo": halo,
                                          "shares_base_control": method.startswith("sat")},
             "env": {}, "partition": partition, "epochs": rows, "summary": summarize(rows)}
 
@@ -108,7 +109,7 @@ def records(tmp_path_factory) -> list[Path]:
             record = make_record("sbm-a", method, 4, 0, test=0.6 + 0.001 * tau, epoch_time=0.1 + 0.01 * tau,
                                  val_slope=0.05, val_cap=0.8, rel_error={1: 0.01 * tau, 2: 0.02 * tau},
                                  replaced=0.05 * tau if method == "sat" else None, sync_period=tau)
-            relative = SWEEP_PATH.format(dataset="sbm-a", model="gcn", method=method, tau=tau, workers=4, seed=0)
+            relative = SWEEP_PATH.format(dataset="sbm-a", model="gcn", method=method, sync_period=tau, workers=4, seed=0)
             paths.append(write(root, relative, record))
     return paths
 
@@ -547,7 +548,8 @@ def test_cli(records, tmp_path, capsys):
     assert report.main(["--tables", str(tmp_path / "t"), "--plots", str(tmp_path / "p"), *map(str, main_runs)]) == 0
     assert (tmp_path / "t" / "accuracy.tex").is_file() and not (tmp_path / "d").exists()
     assert report.main(["--data", str(tmp_path / "d"), *map(str, main_runs)]) == 0
-    assert sorted(path.name for path in (tmp_path / "d").iterdir()) == ["epochs.parquet", "runs.parquet"]
+    assert sorted(path.name for path in (tmp_path / "d").iterdir()) == ["epochs.parquet", "runs.parquet",
+                                                                        "staleness.parquet"]
     with pytest.raises(SystemExit) as caught:  # argparse's one line, exit status 2
         report.main(list(map(str, main_runs)))
     assert caught.value.code == 2 and "give --tables DIR, --plots DIR or --data DIR" in capsys.readouterr().err
@@ -567,10 +569,11 @@ def test_the_report_logs_what_it_wrote_and_nothing_of_its_libraries(records, tmp
         root.handlers, root.level = handlers, level
     lines = stream.getvalue().splitlines()
     artefacts = [a for a in report.ARTEFACTS]
-    assert len(lines) == len(artefacts) + 3, lines  # runs.csv, runs.parquet, epochs.parquet
+    assert len(lines) == len(artefacts) + 4, lines  # runs.csv, runs.parquet, epochs.parquet, staleness.parquet
     assert any("figure staleness:" in line and "staleness.pdf" in line for line in lines)
-    # the sync-period, decomposition and bandwidth table and figure: no sweep, control or bandwidth run among them
-    assert sum("skipped" in line for line in lines) == 6
+    # the sync-period, decomposition and bandwidth table and figure: no sweep, control or bandwidth run among them;
+    # the regime study's three tables and two figures: no run of its screen
+    assert sum("skipped" in line for line in lines) == 6 + 5
     assert all(line.startswith(("table ", "figure ", "data ")) for line in lines), lines
 
 
@@ -683,7 +686,7 @@ def test_a_record_states_its_study_and_label_wherever_it_lies(tmp_path):
     assert (run["study"], run["dataset"], run["sync_period"]) == ("sweep", "my-graph", 5.0)
     legacy = make_record("sbm-a", "digest", 4, 0, test=0.7, epoch_time=0.1, val_slope=0.1, val_cap=0.9,
                          sync_period=5)
-    old = report.load_runs([write(tmp_path, SWEEP_PATH.format(dataset="sbm-a", model="gcn", method="digest", tau=5,
+    old = report.load_runs([write(tmp_path, SWEEP_PATH.format(dataset="sbm-a", model="gcn", method="digest", sync_period=5,
                                                               workers=4, seed=0), legacy)]).iloc[0]
     assert (old["study"], old["dataset"]) == ("sweep", "sbm-a")
     assert report.load_runs([write(tmp_path, "elsewhere.json", legacy)]).iloc[0]["study"] == "main"
@@ -807,31 +810,69 @@ def test_fidelity_table_judges_each_historical_method_against_its_papers_claim(t
 
 # -- tidy data -----------------------------------------------------------------------------------------------------------
 
-def test_runs_and_epochs_parquet_answer_questions_without_the_records(records, tmp_path):
+def test_the_data_files_answer_questions_without_the_records(records, tmp_path):
+    """One grain per file: a run, a run's epoch, a run's measured epoch and hidden layer; each run's settings beside
+    its epochs and measurements, so no question needs a join; a sum over epochs counts each epoch once; columns
+    typed as declared."""
     written = report.build_all(records, data_dir=tmp_path)
-    assert sorted(path.name for path in written) == ["epochs.parquet", "runs.parquet"]
+    assert sorted(path.name for path in written) == ["epochs.parquet", "runs.parquet", "staleness.parquet"]
     runs = pd.read_parquet(tmp_path / "runs.parquet")
     assert len(runs) == len(records) and runs["record"].is_unique  # one row per run
     for column in ("test_at_best_val", "best_val", "mean_epoch_time_s", "mean_staleness", "halo_ratio_mean"):
         assert pd.api.types.is_float_dtype(runs[column]), column
     for column in ("workers", "seed", "epochs", "hidden", "layers", "best_epoch", "edge_cut"):
         assert pd.api.types.is_integer_dtype(runs[column]), column
+    assert pd.api.types.is_bool_dtype(runs["shares_base_control"])
+    assert isinstance(runs["created"].dtype, pd.DatetimeTZDtype)  # version-1 records say no time: missing
     assert {"study", "family", "base", "dataset_spec", "dropout", "option_sync_period", "partitioner",
-            "label_skew_mean", "label_skew_max", "split"} <= set(runs.columns)
+            "label_skew_mean", "label_skew_max", "split", "model_parameters", "cpu_model", "cpu_cores",
+            "accelerator"} <= set(runs.columns)
     assert not any(str(value).startswith("/") for value in runs.astype(str).to_numpy().ravel())
     main = runs[runs["study"] == "main"]
     means = main.groupby(["dataset", "workers", "method"])["test_at_best_val"].mean()
     assert means[("sbm-a", 2, "exact")] == pytest.approx(0.81)
+
     epochs = pd.read_parquet(tmp_path / "epochs.parquet")
-    per_epoch = epochs.drop_duplicates(["record", "epoch"])
-    assert len(per_epoch) == len(records) * EPOCHS  # one row per (run, epoch) ...
-    measured = epochs.dropna(subset=["layer"])
-    assert len(measured) == len(records) * len(MEASURED) * 2  # ... and on a measured epoch one per hidden layer
-    assert len(epochs) == len(records) * (EPOCHS - len(MEASURED)) + len(measured)
-    assert {"loss", "val", "test", "epoch_time_s", "rel_error", "replaced_rel_error", "method", "workers",
-            "sync_period", "hidden", "halo_ratio_mean"} <= set(epochs.columns)
-    sat = measured[(measured["method"] == "sat") & (measured["study"] == "main")]
+    assert len(epochs) == len(records) * EPOCHS and not epochs.duplicated(["record", "epoch"]).any()
+    assert {"loss", "val", "test", "epoch_time_s", "wall_time_s", "method", "workers", "sync_period", "hidden",
+            "halo_ratio_mean"} <= set(epochs.columns)
+    assert not {"layer", "rel_error", "best_val", "created"} & set(epochs.columns)  # measurements and runs apart
+    totals = epochs.groupby("record")["comm_bytes"].sum()
+    assert (totals == runs.set_index("record")["total_comm_bytes"].reindex(totals.index)).all()
+
+    staleness = pd.read_parquet(tmp_path / "staleness.parquet")
+    assert len(staleness) == len(records) * len(MEASURED) * 2  # one row per (run, measured epoch, hidden layer)
+    assert not staleness.duplicated(["record", "epoch", "layer"]).any()
+    assert pd.api.types.is_integer_dtype(staleness["layer"]) and pd.api.types.is_integer_dtype(staleness["epoch"])
+    assert {"rel_error", "replaced_rel_error", "supplied_rel_error", "method", "hidden"} <= set(staleness.columns)
+    sat = staleness[(staleness["method"] == "sat") & (staleness["study"] == "main")]
     assert sat["replaced_rel_error"].eq(0.4).all() and sat["rel_error"].eq(0.1).all()
+
+
+def test_method_metrics_reach_the_epochs_file_as_each_record_declares_them(tmp_path):
+    """A method's own per-epoch numbers reach epochs.parquet without the report knowing them: as a record of version 3
+    declares them (``method.metrics``), or, in an older record, whatever numbers its rows hold beyond the record's
+    own columns; NaN for a run whose method has no such metric."""
+    from satbench.record import Column
+
+    old = make_record("sbm-a", "digest", 2, 0, test=0.7, epoch_time=0.1, val_slope=0.05, val_cap=0.8, sync_period=5)
+    for row in old["epochs"]:
+        row["refresh_time_s"] = 0.01  # a version-2 REST row: undeclared
+    declared = make_record("sbm-a", "sat", 2, 0, test=0.7, epoch_time=0.1, val_slope=0.05, val_cap=0.8,
+                           sync_period=5)
+    metric = Column("gate_share", "float", "fraction", "a plug-in's share of rows it predicted")
+    declared.update(version=3, study="main", labels={"dataset": "sbm-a"})
+    declared["method"]["metrics"] = [metric.as_json()]
+    for row in declared["epochs"]:
+        row["gate_share"] = 0.25
+    plain = make_record("sbm-a", "exact", 2, 0, test=0.8, epoch_time=0.2, val_slope=0.1, val_cap=0.9)
+    runs = [write(tmp_path, f"{name}.json", record) for name, record in
+            (("old", old), ("declared", declared), ("plain", plain))]
+    report.build_all(runs, data_dir=tmp_path / "data")
+    epochs = pd.read_parquet(tmp_path / "data" / "epochs.parquet").set_index("record")
+    assert (epochs.loc["old.json", "refresh_time_s"] == 0.01).all()
+    assert (epochs.loc["declared.json", "gate_share"] == 0.25).all()
+    assert epochs.loc["plain.json", ["refresh_time_s", "gate_share"]].isna().all().all()
 
 
 def test_every_table_csv_is_long_and_numeric(records, bandwidth_records, tmp_path):

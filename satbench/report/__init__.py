@@ -18,7 +18,8 @@ launcher the runs frame states (``launcher``, from the record's env).
 
 Every table is long and numeric (one row per setting and method, ``X_mean``/``X_std``/``n`` where averaged over
 seeds, units in the column names) in its CSV; its Markdown and LaTeX show "mean ± std". ``runs.parquet`` (one row per
-run: scores and every setting) and ``epochs.parquet`` (one row per run, epoch and measured layer) are the tidy data.
+run: scores and every setting), ``epochs.parquet`` (one row per run and epoch) and ``staleness.parquet`` (one row per
+run, measured epoch and hidden layer) are the tidy data, every column declared (docs/data.md, :mod:`.dictionary`).
 What exists, with its builder, needs and caption, is declared once in :mod:`.artefacts`. ``--evidence DIR`` writes a
 study's compact evidence, from which the tables are built again and the documents rendered (:mod:`.evidence`: ``make
 evidence``, ``make docs``).
@@ -65,6 +66,7 @@ from .figures import (
 from .frames import (
     TARGET_FRACTION,
     Frames,
+    data_files,
     epoch_data,
     epoch_frame,
     load_records,
@@ -72,6 +74,7 @@ from .frames import (
     main_study,
     reach_frame,
     read_record,
+    staleness_data,
     staleness_frame,
     target_scores,
 )
@@ -105,12 +108,12 @@ __all__ = [
     "ALLEVIATION", "ARTEFACTS", "Artefact", "FAMILIES", "FIDELITY_RULE", "Frames", "HISTORICAL", "METHOD_COLORS",
     "METHOD_STYLES", "NEVER_IN_SWEEP", "PAPER_CLAIMS", "REFERENCE", "RULES", "TARGET_FRACTION", "accuracy_table",
     "add_arguments", "alleviation_vs_base_table", "bandwidth_table", "build_all", "claims_table",
-    "decomposition_table", "epoch_data", "epoch_frame", "family_of", "fidelity_table", "fidelity_verdict",
+    "data_files", "decomposition_table", "epoch_data", "epoch_frame", "family_of", "fidelity_table", "fidelity_verdict",
     "format_cell", "latex_escape", "load_published", "load_records", "load_runs", "main", "main_study",
     "method_color", "method_facets", "method_style", "ordered_methods", "plot_accuracy_vs_staleness",
     "plot_bandwidth", "plot_decomposition", "plot_staleness", "plot_sync_period", "plot_throughput",
     "plot_val_vs_epoch", "plot_val_vs_time", "present", "rate_label", "reach_frame", "read_record",
-    "reported_vs_measured", "run_from_args", "staleness_frame", "staleness_table", "supported",
+    "reported_vs_measured", "run_from_args", "staleness_data", "staleness_frame", "staleness_table", "supported",
     "sync_period_table", "table_to_csv", "table_to_latex", "table_to_markdown", "target_scores",
     "throughput_table", "time_to_target_table", "write_parquet", "write_table",
 ]

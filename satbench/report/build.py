@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Mapping
 
 
-from ..record import write_text_atomic
+from ..files import write_text_atomic
 from .artefacts import ARTEFACTS, TABLE, facts_from_runs, table_builders
-from .frames import Frames, epoch_data, load_records
+from .frames import GRAINS, Frames, data_files, load_records
 from .published import load_published, published_file
 from .render import table_to_csv, write_parquet, write_table
 
@@ -28,7 +28,8 @@ def build_all(sources, tables_dir: str | os.PathLike | None = None, plots_dir: s
               published: str | os.PathLike | None = _DEFAULT) -> list[Path]:  # type: ignore[assignment]
     """Write what is asked, from what the runs support (``satbench.report.artefacts``, the registry the workflow
     plans with): into ``tables_dir`` every table (CSV, Markdown, LaTeX) and ``runs.csv``; into ``plots_dir`` every
-    figure (PNG, PDF); into ``data_dir`` the tidy data, ``runs.parquet`` and ``epochs.parquet``. An artefact the runs
+    figure (PNG, PDF); into ``data_dir`` the tidy data, ``runs.parquet``, ``epochs.parquet`` and ``staleness.parquet``
+    (:func:`.frames.data_files`: one grain each, docs/data.md says every column). An artefact the runs
     cannot support is skipped with a logged note saying what is missing. ``published``: the published figures to
     compare with (default: the checkout's ``config/published.csv``; None: none). Returns the files written."""
     loaded = load_records(sources, labels)
@@ -41,9 +42,8 @@ def build_all(sources, tables_dir: str | os.PathLike | None = None, plots_dir: s
         write_text_atomic(Path(tables_dir) / "runs.csv", table_to_csv(frames.runs))
         written.append(_wrote(Path(tables_dir) / "runs.csv", "one row per run"))
     if data_dir is not None:
-        written.append(_wrote(write_parquet(frames.runs, Path(data_dir) / "runs.parquet"), "one row per run"))
-        written.append(_wrote(write_parquet(epoch_data(frames.runs, frames.epochs, frames.staleness),
-                                            Path(data_dir) / "epochs.parquet"), "one row per run, epoch and layer"))
+        for name, frame in data_files(frames).items():
+            written.append(_wrote(write_parquet(frame, Path(data_dir) / name), f"one row per {GRAINS[name]}"))
     return written + write_artefacts(frames, tables_dir, plots_dir)
 
 
@@ -103,7 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="directory for the tables (CSV, Markdown, LaTeX) and runs.csv")
     parser.add_argument("--plots", type=Path, metavar="DIR", help="directory for the figures (PNG and PDF)")
     parser.add_argument("--data", type=Path, metavar="DIR",
-                        help="directory for the tidy data files runs.parquet and epochs.parquet")
+                        help="directory for the tidy data files runs.parquet, epochs.parquet and staleness.parquet "
+                             "(docs/data.md)")
     parser.add_argument("--evidence", type=Path, metavar="DIR",
                         help="export the records' compact evidence into DIR (docs/evidence/STUDY: the study is DIR's "
                              "name), replacing what is there: runs, epochs and staleness as Parquet, the tables' CSVs, "

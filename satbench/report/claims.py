@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from .families import ALLEVIATION, HISTORICAL
+from .keys import period_key, period_of_key
 from .stats import (
     ALPHA,
     Comparison,
@@ -129,10 +130,6 @@ FIDELITY_RULE = (f"gap = method − exact in test points at the best validation 
 SETTING = ["dataset", "model", "workers", "tau_key"]
 
 
-def _tau_key(series: pd.Series) -> pd.Series:
-    return series.fillna(-1.0)
-
-
 def _per_seed(frame: pd.DataFrame, column: str) -> pd.Series:
     """Mean of ``column`` per seed (one run per seed in a grid; the mean guards against duplicates)."""
     return frame.groupby("seed")[column].mean()
@@ -155,7 +152,7 @@ def _mean(values: pd.Series) -> float:
 
 
 def _with_reach(runs: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame:
-    runs = runs.assign(tau_key=_tau_key(runs["sync_period"]), score=runs["test_at_best_val"] * 100)
+    runs = runs.assign(tau_key=period_key(runs["sync_period"]), score=runs["test_at_best_val"] * 100)
     columns = ["epochs_to_target", "time_to_target_s", "control_target", "epochs_to_control_target",
                "time_to_control_target_s"]
     if reach.empty:
@@ -224,7 +221,7 @@ def decomposition_frame(runs: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame
         control_name = own_control["method"].iloc[0] if not own_control.empty else method
         row = {
             "dataset": dataset, "model": model, "workers": workers,
-            "sync_period": math.nan if tau_key == -1.0 else tau_key, "method": method,
+            "sync_period": period_of_key(tau_key), "method": method,
             # the same comparison (exact against one control) is one test, however many methods share the control
             "_tests": {"protocol_cost": (dataset, model, workers, tau_key, "protocol", control_name),
                        "staleness_cost": (dataset, model, workers, tau_key, "staleness", method)},
@@ -341,7 +338,7 @@ def claims_frame(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFram
     judged = alleviation_runs(runs)
     if judged.empty:
         return pd.DataFrame()
-    staleness = staleness[staleness["study"] == "main"].assign(tau_key=lambda f: _tau_key(f["sync_period"]))
+    staleness = staleness[staleness["study"] == "main"].assign(tau_key=lambda f: period_key(f["sync_period"]))
     timed = timed_runs(runs)
     rows = []
     for (dataset, model, workers, tau_key, method, base), group in judged.groupby(
@@ -349,7 +346,7 @@ def claims_frame(runs: pd.DataFrame, staleness: pd.DataFrame, reach: pd.DataFram
         base_runs = _runs_of(runs, "main", base, dataset, model, workers, tau_key)
         control = _base_control(runs, group.iloc[0], dataset, model, workers, tau_key)
         setting = {"method": method, "base": base, "dataset": dataset, "model": model, "workers": workers,
-                   "sync_period": math.nan if tau_key == -1.0 else tau_key}
+                   "sync_period": period_of_key(tau_key)}
         at = (staleness["dataset"] == dataset) & (staleness["model"] == model) & (staleness["workers"] == workers) & (
             staleness["tau_key"] == tau_key)
         for claim, result in (("C1", _c1(method, staleness[at & (staleness["method"] == method)],
@@ -586,7 +583,7 @@ def _cost_on(decomposition: pd.DataFrame, run: pd.Series) -> str:
         return "no control"
     row = decomposition[(decomposition["dataset"] == run["dataset"]) & (decomposition["model"] == run["model"])
                         & (decomposition["workers"] == run["workers"]) & (decomposition["method"] == run["method"])
-                        & (_tau_key(decomposition["sync_period"]) == run["tau_key"])]
+                        & (period_key(decomposition["sync_period"]) == run["tau_key"])]
     if row.empty or math.isnan(row["control_pct_mean"].iloc[0]):
         return "no control"
     row = row.iloc[0]
@@ -601,7 +598,7 @@ def fidelity_frame(runs: pd.DataFrame, decomposition: pd.DataFrame) -> pd.DataFr
     Holm-adjusted ``p_value`` over the table, ``n``, ``test``), the verdict of :data:`FIDELITY_RULE`, where the
     fresh-halo control puts the cost where the claim does not hold (``cost_on``), and the paper's claim with its
     source."""
-    runs = runs.assign(tau_key=_tau_key(runs["sync_period"]), score=runs["test_at_best_val"] * 100)
+    runs = runs.assign(tau_key=period_key(runs["sync_period"]), score=runs["test_at_best_val"] * 100)
     main = runs[runs["study"] == "main"]
     rows, gaps = [], []
     for (dataset, model, workers, tau_key, method), group in main[main["family"] == HISTORICAL].groupby(
@@ -615,7 +612,7 @@ def fidelity_frame(runs: pd.DataFrame, decomposition: pd.DataFrame) -> pd.DataFr
         gaps.append(gap)
         rows.append({
             "dataset": dataset, "model": model, "workers": workers,
-            "sync_period": math.nan if tau_key == -1.0 else tau_key, "method": method, "n": comparison.n,
+            "sync_period": period_of_key(tau_key), "method": method, "n": comparison.n,
             "exact_pct_mean": _mean(exact_scores), "method_pct_mean": _mean(method_scores),
             "gap_pts_mean": _mean(gap), "gap_pts_std": _std(gap), "estimate": comparison.estimate,
             "ci_low": comparison.ci_low, "ci_high": comparison.ci_high, "p_raw": comparison.p_value,

@@ -99,10 +99,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, SatbenchError
-from ..record import write_text_atomic
+from ..files import directory_mode, write_bytes_atomic, write_text_atomic
 from .artefacts import ARTEFACTS, FIGURE, facts_from_runs, table_builders
 from .build import _DEFAULT, report_frames, write_artefacts
-from .frames import EPOCH_COLUMNS, META_COLUMNS, STALENESS_COLUMNS, Frames, load_records
+from .frames import EPOCH_COLUMNS, META_COLUMNS, STALENESS_COLUMNS, WALL_TIME, Frames, load_records, typed_runs
 from .published import load_published
 from .render import format_cell, table_to_markdown
 
@@ -270,6 +270,7 @@ def export_evidence(sources, directory: str | os.PathLike, *, study: str | None 
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
     try:
+        staging.chmod(directory_mode())  # mkdtemp's 0700 would hide the shipped evidence from other users
         with tempfile.TemporaryDirectory() as expected:
             write_artefacts(frames, Path(expected), csv_only=True)  # the tables of the records
             as_text = {RUNS: _write_parquet(frames.runs, staging / RUNS)}
@@ -308,6 +309,7 @@ def export_evidence(sources, directory: str | os.PathLike, *, study: str | None 
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "left_out": ({"epochs": ["wall_time_s (the running sum of epoch_time_s)"]} if whole else
                          {"epochs": [*(c for c in EPOCH_COLUMNS if c not in EPOCH_KEPT),
+                                     *_metric_columns(frames.epochs),
                                      "wall_time_s (the running sum of epoch_time_s)"],
                           "epochs_but_the_bandwidth_study": list(BANDWIDTH_ONLY)}),
             "precision": ("double" if exact else
@@ -396,22 +398,35 @@ def _object_columns(frame: pd.DataFrame, table) -> pd.DataFrame:
     return frame
 
 
+def _metric_columns(epochs: pd.DataFrame) -> list[str]:
+    """The method metrics among an epochs frame's columns: what is neither a run's identifying column nor one of the
+    record's own epoch columns."""
+    own = {*META_COLUMNS, "epoch", *EPOCH_COLUMNS, WALL_TIME.name}
+    return [str(column) for column in epochs.columns if column not in own]
+
+
 def load_evidence(directory: str | os.PathLike) -> Frames:
-    """The report's frames from a study's evidence (:func:`export_evidence`): the runs as written; the epochs and
-    staleness rows with the columns left out as missing values and ``wall_time_s`` summed again; the published
-    figures where the evidence has them. The table builders take them as they take frames of records."""
+    """The report's frames from a study's evidence (:func:`export_evidence`): the runs as written (typed as the report
+    types them, :func:`.frames.typed_runs`, evidence of before included); the epochs and staleness rows with the
+    columns left out (the manifest names them: the record's epoch columns and the methods' metrics) as missing values
+    and ``wall_time_s`` summed again; the published figures where the evidence has them. The table builders take them
+    as they take frames of records."""
     directory = Path(directory)
     if not (directory / RUNS).is_file():
         raise EvidenceError(f"{directory}: no {RUNS} (not a study's evidence: `make evidence` writes one)")
-    runs = _read(directory / RUNS)
+    runs = typed_runs(_read(directory / RUNS))
     epochs = _read(directory / EPOCHS, [*META_COLUMNS, "epoch", *EPOCH_COLUMNS])
-    for column in EPOCH_COLUMNS:
+    manifest = json.loads((directory / MANIFEST).read_text()) if (directory / MANIFEST).is_file() else {}
+    left_out = [entry.split(" ")[0] for entry in (manifest.get("left_out") or {}).get("epochs", [])]
+    metrics = list(dict.fromkeys([*_metric_columns(epochs), *(name for name in left_out if name not in (
+        *EPOCH_COLUMNS, WALL_TIME.name))]))
+    for column in (*EPOCH_COLUMNS, *metrics):
         if column not in epochs.columns:
             epochs[column] = math.nan if len(epochs) else pd.Series(dtype=object)
     # Series.cumsum per run, as the records' frame sums (groupby's cumsum is compensated: other last bits)
-    epochs["wall_time_s"] = (epochs.groupby("record", sort=False)["epoch_time_s"].transform(pd.Series.cumsum)
-                             if len(epochs) else pd.Series(dtype=object))
-    epochs = epochs[[*META_COLUMNS, "epoch", *EPOCH_COLUMNS, "wall_time_s"]]
+    epochs[WALL_TIME.name] = (epochs.groupby("record", sort=False)["epoch_time_s"].transform(pd.Series.cumsum)
+                              if len(epochs) else pd.Series(dtype=object))
+    epochs = epochs[[*META_COLUMNS, "epoch", *EPOCH_COLUMNS, *metrics, WALL_TIME.name]]
     staleness = _read(directory / STALENESS, [*META_COLUMNS, "epoch", "layer", *STALENESS_COLUMNS])
     for column in STALENESS_COLUMNS:  # evidence written before a column existed
         if column not in staleness.columns:
@@ -684,11 +699,9 @@ def render_figure(evidence: Evidence, marker: Marker, figures: Path, draw: bool)
     with tempfile.TemporaryDirectory() as scratch:
         files = artefact.build(frames, Path(scratch) / artefact.name)
         png = next(file for file in files if file.suffix == ".png")
-        if not path.is_file() or path.read_bytes() != png.read_bytes():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            shutil.copyfile(png, staging)
-            os.replace(staging, path)
+        drawn = png.read_bytes()
+        if not path.is_file() or path.read_bytes() != drawn:
+            write_bytes_atomic(path, drawn)
             log.info("figure %s: %s", marker.reference, path)
     return path
 

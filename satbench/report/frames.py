@@ -1,5 +1,7 @@
 """Run records into data frames: one row per run, per (run, epoch), per (run, measured epoch, layer), and per run's
-time to target."""
+time to target; and the tidy data files made of them (:func:`data_files`), one grain each, every column declared
+(with its type, unit and meaning: :class:`~satbench.record.Column`) here or in the record (satbench.record), from which
+docs/data.md is generated (:mod:`.dictionary`)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..links import parse_network
-from ..record import Record, read_record
+from ..record import (ENVIRONMENT, EPOCH_MEASUREMENT, EPOCH_ROW, STALENESS_ROW, SUMMARY, Column, Record,
+                      read_record, unit_of_name)
 from .families import family_of
+from .keys import period_key
 
 log = logging.getLogger("satbench.report")
 
@@ -40,11 +44,26 @@ class LoadedRun:
     record: dict[str, Any]
 
 
-# rate: the emulated link (--network, tc's spelling) or None over loopback; rate_bit_s: its rate, for sorting.
-# family: reference, historical or alleviation (satbench.report.families); base: the method an alleviation method
-# corrects; halo: "method" (its own rows) or "fresh" (its fresh-halo control).
-META_COLUMNS = ("dataset", "model", "method", "variant", "family", "base", "halo", "workers", "seed", "sync_period",
-                "rate", "rate_bit_s", "study", "record")
+# What run a row is of: the leading columns of every frame and data file.
+META = (
+    Column("dataset", "str", "", "the dataset's label: the record's labels.dataset, else its registry name"),
+    Column("model", "str", "", "the GNN: gcn, sage or gat"),
+    Column("method", "str", "", "the halo method, by registry name (docs/methods.md)"),
+    Column("variant", "str", "", "the method, or `method (τ=N)` where one method ran with several sync periods in a "
+                                 "study (main or control)"),
+    Column("family", "str", "", "reference, historical or alleviation (satbench.report.families)"),
+    Column("base", "str", "", "the method whose halo rows an alleviation method corrects; null for the others"),
+    Column("halo", "str", "", "method: the method's own halo rows; fresh: its fresh-halo control"),
+    Column("workers", "int", "count", "workers (W), one part of the graph each"),
+    Column("seed", "int", "", "the model initialisation and dropout seed"),
+    Column("sync_period", "int", "epochs", "the method's sync period τ (its option sync_period); null for a method "
+                                             "without one"),
+    Column("rate", "str", "", "the emulated link (--network) as tc spells it; null over the machine's loopback"),
+    Column("rate_bit_s", "int", "bit/s", "the emulated link's rate (to sort by); null over loopback"),
+    Column("study", "str", "", "the run's study: main, control, sweep, bandwidth, timing, or one of its own"),
+    Column("record", "str", "", "the run record's path, relative: the run's key, which the files share"),
+)
+META_COLUMNS = tuple(column.name for column in META)
 
 
 def _as_number(value: Any) -> float:
@@ -132,7 +151,7 @@ def _label_variants(runs: list[LoadedRun]) -> None:
     periods: dict[tuple[str, str], set] = {}
     for run in runs:
         key = (run.meta["study"], run.meta["method"])
-        periods.setdefault(key, set()).add(-1.0 if math.isnan(run.meta["sync_period"]) else run.meta["sync_period"])
+        periods.setdefault(key, set()).add(period_key(run.meta["sync_period"]))
     for run in runs:
         meta = run.meta
         several = len(periods[(meta["study"], meta["method"])]) > 1
@@ -164,7 +183,7 @@ def load_records(sources: Iterable[RecordSource], labels: Mapping[str, str] | No
     seen: dict[tuple, str] = {}
     for run in runs:
         key = tuple(run.meta[k] for k in ("study", "dataset", "model", "variant", "workers", "seed", "rate", "halo"))
-        key += (-1.0 if math.isnan(run.meta["sync_period"]) else run.meta["sync_period"],)
+        key += (period_key(run.meta["sync_period"]),)
         if key in seen:  # e.g. two option settings of one method: the tables would average them as seeds
             log.warning("%s and %s are the same configuration and seed; both are counted", seen[key],
                         run.meta["record"])
@@ -183,11 +202,36 @@ def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-SUMMARY_COLUMNS = ("best_val", "test_at_best_val", "best_epoch", "final_val", "final_test", "final_loss",
-                   "mean_epoch_time_s", "total_time_s", "mean_comm_bytes", "total_comm_bytes", "mean_staleness",
-                   "peak_memory_bytes")
+SUMMARY_COLUMNS = tuple(column.name for column in SUMMARY)
 # The partition regime a run trained in (from the record's partition section; label skew where the record has it).
-REGIME_COLUMNS = ("partitioner", "edge_cut", "halo_ratio_mean", "label_skew_mean", "label_skew_max")
+REGIME = (
+    Column("partitioner", "str", "", "how the graph was cut into W parts"),
+    Column("edge_cut", "int", "count", "edges between parts"),
+    Column("halo_ratio_mean", "float", "ratio", "halo rows per inner row, the mean over parts"),
+    Column("label_skew_mean", "float", "fraction", "the total-variation distance between a part's training labels and "
+                                                   "the whole graph's, the mean over parts; null where not recorded"),
+    Column("label_skew_max", "float", "fraction", "that distance, the largest over parts"),
+)
+REGIME_COLUMNS = tuple(column.name for column in REGIME)
+# What a run trained on and the protocol it ran, beside its settings (those are RunConfig's fields: _settings).
+TRAINED = (
+    Column("shares_base_control", "bool", "", "whether an alleviation method's fresh-halo control is its base's"),
+    Column("dataset_spec", "str", "", "the dataset as given to satbench run (its registry name with any split "
+                                      "options)"),
+    Column("split", "str", "", "the split trained on: public, standard, OGB's, given, random or per-class"),
+    Column("split_seed", "int", "", "the seed of a drawn split; null for a split not drawn"),
+    Column("num_nodes", "int", "count", "the graph's nodes"),
+    Column("num_classes", "int", "count", "the dataset's classes (labels, for a multi-label task)"),
+    Column("metric", "str", "", "the dataset's score: accuracy or ROC-AUC (the scores' unit is a fraction either way)"),
+    Column("weight_sync", "str", "", "the weight sync it ran: allreduce (every step) or average (every epoch)"),
+    Column("local_steps", "int", "count", "the optimiser steps per epoch it ran"),
+    Column("train_graph", "str", "", "the graph its layers aggregated over: full, inner or partial_halo"),
+    Column("launcher", "str", "", "how its workers ran: spawn, inprocess, inline or torchrun (the record's env)"),
+)
+# Where a run ran, from the record's env (satbench.record.ENVIRONMENT), and when: the trailing columns of runs.parquet.
+RUN_ENVIRONMENT = tuple(column for column in ENVIRONMENT if column.name in (
+    "satbench", "git_commit", "device", "backend", "cpu_model", "cpu_cores", "accelerator"))
+CREATED = Column("created", "timestamp", "", "when the run finished (UTC)")
 # Settings that are where a run kept its files, not what it trained: left out of the data (no paths in it).
 NOT_SETTINGS = {"data_root", "mirror", "cache_dir", "save_model", "progress", "log_every", "study", "labels",
                 "method_options", "dataset", "model", "method", "workers", "seed", "halo", "network"}
@@ -246,48 +290,88 @@ def load_runs(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
             row["launcher"] = env["launcher"]
         for key in SUMMARY_COLUMNS:
             row[key] = _float(summary.get(key))  # records from before a field existed: NaN
-        row.update(satbench=env.get("satbench"), git_commit=env.get("git_commit"), device=env.get("device"),
-                   backend=env.get("backend"), created=record.get("created"))
+        row.update({column.name: env.get(column.name) for column in RUN_ENVIRONMENT})
+        row["created"] = record.get("created")
         rows.append(row)
     leading = list(META_COLUMNS) + ["shares_base_control", *REGIME_COLUMNS]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=leading + ["epochs", *SUMMARY_COLUMNS])
-    trailing = [*SUMMARY_COLUMNS, "satbench", "git_commit", "device", "backend", "created"]
+    trailing = [*SUMMARY_COLUMNS, *(column.name for column in RUN_ENVIRONMENT), CREATED.name]
     middle = [column for column in frame.columns if column not in leading and column not in trailing]
     frame = frame[leading + middle + trailing]
     # A method option the records hold as whole numbers stays one where other methods' runs lack it (counts and
     # sizes among the settings are integers by name when written: render.INTEGER_COLUMNS).
     whole = [key for key, seen in kinds.items() if seen == {int} and key.startswith("option_")]
-    return frame.astype({key: "Int64" for key in whole})
+    return typed_runs(frame.astype({key: "Int64" for key in whole}))
 
 
-EPOCH_COLUMNS = ("loss", "train", "val", "test", "epoch_time_s", "compute_time_s", "comm_time_s", "eval_time_s",
-                 "measure_time_s", "comm_bytes", "halo_bytes", "halo_grad_bytes", "reduce_bytes", "protocol_bytes",
-                 "control_bytes", "control_time_s", "predictor_time_s", "predictor_loss")
+def _timestamps(values: pd.Series) -> pd.Series:
+    """ISO 8601 times (or times already) as UTC times in microseconds: one resolution whatever pandas infers from the
+    text, and one Parquet keeps (it has none in seconds)."""
+    return pd.to_datetime(values, utc=True, format="ISO8601").dt.as_unit("us")
+
+
+def typed_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs frame with its columns typed as the data files hold them, whatever wrote it (the records, or evidence
+    exported before these columns were typed or existed): ``created`` a UTC time stamp, a column of true and false
+    (a method option that other methods lack) boolean, and the summary's and environment's columns there."""
+    runs = runs.copy()
+    for column in (*SUMMARY, *RUN_ENVIRONMENT, CREATED):  # evidence from before a column existed: missing values
+        if column.name not in runs.columns:
+            runs[column.name] = math.nan if column.dtype in ("int", "float") else None
+    runs[CREATED.name] = _timestamps(runs[CREATED.name])
+    for name in runs.columns:
+        if runs[name].dtype == object:
+            present = runs[name].dropna()
+            if len(present) and all(pd.api.types.is_bool(value) for value in present):
+                runs[name] = runs[name].astype("boolean")
+    return runs
+
+
+# The record's own epoch columns (satbench.record.EPOCH_ROW: scalars, the per-worker list left to the record); the
+# method's metrics follow them, as each run's record declares them (run_metrics).
+EPOCH_COLUMNS = tuple(column.name for column in EPOCH_ROW if column.name != "epoch" and "list" not in column.dtype)
+WALL_TIME = Column("wall_time_s", "float", "s", "the running sum of epoch_time_s through this epoch")
+# satbench.record.STALENESS_ROW; satbench.staleness says what each is.
+STALENESS_COLUMNS = tuple(column.name for column in STALENESS_ROW if column.name != "layer")
+
+
+def run_metrics(record: Mapping[str, Any]) -> list[Column]:
+    """The metrics a run's method reported in its epoch rows: as its record declares them (``method.metrics``, from
+    version 3), or in an older record the numbers its rows hold beyond the record's own columns (REST's
+    ``refresh_time_s``, SAT's ``predictor_time_s`` and ``predictor_loss``), their unit read from their names."""
+    declared = (record.get("method") or {}).get("metrics")
+    if declared is not None:
+        return [Column.from_json(item) for item in declared]
+    own = {column.name for column in (*EPOCH_ROW, *EPOCH_MEASUREMENT)}
+    found: dict[str, Column] = {}
+    for row in record.get("epochs") or []:
+        for key, value in row.items():
+            if key not in own and key not in found and isinstance(value, (int, float)) and not isinstance(value, bool):
+                found[key] = Column(key, "float", unit_of_name(key) or "", "a metric its method reported (a record "
+                                                                           "of before version 3 did not declare it)")
+    return list(found.values())
 
 
 def epoch_frame(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """One row per (run, epoch): loss, scores (NaN where not evaluated), times, cumulative training time, bytes."""
-    frames = []
+    """One row per (run, epoch): loss, scores (NaN where not evaluated), times, cumulative training time, bytes, and
+    every metric the runs' methods declare (NaN for a run whose method has no such metric)."""
+    frames, metrics = [], {}
     for run in _loaded(sources, labels):
         epochs = run.record.get("epochs") or []
+        own = [metric.name for metric in run_metrics(run.record)]
+        metrics.update(dict.fromkeys(own))
         frame = pd.DataFrame({"epoch": [int(row["epoch"]) for row in epochs],
-                              **{key: [_float(row.get(key)) for row in epochs] for key in EPOCH_COLUMNS}})
-        frame["wall_time_s"] = frame["epoch_time_s"].cumsum()
+                              **{key: [_float(row.get(key)) for row in epochs] for key in (*EPOCH_COLUMNS, *own)}})
+        frame[WALL_TIME.name] = frame["epoch_time_s"].cumsum()
         for key in META_COLUMNS:
             frame[key] = run.meta[key]
         frames.append(frame)
-    columns = list(META_COLUMNS) + ["epoch", *EPOCH_COLUMNS, "wall_time_s"]
+    columns = list(META_COLUMNS) + ["epoch", *EPOCH_COLUMNS, *metrics, WALL_TIME.name]
     if not frames:
         return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)[columns]
-
-
-# satbench.staleness says what each is: rel_error against exact rows with the step's own dropout masks, drift_rel_error
-# against exact rows with each row's own masks (staleness alone), mask_rel_error the floor between the two.
-STALENESS_COLUMNS = ("local_step", "rel_error", "drift_rel_error", "mask_rel_error", "unmasked_share", "cosine",
-                     "age_epochs", "age_steps", "replaced_rel_error", "supplied_rel_error")
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns)
 
 
 def staleness_frame(sources, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -306,16 +390,74 @@ def staleness_frame(sources, labels: Mapping[str, str] | None = None) -> pd.Data
     return pd.DataFrame(rows, columns=columns)
 
 
-def epoch_data(runs: pd.DataFrame, epochs: pd.DataFrame, staleness: pd.DataFrame) -> pd.DataFrame:
-    """``epochs.parquet``: one row per (run, epoch), and on a measured epoch one per (run, epoch, hidden layer) with
-    its staleness columns (``layer`` missing on an epoch that measured none); beside them the run's settings, so a
-    question about epochs needs no join. An epoch's own columns repeat on its layers' rows."""
-    settings = runs.drop(columns=[c for c in (*SUMMARY_COLUMNS, "created") if c in runs.columns])
-    layers = staleness[["record", "epoch", "layer", *STALENESS_COLUMNS]]
-    table = epochs.drop(columns=[c for c in META_COLUMNS if c != "record"]).merge(layers, on=["record", "epoch"],
-                                                                                   how="left")
-    table = settings.merge(table, on="record", how="right")
+# -- the tidy data files ----------------------------------------------------------------------------------------------
+
+RUNS_FILE, EPOCHS_FILE, STALENESS_FILE = "runs.parquet", "epochs.parquet", "staleness.parquet"
+# The grain of each: what one row is.
+GRAINS = {RUNS_FILE: "run", EPOCHS_FILE: "run × epoch", STALENESS_FILE: "run × measured epoch × hidden layer"}
+
+
+def _run_columns(runs: pd.DataFrame) -> pd.DataFrame:
+    """A run's identifying columns and settings: what the epochs' and measurements' rows carry beside their own, so
+    that a question about them needs no join (its scores, summary and environment stay in runs.parquet)."""
+    return runs.drop(columns=[c for c in (*SUMMARY_COLUMNS, *(c.name for c in RUN_ENVIRONMENT), CREATED.name)
+                              if c in runs.columns])
+
+
+def epoch_data(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """``epochs.parquet``: one row per (run, epoch), its run's identifying columns and settings beside the epoch's
+    own columns and its method's metrics."""
+    table = _run_columns(runs).merge(epochs.drop(columns=[c for c in META_COLUMNS if c != "record"]), on="record",
+                                     how="right")
+    return table.sort_values(["record", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def staleness_data(runs: pd.DataFrame, staleness: pd.DataFrame) -> pd.DataFrame:
+    """``staleness.parquet``: one row per (run, measured epoch, hidden layer), its run's identifying columns and
+    settings beside the measurement's columns."""
+    table = _run_columns(runs).merge(staleness.drop(columns=[c for c in META_COLUMNS if c != "record"]),
+                                     on="record", how="right")
     return table.sort_values(["record", "epoch", "layer"], kind="stable").reset_index(drop=True)
+
+
+def declared_columns() -> dict[str, Column]:
+    """The columns of the data files declared here and in the record, by name: the runs' identifying columns, regime,
+    what they trained on, summary and environment, and the epochs' and measurements' own columns (settings and
+    method metrics are typed as the records hold them)."""
+    columns = [*META, *REGIME, *TRAINED, *SUMMARY, *RUN_ENVIRONMENT, CREATED, *EPOCH_ROW, WALL_TIME, *STALENESS_ROW]
+    return {column.name: column for column in columns}
+
+
+def typed_data(frame: pd.DataFrame, declared: Mapping[str, Column]) -> pd.DataFrame:
+    """``frame`` with its declared columns in their declared types: whole numbers as integers (pandas' nullable Int64
+    where one is missing), true and false as booleans, time stamps as UTC times; the others as they are."""
+    frame = frame.copy()
+    for name in frame.columns:
+        column = declared.get(str(name))
+        if column is None:
+            continue
+        values = frame[name]
+        if column.dtype == "int":
+            numbers = pd.to_numeric(values, errors="coerce")
+            if numbers.notna().sum() == values.notna().sum() and (numbers.dropna() % 1 == 0).all():
+                frame[name] = numbers.astype("Int64")
+        elif column.dtype == "float":
+            frame[name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        elif column.dtype == "bool" and values.dtype != bool:
+            frame[name] = values.astype("boolean")
+        elif column.dtype == "timestamp":
+            frame[name] = _timestamps(values)
+    return frame
+
+
+def data_files(frames: "Frames") -> dict[str, pd.DataFrame]:
+    """The tidy data files (``satbench report --data``), one grain each (:data:`GRAINS`): ``runs.parquet``, one row
+    per run; ``epochs.parquet``, one per (run, epoch); ``staleness.parquet``, one per (run, measured epoch, hidden
+    layer). Every declared column is typed as declared (docs/data.md lists them)."""
+    declared = declared_columns()
+    return {RUNS_FILE: typed_data(frames.runs, declared),
+            EPOCHS_FILE: typed_data(epoch_data(frames.runs, frames.epochs), declared),
+            STALENESS_FILE: typed_data(staleness_data(frames.runs, frames.staleness), declared)}
 
 
 def main_study(frame: pd.DataFrame) -> pd.DataFrame:
@@ -333,7 +475,7 @@ def control_targets(runs: pd.DataFrame) -> pd.Series:
     """Per (dataset, model, W, τ key, method) of the fresh-halo controls: TARGET_FRACTION × the control runs' best
     validation score (mean over their seeds); τ key: the sync period, −1 without one."""
     control = runs[runs["study"] == "control"].dropna(subset=["best_val"])
-    control = control.assign(tau_key=control["sync_period"].fillna(-1.0))
+    control = control.assign(tau_key=period_key(control["sync_period"]))
     return TARGET_FRACTION * control.groupby(["dataset", "model", "workers", "tau_key", "method"])["best_val"].mean()
 
 
@@ -341,8 +483,7 @@ def _control_target(targets: pd.Series, run: pd.Series) -> float:
     """The control-relative target of a run: that of its base's control for an alleviation method (the control the
     claims compare it with), else of its own method's control; where the base has none, the method's own if it
     shares its base's control (see claims._base_control). NaN without a control."""
-    tau_key = -1.0 if math.isnan(run["sync_period"]) else run["sync_period"]
-    setting = (run["dataset"], run["model"], run["workers"], tau_key)
+    setting = (run["dataset"], run["model"], run["workers"], period_key(run["sync_period"]))
     base = run["base"] if isinstance(run["base"], str) else None
     for method, allowed in ((base, base is not None), (run["method"], base is None or run["shares_base_control"])):
         if allowed and (*setting, method) in targets.index:

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..record import write_text_atomic
+from ..files import write_bytes_atomic, write_text_atomic
 
 # Columns that hold counts, sizes or identifiers: written as integers (pandas' nullable Int64 where one is missing).
 INTEGER_COLUMNS = {
@@ -247,15 +247,6 @@ def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """``frame`` as a Parquet file (pyarrow), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     _parquet_ready(frame).to_parquet(buffer, index=False, engine="pyarrow")
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        staging.write_bytes(buffer.getvalue())
-        os.replace(staging, path)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, buffer.getvalue())

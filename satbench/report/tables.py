@@ -12,6 +12,7 @@ import pandas as pd
 
 from .claims import alleviation_runs, claims_frame, decomposition_frame, fidelity_frame, timed_runs
 from .frames import main_study, reach_frame
+from .keys import period_key, period_of_key
 from .style import ordered_methods
 
 SETTING = ["dataset", "model", "workers"]
@@ -29,15 +30,6 @@ def _sort_rows(frame: pd.DataFrame, method_column: str = "method") -> pd.DataFra
     keys.append("_rank")
     keys += [column for column in ("sync_period", "rate_bit_s", "layer") if column in frame.columns]
     return frame.sort_values(keys, kind="stable").drop(columns="_rank").reset_index(drop=True)
-
-
-def _period_key(series: pd.Series) -> pd.Series:
-    """τ as a join and group key where NaN (method without a sync period) must match NaN."""
-    return series.fillna(-1.0)
-
-
-def _period(key: pd.Series) -> pd.Series:
-    return key.where(key != -1.0)
 
 
 def _syncs(epochs: pd.Series, period: pd.Series) -> pd.Series:
@@ -63,7 +55,7 @@ def _with_regime(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 def _seed_groups(runs: pd.DataFrame) -> pd.core.groupby.DataFrameGroupBy:
     """Main runs grouped by setting, method and τ: the rows of the per-method tables."""
-    return runs.assign(tau_key=_period_key(runs["sync_period"])).groupby(SETTING + ["method", "tau_key"])
+    return runs.assign(tau_key=period_key(runs["sync_period"])).groupby(SETTING + ["method", "tau_key"])
 
 
 def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -76,7 +68,7 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
     table = _seed_groups(scored).agg(
         family=("family", "first"), base=("base", "first"), epochs=("epochs", "max"),
         test_pct_mean=("test_pct", "mean"), test_pct_std=("test_pct", "std"), n=("test_pct", "count")).reset_index()
-    table["sync_period"] = _period(table.pop("tau_key"))
+    table["sync_period"] = period_of_key(table.pop("tau_key"))
     table["syncs"] = _syncs(table["epochs"], table["sync_period"])
     table = table[SETTING + ["method", "family", "base", "epochs", "sync_period", "syncs", "test_pct_mean",
                              "test_pct_std", "n"]]
@@ -93,7 +85,7 @@ def staleness_table(staleness: pd.DataFrame) -> pd.DataFrame:
     staleness = main_study(staleness).dropna(subset=["rel_error"])
     if staleness.empty:
         return pd.DataFrame()
-    staleness = staleness.assign(tau_key=_period_key(staleness["sync_period"]))
+    staleness = staleness.assign(tau_key=period_key(staleness["sync_period"]))
     measured = ["rel_error", "drift_rel_error", "mask_rel_error", "age_steps", "unmasked_share", "cosine"]
     keys = SETTING + ["method", "tau_key", "layer"]
     per_run = staleness.groupby(keys + ["record"], as_index=False).agg(
@@ -104,7 +96,7 @@ def staleness_table(staleness: pd.DataFrame) -> pd.DataFrame:
         mask_rel_error_mean=("mask_rel_error", "mean"), age_steps_mean=("age_steps", "mean"),
         unmasked_share_mean=("unmasked_share", "mean"), cosine_mean=("cosine", "mean"),
         measurements_per_run=("measurements", "mean"), n=("record", "nunique")).reset_index()
-    table.insert(4, "sync_period", _period(table.pop("tau_key")))
+    table.insert(4, "sync_period", period_of_key(table.pop("tau_key")))
     return _sort_rows(table)
 
 
@@ -115,14 +107,14 @@ def staleness_by_age_table(staleness: pd.DataFrame) -> pd.DataFrame:
     staleness = main_study(staleness).dropna(subset=["rel_error", "age_steps"])
     if staleness.empty:
         return pd.DataFrame()
-    staleness = staleness.assign(tau_key=_period_key(staleness["sync_period"]),
+    staleness = staleness.assign(tau_key=period_key(staleness["sync_period"]),
                                  age_steps_rounded=staleness["age_steps"].round().astype("int64"))
     keys = SETTING + ["method", "tau_key", "layer", "age_steps_rounded"]
     table = staleness.groupby(keys).agg(
         drift_rel_error_mean=("drift_rel_error", "mean"), rel_error_mean=("rel_error", "mean"),
         mask_rel_error_mean=("mask_rel_error", "mean"), measurements=("epoch", "size"),
         runs=("record", "nunique")).reset_index().rename(columns={"age_steps_rounded": "age_steps"})
-    table.insert(4, "sync_period", _period(table.pop("tau_key")))
+    table.insert(4, "sync_period", period_of_key(table.pop("tau_key")))
     return _sort_rows(table)
 
 
@@ -148,7 +140,7 @@ def throughput_table(runs: pd.DataFrame) -> pd.DataFrame:
         n=("seed", "nunique"), study=("study", "first"), launcher=("launcher", _launcher_names)).reset_index()
     exact = table[table["method"] == "exact"].groupby(SETTING)["epoch_time_s_mean"].mean()
     reference = pd.MultiIndex.from_frame(table[SETTING]).map(lambda key: exact.get(key, math.nan))
-    table.insert(4, "sync_period", _period(table.pop("tau_key")))
+    table.insert(4, "sync_period", period_of_key(table.pop("tau_key")))
     table.insert(7, "speedup_vs_exact", np.asarray(reference, dtype=float) / table["epoch_time_s_mean"])
     table["comm_MB_per_epoch"] = table.pop("comm_bytes") / 1e6
     table["peak_memory_MiB"] = table.pop("peak_memory_bytes") / 2**20
@@ -164,14 +156,14 @@ def time_to_target_table(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFra
     if per_run.empty:
         return pd.DataFrame()
     periods = runs.set_index("record")["sync_period"]
-    per_run = per_run.assign(tau_key=_period_key(per_run["record"].map(periods)))
+    per_run = per_run.assign(tau_key=period_key(per_run["record"].map(periods)))
     table = per_run.groupby(SETTING + ["method", "tau_key"]).agg(
         target_val_pct=("target", "first"), epochs_to_target_mean=("epochs_to_target", "mean"),
         epochs_to_target_std=("epochs_to_target", "std"), time_to_target_s_mean=("time_to_target_s", "mean"),
         time_to_target_s_std=("time_to_target_s", "std"), reached=("epochs_to_target", "count"),
         n=("epochs_to_target", "size")).reset_index()
     table["target_val_pct"] *= 100
-    table.insert(4, "sync_period", _period(table.pop("tau_key")))
+    table.insert(4, "sync_period", period_of_key(table.pop("tau_key")))
     return _sort_rows(table)
 
 
@@ -189,17 +181,17 @@ def alleviation_vs_base_table(staleness: pd.DataFrame, runs: pd.DataFrame) -> pd
     if judged.empty:
         return pd.DataFrame()
     keys = SETTING + ["tau_key"]
-    staleness = main_study(staleness).assign(tau_key=lambda f: _period_key(f["sync_period"]))
+    staleness = main_study(staleness).assign(tau_key=lambda f: period_key(f["sync_period"]))
     measured = staleness.dropna(subset=["rel_error"])
     errors = measured.groupby(keys + ["method"]).agg(used=("rel_error", "mean"),
                                                       replaced=("replaced_rel_error", "mean"))
-    main = main_study(runs).assign(tau_key=lambda f: _period_key(f["sync_period"]))
+    main = main_study(runs).assign(tau_key=lambda f: period_key(f["sync_period"]))
     means = _per_config_means(main, keys + ["method"]).set_index(keys + ["method"])
     # epoch times as the throughput table and C4 read them (the timing study where it timed the setting)
-    timed = timed_runs(runs).assign(tau_key=lambda f: _period_key(f["sync_period"]))
+    timed = timed_runs(runs).assign(tau_key=lambda f: period_key(f["sync_period"]))
     times = _per_config_means(timed, keys + ["method"]).set_index(keys + ["method"])["epoch_time_s"]
     rows = []
-    for (*config, method, base), group in judged.assign(tau_key=lambda f: _period_key(f["sync_period"])).groupby(
+    for (*config, method, base), group in judged.assign(tau_key=lambda f: period_key(f["sync_period"])).groupby(
             keys + ["method", "base"]):
         own, base_key = means.loc[(*config, method)], (*config, base)
         base_row = means.loc[base_key] if base_key in means.index else None
@@ -210,7 +202,7 @@ def alleviation_vs_base_table(staleness: pd.DataFrame, runs: pd.DataFrame) -> pd
         base_time = times.get(base_key, math.nan)
         rows.append({
             "dataset": config[0], "model": config[1], "workers": config[2],
-            "sync_period": math.nan if config[3] == -1.0 else config[3], "method": method, "base": base,
+            "sync_period": period_of_key(config[3]), "method": method, "base": base,
             "rel_error_used": used, "rel_error_replaced": replaced,
             "reduction": replaced / used if used > 0 else math.nan,
             "base_rel_error": base_row["staleness"] if base_row is not None else math.nan,
@@ -222,9 +214,9 @@ def alleviation_vs_base_table(staleness: pd.DataFrame, runs: pd.DataFrame) -> pd
 
 def _with_epochs(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """The decomposition's rows with their settings' regime, the runs' epochs and their syncs."""
-    main = main_study(runs).assign(tau_key=lambda f: _period_key(f["sync_period"]))
+    main = main_study(runs).assign(tau_key=lambda f: period_key(f["sync_period"]))
     epochs = main.groupby(SETTING + ["method", "tau_key"], as_index=False)["epochs"].max()
-    table = table.assign(tau_key=_period_key(table["sync_period"])).merge(
+    table = table.assign(tau_key=period_key(table["sync_period"])).merge(
         epochs, on=SETTING + ["method", "tau_key"], how="left").drop(columns="tau_key")
     table["syncs"] = _syncs(table["epochs"], table["sync_period"])
     first = SETTING + ["method", "family", "base", "epochs", "sync_period", "syncs"]

@@ -1,4 +1,5 @@
-"""A run's checkpoints on disk, beside its record: ``<out>.checkpoint/`` (``satbench run --checkpoint-every K``).
+"""A run's checkpoints on disk, beside its record: ``<out>.checkpoint/`` (``satbench run --checkpoint-every K``;
+:func:`satbench.record.checkpoint_dir`).
 
 Layout: ``epoch<E>/rank<r>.pt``, each worker's state after epoch E (:meth:`satbench.train.Trainer.state_dict`),
 written by that worker (nodes need not share a disk; each file through a staging file renamed into place), and
@@ -8,7 +9,13 @@ a whole checkpoint behind, or none. Once the record is written the directory is 
 
 A checkpoint is resumed only by a run of the same identity (:func:`identity`): every setting that changes what the
 run computes or records, the content hashes of the dataset and of the partition, and the satbench version. Another
-one is ignored, with one warning line naming the settings that differ, and replaced at the first checkpoint.
+one is ignored, with one warning line naming the settings that differ, and replaced at the first checkpoint. Each
+rank file also says whose it is (its rank, the run's identity, its epoch): a worker refuses a file that is not its
+own, with one warning line naming the file and what does not match (a file moved or swapped between workers would
+load another part's state), and then no worker resumes: the run trains from epoch 1.
+
+``--checkpoint-every`` with a directory that cannot be written (read-only, or a file in its place) is refused before
+any work, as ``--out`` is (:func:`satbench.record.check_checkpoint_dir`).
 """
 
 from __future__ import annotations
@@ -16,9 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,7 @@ import torch
 from .. import __version__
 from ..comm import Communicator, Traffic
 from ..config import RunConfig
-from ..record import write_json_atomic
+from ..files import atomic_path, write_json_atomic
 
 log = logging.getLogger("satbench")
 
@@ -37,12 +42,6 @@ log = logging.getLogger("satbench")
 INDIFFERENT = ("launcher", "progress", "log_every", "checkpoint_every", "strict", "timeout_s", "data_root", "mirror", "cache_dir",
                "save_model", "study", "labels")
 MARKER = "latest.json"
-
-
-def checkpoint_dir(out: str | os.PathLike) -> Path:
-    """Where the checkpoints of the run whose record goes to ``out`` are kept."""
-    out = Path(out)
-    return out.with_name(f"{out.name}.checkpoint")
 
 
 def identity(config: RunConfig, meta: dict[str, Any]) -> dict[str, Any]:
@@ -101,9 +100,11 @@ class FileCheckpoints:
         path, state = self._file(epoch), None
         try:
             saved = torch.load(path, map_location=self.comm.device, weights_only=True)
-            if saved.get("identity") != self.identity or saved.get("epoch") != epoch:
-                raise ValueError("it belongs to another run")
-            state = saved["trainer"]
+            problem = self._check(saved, epoch)
+            if problem is not None:
+                log.warning("worker %d refuses the checkpoint file %s: %s", self.rank, path, problem)
+            else:
+                state = saved["trainer"]
         except Exception as error:  # noqa: BLE001 - any unreadable file means: this worker cannot resume
             log.warning("worker %d cannot read its checkpoint file %s (%s)", self.rank, path,
                         str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__)
@@ -117,16 +118,27 @@ class FileCheckpoints:
         self.resumed_epoch = epoch
         return state
 
+    def _check(self, saved: Any, epoch: int) -> str | None:
+        """Why the content ``saved`` of this worker's file of ``epoch`` is not this worker's state of this run at
+        that epoch, or None if it is. Files from before checkpoints said their rank say none: refused too."""
+        if not isinstance(saved, dict) or "trainer" not in saved:
+            return "it is not a satbench checkpoint"
+        if saved.get("rank") != self.rank:
+            return (f"it holds worker {saved['rank']}'s state, not worker {self.rank}'s (moved or swapped)"
+                    if isinstance(saved.get("rank"), int) else "it does not say whose state it holds")
+        if saved.get("epoch") != epoch:
+            return f"it holds epoch {saved.get('epoch')}, not the committed epoch {epoch}"
+        if saved.get("identity") != self.identity:
+            theirs = saved.get("identity") if isinstance(saved.get("identity"), dict) else {}
+            return ("it was written by a run of another configuration (differs in: "
+                    f"{', '.join(differences(self.identity, theirs)) or 'its identity'})")
+        return None
+
     def save(self, epoch: int, state: dict[str, Any]) -> None:
-        path = self._file(epoch)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:10]}.tmp")
-        try:
-            torch.save({"identity": self.identity, "epoch": epoch, "trainer": state}, staging)
-            os.replace(staging, path)
-        except BaseException:
-            staging.unlink(missing_ok=True)
-            raise
+        # The file says whose it is (rank, run, epoch): a file copied or swapped into another worker's place is
+        # refused on resume (see _check), never loaded into a worker whose part it does not fit.
+        with atomic_path(self._file(epoch)) as staging:
+            torch.save({"rank": self.rank, "identity": self.identity, "epoch": epoch, "trainer": state}, staging)
         self.comm.barrier()  # every worker has saved epoch E
         if self.rank == 0:
             write_json_atomic(self.directory / MARKER, {"epoch": epoch, "identity": self.identity})

@@ -53,8 +53,9 @@ import torch.multiprocessing as mp
 from .. import errors
 from ..config import RunConfig
 from ..errors import ConfigError, OutOfMemory, RunInterrupted, SatbenchError, WorkerFailed
-from ..record import Record, check_outputs, current_umask, environment, write_json_atomic
-from .checkpoint import FileCheckpoints, checkpoint_dir, identity, remove_checkpoints
+from ..files import atomic_path, write_json_atomic
+from ..record import Record, check_checkpoint_dir, check_outputs, checkpoint_dir, environment
+from .checkpoint import FileCheckpoints, identity, remove_checkpoints
 from .network import WorkerLinks, check_available, describe, emulated_links, parse_network
 from .memory import (device_memory_bytes, estimate_peak_bytes, machine_memory_bytes, machine_peak_bytes,
                      memory_kind, oom_kills, peak_bytes, reset_peak, total_memory_bytes)
@@ -266,15 +267,15 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
     peaks = trainer.comm.all_reduce(peaks, "stats")  # also the barrier: every worker has finished training
     if rank != 0:
         return None
-    env = environment(config.device, group.get_backend(), world_size, launcher)
-    if meta.get("network") is not None:
-        env["network"] = meta["network"]  # the emulated link the times were measured on
-    if store is not None and store.resumed_epoch is not None:
-        env["resumed_from_epoch"] = store.resumed_epoch  # the epochs up to it were trained by an earlier invocation
+    # With the emulated link the times were measured on, and the checkpoint a resumed run started from (the epochs up
+    # to it were trained by an earlier invocation).
+    env = environment(config.device, group.get_backend(), world_size, launcher, network=meta.get("network"),
+                      resumed_from_epoch=store.resumed_epoch if store is not None else None)
     partition = dict(meta["partition"], setup_bytes=trainer.setup_bytes, first_layer_bytes=trainer.first_layer_bytes)
     # Each worker's peak while it trained (memory.py says what is measured on each device).
     record = Record.build(config, get_method(config.method), env, meta["dataset"], partition, rows,
-                          memory_kind(device), [int(peak) for peak in peaks.tolist()], meta.get("command"))
+                          memory_kind(device), [int(peak) for peak in peaks.tolist()], meta.get("command"),
+                          model_parameters=sum(parameter.numel() for parameter in trainer.model.parameters()))
     if model_out is not None:
         save_state_atomic(trainer.model, model_out)
     if out is not None:
@@ -283,16 +284,8 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
 
 
 def save_state_atomic(model: torch.nn.Module, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:10]}.tmp")
-    try:
+    with atomic_path(path) as staging:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, staging)
-        os.chmod(staging, 0o666 & ~current_umask())
-        os.replace(staging, path)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
 
 
 def _init_process_group(config: RunConfig, rank: int, world_size: int, rendezvous: Path | None = None) -> None:
@@ -534,6 +527,8 @@ def launch(config: RunConfig, out: str | os.PathLike, command: list[str] | None 
         out, model = check_outputs(out, config.save_model)
     else:
         out, model = Path(out), Path(config.save_model) if config.save_model is not None else None
+    if config.checkpoint_every:  # every worker writes its own checkpoint files
+        check_checkpoint_dir(out)
     outputs = Outputs(out, model)
     if launched_by_torchrun():
         _torchrun(config, outputs, command)  # torchrun owns the workers' signals and lifetimes
