@@ -1,8 +1,9 @@
 """``satbench``: command-line entry point.
 
-Errors a user can fix (bad names, bad numbers, unusable data, an output path that cannot be written) print one line,
-``satbench: error: ...``, and exit with status 2 before any worker starts; a failed worker or a diverged run exits
-with status 1, and SIGINT/SIGTERM with 128 + the signal number, leaving no record, model or staging file behind.
+Errors a user can fix (bad names, bad numbers, unusable data, an output path that cannot be written, a mistyped
+option) print one line, ``satbench: error: ...``, and exit with status 2 before any worker starts; a failed worker or a
+diverged run exits with status 1, and SIGINT/SIGTERM with 128 + the signal number, leaving no record, model or staging
+file behind.
 
 This module imports only the standard library: each command imports what it needs when it runs, so ``satbench
 --help``, ``satbench datasets`` and ``satbench methods`` start without loading torch or PyG.
@@ -26,19 +27,44 @@ DESCRIPTION = "Reproducibility benchmark for staleness in distributed GNN traini
 EXAMPLES = """
 examples:
   satbench run --dataset cora --model gcn --method exact --workers 2 --epochs 200 --out results/cora.json
+  satbench run --config run.yaml --seed 3   (run.yaml: run options as KEY: VALUE, e.g. dataset: cora; flags override)
   satbench run --dataset sbm-20k --workers 4 --epochs 50 --hidden 128 --out run.json
   satbench run --dataset cora --method digest --halo fresh --workers 4 --out control.json   (fresh-halo control)
   satbench run --dataset sbm-20k --workers 4 --network 1gbit,200us --out run.json   (emulated links; root)
   torchrun --nnodes 2 --nproc-per-node 1 ... -m satbench run --workers 2 ...   (multi-node)
   satbench methods --json
-  satbench report --tables results/tables --plots plots --data results results/runs/**/*.json
+  satbench data fetch cora amazon-photo   (offline: says which files to put where)
+  satbench plan --configfile config/real-quick.yaml   (every job's `satbench run` command)
+  satbench report --tables results/tables --plots plots --data results results   (directories: every record in them)
 """
 COMMANDS = {
     "run": "train one configuration and write its run record",
     "datasets": "list the dataset registry",
     "methods": "list the registered methods and their hyperparameters",
     "report": "tables (CSV, Markdown, LaTeX), figures (PNG, PDF) and data files (Parquet) from run records",
+    "data": "fetch datasets' files into the data root, or say which to put where",
+    "plan": "print the `satbench run` command of each job a workflow config plans",
 }
+VERBOSE_HELP = "debug logging"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one line with a pointer to --help rather than the whole usage, and which
+    suggests the closest choice for a mistyped one (a command, a model)."""
+
+    # The help to point to: the command's, also where the top-level parser reports the command's unknown options.
+    help_command: str | None = None
+
+    def error(self, message: str):
+        self.exit(2, f"satbench: error: {message}; see '{self.help_command or self.prog} --help'\n")
+
+    def _check_value(self, action: argparse.Action, value) -> None:
+        if action.choices is not None and value not in action.choices:
+            from .data import did_you_mean
+
+            suggestion = did_you_mean(str(value), action.choices)
+            choices = ", ".join(map(str, action.choices))
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r}{suggestion}; choose from {choices}")
 
 
 def _version() -> str:
@@ -50,16 +76,24 @@ def _version() -> str:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; the options of ``command`` (the one being run) are added in full, the other subcommands only
     named, so that building it imports nothing a command does not need."""
-    parser = argparse.ArgumentParser(prog="satbench", description=DESCRIPTION, epilog=EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="satbench", description=DESCRIPTION, epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
-    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    parser.add_argument("--verbose", "-v", action="store_true", help=VERBOSE_HELP)
+    parser.help_command = f"satbench {command}" if command else None
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in COMMANDS.items():
         subparser = subparsers.add_parser(name, help=summary, description=summary)
+        _accept_verbose(subparser)
         if name == command:
             _ADD_ARGUMENTS[name](subparser)
     return parser
+
+
+def _accept_verbose(parser: argparse.ArgumentParser) -> None:
+    """-v after the command too, where habit puts it. SUPPRESS: absent there, it leaves the value given before the
+    command alone instead of resetting it."""
+    parser.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
 
 
 def _add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -69,6 +103,10 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.description = ("Train a GNN with W worker processes and write a JSON run record (config, env, partition, "
                        "per-epoch rows, summary). The reported test score is the one at the best validation epoch.")
     groups = add_run_arguments(run, method_shortcuts=option_shortcuts())
+    groups["what"].add_argument("--config", metavar="FILE",
+                                help="a YAML file of run options, KEY: VALUE with the options' names (dataset: cora, "
+                                     "weight_decay: 5.0e-4, method_options: {sync_period: 10}, seed: [0, 1], "
+                                     "out: run.json, ...); options given on the command line too override it")
     groups["io"].add_argument("--out", required=True,
                               help="run record (JSON), written atomically; with several seeds it must contain {seed} "
                                    "(required)")
@@ -85,23 +123,56 @@ def _add_methods_arguments(methods: argparse.ArgumentParser) -> None:
                          help="print the built-in methods' fidelity table (what docs/methods.md holds)")
 
 
+def _add_datasets_arguments(datasets: argparse.ArgumentParser) -> None:
+    datasets.add_argument("--json", action="store_true", help="print the registry as JSON, for scripts")
+
+
 def _add_report_arguments(report: argparse.ArgumentParser) -> None:
     from .report.build import add_arguments
 
     report.description = ("Aggregate run records into tables, figures and tidy data files, writing only what is "
-                          "asked; skips, with a note, what the runs cannot support.")
+                          "asked; skips, with a note, what the runs cannot support. A directory given as a record "
+                          "stands for every run record (*.json) below it, hidden directories aside.")
     add_arguments(report)
 
 
-_ADD_ARGUMENTS = {"run": _add_run_arguments, "datasets": lambda parser: None, "methods": _add_methods_arguments,
-                  "report": _add_report_arguments}
+def _add_data_arguments(data: argparse.ArgumentParser) -> None:
+    actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    fetch = actions.add_parser(
+        "fetch", help="make datasets ready to train on",
+        description="Make each dataset ready to train on: its files copied from a mirror (--mirror, "
+                    "$SATBENCH_DATA_MIRROR) or else downloaded by its PyG/OGB loader into --data-root, then loaded "
+                    "once to verify them. Offline (SATBENCH_OFFLINE=1), one line per missing dataset names the files "
+                    "and where to put them, and the exit status is 2. Generated graphs need nothing.")
+    _accept_verbose(fetch)
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="dataset names (see `satbench datasets`)")
+    fetch.add_argument("--data-root", default="data", help="where datasets' files are kept (default: data)")
+    fetch.add_argument("--mirror", default=None,
+                       help="directory to copy raw dataset files from, or several separated by ':', searched in "
+                            "order (default: $SATBENCH_DATA_MIRROR)")
+
+
+def _add_plan_arguments(plan: argparse.ArgumentParser) -> None:
+    plan.description = ("Print the `satbench run` command of each training job a workflow config plans, as the "
+                        "workflow runs it (without its own bookkeeping options), to run one setting by hand.")
+    plan.add_argument("--configfile", default="config/config.yaml", metavar="FILE",
+                      help="the workflow config, as for snakemake (default: config/config.yaml)")
+    plan.add_argument("records", nargs="*", metavar="RECORD",
+                      help="run-record paths the config plans (results/runs/...): print the command that writes "
+                           "each of them alone, instead of every job's")
+
+
+_ADD_ARGUMENTS = {"run": _add_run_arguments, "datasets": _add_datasets_arguments, "methods": _add_methods_arguments,
+                  "report": _add_report_arguments, "data": _add_data_arguments, "plan": _add_plan_arguments}
 
 
 def _command_run(args: argparse.Namespace) -> None:
     from .config import run_configs_from_args
-    from .record import check_outputs
+    from .errors import ConfigError
+    from .record import check_checkpoint_dir, check_outputs
     from .runtime.processes import launched_by_torchrun, start_fork_server, worker_start_method
 
+    _check_method_name(args.method)
     if args.network is not None:
         _check_network(args)
     seeds = list(dict.fromkeys(args.seed))
@@ -110,6 +181,9 @@ def _command_run(args: argparse.Namespace) -> None:
     if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # only rank 0 writes; checked before any work
         for out, model in zip(outs, models):
             check_outputs(out, model)
+    if args.checkpoint_every:  # every worker writes its own checkpoint files
+        for out in outs:
+            check_checkpoint_dir(out)
     if launched_by_torchrun() and args.launcher == "inprocess":
         raise ConfigError("--launcher inprocess runs every worker in one process; under torchrun each process is one "
                           "worker: leave --launcher out")
@@ -140,7 +214,7 @@ def _run_keeping_finished(configs: list, outs: list[str], keep: Path, command: l
     import json
 
     from .errors import RunInterrupted, SatbenchError
-    from .record import write_json_atomic
+    from .files import write_json_atomic
     from .runtime.checkpoint import INDIFFERENT
     from .runtime.launch import launch
 
@@ -183,6 +257,17 @@ def _run_keeping_finished(configs: list, outs: list[str], keep: Path, command: l
         kept(config, out).unlink(missing_ok=True)
 
 
+def _check_method_name(name: str) -> None:
+    """An unknown method, refused up front with the closest known name."""
+    from .data import did_you_mean
+    from .errors import ConfigError
+    from .methods import discover_methods
+
+    known = discover_methods()
+    if name not in known:
+        raise ConfigError(f"unknown method {name!r}{did_you_mean(name, known)}; known: {', '.join(sorted(known))}")
+
+
 def _check_network(args: argparse.Namespace) -> None:
     """--network: a valid value, not under torchrun, and (with several workers) the privilege and tools to emulate
     links, all checked before any work."""
@@ -210,12 +295,25 @@ def _per_seed(path: str, flag: str, seeds: list[int]) -> list[str]:
     return [path.replace("{seed}", str(seed)) for seed in seeds]
 
 
-def _command_datasets(_: argparse.Namespace) -> None:
+def _command_datasets(args: argparse.Namespace) -> None:
+    import json
+
     from .data import list_datasets
 
     infos = list_datasets()
+    names = [info for info in infos if not info.pattern]
+    patterns = [info for info in infos if info.pattern]
+    if args.json:
+        def entries(chosen):
+            return [{"name": info.name, "source": info.source, "description": info.description} for info in chosen]
+
+        print(json.dumps({"datasets": entries(names), "patterns": entries(patterns)}, indent=1))
+        return
     width = max(len(info.name) for info in infos)
-    for info in infos:
+    for info in names:
+        print(f"{info.name:<{width}}  {info.source:<14}  {info.description}")
+    print("\npatterns (fill in the upper-case parts):")
+    for info in patterns:
         print(f"{info.name:<{width}}  {info.source:<14}  {info.description}")
 
 
@@ -231,11 +329,62 @@ def _command_methods(args: argparse.Namespace) -> None:
 def _command_report(args: argparse.Namespace) -> None:
     from .report import run_from_args
 
+    args.records = _record_files(args.records)
     run_from_args(args)
 
 
+def _record_files(paths: list[Path]) -> list[Path]:
+    """The run records named: a file as it is; a directory as every ``*.json`` below it, in order, hidden files and
+    directories aside (the workflow's kept copies of finished seeds, staging files); a pattern the shell left
+    unexpanded (``results/runs/**/*.json`` without bash's globstar) as its matches."""
+    import glob
+
+    from .errors import ConfigError
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(record for record in path.rglob("*.json")
+                           if not any(part.startswith(".") for part in record.relative_to(path).parts))
+            if not found:
+                raise ConfigError(f"{path} holds no run record (*.json)")
+            files += found
+        elif not path.exists() and glob.has_magic(str(path)):
+            matches = sorted(Path(match) for match in glob.glob(str(path), recursive=True))
+            if not matches:
+                raise ConfigError(f"no run record matches {path}")
+            files += matches
+        else:
+            files.append(path)
+    return list(dict.fromkeys(files))
+
+
+def _command_data(args: argparse.Namespace) -> int:
+    from .data import fetch_dataset, validate_dataset_name
+    from .errors import DatasetUnavailable
+
+    for name in args.names:  # every name checked before anything is fetched
+        validate_dataset_name(name)
+    missing = 0
+    for name in args.names:
+        try:
+            print(fetch_dataset(name, args.data_root, args.mirror), flush=True)
+        except DatasetUnavailable as error:
+            print(f"satbench: error: {error}", file=sys.stderr, flush=True)
+            missing += 1
+    return 2 if missing else 0
+
+
+def _command_plan(args: argparse.Namespace) -> None:
+    from .workflow import job_commands, load_config
+
+    config = load_config(args.configfile)
+    for command in job_commands(config, args.records or None):
+        print(command)
+
+
 _COMMANDS = {"run": _command_run, "datasets": _command_datasets, "methods": _command_methods,
-             "report": _command_report}
+             "report": _command_report, "data": _command_data, "plan": _command_plan}
 
 
 def _command_of(argv: Sequence[str]) -> str | None:
@@ -254,30 +403,132 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RunInterrupted as error:
             print(f"satbench: {error}", file=sys.stderr)
             return 128 + error.signum
+        except BrokenPipeError:  # `satbench datasets | head`: the reader has all it wanted, which is no error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exiting flushes nowhere
+            return 0
 
 
 def _main(argv: list[str]) -> int:
     from .runtime.processes import configure_logging, torchrun_tag
 
     tag = torchrun_tag()  # under torchrun every line says which worker wrote it
+    command = _command_of(argv)
     try:
-        parser = build_parser(_command_of(argv))
+        if command == "run":
+            argv = _with_run_file(argv)
+        parser = build_parser(command)
         args = parser.parse_args(argv)
-    except SatbenchError as error:  # the registry cannot be read (a broken plug-in): one line
+    except SatbenchError as error:  # the registry cannot be read (a broken plug-in), a bad --config file: one line
         print(f"satbench: error: {tag}{error}", file=sys.stderr)
         return 2
+    except SystemExit as stop:  # --help, --version, or argparse's one-line error: a status, also when called in-process
+        return stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
     args.argv = argv
     # satbench's own lines at INFO (DEBUG with -v)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO, tag)
     try:
-        _COMMANDS[args.command](args)
+        status = _COMMANDS[args.command](args)
     except (WorkerFailed, TrainingDiverged) as error:
         print(f"satbench: error: {tag}{error}", file=sys.stderr)
         return 1
     except SatbenchError as error:
         print(f"satbench: error: {tag}{error}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
+
+
+def _with_run_file(argv: list[str]) -> list[str]:
+    """``satbench run --config FILE ...``: the file's options as flags put in front of the command line's own, so that
+    those override them (argparse keeps an option's last value; -o and --label add to the file's pairs, a later key
+    winning). The words are what the record keeps as its command, which so reruns without the file."""
+    position = argv.index("run") + 1
+    finder = _Parser(prog="satbench run", add_help=False)
+    finder.add_argument("--config")
+    found, rest = finder.parse_known_args(argv[position:])
+    if found.config is None:
+        return argv
+    return argv[:position] + _run_file_argv(found.config) + rest
+
+
+def _run_file_argv(file: str) -> list[str]:
+    """A YAML file of run options as ``satbench run`` flags. Keys are the options' names (a flag without its dashes,
+    or its setting's name: ``weight_decay``, ``timeout``, ``progress: false`` or ``no_progress: true``); values as on
+    the command line, a mapping for ``method_options``/``labels`` and a list for ``seed``. ConfigError, one line, for an
+    unknown key or a value its option refuses."""
+    import yaml
+
+    from .config import parse_pair
+    from .data import did_you_mean
+    from .errors import ConfigError
+
+    try:
+        values = yaml.safe_load(Path(file).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"--config {file}: {' '.join(str(error).split())}") from None
+    if values is None:
+        return []
+    if not isinstance(values, dict):
+        raise ConfigError(f"--config {file}: expected run options as KEY: VALUE, got a {type(values).__name__}")
+    run = _Parser(prog="satbench run")
+    _add_run_arguments(run)
+    options = {}  # key -> (action, whether the key names the flag rather than the setting)
+    for action in run._actions:
+        if action.dest in ("help", "config"):
+            continue
+        for flag in action.option_strings:
+            if flag.startswith("--"):
+                options[flag[2:].replace("-", "_")] = (action, True)
+        if not action.dest.startswith("option:"):
+            options.setdefault(action.dest, (action, False))
+    unknown = [key for key in values if str(key).replace("-", "_") not in options]
+    if unknown:
+        raise ConfigError(f"--config {file}: unknown run option {unknown[0]!r}"
+                          f"{did_you_mean(str(unknown[0]).replace('-', '_'), options)}; known: "
+                          f"{', '.join(sorted(options))}")
+    argv: list[str] = []
+    for key, value in values.items():
+        action, names_flag = options[str(key).replace("-", "_")]
+        if value is not None:
+            argv += _option_words(file, str(key), value, action, names_flag, action.type is parse_pair)
+    return argv
+
+
+def _option_words(file: str, key: str, value, action: argparse.Action, names_flag: bool, pairs: bool) -> list[str]:
+    """One option of a --config file as command-line words, checked as argparse would check them."""
+    from .data import did_you_mean
+    from .errors import ConfigError
+
+    flag = next(flag for flag in action.option_strings if flag.startswith("--"))
+    where = f"--config {file}: {key}"
+
+    def text(item) -> str:
+        if isinstance(item, (dict, list)):
+            raise ConfigError(f"{where}: expected a single value, got {item!r}")
+        return str(item).lower() if isinstance(item, bool) else str(item)
+
+    def checked(item) -> str:
+        word = text(item)
+        try:
+            typed = action.type(word) if action.type is not None else word
+        except (TypeError, ValueError, argparse.ArgumentTypeError):
+            kind = getattr(action.type, "__name__", "another value")
+            raise ConfigError(f"{where}: expected {kind}, got {item!r}") from None
+        if action.choices is not None and typed not in action.choices:
+            raise ConfigError(f"{where}: invalid choice {item!r}{did_you_mean(word, action.choices)}; choose from "
+                              f"{', '.join(map(str, action.choices))}")
+        return word
+
+    if action.nargs == 0:  # a switch: --strict, --no-progress
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return [flag] if value == (True if names_flag else action.const) else []
+    if pairs:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping (KEY: VALUE), got {value!r}")
+        return [word for item, setting in value.items() for word in (flag, f"{item}={text(setting)}")]
+    if action.nargs == "+":
+        return [flag, *(checked(item) for item in (value if isinstance(value, list) else [value]))]
+    return [flag, checked(value)]
 
 
 if __name__ == "__main__":

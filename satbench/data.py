@@ -20,6 +20,7 @@ which split its masks are (``split``, ``split_seed``), for the run record.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import importlib.util
 import logging
@@ -83,6 +84,8 @@ class DatasetInfo:
     name: str
     source: str
     description: str
+    # A form to fill in (``npz:PATH``), not a name: listed apart, so that nobody takes its placeholder for a dataset.
+    pattern: bool = False
 
 
 def _normalise(name: str, data: Data, task: str, split: str, split_seed: int | None = None,
@@ -358,11 +361,14 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(previous)
 
 
-def _unavailable_message(spec: _LibraryDataset, target: Path, missing: list[str], reason: str) -> str:
+def _unavailable_message(spec: _LibraryDataset, target: Path, missing: list[str], reason: str,
+                         mirrors: list[Path]) -> str:
     partly = "" if len(missing) == len(spec.files) else f" ({len(missing)} missing: {', '.join(missing)})"
+    searched = (f"searched now: {', '.join(str(mirror / spec.directory) for mirror in mirrors)}" if mirrors
+                else "none set")
     return (f"dataset '{spec.name}' is not on disk and {reason}: put {', '.join(spec.files)} in {target}{partly}, "
-            f"or point --mirror / {MIRROR_ENV} at a directory holding {spec.directory}/ with these files "
-            f"(several directories: separate them with '{os.pathsep}')")
+            f"or in {spec.directory}/ of a mirror directory ({searched}; --mirror / {MIRROR_ENV} name them, "
+            f"several directories: separate them with '{os.pathsep}')")
 
 
 def mirror_directories(mirror: str | os.PathLike | None) -> list[Path]:
@@ -382,8 +388,9 @@ def _load_library_dataset(spec: _LibraryDataset, root: Path, mirrors: list[Path]
     if not missing:
         data = spec.read(root)
     elif not download:
-        reason = f"downloading is off (download=False or {OFFLINE_ENV}=1)"
-        raise DatasetUnavailable(_unavailable_message(spec, target, missing, reason))
+        reason = (f"downloading is off ({OFFLINE_ENV}=1 or download=False; {OFFLINE_ENV}=0 lets its loader "
+                  "download it)")
+        raise DatasetUnavailable(_unavailable_message(spec, target, missing, reason, mirrors))
     else:
         try:
             with _socket_timeout(DOWNLOAD_SOCKET_TIMEOUT_S):
@@ -392,7 +399,7 @@ def _load_library_dataset(spec: _LibraryDataset, root: Path, mirrors: list[Path]
                 data = spec.read(root)
         except Exception as error:  # any failure to download (network, HTTP, truncated archive) means the same
             reason = f"downloading it failed ({type(error).__name__}: {error})"
-            raise DatasetUnavailable(_unavailable_message(spec, target, missing, reason)) from error
+            raise DatasetUnavailable(_unavailable_message(spec, target, missing, reason, mirrors)) from error
     if split is None:
         return _normalise(name, data, spec.task, spec.split, ogb_name=spec.ogb_name)
     split.apply(data)
@@ -640,19 +647,29 @@ def list_datasets() -> list[DatasetInfo]:
     infos.append(DatasetInfo(
         "sbm:KEY=VALUE,...", "generated",
         "stochastic block model; keys (all optional): " + ", ".join(
-            f"{field.name}={_format_number(getattr(defaults, field.name))}" for field in fields(SBMParams))))
+            f"{field.name}={_format_number(getattr(defaults, field.name))}" for field in fields(SBMParams)),
+        pattern=True))
     infos.append(DatasetInfo("npz:PATH", "user file", "x [N,F], y [N] or 0/1 [N,C], edge_index [2,E], "
-                                                      "optional train/val/test_mask (else a seeded 60/20/20 split)"))
-    seeded = " or ".join(name for name, spec in _LIBRARY_DATASETS.items() if spec.seeded_split)
-    infos.append(DatasetInfo(
-        "AMAZON:split=NAME,seed=N", "PyG",
-        f"{seeded} with its split, drawn from seed: split=per-class (20 training and 30 validation nodes per class, "
-        f"the rest test; Shchur et al. 2018) or split=random (60/20/20); default {SplitParams().text}"))
+                                                      "optional train/val/test_mask (else a seeded 60/20/20 split)",
+                             pattern=True))
+    infos += [DatasetInfo(
+        f"{name}:split=NAME,seed=N", spec.source,
+        "its split drawn from seed: split=per-class (20 training and 30 validation nodes per class, the rest test; "
+        f"Shchur et al. 2018) or split=random (60/20/20); default {SplitParams().text}", pattern=True)
+        for name, spec in _LIBRARY_DATASETS.items() if spec.seeded_split]
     return infos
 
 
 def _known_names() -> str:
-    return ", ".join(info.name for info in list_datasets())
+    infos = list_datasets()
+    return (", ".join(info.name for info in infos if not info.pattern) + "; patterns: "
+            + ", ".join(info.name for info in infos if info.pattern))
+
+
+def did_you_mean(word: str, known) -> str:
+    """`` (did you mean 'x'?)`` for the known name closest to a misspelt ``word``, or nothing when none is close."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def validate_dataset_name(name: str) -> str:
@@ -678,7 +695,9 @@ def validate_dataset_name(name: str) -> str:
         if not path:
             raise ConfigError("bad dataset 'npz:': give the file as npz:PATH")
         return "npz:" + os.path.abspath(os.path.expanduser(path))
-    raise ConfigError(f"unknown dataset '{name}'; known: {_known_names()}")
+    names = [info.name for info in list_datasets() if not info.pattern]
+    raise ConfigError(f"unknown dataset '{name}'{did_you_mean(key.partition(':')[0], names)}; known: "
+                      f"{_known_names()}")
 
 
 def load_dataset(name: str, root: str | os.PathLike = "data", mirror: str | os.PathLike | None = None,
@@ -708,3 +727,39 @@ def load_dataset(name: str, root: str | os.PathLike = "data", mirror: str | os.P
     data, given = _read_npz(Path(canonical[len("npz:"):]))
     return _normalise(canonical, data, MULTILABEL if data.y.dim() == 2 else MULTICLASS,
                       *(("given", None) if given else ("random", NPZ_SPLIT_SEED)))
+
+
+def fetch_dataset(name: str, root: str | os.PathLike = "data", mirror: str | os.PathLike | None = None,
+                  download: bool | None = None) -> str:
+    """Make a dataset ready before any training job needs it (``satbench data fetch``, the workflow's data rule), and
+    say how in one line. A library dataset's files are put in ``root``, copied from a mirror or else downloaded by its
+    PyG/OGB loader, and then loaded once: that verifies them, and leaves the loader's processed files for the jobs, so
+    parallel jobs neither download nor process the same files at once. A user's file is read and checked; a generated
+    graph needs nothing. ``mirror`` and ``download`` as in `load_dataset`, whose DatasetUnavailable (which files to
+    put where) or ConfigError this raises."""
+    canonical = validate_dataset_name(name)
+    spec = _LIBRARY_DATASETS.get(canonical.partition(":")[0])
+    if spec is None and not canonical.startswith("npz:"):
+        return f"{canonical}: generated from its parameters when a run starts; nothing to fetch"
+    if spec is None:
+        return f"{canonical}: readable ({_size_text(load_dataset(canonical))}); nothing to fetch"
+    if mirror is None:
+        mirror = os.environ.get(MIRROR_ENV) or None
+    target = Path(root).absolute() / spec.directory
+    missing = _missing_files(target, spec.files)
+    holding = [directory / spec.directory for directory in mirror_directories(mirror)
+               if any((directory / spec.directory / file).is_file() for file in missing)]
+    mirrored = {file for file in missing if any((directory / file).is_file() for directory in holding)}
+    graph = load_dataset(canonical, root, mirror, download)
+    if not missing:
+        how = "already there"
+    elif mirrored == set(missing):
+        how = f"copied from {', '.join(map(str, holding))}"
+    else:
+        how = "downloaded" + (f" (part copied from {', '.join(map(str, holding))})" if holding else "")
+    return f"{canonical}: ready in {target}, {how}; it loads: {_size_text(graph)}"
+
+
+def _size_text(graph: Graph) -> str:
+    return (f"{graph.num_nodes:,} nodes, {graph.data.edge_index.size(1) // 2:,} edges, "
+            f"{graph.num_classes} {'labels' if graph.task == MULTILABEL else 'classes'}")

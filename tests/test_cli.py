@@ -157,7 +157,8 @@ def test_report_writes_only_what_is_asked(tmp_path):
     plots = sorted(set(written()) - set(tables))
     assert "plots/staleness.png" in plots and all(path.startswith("plots/") for path in plots)
     assert satbench("report", "--data", str(tmp_path / "data"), *records).returncode == 0
-    assert sorted(set(written()) - set(tables) - set(plots)) == ["data/epochs.parquet", "data/runs.parquet"]
+    assert sorted(set(written()) - set(tables) - set(plots)) == ["data/epochs.parquet", "data/runs.parquet",
+                                                                 "data/staleness.parquet"]
     assert_one_line_error(satbench("report", *records), "give --tables DIR, --plots DIR or --data DIR")
 
 
