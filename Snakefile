@@ -16,10 +16,11 @@ repetition after repetition, the methods in turn within each). The accuracy and 
 sweep) run with the config's `launcher` (default inprocess: the W workers as threads of one process); bandwidth and
 timing runs, runs on CUDA and jobs across nodes start one process per worker (satbench.workflow.run_launcher). Then,
 from every run record and on the machine Snakemake runs on (local rules: they only aggregate), `tables`
-(results/tables/), `figures` (plots/) and `data` (results/runs.parquet, results/epochs.parquet). Datasets are
-prepared and partitioned by the first job that needs them (the partition cache is shared and written atomically). A
-training job's resources (time, memory, GPUs, nodes, cores) are estimated from the grid
-(satbench.workflow.job_resources, job_threads; README, "On a SLURM cluster").
+(results/tables/), `figures` (plots/) and `data` (results/runs.parquet, epochs.parquet and staleness.parquet:
+docs/data.md). Before any training job, the local rule `datasets_ready` fetches each dataset once (`satbench data
+fetch`: copied from a mirror, or downloaded where downloading is on); the first job that needs a partition computes
+it (the partition cache is shared and written atomically). A training job's resources (time, memory, GPUs, nodes,
+cores) are estimated from the grid (satbench.workflow.job_resources, job_threads; README, "On a SLURM cluster").
 """
 
 from types import SimpleNamespace
@@ -28,12 +29,17 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 from satbench.errors import ConfigError
+
 from satbench.workflow import (
     BANDWIDTH_PATH, CONTROL_PATH, DATA_DIR, PLOTS_DIR, RUN_PATH, SWEEP_PATH, TABLES_DIR, TIMING_PATH, Run,
     bandwidth_runs, caption_file, check_config, control_runs, job_argv, job_launcher, job_resources, job_threads,
     main_runs, rate_from_path, report_outputs, sweep_runs, timing_jobs, timing_methods, timing_repeats,
     timing_resources, timing_script,
 )
+from satbench.workflow import (
+    REGIME_PLAN_PATH, confirm_runs, read_plan, regime_job, regime_seeds, regime_template, screen_runs, write_plan,
+)
+
 
 min_version("8.0")
 
@@ -57,6 +63,7 @@ SWEEP = [run.path for run in sweep_runs(config)]
 BANDWIDTH = [run.path for run in bandwidth_runs(config)]
 TIMING_JOBS = timing_jobs(config)  # (dataset, model, W) -> its runs, in the order the job trains them
 TIMING = [run.path for runs in TIMING_JOBS.values() for run in runs]
+REGIME_SCREEN = [run.path for run in screen_runs(config)]  # its confirm stage: regime_confirm_records()
 SEEDS = config.get("seeds", [])  # none without a main grid (a bandwidth study alone)
 SWEEP_SEEDS = (config.get("sweep") or {}).get("seeds", [])
 BANDWIDTH_SEEDS = (config.get("bandwidth") or {}).get("seeds", [])
@@ -70,7 +77,9 @@ wildcard_constraints:
     method=r"[^/]+",
     rate=r"[^/]+",
     workers=r"\d+",
-    tau=r"\d+",
+    sync_period=r"\d+|none",
+    halo=r"method|fresh",
+    variant=r"[^/]+",
     rep=r"\d+",
 
 
@@ -81,10 +90,24 @@ localrules:
     data,
 
 
+def existing_only():
+    return str(config.get("existing_only", False)).lower() == "true"
+
+
+def regime_confirm_records(wildcards=None):
+    """The regime study's confirm-stage records: planned from the screen's records by the regime_plan checkpoint
+    (Snakemake re-evaluates the DAG once the plan exists); none without a regime study, or, from records only, where
+    no plan was written."""
+    if not REGIME_SCREEN or (existing_only() and not os.path.exists(REGIME_PLAN_PATH)):
+        return []
+    plan = checkpoints.regime_plan.get().output[0]
+    return [run.path for run in confirm_runs(config, read_plan(plan))]
+
+
 def records(wildcards):
     """Every run record of this config; with `--config existing_only=true`, only those already on disk."""
-    planned = RUNS + CONTROLS + SWEEP + BANDWIDTH + TIMING
-    if str(config.get("existing_only", False)).lower() != "true":
+    planned = RUNS + CONTROLS + SWEEP + BANDWIDTH + TIMING + REGIME_SCREEN + regime_confirm_records()
+    if not existing_only():
         return planned
     found = [path for path in planned if os.path.exists(path)]
     if not found:
@@ -131,7 +154,7 @@ def main_run(wildcards, **kind):
 RUNS_JOBS = training(main_run, SEEDS, RUN_PATH)
 CONTROLS_JOBS = training(lambda wc: main_run(wc, halo="fresh"), SEEDS, CONTROL_PATH)
 SWEEP_JOBS = training(
-    lambda wc: Run(wc.dataset, wc.model, wc.method, int(wc.workers), SWEEP_SEEDS[0], int(wc.tau)),
+    lambda wc: Run(wc.dataset, wc.model, wc.method, int(wc.workers), SWEEP_SEEDS[0], int(wc.sync_period)),
     SWEEP_SEEDS, SWEEP_PATH,
 )
 BANDWIDTH_JOBS = training(
@@ -155,13 +178,53 @@ rule all:
         expand(f"{PLOTS_DIR}/{{plot}}.{{ext}}", plot=PLOTS, ext=["png", "pdf"]),
         f"{DATA_DIR}/runs.parquet",
         f"{DATA_DIR}/epochs.parquet",
+        f"{DATA_DIR}/staleness.parquet",
         # The records themselves too: Snakemake (>= 8) does not rerun a job for a deleted intermediate file while
         # the files made from it look up to date, so without this a deleted record would stay deleted and the
         # tables would go on listing it. As targets, a missing record reruns its job, and the tables with it.
-        RUNS + CONTROLS + SWEEP + BANDWIDTH + TIMING,
+        RUNS + CONTROLS + SWEEP + BANDWIDTH + TIMING + REGIME_SCREEN,
+        regime_confirm_records,
+
+
+# One marker per dataset label: compute nodes are often offline, and jobs started together would race to download
+# and process the same files, so the files are fetched once, on the machine Snakemake runs on, before any training job.
+DATASET_READY = "results/.datasets/{dataset}.ready"
+
+
+def dataset_ready(template, first):
+    """A training rule's input: its dataset's marker. Ancient, so that a marker newer than the records retrains
+    nothing; and none for a job whose records Snakemake wrote before the marker was an input (their metadata lists no
+    input), which it would otherwise retrain for a changed set of inputs. ``template``: the rule's records, the job's
+    first one given by its wildcards and ``first()``."""
+    from snakemake.io import IOFile
+
+    def marker(wildcards):
+        ready = DATASET_READY.format(dataset=wildcards.dataset)
+        record = template.format(**{**dict(wildcards.items()), **first()})
+        recorded = workflow.persistence.input(IOFile(record)) if os.path.exists(record) else None
+        return [] if recorded is not None and ready not in recorded else ancient(ready)
+
+    return marker
+
+
+rule datasets_ready:
+    """A dataset's files fetched (or copied from a mirror) into data/ and loaded once (`satbench data fetch`)."""
+    output:
+        touch(DATASET_READY),
+    log:
+        "results/logs/datasets/{dataset}.log",
+    localrule: True
+    conda:
+        ENV
+    params:
+        spec=lambda wildcards: config["datasets"][wildcards.dataset]["spec"],
+    shell:
+        "satbench data fetch {params.spec:q} > {log} 2>&1"
 
 
 rule runs:
+    input:
+        dataset_ready(RUN_PATH, lambda: {"seed": SEEDS[0]}),
     output:
         expand(RUN_PATH, seed=SEEDS, allow_missing=True),
     log:
@@ -183,6 +246,8 @@ rule runs:
 
 
 use rule runs as controls with:
+    input:
+        dataset_ready(CONTROL_PATH, lambda: {"seed": SEEDS[0]}),
     output:
         expand(CONTROL_PATH, seed=SEEDS, allow_missing=True),
     log:
@@ -197,12 +262,14 @@ use rule runs as controls with:
 
 
 use rule runs as sweep with:
+    input:
+        dataset_ready(SWEEP_PATH, lambda: {"seed": SWEEP_SEEDS[0]}),
     output:
         expand(SWEEP_PATH, seed=SWEEP_SEEDS, allow_missing=True),
     log:
-        "results/logs/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}.log",
+        "results/logs/sweep/{dataset}/{model}/{method}/sync-{sync_period}/w{workers}.log",
     benchmark:
-        "results/benchmarks/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}.tsv"
+        "results/benchmarks/sweep/{dataset}/{model}/{method}/sync-{sync_period}/w{workers}.tsv"
     threads: SWEEP_JOBS.threads
     resources:
         **SWEEP_JOBS.resources,
@@ -211,6 +278,8 @@ use rule runs as sweep with:
 
 
 use rule runs as bandwidth with:
+    input:
+        dataset_ready(BANDWIDTH_PATH, lambda: {"seed": BANDWIDTH_SEEDS[0]}),
     output:
         expand(BANDWIDTH_PATH, seed=BANDWIDTH_SEEDS, allow_missing=True),
     log:
@@ -232,6 +301,8 @@ rule timing:
     """One job per dataset, model and W: every timed method with worker processes, repetition after repetition (rep
     0: m1 m2 ..., rep 1: m1 m2 ...), so that a method and its base are timed close together on the same machine; a
     run's seed is its repetition."""
+    input:
+        dataset_ready(TIMING_PATH, lambda: {"method": timing_methods(config)[0], "rep": 0}),
     output:
         expand(TIMING_PATH, method=timing_methods(config), rep=range(timing_repeats(config)), allow_missing=True),
     log:
@@ -249,6 +320,63 @@ rule timing:
         script=lambda wildcards: timing_script(config, wildcards.dataset, wildcards.model, int(wildcards.workers)),
     shell:
         "( {params.script} ) > {log} 2>&1"
+
+
+# The regime study (satbench.workflow, "the regime study"): the screen's jobs, the checkpoint that plans the confirm stage from their
+# records, and the confirm stage's jobs; the same training command as the main runs.
+REGIME_SCREEN_JOBS = training(lambda wc: regime_job(config, "screen", wc), regime_seeds(config, "screen"),
+                              regime_template("screen"))
+REGIME_CONFIRM_JOBS = training(lambda wc: regime_job(config, "confirm", wc), regime_seeds(config, "confirm"),
+                               regime_template("confirm"))
+REGIME_JOB = "{dataset}/{model}/{variant}/w{workers}/sync-{sync_period}/{halo}/{method}"
+
+
+# Only where the config has a regime study (a rule cannot have no output).
+if REGIME_SCREEN:
+
+    use rule runs as regime_screen with:
+        input:
+            dataset_ready(regime_template("screen"), lambda: {"seed": regime_seeds(config, "screen")[0]}),
+        output:
+            expand(regime_template("screen"), seed=regime_seeds(config, "screen"), allow_missing=True),
+        log:
+            f"results/logs/regime/screen/{REGIME_JOB}.log",
+        benchmark:
+            f"results/benchmarks/regime/screen/{REGIME_JOB}.tsv"
+        threads: REGIME_SCREEN_JOBS.threads
+        resources:
+            **REGIME_SCREEN_JOBS.resources,
+        params:
+            **REGIME_SCREEN_JOBS.params,
+
+
+    checkpoint regime_plan:
+        """The confirm stage's settings, from the screen's records (satbench.workflow.plan_confirm)."""
+        input:
+            REGIME_SCREEN,
+        output:
+            REGIME_PLAN_PATH,
+        localrule: True
+        run:
+            write_plan(config, list(input), output[0])
+
+
+if REGIME_SCREEN and regime_seeds(config, "confirm"):
+
+    use rule runs as regime_confirm with:
+        input:
+            dataset_ready(regime_template("confirm"), lambda: {"seed": regime_seeds(config, "confirm")[0]}),
+        output:
+            expand(regime_template("confirm"), seed=regime_seeds(config, "confirm"), allow_missing=True),
+        log:
+            f"results/logs/regime/confirm/{REGIME_JOB}.log",
+        benchmark:
+            f"results/benchmarks/regime/confirm/{REGIME_JOB}.tsv"
+        threads: REGIME_CONFIRM_JOBS.threads
+        resources:
+            **REGIME_CONFIRM_JOBS.resources,
+        params:
+            **REGIME_CONFIRM_JOBS.params,
 
 
 rule tables:
@@ -286,12 +414,14 @@ rule figures:
 
 
 rule data:
-    """The run records as tidy data files: one row per run, one per (run, epoch)."""
+    """The run records as tidy data files, one grain each: one row per run, per (run, epoch), per (run, measured
+    epoch, hidden layer)."""
     input:
         records,
     output:
         f"{DATA_DIR}/runs.parquet",
         f"{DATA_DIR}/epochs.parquet",
+        f"{DATA_DIR}/staleness.parquet",
     log:
         "results/logs/data.log",
     conda:

@@ -21,6 +21,8 @@ the same machine (:func:`timing_jobs`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 import math
 import shlex
 from pathlib import Path
@@ -33,12 +35,16 @@ from .errors import ConfigError
 # record's study and dataset label from the record itself: each job passes them as --study and --label.)
 RUN_PATH = "results/runs/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
 CONTROL_PATH = "results/controls/{dataset}/{model}/{method}/w{workers}/seed{seed}.json"
-SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/tau{tau}/w{workers}/seed{seed}.json"
+SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/sync-{sync_period}/w{workers}/seed{seed}.json"
 # {rate}: the --network value in tc's spelling, its comma (before a delay) written "-" (rate_path).
 BANDWIDTH_PATH = "results/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}/seed{seed}.json"
 # {rep}: the repetition, which is also the run's --seed (so a method's and its base's runs pair by it).
 TIMING_PATH = "results/timing/{dataset}/{model}/w{workers}/{method}/rep{rep}.json"
 # What the aggregating rules write (`satbench report --tables/--plots/--data`).
+# The regime study (below: the regime study): {variant} names the model settings it varies ("model": the model's own),
+# {sync_period} the sync period ("none" for a method without one), {halo} "method" or "fresh" (the control).
+REGIME_PATH = ("results/regime/{stage}/{dataset}/{model}/{variant}/w{workers}/sync-{sync_period}/{halo}/{method}/"
+               "seed{seed}.json")
 TABLES_DIR = "results/tables"
 PLOTS_DIR = "plots"
 DATA_DIR = "results"
@@ -63,6 +69,28 @@ def rate_from_path(component: str) -> str:
 
 # Keys of a (dataset, model) entry that choose the grid rather than being `satbench run` flags.
 GRID_KEYS = ("methods", "workers")
+# The model settings the regime study may vary, in the order a variant's name lists them.
+VARIANT_KEYS = ("layers", "dropout")
+MODEL_VARIANT = "model"
+
+
+def variant_name(overrides: tuple[tuple[str, Any], ...]) -> str:
+    """A path component for model-setting overrides: ``layers3-dropout0.5``, or ``model`` for none."""
+    return "-".join(f"{key}{value:g}" for key, value in overrides) or MODEL_VARIANT
+
+
+def variant_overrides(name: str) -> tuple[tuple[str, Any], ...]:
+    """The overrides :func:`variant_name` wrote (ValueError for a name it cannot have written)."""
+    if name == MODEL_VARIANT:
+        return ()
+    overrides = []
+    for part in name.split("-"):
+        key = next((key for key in VARIANT_KEYS if part.startswith(key)), None)
+        if key is None:
+            raise ValueError(f"not a model variant: {name!r}")
+        number = float(part[len(key):])
+        overrides.append((key, int(number) if key == "layers" else number))
+    return tuple(overrides)
 
 
 @dataclass(frozen=True)
@@ -72,27 +100,35 @@ class Run:
     method: str
     workers: int
     seed: int
-    tau: int | None = None  # set for sweep runs
+    sync_period: int | None = None  # set for sweep runs and the regime study's periodic methods
     halo: str = "method"  # "fresh": the run's fresh-halo control
     rate: str | None = None  # set for bandwidth runs: the --network value
     timed: bool = False  # a run of the timing study (its seed: the repetition)
+    stage: str | None = None  # set for the regime study's runs: its stage, screen or confirm (below: the regime study)
+    # model settings the regime study varies (layers, dropout), as (name, value) pairs over the model's own
+    overrides: tuple[tuple[str, Any], ...] = ()
 
     @property
     def study(self) -> str:
         """What the record will say it belongs to (``satbench run --study``)."""
         if self.timed:
             return "timing"
+        if self.stage is not None:
+            return f"regime-{self.stage}"
         if self.rate is not None:
             return "bandwidth"
-        return "sweep" if self.tau is not None else "control" if self.halo == "fresh" else "main"
+        return "sweep" if self.sync_period is not None else "control" if self.halo == "fresh" else "main"
 
     @property
     def path(self) -> str:
         if self.timed:
             return TIMING_PATH.format(**{**self.__dict__, "rep": self.seed})
+        if self.stage is not None:
+            return REGIME_PATH.format(**{**self.__dict__, "sync_period": "none" if self.sync_period is None else self.sync_period,
+                                         "variant": variant_name(self.overrides)})
         if self.rate is not None:
             return BANDWIDTH_PATH.format(**{**self.__dict__, "rate": rate_path(self.rate)})
-        template = SWEEP_PATH if self.tau is not None else CONTROL_PATH if self.halo == "fresh" else RUN_PATH
+        template = SWEEP_PATH if self.sync_period is not None else CONTROL_PATH if self.halo == "fresh" else RUN_PATH
         return template.format(**self.__dict__)
 
 
@@ -149,8 +185,8 @@ def sweep_runs(config: dict) -> list[Run]:
     sweep = config.get("sweep")
     if not sweep:
         return []
-    return [Run(dataset, sweep["model"], method, workers, seed, tau)
-            for dataset in sweep["datasets"] for method in sweep["methods"] for tau in sweep["sync_periods"]
+    return [Run(dataset, sweep["model"], method, workers, seed, period)
+            for dataset in sweep["datasets"] for method in sweep["methods"] for period in sweep["sync_periods"]
             for workers in sweep["workers"] for seed in sweep["seeds"]]
 
 
@@ -253,6 +289,8 @@ def facts_from_config(config: dict[str, Any]) -> set[str]:
         facts.add("bandwidth")
     if published_file() is not None:
         facts.add("published")
+    if screen_runs(config):
+        facts.add("regime")
     return facts
 
 
@@ -277,9 +315,11 @@ def caption_file(kind: str, name: str) -> str:
 
 
 def _study_section(config: dict, run: Run) -> dict | None:
+    if run.stage is not None:  # the regime study trains at the models' own settings
+        return None
     if run.timed:
         return config.get("timing")
-    return config.get("sweep") if run.tau is not None else config.get("bandwidth") if run.rate is not None else None
+    return config.get("sweep") if run.sync_period is not None else config.get("bandwidth") if run.rate is not None else None
 
 
 def run_epochs(config: dict, run: Run) -> int | None:
@@ -325,12 +365,13 @@ def job_config(config: dict, run: Run, device: str | None = None):
 
     settings = {key: value for key, value in models_of(config, run.dataset)[run.model].items()
                 if key not in GRID_KEYS}
+    settings.update(run.overrides)
     settings["epochs"] = run_epochs(config, run)
     eval_every, staleness_every = measurement_schedule(config, run)
     options = dict((config.get("method_options") or {}).get(run.method) or {})
-    tau = run.tau if run.tau is not None else config.get("sync_period")
-    if tau is not None and "sync_period" in get_method(run.method).options:
-        options["sync_period"] = tau
+    period = run.sync_period if run.sync_period is not None else config.get("sync_period")
+    if period is not None and "sync_period" in get_method(run.method).options:
+        options["sync_period"] = period
     dataset = config["datasets"][run.dataset]
     job = RunConfig(dataset=dataset["spec"], partitioner=dataset.get("partitioner", "metis"), model=run.model,
                     method=run.method, workers=run.workers, seed=run.seed, device=config["device"],
@@ -592,8 +633,8 @@ def check_config(config: dict) -> None:
     bandwidth = config.get("bandwidth") or {}
     timing = config.get("timing") or {}
     if "methods" not in config:
-        if not bandwidth:
-            fail("no runs: give a main grid (methods, workers, seeds, epochs) or a bandwidth study")
+        if not bandwidth and not config.get("regime"):
+            fail("no runs: give a main grid (methods, workers, seeds, epochs), a bandwidth study or a regime study")
         for label in config["datasets"]:
             for model, settings in models_of(config, label).items():
                 grid = [key for key in GRID_KEYS if key in settings]
@@ -620,6 +661,7 @@ def check_config(config: dict) -> None:
         _check_bandwidth(bandwidth, fail)
     if "timing" in config:
         _check_timing(config, fail)
+    check_regime(config, fail)
     _check_runs(config, fail)
 
 
@@ -683,8 +725,9 @@ def _check_runs(config: dict, fail) -> None:
     parser = argparse.ArgumentParser(prog="satbench run")
     add_run_arguments(parser, method_shortcuts=option_shortcuts())
     checked = set()
-    for run in main_runs(config) + sweep_runs(config) + bandwidth_runs(config) + timing_runs(config):
-        key = (run.dataset, run.model, run.method, run.workers, run.tau, run.rate, run.timed)
+    for run in (main_runs(config) + sweep_runs(config) + bandwidth_runs(config) + timing_runs(config)
+                + screen_runs(config)):
+        key = (run.dataset, run.model, run.method, run.workers, run.sync_period, run.rate, run.timed, run.overrides)
         if key in checked:
             continue
         checked.add(key)
@@ -702,7 +745,7 @@ def _check_runs(config: dict, fail) -> None:
                  "starts as many on every node)")
         models = models_of(config, run.dataset)
         if run.model not in models:
-            study = "sweep" if run.tau is not None else "bandwidth study"
+            study = "sweep" if run.sync_period is not None else "bandwidth study"
             fail(f"{where}: the {study}'s model is not trained on this dataset (its models: {', '.join(models)})")
         epochs = run_epochs(config, run)
         if epochs is None:
@@ -741,11 +784,338 @@ def config_records(config: "str | Path", root: "str | Path" = ".") -> list[Path]
         raise ConfigError(f"config {config}: {error}") from None
     root = Path(root)
     planned = [run.path for plan in (main_runs, control_runs, sweep_runs, bandwidth_runs) for run in plan(settings)]
+    planned += regime_records(settings, root / REGIME_PLAN_PATH)
     found = [root / path for path in dict.fromkeys(planned) if (root / path).is_file()]
-    timing = sorted((root / TIMING_RESULTS).rglob("*.json")) if (root / TIMING_RESULTS).is_dir() else []
+    # a config without a timing study has none: another study's timing records are not this config's
+    timing = (sorted((root / TIMING_RESULTS).rglob("*.json"))
+              if settings.get("timing") and (root / TIMING_RESULTS).is_dir() else [])
     if not found and not timing:
         raise ConfigError(f"no run record of {config} under {root / 'results'} ({len(planned)} planned): run it "
                           f"first (make reproduce CONFIG={config})")
     logging.getLogger("satbench").info("%s: %d of its %d planned run records exist; %d more under %s", config, len(found),
              len(set(planned)), len(timing), TIMING_RESULTS)
     return found + timing
+
+
+# -- a planned job's command, for running one setting by hand (`satbench plan`) ---------------------------------------
+
+# The workflow's own config schema; Snakemake fills in its defaults (launcher, eval_every, ...) before any rule reads
+# the config, and so must anything else that plans from a config file.
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+
+
+def load_config(path: "str | Path") -> dict:
+    """A workflow config file as the Snakefile sees it: read, checked against the schema with its defaults filled
+    in, and checked by :func:`check_config`. ConfigError (one line) for a file that is missing, unreadable or
+    invalid."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"config {path}: {error}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"config {path}: expected a mapping of workflow settings, got {type(config).__name__}")
+    if SCHEMA.is_file():  # an installed copy without the checkout's config/ is checked by check_config alone
+        from snakemake.utils import validate
+
+        try:
+            validate(config, str(SCHEMA))
+        except Exception as error:  # Snakemake's WorkflowError, whose text is the schema's complaint
+            raise ConfigError(f"config {path}: {' '.join(str(error).split())}") from None
+    check_config(config)
+    return config
+
+
+def planned_runs(config: dict) -> list[Run]:
+    """Every run the workflow plans for ``config``, in the order of its studies: main runs, controls, sweep,
+    bandwidth, timing."""
+    return [run for plan in (main_runs, control_runs, sweep_runs, bandwidth_runs, timing_runs, screen_runs)
+            for run in plan(config)]
+
+
+def job_commands(config: dict, records: list[str] | None = None) -> list[str]:
+    """The ``satbench run`` command lines of the config's jobs, as the workflow runs them but for its own
+    bookkeeping (``--no-progress``, ``--keep-finished``) and, across nodes, its srun/torchrun prefix: one per training
+    job (every seed of a setting in one, ``--out`` with ``{seed}``; a timing job's runs one by one). With ``records``
+    (run-record paths), the command that writes each of them alone, one seed; ConfigError for a path the config does
+    not plan."""
+    runs = planned_runs(config)
+    if records is not None:
+        from .data import did_you_mean
+
+        by_path = {run.path: run for run in runs}
+        commands = []
+        for record in records:
+            path = Path(record).as_posix().removeprefix("./")
+            if path not in by_path:
+                raise ConfigError(f"{record} is not a run record this config plans{did_you_mean(path, by_path)}; "
+                                  f"its records are like {runs[0].path}")
+            commands.append(_command(config, by_path[path], [by_path[path].seed], path))
+        return commands
+    jobs: dict[Run, list[int]] = {}
+    for run in runs:  # a job trains every seed of its setting (the timing study: one run after another)
+        jobs.setdefault(run if run.timed else dataclasses.replace(run, seed=-1), []).append(run.seed)
+    commands = []
+    for job, seeds in jobs.items():
+        first = dataclasses.replace(job, seed=seeds[0])
+        out = first.path if job.timed else dataclasses.replace(job, seed="{seed}").path
+        commands.append(_command(config, first, seeds, out))
+    return commands
+
+
+def _command(config: dict, run: Run, seeds: list[int], out: str) -> str:
+    return f"satbench run {job_argv(config, run, seeds=seeds)} --out {shlex.quote(out)}"
+
+
+# -- the regime study: where stale rows start to cost accuracy (config `regime:`) ------------------------------------
+#
+# The regime study's plan (``regime:`` in a workflow config; ``config/regime.yaml``): where, on real graphs, stale
+# halo rows start to cost accuracy, and which alleviation method wins it back there.
+#
+# Two stages, the second planned from the first's records (a Snakemake checkpoint, ``regime_plan``):
+#
+# - **screen** (:func:`screen_runs`): every historical method of ``regime.methods`` (each of its sync periods
+#   ``regime.sync_periods`` where it has that option) and its fresh-halo control, per dataset, model, model variant
+#   (``depths`` × ``dropouts``, the model's own where not given) and W, with ``regime.seeds`` (few); exact once per
+#   dataset, model and variant, in one process (W = 1: every W reproduces it, which the exactness tests hold). A
+#   method's control is run once per W, not per τ: with exact halo rows DIGEST's training does not depend on τ
+#   (tests/test_regime.py holds it).
+# - **confirm** (:func:`confirm_runs`): the settings whose screened staleness cost (control − method, test points, mean
+#   over the screen's seeds) exceeds ``confirm.threshold_pts``, the largest first, at most ``confirm.max_settings`` of
+#   them, each rerun with ``confirm.seeds``: the base method, every alleviation method of ``confirm.methods`` whose
+#   base it is, their controls and exact at the same W, so that the claims table's paired tests judge them there
+#   (satbench.report.regime).
+#
+# Run records say their stage (``study`` ``regime-screen`` / ``regime-confirm``); the report reads nothing else of this
+# module.
+
+SCREEN, CONFIRM = "screen", "confirm"  # the regime study's stages
+REGIME_PLAN_PATH = "results/regime/confirm-plan.json"
+REGIME_THRESHOLD_PTS = 1.0
+REGIME_MAX_SETTINGS = 2
+
+
+def regime_section(config: dict) -> dict:
+    return config.get("regime") or {}
+
+
+def regime_seeds(config: dict, stage: str) -> list[int]:
+    study = regime_section(config)
+    return list(study.get("seeds", [])) if stage == SCREEN else list((study.get("confirm") or {}).get("seeds", []))
+
+
+def regime_template(stage: str) -> str:
+    """The record path of a stage's runs with the Snakefile's wildcards left open."""
+    return REGIME_PATH.replace("{stage}", stage)
+
+
+def _has_sync_period(method: str) -> bool:
+    from .methods import get_method
+
+    return "sync_period" in get_method(method).options
+
+
+def regime_variants(config: dict, dataset: str, model: str) -> list[tuple[tuple[str, Any], ...]]:
+    """The model variants of the study: every (layers, dropout) of ``depths`` × ``dropouts`` that differs from the
+    model's own settings where given; the model's own (no overrides) otherwise."""
+    study = regime_section(config)
+    own = models_of(config, dataset)[model]
+    depths = study.get("depths") or [own.get("layers")]
+    dropouts = study.get("dropouts") or [own.get("dropout")]
+    found = []
+    for layers, dropout in itertools.product(depths, dropouts):
+        overrides = tuple((key, value) for key, value in (("layers", layers), ("dropout", dropout))
+                          if value is not None and value != own.get(key))
+        if overrides not in found:
+            found.append(overrides)
+    return found
+
+
+def _regime_settings(config: dict):
+    """(dataset, model, overrides) of the study: each dataset's models among ``regime.models`` (all its models where
+    that is not given), each in every variant."""
+    study = regime_section(config)
+    for dataset in study.get("datasets", []):
+        for model in models_of(config, dataset):
+            if model in study.get("models", [model]):
+                for overrides in regime_variants(config, dataset, model):
+                    yield dataset, model, overrides
+
+
+def regime_workers(config: dict, dataset: str) -> list[int]:
+    """The worker counts the screen runs on ``dataset``: ``regime.workers_of[dataset]`` where given (a larger graph
+    may be screened at fewer W), else ``regime.workers``."""
+    study = regime_section(config)
+    return list((study.get("workers_of") or {}).get(dataset, study["workers"]))
+
+
+def screen_runs(config: dict) -> list[Run]:
+    """The screen's runs, every seed (see the module docstring)."""
+    study = regime_section(config)
+    if not study:
+        return []
+    seeds = regime_seeds(config, SCREEN)
+    runs: dict[str, Run] = {}
+
+    def add(**fields) -> None:
+        for seed in seeds:
+            run = Run(seed=seed, stage=SCREEN, **fields)
+            runs.setdefault(run.path, run)
+
+    for dataset, model, overrides in _regime_settings(config):
+        add(dataset=dataset, model=model, method="exact", workers=1, overrides=overrides)
+        for workers in regime_workers(config, dataset):
+            for method in study["methods"]:
+                periods = study.get("sync_periods", []) if _has_sync_period(method) else [None]
+                for period in periods:
+                    add(dataset=dataset, model=model, method=method, workers=workers, sync_period=period,
+                        overrides=overrides)
+                control = control_method(method)
+                if control is not None:
+                    add(dataset=dataset, model=model, method=control, workers=workers, halo="fresh",
+                        sync_period=periods[0], overrides=overrides)
+    return list(runs.values())
+
+
+def plan_confirm(config: dict, table) -> dict:
+    """The confirm stage's settings from the screen's regime table (satbench.report.regime.regime_table of the
+    screen's records): every setting whose staleness cost estimate exceeds the threshold, the largest first, at most
+    ``max_settings``; the rest that passed are listed as ``deferred`` (the budget's, not the data's, choice)."""
+    confirm = regime_section(config).get("confirm") or {}
+    threshold = float(confirm.get("threshold_pts", REGIME_THRESHOLD_PTS))
+    limit = int(confirm.get("max_settings", REGIME_MAX_SETTINGS))
+    passed = [] if table.empty else table[table["staleness_cost_estimate"] > threshold].sort_values(
+        "staleness_cost_estimate", ascending=False)
+    chosen = []
+    for row in (passed.itertuples(index=False) if len(passed) else []):
+        period = None if row.sync_period != row.sync_period else int(row.sync_period)  # NaN: no sync period
+        overrides = [[key, getattr(row, key)] for key in ("layers", "dropout")
+                     if getattr(row, key) != models_of(config, row.dataset)[row.model].get(key)]
+        setting = {"dataset": row.dataset, "model": row.model, "overrides": overrides,
+                   "workers": int(row.workers), "method": row.method, "sync_period": period,
+                   "screen_staleness_cost_pts": float(row.staleness_cost_estimate)}
+        setting["methods"], setting["not_applicable"] = _applicable(config, setting)
+        chosen.append(setting)
+    return {"threshold_pts": threshold, "max_settings": limit, "settings": chosen[:limit],
+            "deferred": chosen[limit:], "screened": 0 if table.empty else len(table)}
+
+
+def write_plan(config: dict, records: list[str], out: str | Path) -> dict:
+    """Read the screen's records, plan the confirm stage and write the plan (JSON, atomically)."""
+    from .files import write_text_atomic
+    from .report.frames import Frames, load_records
+    from .report.regime import regime_table
+
+    frames = Frames.of(load_records(records))
+    plan = plan_confirm(config, regime_table(frames.runs, frames.staleness))
+    write_text_atomic(Path(out), json.dumps(plan, indent=1) + "\n")
+    return plan
+
+
+def read_plan(path: str | Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"regime plan {path}: {error}") from None
+
+
+def _applicable(config: dict, setting: dict) -> tuple[list[str], dict[str, str]]:
+    """The alleviation methods on the setting's base that can run there (``satbench run``'s own check, e.g.
+    sat-layer1 needs dropout 0), and why each other one cannot."""
+    methods, refused = [], {}
+    for method in alleviation_methods(config, setting["method"]):
+        run = Run(setting["dataset"], setting["model"], method, setting["workers"], 0,
+                  sync_period=setting["sync_period"] if _has_sync_period(method) else None, stage=CONFIRM,
+                  overrides=tuple((key, value) for key, value in setting["overrides"]))
+        try:
+            job_config(config, run, device="cpu").validate()
+        except ConfigError as error:
+            refused[method] = str(error)
+            continue
+        methods.append(method)
+    return methods, refused
+
+
+def alleviation_methods(config: dict, base: str) -> list[str]:
+    """The alleviation methods of ``confirm.methods`` (default: every registered one) whose base is ``base``."""
+    from .methods import ALLEVIATION, discover_methods
+
+    known = discover_methods()
+    names = (regime_section(config).get("confirm") or {}).get("methods") or sorted(known)
+    return [name for name in names if known[name].base == base and known[name].family == ALLEVIATION]
+
+
+def confirm_runs(config: dict, plan: dict) -> list[Run]:
+    """The confirm stage's runs for the plan's settings, every seed (see the module docstring)."""
+    seeds = regime_seeds(config, CONFIRM)
+    runs: dict[str, Run] = {}
+    for setting in plan.get("settings", []):
+        base = setting["method"]
+        overrides = tuple((key, value) for key, value in setting.get("overrides", []))
+        shared = dict(dataset=setting["dataset"], model=setting["model"], workers=setting["workers"],
+                      overrides=overrides, stage=CONFIRM)
+        period = setting.get("sync_period")
+        methods = [base, *setting["methods"]]
+        planned = [("exact", None, "method")]
+        for method in methods:
+            planned.append((method, period if _has_sync_period(method) else None, "method"))
+            control = control_method(method)
+            if control is not None:
+                planned.append((control, period if _has_sync_period(control) else None, "fresh"))
+        for method, period, halo in planned:
+            for seed in seeds:
+                run = Run(method=method, seed=seed, sync_period=period, halo=halo, **shared)
+                runs.setdefault(run.path, run)
+    return list(runs.values())
+
+
+def check_regime(config: dict, fail) -> None:
+    """The regime study's own rules: its datasets and models among the config's, W > 1, historical methods with a
+    control, sync periods where a method has them, confirm seeds enough for a paired test."""
+    from .methods import discover_methods
+
+    study = regime_section(config)
+    if not study:
+        return
+    known = discover_methods()
+    for label in [*study.get("datasets", []), *(study.get("workers_of") or {})]:
+        if label not in config["datasets"]:
+            fail(f"regime dataset {label!r} is not among the datasets ({', '.join(config['datasets'])})")
+    for model in study.get("models", []):
+        if not any(model in models_of(config, label) for label in study.get("datasets", [])):
+            fail(f"regime model {model!r} is trained on none of the regime's datasets")
+    for workers in [*study.get("workers", []), *(w for ws in (study.get("workers_of") or {}).values() for w in ws)]:
+        if workers < 2:
+            fail(f"regime workers must be at least 2, got {workers}: one worker has no halo rows to be stale")
+    for method in study.get("methods", []):
+        if method not in known:
+            fail(f"unknown regime method {method!r}; known: {', '.join(sorted(known))}")
+        if control_method(method) is None:
+            fail(f"regime method {method!r} has no fresh-halo control to separate its staleness cost")
+    if any(_has_sync_period(m) for m in study.get("methods", [])) and not study.get("sync_periods"):
+        fail("regime: a method with a sync period needs regime.sync_periods")
+    confirm = study.get("confirm") or {}
+    for method in confirm.get("methods", []):
+        if method not in known:
+            fail(f"unknown regime confirm method {method!r}; known: {', '.join(sorted(known))}")
+    if confirm and len(confirm.get("seeds", [])) < 2:
+        fail("regime confirm: a paired test needs at least 2 seeds")
+
+
+def regime_job(config: dict, stage: str, wildcards) -> Run:
+    """The :class:`Run` of the regime job named by a Snakemake rule's wildcards, at the stage's first seed (the job
+    trains them all)."""
+    return Run(wildcards.dataset, wildcards.model, wildcards.method, int(wildcards.workers),
+               regime_seeds(config, stage)[0],
+               sync_period=None if wildcards.sync_period == "none" else int(wildcards.sync_period), halo=wildcards.halo,
+               stage=stage,
+               overrides=variant_overrides(wildcards.variant))
+
+
+def regime_records(config: dict, plan_path: str | Path | None = None) -> list[str]:
+    """Every record of the study: the screen's, and the confirm stage's where its plan exists."""
+    paths = [run.path for run in screen_runs(config)]
+    if plan_path is not None and Path(plan_path).is_file():
+        paths += [run.path for run in confirm_runs(config, read_plan(plan_path))]
+    return paths

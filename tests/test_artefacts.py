@@ -14,7 +14,8 @@ from satbench.report.published import load_published, published_file
 from satbench.runtime.network import describe, parse_network
 from satbench.record import summarize
 from satbench.workflow import (
-    bandwidth_runs, control_runs, facts_from_config, main_runs, measurement_schedule, report_outputs, sweep_runs,
+    bandwidth_runs, control_runs, facts_from_config, main_runs, measurement_schedule, report_outputs, screen_runs,
+    sweep_runs,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def fake_record(config: dict, run) -> dict:
                 layer["replaced_rel_error"] = 0.4
             row["staleness"] = [layer]
         epochs.append(row)
-    options = {"sync_period": run.tau or config.get("sync_period")} if "sync_period" in entry.options else {}
+    options = {"sync_period": run.sync_period or config.get("sync_period")} if "sync_period" in entry.options else {}
     env = {"network": describe(parse_network(run.rate), run.workers)} if run.rate is not None else {}
     return {"version": 2, "study": run.study, "labels": {"dataset": run.dataset},
             "config": {"dataset": run.dataset, "model": run.model, "method": run.method, "workers": run.workers,
@@ -55,7 +56,8 @@ def fake_record(config: dict, run) -> dict:
 
 def planned_records(config: dict, tmp_path: Path) -> list[Path]:
     paths = []
-    for run in main_runs(config) + control_runs(config) + sweep_runs(config) + bandwidth_runs(config):
+    for run in (main_runs(config) + control_runs(config) + sweep_runs(config) + bandwidth_runs(config)
+                + screen_runs(config)):
         path = tmp_path / run.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(fake_record(config, run)))
@@ -91,6 +93,9 @@ EDGES = {
     "bandwidth alone": {"bandwidth": BANDWIDTH, "methods": None, "workers": None, "seeds": None, "sweep": None},
     "bandwidth at one rate": {"bandwidth": {**BANDWIDTH, "rates": ["1gbit"]}},
     "bandwidth of exact alone": {"bandwidth": {**BANDWIDTH, "methods": ["exact"]}},
+    "regime alone": {"regime": {"datasets": ["tiny"], "methods": ["gas", "digest"], "sync_periods": [1, 2],
+                                "workers": [2], "seeds": [0, 1]},
+                     "methods": None, "workers": None, "seeds": None, "sweep": None},
 }
 
 
@@ -146,13 +151,14 @@ def test_the_report_writes_exactly_what_the_workflow_expects(name, tmp_path):
     assert {p.stem for p in written if p.suffix == ".csv" and p.stem != "runs"} == set(tables)
     assert {p.stem for p in written if p.suffix == ".png"} == set(figures)
     assert all(p.suffix != ".md" or p.stem in tables for p in written)
-    assert {p.name for p in written if p.parent == tmp_path / "data"} == {"runs.parquet", "epochs.parquet"}
+    assert {p.name for p in written if p.parent == tmp_path / "data"} == {"runs.parquet", "epochs.parquet",
+                                                                         "staleness.parquet"}
 
 
 def test_the_report_writes_only_what_is_asked(tmp_path):
     records = planned_records(edge("tiny"), tmp_path / "runs")
     only_data = report.build_all(records, data_dir=tmp_path / "data")
-    assert sorted(p.name for p in only_data) == ["epochs.parquet", "runs.parquet"]
+    assert sorted(p.name for p in only_data) == ["epochs.parquet", "runs.parquet", "staleness.parquet"]
     only_plots = report.build_all(records, plots_dir=tmp_path / "plots")
     assert only_plots and all(p.suffix in (".png", ".pdf") for p in only_plots)
     assert not (tmp_path / "tables").exists()

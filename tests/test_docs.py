@@ -35,6 +35,28 @@ def test_every_shipped_evidence_gives_its_tables():
                                                     f"{directory.name}, then make docs)")
 
 
+def test_the_data_dictionary_is_what_the_declarations_generate():
+    """docs/data.md is generated from the record's and the report's column declarations (and the settings' and the
+    built-in methods'): a declaration changed without `make docs` fails here, as `render --check` does."""
+    from satbench.report.dictionary import DATA_DICTIONARY, data_dictionary, write_data_dictionary
+
+    assert (REPO / DATA_DICTIONARY).read_text() == data_dictionary(), "docs/data.md differs: run make docs"
+    assert not write_data_dictionary(REPO, check=True)
+
+
+def test_the_shipped_evidence_reads_back_in_todays_shape():
+    """Evidence exported before the columns were typed or declared reads back as today's frames: the run's creation a
+    UTC time, an option of true and false boolean, the newer summary and environment columns there (missing), one
+    epoch row per run and epoch, and a method metric the manifest lists as left out there too."""
+    frames = evidence.load_evidence(REPO / evidence.EVIDENCE_DIR / "default")
+    runs, epochs = frames.runs, frames.epochs
+    assert isinstance(runs["created"].dtype, pd.DatetimeTZDtype) and runs["created"].notna().all()
+    assert pd.api.types.is_bool_dtype(runs["option_per_layer"])
+    assert {"model_parameters", "cpu_model", "cpu_cores", "accelerator", "final_train"} <= set(runs.columns)
+    assert not epochs.duplicated(["record", "epoch"]).any() and len(epochs) == 10160
+    assert {"predictor_time_s", "predictor_loss", "wall_time_s"} <= set(epochs.columns)
+
+
 # -- the parser -------------------------------------------------------------------------------------------------------
 
 DOCUMENT = """# Results
@@ -231,6 +253,7 @@ seeds: [0, 1]
 epochs: 20
 sync_period: 10
 controls: true
+timing: {methods: [exact], repeats: 1}
 """
 
 
@@ -270,6 +293,9 @@ def test_make_evidence_exports_a_configs_records(exported):
     assert sorted(runs["record"])[-1] == "results/timing/exact.json" and "other" not in set(runs["dataset"])
     assert {"accuracy.csv", "decomposition.csv", "claims.csv"} <= {p.name for p in (directory / "tables").iterdir()}
     assert evidence.verify_evidence(directory) == []
+    # a config without a timing study takes no timing record (another study's would be read as its own)
+    (exported / "config" / "untimed.yaml").write_text(CONFIG.replace("timing: {methods: [exact], repeats: 1}\n", ""))
+    assert not any("timing" in str(path) for path in config_records("config/untimed.yaml"))
     (exported / "config" / "none.yaml").write_text(CONFIG.replace("sbm-a", "sbm-b"))
     (exported / "results" / "timing" / "exact.json").unlink()
     (exported / "results" / "timing").rmdir()

@@ -310,9 +310,12 @@ def _workflow_copy(tmp_path: Path) -> Path:
     tables, plots = report_outputs(TINY)
     outputs = ([f"results/tables/{t}.{e}" for t in tables for e in ("csv", "md", "tex")]
                + [f"plots/{p}.{e}" for p in plots for e in ("png", "pdf")]
-               + ["results/tables/runs.csv", "results/runs.parquet", "results/epochs.parquet"])
+               + ["results/tables/runs.csv", "results/runs.parquet", "results/epochs.parquet",
+                  "results/staleness.parquet"])
     now = time.time()
-    for age, paths in ((100, [run.path for run in main_runs(TINY) + control_runs(TINY)]), (50, outputs)):
+    markers = [f"results/.datasets/{dataset}.ready" for dataset in TINY["datasets"]]  # each dataset fetched once
+    for age, paths in ((150, markers), (100, [run.path for run in main_runs(TINY) + control_runs(TINY)]),
+                       (50, outputs)):
         for path in paths:
             (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / path).write_text("{}")

@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
-from ..record import write_text_atomic
+from ..files import write_text_atomic
 from .claims import FIDELITY_RULE
 from .families import ALLEVIATION, HISTORICAL
 from .figures import (
@@ -32,6 +32,7 @@ from .figures import (
 )
 from .frames import Frames
 from .published import reported_vs_measured
+from .regime import SCREEN_STUDY, plot_regime, plot_regime_rule, predictor_table, regime_claims_table, regime_table
 from .tables import (
     accuracy_table,
     alleviation_vs_base_table,
@@ -59,6 +60,7 @@ FACTS = {
     "controls": "a fresh-halo control (satbench run --halo fresh) beside the main runs",
     "bandwidth": "a method and exact run at two or more network rates",
     "published": "published figures to compare with (config/published.csv)",
+    "regime": "runs of the regime study's screen (config/regime.yaml)",
 }
 
 TABLE, FIGURE = "table", "figure"
@@ -169,24 +171,26 @@ ARTEFACTS = (
         Settings without runs are listed as such, with the reason where they cannot run on this machine (no data
         offline, no GPU); a paper whose numbers could not be retrieved is listed with no value."""),
     figure("val_vs_epoch", lambda f, stem: plot_val_vs_epoch(f.epochs, stem), "validated", caption="""
-        Validation score against epoch at the largest W of each dataset and model: mean over seeds, shaded band
-        min–max over seeds. One column per family: exact and partition (references) in every column, the
+        Validation score against epoch at the largest W of each dataset and model: mean over seeds, shaded band its
+        95 % t-interval over seeds (n in the legend; a one-seed panel says it has none). One column per family: exact and partition (references) in every column, the
         historical methods in one, each base's alleviation methods with that base in one; every method keeps its
         colour, dash and marker."""),
     figure("val_vs_time", lambda f, stem: plot_val_vs_time(f.epochs, stem), "validated", caption="""
         Validation score against cumulative training wall time (evaluation and staleness measurement excluded),
-        in the columns of the validation-against-epoch figure; band min–max over seeds."""),
+        in the columns of the validation-against-epoch figure; band the 95 % t-interval over seeds."""),
     figure("throughput", lambda f, stem: plot_throughput(f.runs, stem), "main", caption="""
-        Epoch time and speedup over exact against the number of workers W (one kind of y scale for both), from the
+        Epoch time and speedup over exact per method at a single W, against W where there are several (one kind of
+        y scale for both), with 95 % intervals (t over repetitions or seeds; Fieller for the speedup), from the
         timing study where it timed the setting, else from the main runs (as the throughput table)."""),
     figure("accuracy_vs_staleness", lambda f, stem: plot_accuracy_vs_staleness(f.runs, stem), "measured",
            caption="""
         Test score at best validation against mean staleness, one panel per dataset, model and W, one point per
-        method (mean over seeds)."""),
+        method (mean over seeds) with 95 % t-intervals both ways; points that would cover each other are set
+        slightly apart (the legend says so)."""),
     figure("staleness", lambda f, stem: plot_staleness(f.staleness, stem), "stale_measured", caption="""
         Drift of the halo rows used (relative error against exact rows with the current weights and the dropout
-        masks each row carries) at every measured step, pooled over seeds, against the training position (epoch +
-        local step / local steps), per hidden layer, one kind of y scale throughout; dashed in the same colour: the
+        masks each row carries), each seed's mean per short window of epochs, then the mean over seeds with its 95 %
+        t-interval, against the training position (epoch + local step / local steps), per hidden layer, one kind of y scale throughout; dashed in the same colour: the
         total error against the step's own masks (drift plus mask noise); columns by family as in the validation
         figures (exact's error is 0). Periodic methods (digest and the methods on it) show a saw-tooth over each
         sync period; the dotted line in an alleviation method's colour is the stale copy it replaced."""),
@@ -200,6 +204,35 @@ ARTEFACTS = (
         is not a significant loss (one-sided paired t-test, Holm-adjusted, α = 0.05). Only a significant staleness cost is something a
         correction of stale rows can win back; an alleviation method's recovered share is printed beside its bar
         where its base's staleness cost is one."""),
+    table("regime", lambda f: regime_table(f.runs, f.staleness), "regime", caption="""
+        The regime map (satbench.report.regime): per screened setting (dataset, model, W, historical method, sync
+        period τ) the partition's regime (halo ratio, label skew: means over parts), the halo rows' mean age in
+        optimiser steps and their drift (time-averaged relative error against exact rows with the same weights and
+        masks), exact's, the fresh-halo control's and the method's test score at best validation (%, means over
+        seeds), protocol cost = exact − control and staleness cost = control − method in test points, each a paired
+        t over seeds with its 95 % interval and one-sided p (a loss), the staleness cost's p adjusted by Holm's
+        method over the table ("significant": adjusted p < 0.05). Settings the confirm stage reran are reported
+        from its seeds (stage confirm), the screen's estimate beside them; each staleness cost's minimum
+        detectable effect (two-sided paired t, α = 0.05, 80 % power, at its seeds' spread)."""),
+    table("regime_predictors", lambda f: predictor_table(f.table("regime")), "regime", caption="""
+        What explains the staleness cost across the regime table's settings: for each candidate a user can measure
+        (drift, halo ratio, row age and their products with the halo ratio), the R² and slope of a least-squares
+        line through the settings' estimates and Spearman's rank correlation ρ with its p; best first."""),
+    table("regime_claims", lambda f: regime_claims_table(f.runs, f.epochs, f.staleness), "regime", caption="""
+        SAT's four claims judged, by the claims table's rules, for every alleviation method in every setting the
+        regime study's confirm stage reran (those whose screened staleness cost passed the threshold), with the
+        confirm stage's seeds; one row saying so where no setting reached that stage."""),
+    figure("regime", lambda f, stem: plot_regime(f.table("regime"), stem), "regime", caption="""
+        The regime map: one panel per graph and model, staleness cost (fresh-halo control − method, test points at
+        the best validation epoch, mean over seeds) as colour over the number of workers W and the method and its
+        sync period τ, the estimate in each cell, a black box where it is a significant loss (one-sided paired t,
+        Holm-adjusted over the table, α = 0.05); under each W its partition regime (halo ratio, label skew) and the
+        fewest seeds behind its cells."""),
+    figure("regime_rule", lambda f, stem: plot_regime_rule(f.table("regime"), f.table("regime_predictors"), stem),
+           "regime", caption="""
+        The rule a user can apply to an unseen graph: staleness cost per setting (whiskers: 95 % interval over
+        seeds) against the measured quantity that explains it best across the regime table (the highest R²), with
+        the fitted line; every candidate's R² and Spearman ρ in the corner."""),
     figure("bandwidth", lambda f, stem: plot_bandwidth(f.table("bandwidth"), stem), "bandwidth", caption="""
         Bandwidth study: mean epoch time (left) and speedup over exact (right; dashed line at 1×: faster above it)
         against the rate of each worker's emulated full-duplex link, W workers on one machine sharing its cores;
@@ -279,4 +312,6 @@ def facts_from_runs(runs, staleness, published: pd.DataFrame | None = None) -> s
         facts.add("bandwidth")
     if published is not None and not published.empty:
         facts.add("published")
+    if (runs["study"] == SCREEN_STUDY).any():
+        facts.add("regime")
     return facts
