@@ -20,6 +20,7 @@ which split its masks are (``split``, ``split_seed``), for the run record.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import functools
 import importlib.util
@@ -210,6 +211,9 @@ class _LibraryDataset:
     # Fetches the files for loaders that cannot download unattended (OGB may ask on stdin); None if read downloads.
     fetch: Callable[[Path], None] | None = None
     ogb_name: str | None = None
+    # (nodes, directed edges: both directions of every undirected edge, input features) as satbench loads it: what
+    # the workflow plans jobs' worker counts, time and memory by, before any job has read the files
+    size: tuple[int, int, int] | None = None
 
     @functools.cached_property
     def files(self) -> tuple[str, ...]:
@@ -323,19 +327,36 @@ def _ogb(ogb_name: str, description: str) -> _LibraryDataset:
                            lambda: _ogb_meta(ogb_name)["split"], fetch, ogb_name)
 
 
-_LIBRARY_DATASETS = {spec.name: spec for spec in (
-    _planetoid("cora", "Cora", "citation graph, 2.7k nodes, 7 classes, public split"),
-    _planetoid("citeseer", "CiteSeer", "citation graph, 3.3k nodes, 6 classes, public split"),
-    _planetoid("pubmed", "PubMed", "citation graph, 19.7k nodes, 3 classes, public split"),
-    _amazon("amazon-computers", "Computers", "co-purchase graph, 13.8k nodes, 10 classes, no standard split"),
-    _amazon("amazon-photo", "Photo", "co-purchase graph, 7.7k nodes, 8 classes, no standard split"),
-    _graphsaint("flickr", "Flickr", MULTICLASS, "image graph, 89k nodes, 7 classes"),
-    _graphsaint("reddit", "Reddit2", MULTICLASS, "Reddit posts, 233k nodes, 41 classes"),
-    _ogb("ogbn-arxiv", "citation graph (made undirected), 169k nodes, 40 classes"),
-    _ogb("ogbn-products", "co-purchase graph, 2.4M nodes, 47 classes"),
-    _graphsaint("amazon-products", "AmazonProducts", MULTILABEL, "co-purchase graph, 1.6M nodes, 107 labels"),
-    _graphsaint("yelp", "Yelp", MULTILABEL, "user graph, 717k nodes, 100 labels"),
+_LIBRARY_DATASETS = {spec.name: dataclasses.replace(spec, size=size) for spec, size in (
+    (_planetoid("cora", "Cora", "citation graph, 2.7k nodes, 7 classes, public split"), (2_708, 10_556, 1_433)),
+    (_planetoid("citeseer", "CiteSeer", "citation graph, 3.3k nodes, 6 classes, public split"), (3_327, 9_104, 3_703)),
+    (_planetoid("pubmed", "PubMed", "citation graph, 19.7k nodes, 3 classes, public split"), (19_717, 88_648, 500)),
+    (_amazon("amazon-computers", "Computers", "co-purchase graph, 13.8k nodes, 10 classes, no standard split"),
+     (13_752, 491_722, 767)),
+    (_amazon("amazon-photo", "Photo", "co-purchase graph, 7.7k nodes, 8 classes, no standard split"),
+     (7_650, 238_162, 745)),
+    (_graphsaint("flickr", "Flickr", MULTICLASS, "image graph, 89k nodes, 7 classes"), (89_250, 899_756, 500)),
+    (_graphsaint("reddit", "Reddit2", MULTICLASS, "Reddit posts, 233k nodes, 41 classes"),
+     (232_965, 23_213_838, 602)),
+    (_ogb("ogbn-arxiv", "citation graph (made undirected), 169k nodes, 40 classes"), (169_343, 2_315_598, 128)),
+    (_ogb("ogbn-products", "co-purchase graph, 2.4M nodes, 47 classes"), (2_449_029, 123_718_280, 100)),
+    (_graphsaint("amazon-products", "AmazonProducts", MULTILABEL, "co-purchase graph, 1.6M nodes, 107 labels"),
+     (1_569_960, 264_339_468, 200)),
+    (_graphsaint("yelp", "Yelp", MULTILABEL, "user graph, 717k nodes, 100 labels"), (716_847, 13_954_819, 300)),
 )}
+
+
+def library_graph_size(name: str) -> tuple[int, int, int] | None:
+    """(nodes, directed edges, features) of a library dataset as satbench loads it, from the registry; None for a
+    name that is not one (a name with split options, ``amazon-photo:split=...``, is its dataset's)."""
+    spec = _LIBRARY_DATASETS.get(name.partition(":")[0])
+    return None if spec is None else spec.size
+
+
+def largest_library_graph_size() -> tuple[int, int, int]:
+    """The registry's largest graph (by edges): how a graph of unknown size (a user's npz file, read only by its
+    jobs) is estimated before any job has read it."""
+    return max((spec.size for spec in _LIBRARY_DATASETS.values()), key=lambda size: size[1])
 
 
 def _missing_files(directory: Path, files: tuple[str, ...]) -> list[str]:

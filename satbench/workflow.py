@@ -390,24 +390,6 @@ def job_argv(config: dict, run: Run, seeds: list[int] | None = None) -> str:
 
 # -- what a training job asks of a machine or a cluster -------------------------------------------------------------
 
-# The library's graphs as satbench loads them: nodes, directed edges (both directions of every undirected edge) and
-# input features; for the worker-count check and the jobs' estimates. Generated graphs carry theirs in the spec; a
-# name with split options (amazon-photo:split=...,seed=...) is its dataset's.
-GRAPH_SIZES = {
-    "cora": (2_708, 10_556, 1_433),
-    "citeseer": (3_327, 9_104, 3_703),
-    "pubmed": (19_717, 88_648, 500),
-    "amazon-computers": (13_752, 491_722, 767),
-    "amazon-photo": (7_650, 238_162, 745),
-    "flickr": (89_250, 899_756, 500),
-    "reddit": (232_965, 23_213_838, 602),
-    "ogbn-arxiv": (169_343, 2_315_598, 128),
-    "ogbn-products": (2_449_029, 123_718_280, 100),
-    "amazon-products": (1_569_960, 264_339_468, 200),
-    "yelp": (716_847, 13_954_819, 300),
-}
-# A graph of unknown size (a user's npz file, read only by its jobs) is estimated as the largest above.
-UNKNOWN_GRAPH_SIZE = GRAPH_SIZES["amazon-products"]
 # Multiply-adds per second the estimate assumes for one worker: a CPU core (measured here: about 20 GFLOP/s, sbm-1m
 # with GCN 2x128 at 5.3 s per epoch on 2 cores) and a GPU (sparse aggregation is bound by memory bandwidth, far below
 # a GPU's dense peak); both deliberately low, so that a time limit is rarely too short.
@@ -431,13 +413,13 @@ INTERPRETER_PASS_S = 2.5e-3
 
 def graph_size(spec: str) -> tuple[int, int, int] | None:
     """(nodes, directed edges, features) of a dataset spec, or None where unknown before loading (an npz file)."""
-    from .data import SBM_PRESETS, parse_sbm, validate_dataset_name
+    from .data import SBM_PRESETS, library_graph_size, parse_sbm, validate_dataset_name
 
     name = validate_dataset_name(spec)
     if name in SBM_PRESETS or name.startswith("sbm:"):
         params = SBM_PRESETS[name] if name in SBM_PRESETS else parse_sbm(name)
         return params.n, round(params.n * params.degree), params.features
-    return GRAPH_SIZES.get(name.partition(":")[0])
+    return library_graph_size(name)
 
 
 @dataclass(frozen=True)
@@ -486,10 +468,11 @@ def estimate(job, seeds: int = 1, workers_per_node: int | None = None) -> Estima
     launcher, one process for the workers together (:func:`satbench.runtime.memory.machine_peak_bytes`). 1.25× the
     sum, rounded up to a GB, at least 2 GB.
     """
+    from .data import largest_library_graph_size
     from .methods import get_method
     from .runtime.memory import EDGE_BYTES, FEATURE_COPIES, estimate_peak_bytes, machine_peak_bytes
 
-    nodes, edges, features = graph_size(job.dataset) or UNKNOWN_GRAPH_SIZE
+    nodes, edges, features = graph_size(job.dataset) or largest_library_graph_size()
     method = get_method(job.method)
     resolved = job.resolved()
     width, layers, workers = job.hidden, job.layers, job.workers

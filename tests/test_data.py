@@ -52,6 +52,8 @@ def test_planetoid_loads_offline_from_the_mirror(tmp_path, planetoid_mirror, nam
     assert_normalised(graph)
     if name == "cora":
         assert graph.data.edge_index.size(1) == 10556  # PyG's Cora: 5,278 undirected edges
+    # the size the registry declares for planning is the size it loads at
+    assert satdata.library_graph_size(name) == (nodes, graph.data.edge_index.size(1), features)
 
 
 def test_mirror_and_offline_come_from_the_environment(tmp_path, planetoid_mirror, monkeypatch):
