@@ -964,7 +964,9 @@ def screen_runs(config: dict) -> list[Run]:
 def plan_confirm(config: dict, table) -> dict:
     """The confirm stage's settings from the screen's regime table (satbench.report.regime.regime_table of the
     screen's records): every setting whose staleness cost estimate exceeds the threshold, the largest first, at most
-    ``max_settings``; the rest that passed are listed as ``deferred`` (the budget's, not the data's, choice)."""
+    ``max_settings``, and only those at most ``max_workers`` W where that is given (a run costs more the more
+    workers share the process); the rest that passed are listed as ``deferred`` (the budget's choice, not the
+    data's)."""
     confirm = regime_section(config).get("confirm") or {}
     threshold = float(confirm.get("threshold_pts", REGIME_THRESHOLD_PTS))
     limit = int(confirm.get("max_settings", REGIME_MAX_SETTINGS))
@@ -980,8 +982,11 @@ def plan_confirm(config: dict, table) -> dict:
                    "screen_staleness_cost_pts": float(row.staleness_cost_estimate)}
         setting["methods"], setting["not_applicable"] = _applicable(config, setting)
         chosen.append(setting)
-    return {"threshold_pts": threshold, "max_settings": limit, "settings": chosen[:limit],
-            "deferred": chosen[limit:], "screened": 0 if table.empty else len(table)}
+    within = [setting for setting in chosen if setting["workers"] <= confirm.get("max_workers", math.inf)]
+    settings = within[:limit]
+    return {"threshold_pts": threshold, "max_settings": limit, "max_workers": confirm.get("max_workers"),
+            "settings": settings, "deferred": [setting for setting in chosen if setting not in settings],
+            "screened": 0 if table.empty else len(table)}
 
 
 def write_plan(config: dict, records: list[str], out: str | Path) -> dict:

@@ -123,6 +123,12 @@ def test_the_confirm_stage_reruns_the_largest_costs_above_the_threshold_with_eve
     assert ("exact", "method", None) in methods and ("digest", "fresh", 8) in methods
     assert ("sat", "method", 8) in methods and ("digest", "method", 8) in methods
     assert plan_confirm(config, table.assign(staleness_cost_estimate=0.0))["settings"] == []
+    # a budget on W: the largest cost within it is confirmed, the larger-W ones deferred
+    capped = _config(confirm={"seeds": [0, 1], "max_settings": 1, "max_workers": 2})
+    table = _screen_table({(4, "digest", 8.0): 5.0, (2, "digest", 8.0): 1.5, (2, "gas", math.nan): 1.2})
+    plan = plan_confirm(capped, table)
+    assert [(s["workers"], s["method"]) for s in plan["settings"]] == [(2, "digest")]
+    assert [(s["workers"], s["method"]) for s in plan["deferred"]] == [(4, "digest"), (2, "gas")]
 
 
 # -- the map, from records -------------------------------------------------------------------------------------------
