@@ -83,11 +83,14 @@ wildcard_constraints:
     rep=r"\d+",
 
 
+# datasets_ready runs where the workflow is driven: a cluster's compute nodes are often offline, and one fetch
+# before any training job means no two jobs race to download the same files.
 localrules:
     all,
     tables,
     figures,
     data,
+    datasets_ready,
 
 
 def existing_only():

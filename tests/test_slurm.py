@@ -214,8 +214,8 @@ def test_the_workflow_runs_on_slurm_as_on_this_machine(slurm, tmp_path):
         logs = list((cluster / ".snakemake" / "slurm_logs").rglob(f"{job_id}.log"))
         assert len(logs) == 1 and logs[0].stat().st_size > 0, job_id
     rules = {rule for rule in re.findall(r"^(?:local)?rule (\w+):", result.stderr, re.MULTILINE)}
-    assert rules == {"runs", "controls", "tables", "figures", "data", "all"}
-    for rule in ("tables", "figures", "data", "all"):
+    assert rules == {"datasets_ready", "runs", "controls", "tables", "figures", "data", "all"}
+    for rule in ("datasets_ready", "tables", "figures", "data", "all"):
         assert re.search(rf"^localrule {rule}:", result.stderr, re.MULTILINE), rule
 
     # sacct knows them: completed, in the partition and account the user gave, with the nodes and the time limit

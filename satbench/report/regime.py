@@ -285,7 +285,8 @@ def regime_rule_figure(table: pd.DataFrame, predictors: pd.DataFrame):
         text = ("\n".join(f"{row.label}: R² {row.r2:.2f}, ρ {row.spearman_rho:.2f}" for row in usable.itertuples())
                 or "too few settings for a fit (3 needed)")
         axis.text(0.02, 0.98, text, transform=axis.transAxes, va="top", fontsize=6)
-        axis.legend(fontsize=6, loc="lower right")
+        if axis.get_legend_handles_labels()[0]:  # no method with a measured cost: nothing to name
+            axis.legend(fontsize=6, loc="lower right")
         seeds = sorted(table["n"].dropna().astype(int).unique())
         axis.set_title(f"one point per setting; seeds per point: {', '.join(map(str, seeds))}", fontsize=7)
     return figure
