@@ -2,8 +2,10 @@
 
 :class:`RunConfig`'s fields carry a :class:`Setting` each. From those declarations come the ``satbench run`` options
 (:func:`add_run_arguments`), the workflow schema's per-model settings (:func:`model_settings_schema`, which a test
-holds against ``config/schema.yaml``), the checks of bounds and choices (:meth:`RunConfig.check`), and the command
-line that reproduces a configuration (:meth:`RunConfig.to_argv`). Adding a setting is one field here.
+holds against ``config/schema.yaml``), the checks of bounds and choices (:meth:`RunConfig.check`), the command
+line that reproduces a configuration (:meth:`RunConfig.to_argv`), and from each setting's role (:data:`ROLES`) what a
+checkpoint must share with a run to be resumed, which settings are columns of ``runs.parquet`` and which of those are
+integers. Adding a setting is one field here (docs/development.md shows one).
 
 Two steps turn what a user gave into what runs, each its own function: :meth:`RunConfig.resolved` fills in what the
 user left to the method or to the dataset's registry (canonical names, the method's options with their defaults, its
@@ -14,18 +16,17 @@ This module imports no torch, so the command line's help needs none.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .choices import DEVICES, HALO_MODES, LAUNCHERS, MODELS, NORMS, PARTITIONERS, WEIGHT_SYNCS
+from .bounds import INT64, check_bounds
 from .errors import ConfigError
 
 # gloo refuses a collective timeout of 1e13 s (an int64 overflow inside); 1e9 s (31 years) works.
 MAX_TIMEOUT_S = 1e9
 # Adam divides the learning rate by (1 - beta1) in float32 arithmetic: far beyond any useful rate, it overflows.
 MAX_LR = 1e30
-INT64 = (-(2**63), 2**63 - 1)
 
 GROUPS = {
     "what": "what to train",
@@ -33,6 +34,17 @@ GROUPS = {
     "distribution": "distribution",
     "measurement": "measurement",
     "io": "input and output",
+}
+
+# What a setting is to the rest of the suite. Everything that sorts settings derives from these: the checkpoint's
+# identity (satbench.runtime.checkpoint), runs.parquet's setting columns (satbench.report.frames) and their integer
+# columns (satbench.report.render); a test holds each of them to the roles.
+ROLES = {
+    "result": "shapes what the run computes or measures: part of a checkpoint's identity and a column of runs.parquet",
+    "runner": "how the workers run, which only the timings depend on: a column of runs.parquet, not part of a "
+              "checkpoint's identity (a run checkpointed in-process may resume as processes)",
+    "operation": "how the run is watched, bounded and checkpointed: in the record's config, neither of the above",
+    "io": "where the run keeps its files and how its record is labelled: in the record's config, neither of the above",
 }
 
 
@@ -44,7 +56,7 @@ class Setting:
     ``value`` (an option with a value), ``switch`` (present or absent), ``negated`` (``--no-X`` turns it off),
     ``pairs`` (repeatable ``KEY=VALUE``). Bounds: ``minimum``/``maximum`` inclusive, ``above``/``below`` exclusive;
     ``finite`` refuses NaN and infinities. ``model_setting``: also settable per model in a workflow config.
-    ``default_text``: how the help states a default of None."""
+    ``default_text``: how the help states a default of None. ``role``: one of :data:`ROLES`."""
 
     help: str
     flag: str | None = ""
@@ -61,6 +73,11 @@ class Setting:
     required: bool = False
     metavar: str | None = None
     default_text: str | None = None
+    role: str = "result"
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"role {self.role!r} is none of {', '.join(ROLES)}")
 
 
 def setting(default: Any, help: str, **declaration: Any) -> Any:
@@ -131,40 +148,62 @@ class RunConfig:
                                      "on CUDA), as a deployment runs; inprocess: the W workers as threads of this "
                                      "process over an in-process group (the same records, apart from timings, at a "
                                      "fraction of the cost: for accuracy and staleness studies, not for timings; "
-                                     "CPU only)", group="distribution", choices=LAUNCHERS)
+                                     "CPU only)", group="distribution", choices=LAUNCHERS, role="runner")
     timeout_s: float = setting(300.0, "seconds a collective may wait for a peer before the run fails",
-                               flag="--timeout", group="distribution", above=0, maximum=MAX_TIMEOUT_S, finite=True)
+                               flag="--timeout", group="distribution", above=0, maximum=MAX_TIMEOUT_S, finite=True,
+                               role="operation")
     # -- measurement
     eval_every: int = setting(1, "evaluate every K epochs (and at the last)", group="measurement", minimum=1)
     staleness_every: int = setting(10, "measure halo staleness against exact embeddings every K epochs (and at the "
                                        "first and last); 0 disables", group="measurement", minimum=0)
     # -- input and output
-    data_root: str = setting("data", "where datasets' files are kept", group="io")
+    data_root: str = setting("data", "where datasets' files are kept", group="io", role="io")
     mirror: str | None = setting(None, "directory to copy raw dataset files from, or several separated by the path "
                                        "separator (':'), searched in order", group="io",
-                                 default_text="$SATBENCH_DATA_MIRROR")
-    cache_dir: str = setting("cache", "where partitions are cached", group="io")
+                                 default_text="$SATBENCH_DATA_MIRROR", role="io")
+    cache_dir: str = setting("cache", "where partitions are cached", group="io", role="io")
     save_model: str | None = setting(None, "save the final weights (state dict); with several seeds it must contain "
-                                           "{seed}", group="io", metavar="PATH", default_text="not saved")
-    progress: bool = setting(True, "hide the progress bar", flag="--no-progress", group="io", kind="negated")
+                                           "{seed}", group="io", metavar="PATH", default_text="not saved", role="io")
+    progress: bool = setting(True, "hide the progress bar", flag="--no-progress", group="io", kind="negated",
+                             role="operation")
     log_every: int = setting(1, "without a progress bar (--no-progress, or output that is not a terminal): log one "
-                                "line every K epochs", group="io", minimum=1)
+                                "line every K epochs", group="io", minimum=1, role="operation")
     checkpoint_every: int = setting(0, "save a checkpoint every K epochs beside --out, from which the same command "
-                                       "resumes after an interruption; 0: none", group="io", minimum=0)
+                                       "resumes after an interruption; 0: none", group="io", minimum=0,
+                                   role="operation")
     strict: bool = setting(False, "refuse, rather than warn about, a run whose parts are tiny or whose estimated "
-                                  "memory exceeds the machine's", group="io", kind="switch")
+                                  "memory exceeds the machine's", group="io", kind="switch", role="operation")
     study: str | None = setting(None, "the study this run belongs to (main, control, sweep, bandwidth, or your own), "
                                       "stored in the record for the report", group="io",
-                                default_text="main, or control for --halo fresh")
+                                default_text="main, or control for --halo fresh", role="io")
     labels: dict[str, str] = setting(dict, "a label stored in the record (repeatable), e.g. dataset=cora-w4: the "
                                            "report shows a dataset label instead of the dataset's name",
-                                     flag="--label", group="io", kind="pairs", metavar="KEY=VALUE")
+                                     flag="--label", group="io", kind="pairs", metavar="KEY=VALUE", role="io")
 
     # -- declarations --------------------------------------------------------------------------------------------
     @classmethod
     def settings(cls) -> dict[str, Setting]:
         """Every field's :class:`Setting`, in declaration order."""
         return {f.name: f.metadata["setting"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def names(cls, *roles: str) -> tuple[str, ...]:
+        """The settings whose role is one of ``roles`` (:data:`ROLES`), in declaration order."""
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"no role {', '.join(sorted(unknown))}")
+        return tuple(name for name, declared in cls.settings().items() if declared.role in roles)
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Each setting's default (a fresh one for a mapping)."""
+        return {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def integer_names(cls) -> tuple[str, ...]:
+        """The settings that hold whole numbers (a count, a size, a seed)."""
+        return tuple(f.name for f in dataclasses.fields(cls) if str(f.type).startswith("int"))
 
     @classmethod
     def flag_of(cls, name: str) -> str:
@@ -299,28 +338,8 @@ def _check_declared(flag: str, value: Any, declared: Setting) -> None:
         raise ConfigError(f"{flag} is required")
     if declared.choices is not None and value not in declared.choices:
         raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(declared.choices)}")
-    bounded = any(bound is not None for bound in (declared.minimum, declared.maximum, declared.above, declared.below))
-    if not (bounded or declared.finite):
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    # NaN passes every comparison and infinity most, so finiteness is checked first.
-    if declared.finite and not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    low, high = declared.minimum, declared.maximum
-    if low is not None and value < low:
-        if (low, high) == INT64:
-            raise ConfigError(f"{name} must fit in a signed 64-bit integer, got {value}")
-        raise ConfigError(f"{name} must be at least {low:g}, got {value}" if low != 0 else
-                          f"{name} must be non-negative, got {value}")
-    if high is not None and value > high:
-        if (low, high) == INT64:
-            raise ConfigError(f"{name} must fit in a signed 64-bit integer, got {value}")
-        raise ConfigError(f"{name} must be at most {high:g}, got {value}")
-    if declared.above is not None and not value > declared.above:
-        raise ConfigError(f"{name} must be greater than {declared.above:g}, got {value}")
-    if declared.below is not None and not value < declared.below:
-        raise ConfigError(f"{name} must be below {declared.below:g}, got {value}")
+    check_bounds(name, value, minimum=declared.minimum, maximum=declared.maximum, above=declared.above,
+                 below=declared.below, finite=declared.finite)
 
 
 # -- the command line and the workflow schema, derived ---------------------------------------------------------------

@@ -20,7 +20,6 @@ import collections
 import dataclasses
 import importlib
 import importlib.util
-import math
 import os
 import pkgutil
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 
+from .bounds import check_bounds
 from .choices import WEIGHT_SYNCS
 from .errors import ConfigError
 from .halo import HaloRows
@@ -387,16 +387,12 @@ def resolve_options(method: type[Method], given: dict[str, Any]) -> dict[str, An
         except (TypeError, ValueError):
             raise ConfigError(f"option {key!r} of method {method.name!r} must be {option.type.__name__}, "
                               f"got {value!r}") from None
-        if isinstance(resolved[key], float) and not math.isfinite(resolved[key]):  # NaN passes any range check
-            raise ConfigError(f"option {key!r} of method {method.name!r} must be finite, got {value!r}")
         if option.choices is not None and resolved[key] not in option.choices:
             raise ConfigError(f"option {key!r} of method {method.name!r} must be one of "
                               f"{', '.join(map(str, option.choices))}, got {resolved[key]!r}")
-        low, high = option.minimum, option.maximum
-        if (low is not None and resolved[key] < low) or (high is not None and resolved[key] > high):
-            raise ConfigError(f"option {key!r} of method {method.name!r} must be within "
-                              f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}], "
-                              f"got {resolved[key]!r}")
+        if not isinstance(resolved[key], bool):  # the same bounds check as a run setting's
+            check_bounds(f"option {key!r} of method {method.name!r}", resolved[key], minimum=option.minimum,
+                         maximum=option.maximum, finite=isinstance(resolved[key], float))
     method.check_options(resolved)
     return resolved
 

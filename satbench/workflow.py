@@ -268,7 +268,7 @@ def facts_from_config(config: dict[str, Any]) -> set[str]:
     methods = {run.method for run in runs}
     if "exact" in methods:
         facts.add("exact")
-    measured = [run for run in runs if run.workers > 1] if config.get("staleness_every", 10) > 0 else []
+    measured = [run for run in runs if run.workers > 1] if _setting(config, "staleness_every") > 0 else []
     if measured:
         facts.add("measured")
     if any(run.method != "exact" for run in measured):
@@ -337,7 +337,15 @@ def measurement_schedule(config: dict, run: Run) -> tuple[int, int]:
     but it lengthens the study)."""
     if run.rate is not None or run.timed:
         return run_epochs(config, run), 0
-    return config.get("eval_every", 1), config.get("staleness_every", 10)
+    return _setting(config, "eval_every"), _setting(config, "staleness_every")
+
+
+def _setting(config: dict, name: str) -> Any:
+    """A run setting the workflow config may give, else its default, written once: RunConfig's (the schema's default,
+    which Snakemake fills in, is held equal to it by a test)."""
+    from .config import RunConfig
+
+    return config.get(name, RunConfig.defaults()[name])
 
 
 DEFAULT_LAUNCHER = "inprocess"

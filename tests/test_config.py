@@ -30,6 +30,59 @@ def test_the_workflow_schema_states_the_declared_model_settings():
     assert {key: value for key, value in listed.items() if key not in GRID_KEYS} == model_settings_schema()
 
 
+# Run keys whose workflow default differs from satbench run's on purpose, and why.
+WORKFLOW_OWN_DEFAULTS = {"launcher": "the workflow's grids run in-process (satbench.workflow.DEFAULT_LAUNCHER)"}
+
+
+def test_the_workflow_schema_defaults_are_the_run_defaults():
+    """A run setting's default is written once, in RunConfig: where the workflow schema gives one too (Snakemake
+    fills it in), it is the same value, or it is named above with its reason."""
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    defaults = RunConfig.defaults()
+    given = {key: value["default"] for key, value in schema["properties"].items()
+             if key in defaults and "default" in value}
+    assert {"eval_every", "staleness_every", "launcher"} <= set(given)
+    for key, value in given.items():
+        if key in WORKFLOW_OWN_DEFAULTS:
+            assert value != defaults[key], f"{key}: the same default now; drop it from WORKFLOW_OWN_DEFAULTS"
+        else:
+            assert value == defaults[key], f"schema.yaml's default of {key} is {value!r}, RunConfig's {defaults[key]!r}"
+
+
+def test_every_list_that_sorts_settings_is_derived_from_their_roles():
+    """The checkpoint's identity, runs.parquet's setting columns and the integer columns follow each setting's role
+    and type: a list kept by hand elsewhere would miss the next setting, and this would say so."""
+    from satbench.config import ROLES
+    from satbench.report.dictionary import setting_columns
+    from satbench.report.frames import META, NOT_SETTINGS, REGIME, RUN_ENVIRONMENT, TRAINED
+    from satbench.report.render import INTEGER_COLUMNS
+    from satbench.runtime.checkpoint import INDIFFERENT
+
+    settings = RunConfig.settings()
+    assert {declared.role for declared in settings.values()} <= set(ROLES)
+    result = set(RunConfig.names("result"))
+    assert set(INDIFFERENT) == set(settings) - result
+    # every result and runner setting of a plain type is a column of runs.parquet (a leading one, or its own)
+    columns = {column.name for column in (*setting_columns(), *META, *REGIME, *TRAINED, *RUN_ENVIRONMENT)}
+    plain = {name for name, f in RunConfig.__dataclass_fields__.items() if not str(f.type).startswith("dict")}
+    shown = set(RunConfig.names("result", "runner")) & plain
+    assert shown - {"network"} <= columns, shown - columns  # network: the leading column rate
+    assert not (set(RunConfig.names("operation", "io")) & {column.name for column in setting_columns()})
+    assert set(RunConfig.names("operation", "io")) <= NOT_SETTINGS
+    assert {"checkpoint_every", "strict", "timeout_s"} <= NOT_SETTINGS  # indifferent, so not settings of a result
+    assert set(RunConfig.integer_names()) <= INTEGER_COLUMNS
+
+
+def test_method_options_and_run_settings_share_one_bounds_check():
+    from satbench.bounds import check_bounds
+    from satbench.methods import get_method, resolve_options
+
+    with pytest.raises(ConfigError, match="^hidden must be at least 1, got 0$"):
+        check_bounds("hidden", 0, minimum=1)
+    with pytest.raises(ConfigError, match="^option 'sync_period' of method 'digest' must be at least 1, got 0$"):
+        resolve_options(get_method("digest"), {"sync_period": 0})
+
+
 def test_the_command_line_is_the_declarations():
     parser = run_parser()
     actions = {action.dest: action for action in parser._actions}
@@ -105,3 +158,59 @@ def test_version():
     version = subprocess.run([sys.executable, "-m", "satbench", "--version"], capture_output=True, text=True,
                              cwd=REPO, timeout=60)
     assert version.returncode == 0 and version.stdout.startswith("satbench ")
+
+
+def development_example(name: str) -> str:
+    """A worked example of docs/development.md: the fenced block after its ``<!-- example: NAME -->`` marker."""
+    text = (REPO / "docs" / "development.md").read_text()
+    block = text[text.index(f"<!-- example: {name} -->"):]
+    block = block[block.index("```diff\n") + len("```diff\n"):]
+    return block[:block.index("```")]
+
+
+@pytest.mark.multiprocess
+def test_the_documented_run_setting_is_one_declaration(tmp_path):
+    """docs/development.md's example setting, applied to a copy of the package: the command line takes it and refuses
+    a bad value in one line, it shapes the run (another loss), the record and runs.parquet hold it, and a checkpoint
+    written under another value is not resumed (the identity holds it), with no list edited by hand."""
+    import shutil
+
+    shutil.copytree(REPO / "satbench", tmp_path / "satbench", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "example.diff").write_text(development_example("run-setting"))
+    applied = subprocess.run(["git", "apply", "example.diff"], cwd=tmp_path, capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    env = dict(__import__("os").environ, PYTHONPATH=str(tmp_path))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "satbench", *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    assert "--grad-clip" in run("run", "--help").stdout
+    refused = run("run", "--dataset", TINY_GRAPH, "--grad-clip", "0", "--out", "refused.json")
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1].endswith(
+        "grad-clip must be greater than 0, got 0.0"), refused.stderr
+    common = ("run", "--dataset", TINY_GRAPH, "--workers", "2", "--epochs", "3", "--launcher", "inprocess",
+              "--no-progress", "--staleness-every", "0", "--data-root", str(tmp_path / "data"),
+              "--cache-dir", str(tmp_path / "cache"))
+    for out, extra in (("plain.json", ()), ("clipped.json", ("--grad-clip", "0.01"))):
+        result = run(*common, *extra, "--out", out)
+        assert result.returncode == 0, result.stderr[-3000:]
+    probe = """
+import json, sys
+from satbench.config import RunConfig
+from satbench.report.frames import load_runs
+from satbench.runtime.checkpoint import INDIFFERENT, identity
+plain, clipped = (json.load(open(name)) for name in ("plain.json", "clipped.json"))
+assert clipped["config"]["grad_clip"] == 0.01 and plain["config"]["grad_clip"] is None
+assert [row["loss"] for row in plain["epochs"]] != [row["loss"] for row in clipped["epochs"]]
+runs = load_runs(["plain.json", "clipped.json"])
+assert sorted(runs["grad_clip"].fillna(-1)) == [-1, 0.01], runs.columns
+meta = {"dataset": {"content_hash": "d"}, "partition": {"content_hash": "p"}}
+assert "grad_clip" not in INDIFFERENT
+ids = [identity(RunConfig(dataset="x", grad_clip=value), meta) for value in (None, 0.5)]
+assert ids[0] != ids[1]
+print("ok")
+"""
+    checked = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert checked.stdout.strip() == "ok", checked.stderr[-3000:]

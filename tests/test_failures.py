@@ -89,7 +89,7 @@ def test_altered_cached_part_is_rebuilt_and_truncated_part_names_its_file(good_r
     ({"timeout_s": math.nan}, "timeout must be a finite number"),
     ({"timeout_s": math.inf}, "timeout must be a finite number"),
     ({"method": "sat-plus", "method_options": {"gate_margin": "nan"}}, "'gate_margin' of method 'sat-plus' must be "
-                                                                         "finite"),
+                                                                         "a finite number"),
     ({"lr": 1e38}, "lr must be at most"),  # Adam's float32 arithmetic overflows at the first step
 ])
 def test_non_finite_numbers_are_refused(settings, message):
@@ -289,7 +289,8 @@ TINY = {
 
 @pytest.mark.parametrize("change, message", [
     ({"method_options": {"digest": {"no_such_option": 1}}}, "has no option no_such_option"),
-    ({"method_options": {"sat-plus": {"gate_margin": math.nan}}}, "'gate_margin' of method 'sat-plus' must be finite"),
+    ({"method_options": {"sat-plus": {"gate_margin": math.nan}}},
+     "'gate_margin' of method 'sat-plus' must be a finite number"),
     ({"workers": [2, 301]}, "301 workers but the dataset has only 300 nodes"),
     ({"models": {"gcn": {"lr": math.inf}}}, "lr must be a finite number"),
 ])

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from ..config import RunConfig
 from ..errors import ConfigError
 from ..links import parse_network
 from ..record import (ENVIRONMENT, EPOCH_MEASUREMENT, EPOCH_ROW, STALENESS_ROW, SUMMARY, Column, Record,
@@ -232,9 +233,10 @@ TRAINED = (
 RUN_ENVIRONMENT = tuple(column for column in ENVIRONMENT if column.name in (
     "satbench", "git_commit", "device", "backend", "cpu_model", "cpu_cores", "accelerator"))
 CREATED = Column("created", "timestamp", "", "when the run finished (UTC)")
-# Settings that are where a run kept its files, not what it trained: left out of the data (no paths in it).
-NOT_SETTINGS = {"data_root", "mirror", "cache_dir", "save_model", "progress", "log_every", "study", "labels",
-                "method_options", "dataset", "model", "method", "workers", "seed", "halo", "network"}
+# Config fields that are not setting columns of runs.parquet: those that are not what a run trained or how its
+# workers ran (roles "operation" and "io", satbench.config.ROLES: no paths in the data), those among the leading
+# columns already (network as rate), and the method's options (a column each, option_<key>).
+NOT_SETTINGS = {*RunConfig.names("operation", "io"), *META_COLUMNS, "network", "method_options"}
 
 
 def _regime(partition: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,15 +20,17 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from ..config import RunConfig
 from ..files import write_bytes_atomic, write_text_atomic
+from ..record import EPOCH_MEASUREMENT, EPOCH_ROW, STALENESS_ROW, SUMMARY
 
 # Columns that hold counts, sizes or identifiers: written as integers (pandas' nullable Int64 where one is missing).
+# The run settings' and the record rows' integer columns come from their declarations; the rest are the report's own.
 INTEGER_COLUMNS = {
-    "workers", "seed", "sync_period", "syncs", "epochs", "epoch", "n", "layer", "reached", "best_epoch", "edge_cut",
-    "split_seed", "num_nodes", "num_classes", "hidden", "layers", "heads", "partition_seed", "local_steps",
-    "eval_every", "staleness_every", "checkpoint_every", "log_every", "rate_bit_s", "total_comm_bytes",
-    "peak_memory_bytes", "comm_bytes", "halo_bytes", "halo_grad_bytes", "reduce_bytes", "protocol_bytes",
-    "control_bytes", "W", "table", "method_reached", "base_reached",
+    *RunConfig.integer_names(),
+    *(column.name for column in (*EPOCH_ROW, *EPOCH_MEASUREMENT, *STALENESS_ROW, *SUMMARY) if column.dtype == "int"),
+    "sync_period", "syncs", "n", "reached", "best_epoch", "edge_cut", "split_seed", "num_nodes", "num_classes",
+    "rate_bit_s", "total_comm_bytes", "peak_memory_bytes", "W", "table", "method_reached", "base_reached",
 }
 
 # Headers for readers, where the column's own name does not say it well enough.

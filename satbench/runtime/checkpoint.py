@@ -36,11 +36,9 @@ from ..files import atomic_path, write_json_atomic
 
 log = logging.getLogger("satbench")
 
-# Settings that change neither what a run computes nor what its record holds of it: a checkpoint written under other
-# values of these is resumed (how the run is watched, where files are, when to checkpoint, how long to wait, how the
-# record is labelled).
-INDIFFERENT = ("launcher", "progress", "log_every", "checkpoint_every", "strict", "timeout_s", "data_root", "mirror", "cache_dir",
-               "save_model", "study", "labels")
+# Settings that change neither what a run computes nor what its record holds of it (every role but "result",
+# satbench.config.ROLES): a checkpoint written under other values of these is resumed.
+INDIFFERENT = RunConfig.names("runner", "operation", "io")
 MARKER = "latest.json"
 
 
