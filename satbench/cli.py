@@ -160,6 +160,9 @@ def _add_plan_arguments(plan: argparse.ArgumentParser) -> None:
     plan.add_argument("records", nargs="*", metavar="RECORD",
                       help="run-record paths the config plans (results/runs/...): print the command that writes "
                            "each of them alone, instead of every job's")
+    plan.add_argument("--estimate", action="store_true",
+                      help="print what the planned training costs instead: jobs, runs, and the hours and core-hours "
+                           "the workflow's estimate gives them (an upper estimate, made for time limits)")
 
 
 _ADD_ARGUMENTS = {"run": _add_run_arguments, "datasets": _add_datasets_arguments, "methods": _add_methods_arguments,
@@ -379,6 +382,15 @@ def _command_plan(args: argparse.Namespace) -> None:
     from .workflow import job_commands, load_config
 
     config = load_config(args.configfile)
+    if args.estimate:
+        from .workflow import plan_estimate
+
+        cost = plan_estimate(config)
+        unplanned = "; the regime study's confirm stage not counted: the screen plans it" if "regime" in config else ""
+        print(f"{args.configfile}: {cost.jobs} training jobs, {cost.runs} runs; estimated {cost.run_hours:.1f} hours "
+              f"of runs one after another, {cost.core_hours:.1f} core-hours (satbench.workflow.estimate, an upper "
+              f"estimate made for time limits{unplanned})")
+        return
     for command in job_commands(config, args.records or None):
         print(command)
 

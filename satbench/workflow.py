@@ -844,15 +844,45 @@ def job_commands(config: dict, records: list[str] | None = None) -> list[str]:
                                   f"its records are like {runs[0].path}")
             commands.append(_command(config, by_path[path], [by_path[path].seed], path))
         return commands
-    jobs: dict[Run, list[int]] = {}
-    for run in runs:  # a job trains every seed of its setting (the timing study: one run after another)
-        jobs.setdefault(run if run.timed else dataclasses.replace(run, seed=-1), []).append(run.seed)
     commands = []
-    for job, seeds in jobs.items():
+    for job, seeds in planned_jobs(runs).items():
         first = dataclasses.replace(job, seed=seeds[0])
         out = first.path if job.timed else dataclasses.replace(job, seed="{seed}").path
         commands.append(_command(config, first, seeds, out))
     return commands
+
+
+def planned_jobs(runs: list[Run]) -> dict[Run, list[int]]:
+    """The training jobs of ``runs``: each setting (its run with seed -1) with the seeds one job trains, one after
+    another in one process; a timing study's runs are a job each."""
+    jobs: dict[Run, list[int]] = {}
+    for run in runs:
+        jobs.setdefault(run if run.timed else dataclasses.replace(run, seed=-1), []).append(run.seed)
+    return jobs
+
+
+@dataclass(frozen=True)
+class PlanEstimate:
+    """What a config's planned training costs by :func:`estimate` (an upper estimate, made for time limits): its
+    ``jobs`` and ``runs``, the hours of those runs one after another (``run_hours``) and the core-hours they keep
+    busy (``core_hours``: each job's hours times the cores it keeps busy). A regime study's confirm stage is not
+    in it: the screen's records plan it."""
+
+    jobs: int
+    runs: int
+    run_hours: float
+    core_hours: float
+
+
+def plan_estimate(config: dict) -> PlanEstimate:
+    jobs = planned_jobs(planned_runs(config))
+    run_hours = core_hours = 0.0
+    for job, seeds in jobs.items():
+        expected = estimate(job_config(config, dataclasses.replace(job, seed=seeds[0])), seeds=len(seeds))
+        hours = expected.run_minutes * len(seeds) / 60
+        run_hours += hours
+        core_hours += hours * expected.cores
+    return PlanEstimate(len(jobs), sum(len(seeds) for seeds in jobs.values()), run_hours, core_hours)
 
 
 def _command(config: dict, run: Run, seeds: list[int], out: str) -> str:

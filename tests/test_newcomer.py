@@ -308,6 +308,21 @@ def test_plan_prints_the_command_that_writes_one_record(capsys):
     assert "did you mean 'results/runs/cora/gcn/sat/w4/seed3.json'?" in one_line(capsys.readouterr().err)
 
 
+def test_plan_estimates_what_a_config_costs(capsys):
+    """The estimate sums the workflow's per-job estimate over the jobs the config plans: more seeds, more hours."""
+    from satbench.workflow import job_commands, load_config, plan_estimate, planned_runs
+
+    config = load_config(REPO / "config" / "real-quick.yaml")
+    cost = plan_estimate(config)
+    assert (cost.jobs, cost.runs) == (len(job_commands(config)), len(planned_runs(config)))
+    assert cost.core_hours >= cost.run_hours > 0
+    more = plan_estimate({**config, "seeds": list(range(20))})
+    assert more.jobs == cost.jobs and more.runs > cost.runs and more.run_hours > cost.run_hours
+    assert main(["plan", "--estimate", "--configfile", str(REPO / "config" / "regime.yaml")]) == 0
+    line = one_line(capsys.readouterr().out)
+    assert "training jobs" in line and "core-hours" in line and "confirm stage not counted" in line
+
+
 # -- habits: -v anywhere, --json, one-line errors, "did you mean" ------------------------------------------------------
 
 
