@@ -9,3 +9,7 @@ HALO_MODES = ("method", "fresh")  # satbench.halo: the method's rows, or its fre
 WEIGHT_SYNCS = ("allreduce", "average")  # satbench.methods: gradient all-reduce every step, model averaging per epoch
 DEVICES = ("cpu", "cuda")
 LAUNCHERS = ("spawn", "inprocess")  # satbench.runtime.launch: worker processes, or threads of one process
+# satbench.methods and satbench.report.families: a reference (exact rows, or none), a historical method (stale rows of
+# its own protocol), or an alleviation method (it corrects a base method's stale rows)
+REFERENCE, HISTORICAL, ALLEVIATION = "reference", "historical", "alleviation"
+FAMILIES = (REFERENCE, HISTORICAL, ALLEVIATION)

@@ -105,3 +105,20 @@ def test_sigkilled_worker_with_a_growing_oom_count_fails_the_run_with_one_line(t
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("satbench: error: worker 1 was killed by the kernel's out-of-memory killer"), last
     assert not out.exists()
+
+
+def test_the_memory_estimate_takes_the_runs_method_options():
+    """SAT's window holds a snapshot of the halo rows per entry: -o window=8 holds more than the default 4, and the
+    estimate before any worker starts says so (it read the option defaults before)."""
+    from satbench.config import RunConfig
+    from satbench.runtime.memory import estimate_peak_bytes
+
+    meta = {"partition": {"inner_sizes": [500, 500], "halo_sizes": [400, 400], "num_edges": 5000},
+            "dataset": {"num_nodes": 1000}, "num_features": 64, "num_classes": 4}
+
+    def peak(**options):
+        config = RunConfig(dataset="cora", method="sat", workers=2, method_options=options).resolved()
+        return max(estimate_peak_bytes(config, meta))
+
+    assert peak(window=8) > peak() == peak(window=4)
+    assert peak(window=1) < peak()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from satbench import methods as registry
+from satbench.methods import registry  # the module that owns the registry
 
 
 @pytest.mark.multiprocess

@@ -10,8 +10,8 @@ makes an alleviation method). Torch-free: the workflow plans with it too.
 
 from __future__ import annotations
 
-REFERENCE, HISTORICAL, ALLEVIATION = "reference", "historical", "alleviation"
-FAMILIES = (REFERENCE, HISTORICAL, ALLEVIATION)
+from ..choices import ALLEVIATION, FAMILIES, HISTORICAL, REFERENCE  # declared once, beside the other names
+
 # The references of records that did not say so: the two methods every grid compares against.
 REFERENCE_METHODS = ("exact", "partition")
 LEGACY_FAMILIES = {"sat": ALLEVIATION}  # "baseline": reference or historical, by the method's name

@@ -1,7 +1,7 @@
 """The regime study's tables and figures: where, on real graphs, stale halo rows start to cost accuracy.
 
-The study (``config/regime.yaml``; planned by :mod:`satbench.regime`) has two stages, told apart by the records'
-``study``:
+The study (``config/regime.yaml``; planned by :mod:`satbench.workflow`, "the regime study") has two stages, told
+apart by the records' ``study``:
 
 - **screen** (:data:`SCREEN_STUDY`): the historical methods and their fresh-halo controls over a grid of worker
   counts, sync periods, graphs and models, with few seeds; exact once per graph and model, in one process (every W

@@ -86,7 +86,7 @@ def estimate_peak_bytes(config: Any, meta: dict[str, Any]) -> list[int]:
 
     ``config``: a resolved :class:`~satbench.config.RunConfig`; ``meta``: what :func:`satbench.runtime.launch.prepare`
     returns (the partition's sizes, the dataset's). The method adds ``halo_copies`` copies of its hidden layers' halo
-    rows (:attr:`satbench.methods.Method.halo_copies`)."""
+    rows at the run's options (:meth:`satbench.methods.Method.halo_copies_with`)."""
     from ..methods import get_method
 
     stats = meta["partition"]
@@ -94,7 +94,9 @@ def estimate_peak_bytes(config: Any, meta: dict[str, Any]) -> list[int]:
     width, hidden_layers = config.hidden, max(config.layers - 1, 0)
     parameters = (features * width + max(config.layers - 2, 0) * width * width + width * classes
                   if config.layers > 1 else features * classes)
-    halo_copies = float(getattr(get_method(config.method), "halo_copies", 0.0))
+    entry = get_method(config.method)
+    with_options = getattr(entry, "halo_copies_with", None)  # an entry that is not a Method subclass may lack it
+    halo_copies = float(with_options(config.method_options) if with_options else getattr(entry, "halo_copies", 0.0))
     estimates = []
     for inner, halo in zip(stats["inner_sizes"], stats["halo_sizes"]):
         rows = inner + halo
