@@ -97,3 +97,23 @@ def readme_example_method() -> str:
     section = section[section.index("## Adding a baseline"):]
     code = section[section.index("```python\n") + len("```python\n"):]
     return code[:code.index("```")]
+
+
+def development_example(name: str) -> str:
+    """A worked example of docs/development.md: the fenced diff after its ``<!-- example: NAME -->`` marker."""
+    text = (REPO / "docs" / "development.md").read_text()
+    block = text[text.index(f"<!-- example: {name} -->"):]
+    block = block[block.index("```diff\n") + len("```diff\n"):]
+    return block[:block.index("```")]
+
+
+def package_copy_with(example: str, where: Path) -> dict:
+    """A copy of the satbench package under ``where`` with docs/development.md's ``example`` diff applied, and the
+    environment in which ``python -m satbench`` imports that copy."""
+    import shutil
+
+    shutil.copytree(REPO / "satbench", where / "satbench", ignore=shutil.ignore_patterns("__pycache__"))
+    (where / "example.diff").write_text(development_example(example))
+    applied = subprocess.run(["git", "apply", "example.diff"], cwd=where, capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    return dict(os.environ, PYTHONPATH=str(where))

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from runs import REPO, TINY_GRAPH
+from runs import REPO, TINY_GRAPH, package_copy_with
 from satbench.config import RunConfig, add_run_arguments, model_settings_schema, run_configs_from_args
 from satbench.errors import ConfigError
 from satbench.methods import option_shortcuts
@@ -160,26 +160,12 @@ def test_version():
     assert version.returncode == 0 and version.stdout.startswith("satbench ")
 
 
-def development_example(name: str) -> str:
-    """A worked example of docs/development.md: the fenced block after its ``<!-- example: NAME -->`` marker."""
-    text = (REPO / "docs" / "development.md").read_text()
-    block = text[text.index(f"<!-- example: {name} -->"):]
-    block = block[block.index("```diff\n") + len("```diff\n"):]
-    return block[:block.index("```")]
-
-
 @pytest.mark.multiprocess
 def test_the_documented_run_setting_is_one_declaration(tmp_path):
     """docs/development.md's example setting, applied to a copy of the package: the command line takes it and refuses
     a bad value in one line, it shapes the run (another loss), the record and runs.parquet hold it, and a checkpoint
     written under another value is not resumed (the identity holds it), with no list edited by hand."""
-    import shutil
-
-    shutil.copytree(REPO / "satbench", tmp_path / "satbench", ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "example.diff").write_text(development_example("run-setting"))
-    applied = subprocess.run(["git", "apply", "example.diff"], cwd=tmp_path, capture_output=True, text=True)
-    assert applied.returncode == 0, applied.stderr
-    env = dict(__import__("os").environ, PYTHONPATH=str(tmp_path))
+    env = package_copy_with("run-setting", tmp_path)
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "satbench", *args], cwd=tmp_path, env=env, capture_output=True,

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import socket
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -486,3 +487,40 @@ def test_every_listed_name_validates_without_touching_files():
     assert validate_dataset_name("npz:relative/graph.npz").startswith("npz:/")
     with pytest.raises(ConfigError, match="npz:PATH"):
         validate_dataset_name("npz:")
+
+
+@pytest.mark.multiprocess
+def test_the_documented_dataset_is_one_registry_entry(tmp_path, amazon_mirror):
+    """docs/development.md's example dataset (PyG's Coauthor CS), applied to a copy of the package: listed, refused
+    offline in one line naming the file it lacks, loaded from a mirror that holds the file (Photo's graph in the same
+    raw layout stands in for CS's here, offline), and planned by its declared size."""
+    import shutil
+    import subprocess
+    import sys
+
+    from runs import package_copy_with
+
+    env = package_copy_with("dataset", tmp_path)
+    env["SATBENCH_OFFLINE"] = "1"
+    env.pop("SATBENCH_DATA_MIRROR", None)
+
+    def satbench(*args):
+        return subprocess.run([sys.executable, "-m", "satbench", *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    listing = json.loads(satbench("datasets", "--json").stdout)
+    assert "coauthor-cs" in [entry["name"] for entry in listing["datasets"]]
+    missing = satbench("data", "fetch", "coauthor-cs", "--data-root", str(tmp_path / "data"))
+    assert missing.returncode == 2 and "ms_academic_cs.npz" in missing.stderr, missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+    mirror = tmp_path / "mirror" / "CS" / "raw"
+    mirror.mkdir(parents=True)
+    shutil.copy(Path(amazon_mirror) / "Photo" / "raw" / "amazon_electronics_photo.npz", mirror / "ms_academic_cs.npz")
+    fetched = satbench("data", "fetch", "coauthor-cs", "--data-root", str(tmp_path / "data"), "--mirror",
+                       str(tmp_path / "mirror"))
+    assert fetched.returncode == 0, fetched.stderr[-3000:]
+    assert "7,650 nodes" in fetched.stdout or "7650" in fetched.stdout, fetched.stdout
+    probe = ("from satbench.workflow import graph_size; "
+             "print(graph_size('coauthor-cs:split=per-class,seed=0'))")
+    planned = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert planned.stdout.strip() == "(18333, 163788, 6805)", planned.stderr[-3000:]
