@@ -27,6 +27,7 @@ from .halo import NO_MASK, SEAM_FIELDS, FirstLayerRows, HaloSeam, UsedRows
 from .methods import MethodContext, get_method, load_optimizer_state
 from .models import LocalGraph, SparseAggregation, build_model, first_layer_aggregate, gcn_edge_weights
 from .partition import Part
+from .prepared import PreparedRun
 from .record import epoch_row
 from .staleness import (DRIFT_FIELDS, MeasurementSchedule, agreed_mask_steps, combine_drift, drift_sums,
                         mask_steps)
@@ -107,8 +108,8 @@ class CheckpointStore(Protocol):
 class Trainer:
     """Everything one worker holds: its part, the model, the optimiser and the method."""
 
-    def __init__(self, config: RunConfig, meta: dict[str, Any], part: Part, device: torch.device):
-        self.config, self.meta, self.part, self.device = config, meta, part, device
+    def __init__(self, config: RunConfig, prepared: PreparedRun, part: Part, device: torch.device):
+        self.config, self.prepared, self.part, self.device = config, prepared, part, device
         self.comm = Communicator(part, device, config.timeout_s)
         x_inner = part.x.to(device)
         # Layer 0's halo rows are input features: static, so fetched once.
@@ -126,7 +127,7 @@ class Trainer:
         self.train_graph = self.eval_graph
         if method_class.train_graph != "full":
             self.train_graph = local_graph(part, config.model, device, method_class.train_graph)
-        self.model = build_model(config.model, meta["num_features"], meta["num_classes"], config.hidden,
+        self.model = build_model(config.model, prepared.num_features, prepared.num_classes, config.hidden,
                                  config.layers, config.dropout, config.norm, config.heads, seed=config.seed).to(device)
         # a resolved configuration states them; the method's own choice where it does not
         self.weight_sync = config.weight_sync or method_class.weight_sync
@@ -139,7 +140,7 @@ class Trainer:
         # All-reduced gradients must be those of the global mean loss; averaged models train on their own mean.
         self.loss_denominator = (part.num_train_total if self.weight_sync == "allreduce"
                                  else max(int(part.train_mask.sum()), 1))
-        self.scorer = Scorer(self.comm, meta["task"], meta["metric"], meta["ogb_name"], self.masks)
+        self.scorer = Scorer(self.comm, prepared.task, prepared.metric, prepared.ogb_name, self.masks)
         self.seam = HaloSeam(self.method, self.comm, config.halo, self.first_layer)
         self.step = 0
         self.schedule = MeasurementSchedule(config.seed, config.staleness_every, self.local_steps, config.epochs)
@@ -172,7 +173,7 @@ class Trainer:
         logits = self.model(self.x, self.train_graph, self.seam, dropout_key=self.dropout_key(),
                             sum_across=self.comm.sum_across)
         mask = self.masks["train"]
-        summed = loss_sum(logits[mask], self.y[mask], self.meta["task"])
+        summed = loss_sum(logits[mask], self.y[mask], self.prepared.task)
         (summed / self.loss_denominator).backward()
         self.method.after_backward()
         if self.weight_sync == "allreduce":

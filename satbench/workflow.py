@@ -478,6 +478,7 @@ def estimate(job, seeds: int = 1, workers_per_node: int | None = None) -> Estima
     """
     from .data import largest_library_graph_size
     from .methods import get_method
+    from .prepared import PartSizes
     from .runtime.memory import EDGE_BYTES, FEATURE_COPIES, estimate_peak_bytes, machine_peak_bytes
 
     nodes, edges, features = graph_size(job.dataset) or largest_library_graph_size()
@@ -500,10 +501,9 @@ def estimate(job, seeds: int = 1, workers_per_node: int | None = None) -> Estima
 
     inner = math.ceil(nodes / workers)
     halo = min(nodes - inner, math.ceil(HALO_PER_INNER * inner))
-    part = {"partition": {"inner_sizes": [inner] * workers, "halo_sizes": [halo] * workers, "num_edges": edges / 2},
-            "dataset": {"num_nodes": nodes}, "num_features": features, "num_classes": PLANNED_CLASSES}
+    planned = PartSizes((inner,) * workers, (halo,) * workers, edges / 2, nodes, features, PLANNED_CLASSES)
     if job.device == "cpu":
-        workers_bytes = machine_peak_bytes(estimate_peak_bytes(resolved, part)[:here], launcher=job.launcher)
+        workers_bytes = machine_peak_bytes(estimate_peak_bytes(resolved, planned)[:here], launcher=job.launcher)
     else:
         part_bytes = FEATURE_COPIES * (inner + halo) * features * 4 + EDGE_BYTES * (edges * inner / nodes + inner)
         workers_bytes = here * (CUDA_PROCESS_BYTES + part_bytes)

@@ -167,7 +167,7 @@ def main() -> int:
             memory = record["memory"]
             try:  # the estimate is information only
                 config = RunConfig.from_dict(dict(record["config"], cache_dir=str(directory / "cache")))
-                estimate = f", estimated {max(estimate_peak_bytes(config, prepare(config))) / 2**20:.0f} MiB"
+                estimate = f", estimated {max(estimate_peak_bytes(config, prepare(config).part_sizes)) / 2**20:.0f} MiB"
             except Exception as error:  # noqa: BLE001
                 estimate = f", no estimate ({error})"
             problem = None

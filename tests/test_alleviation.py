@@ -16,6 +16,7 @@ from satbench.comm import Position
 from satbench.config import RunConfig
 from satbench.data import load_dataset
 from satbench.errors import ConfigError
+from satbench.prepared import PreparedRun
 from satbench.runtime.launch import launch, prepare
 from satbench.halo import HaloRows, HaloSeam
 from satbench.partition import build_parts, load_part
@@ -52,8 +53,8 @@ def hand_partition(tmp_path, edges, owner, features=6, seed=0):
              train_mask=nodes % 3 != 2, val_mask=nodes % 3 == 2, test_mask=np.zeros(num_nodes, dtype=bool))
     spec = f"npz:{path}"
     graph = load_dataset(spec)
-    meta = {"num_features": graph.num_features, "num_classes": graph.num_classes, "task": graph.task,
-            "metric": graph.metric, "ogb_name": None}
+    meta = PreparedRun(num_features=graph.num_features, num_classes=graph.num_classes, task=graph.task,
+                       metric=graph.metric)
     return spec, meta, build_parts(graph, torch.tensor(owner), max(owner) + 1)
 
 
@@ -74,7 +75,7 @@ def tiny_meta(tmp_path_factory):
 
 def _fit_tiny(rank, world_size, meta, settings):
     config = RunConfig(dataset=TINY_GRAPH, workers=world_size, progress=False, **settings).validate()
-    return Trainer(config, meta, load_part(meta["partition_dir"], rank), torch.device("cpu")).fit()
+    return Trainer(config, meta, load_part(meta.partition_dir, rank), torch.device("cpu")).fit()
 
 
 def fit_tiny(meta, method, **settings):
@@ -260,7 +261,7 @@ def test_rest_refreshes_on_its_schedule_with_one_exact_forward_pass_of_traffic(t
     settings = dict(epochs=10, method_options={"sync_period": 5})
     digest = fit_tiny(tiny_meta, "digest", **settings)
     rest = fit_tiny(tiny_meta, "rest", **dict(settings, method_options={"sync_period": 5, "refresh_every": 3}))
-    exact_forward = 2 * sum(tiny_meta["partition"]["halo_sizes"]) * 8 * 4
+    exact_forward = 2 * sum(tiny_meta.partition["halo_sizes"]) * 8 * 4
     refreshes = [row["halo_bytes"] - base["halo_bytes"] for row, base in zip(rest, digest)]
     assert refreshes == [0, 0, 0, exact_forward, 0, 0, exact_forward, 0, 0, exact_forward]
     assert [row["halo_grad_bytes"] for row in rest] == [0] * 10
@@ -306,7 +307,7 @@ def test_rest_refreshing_every_step_trains_on_exact_rows_at_every_step(tiny_meta
             first = row["epoch"] == 1 and layer["local_step"] == 0
             assert layer["age_steps"] == (1 if first else 0), (row["epoch"], layer["local_step"])
     assert {layer["local_step"] for row in rest for layer in row["staleness"]} == {0, 1, 2}
-    exact_forward = 2 * sum(tiny_meta["partition"]["halo_sizes"]) * 8 * 4
+    exact_forward = 2 * sum(tiny_meta.partition["halo_sizes"]) * 8 * 4
     refreshes = [row["halo_bytes"] - base["halo_bytes"] for row, base in zip(rest, digest)]
     assert refreshes == [2 * exact_forward] + [3 * exact_forward] * 5  # steps 1, 2, then every step
     by_epoch = fit_tiny(tiny_meta, "rest", **dict(settings, method_options={"sync_period": 4, "refresh_every": 1}))
@@ -364,7 +365,7 @@ def test_a_weighted_halo_row_scales_exactly_its_message(tiny_meta, model):
     w times their weight: only its messages change, inner ones never."""
     from satbench.models import LocalGraph, SparseAggregation, build_model
 
-    part = load_part(tiny_meta["partition_dir"], 0)
+    part = load_part(tiny_meta.partition_dir, 0)
     graph = local_graph(part, model, torch.device("cpu"))
     net = build_model(model, 8, 3, 8, 2, 0.0)
     generator = torch.Generator().manual_seed(0)
@@ -387,7 +388,7 @@ def test_a_weighted_halo_row_scales_exactly_its_message(tiny_meta, model):
 
 def _weights_per_step(rank, world_size, meta, settings):
     config = RunConfig(dataset=TINY_GRAPH, workers=world_size, progress=False, **settings).validate()
-    trainer = Trainer(config, meta, load_part(meta["partition_dir"], rank), torch.device("cpu"))
+    trainer = Trainer(config, meta, load_part(meta.partition_dir, rank), torch.device("cpu"))
     method, weights = trainer.method, []
     supply = method.supply_halo
 

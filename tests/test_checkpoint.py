@@ -48,7 +48,7 @@ def settings(method: str) -> dict:
 
 def _train(rank, world_size, meta, config_settings, stores):
     config = RunConfig(dataset=TINY_GRAPH, workers=world_size, progress=False, **config_settings).validate()
-    trainer = Trainer(config, meta, load_part(meta["partition_dir"], rank), torch.device("cpu"))
+    trainer = Trainer(config, meta, load_part(meta.partition_dir, rank), torch.device("cpu"))
     rows = trainer.fit(checkpoints=stores[rank] if stores is not None else None)
     return rows, {name: value.clone() for name, value in trainer.model.state_dict().items()}
 

@@ -187,7 +187,7 @@ def test_an_estimate_beyond_the_machines_memory_warns_and_strict_refuses(tmp_pat
     wide = dict(dataset=SMALL_GRAPH, workers=2, hidden=100_000, layers=3, cache_dir=str(tmp_path))
     with caplog.at_level(logging.WARNING, logger="satbench"):
         meta = prepare(RunConfig(**wide))
-    assert min(estimate_peak_bytes(RunConfig(**wide), meta)) > 160e9
+    assert min(estimate_peak_bytes(RunConfig(**wide), meta.part_sizes)) > 160e9
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1 and re.match(r"the 2 workers on this machine need an estimated [\d.]+ GiB at their "
                                            r"peak, more than its 64.0 GiB", warnings[0]), warnings

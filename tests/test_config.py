@@ -186,12 +186,13 @@ import json, sys
 from satbench.config import RunConfig
 from satbench.report.frames import load_runs
 from satbench.runtime.checkpoint import INDIFFERENT, identity
+from satbench.prepared import PreparedRun
 plain, clipped = (json.load(open(name)) for name in ("plain.json", "clipped.json"))
 assert clipped["config"]["grad_clip"] == 0.01 and plain["config"]["grad_clip"] is None
 assert [row["loss"] for row in plain["epochs"]] != [row["loss"] for row in clipped["epochs"]]
 runs = load_runs(["plain.json", "clipped.json"])
 assert sorted(runs["grad_clip"].fillna(-1)) == [-1, 0.01], runs.columns
-meta = {"dataset": {"content_hash": "d"}, "partition": {"content_hash": "p"}}
+meta = PreparedRun(1, 2, "multiclass", "accuracy", dataset={"content_hash": "d"}, partition={"content_hash": "p"})
 assert "grad_clip" not in INDIFFERENT
 ids = [identity(RunConfig(dataset="x", grad_clip=value), meta) for value in (None, 0.5)]
 assert ids[0] != ids[1]

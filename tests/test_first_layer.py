@@ -13,7 +13,7 @@ from satbench.train import Trainer
 
 
 def _logits_both_ways(rank, world_size, meta, model, method, epochs):
-    part = load_part(meta["partition_dir"], rank)
+    part = load_part(meta.partition_dir, rank)
     config = RunConfig(dataset=TINY_GRAPH, model=model, method=method, workers=world_size, epochs=epochs, hidden=8,
                        layers=2, dropout=0.0, staleness_every=0, progress=False, exact_first_layer=True,
                        method_options={"sync_period": 3} if method == "digest" else {})
@@ -89,7 +89,7 @@ def test_the_local_gain_is_the_least_squares_factor():
 
 def _layer_two_rows(rank, world_size, meta, epochs):
     """sat-layer1: at every layer-2 supply, the rows used, the stale copy, and the gate's verdict per owner."""
-    part = load_part(meta["partition_dir"], rank)
+    part = load_part(meta.partition_dir, rank)
     config = RunConfig(dataset=TINY_GRAPH, method="sat-layer1", workers=world_size, epochs=epochs, hidden=8,
                        layers=3, dropout=0.0, staleness_every=0, progress=False, method_options={"sync_period": 2})
     trainer = Trainer(config.validate(), meta, part, torch.device("cpu"))

@@ -178,7 +178,7 @@ def meta(tmp_path_factory):
 
 
 def _checkpoints(rank, world_size, meta, directory, config, action):
-    comm = Communicator(load_part(meta["partition_dir"], rank), torch.device("cpu"))
+    comm = Communicator(load_part(meta.partition_dir, rank), torch.device("cpu"))
     store = FileCheckpoints(directory, identity(config.validate(), meta), comm)
     if action == "save":
         store.save(2, {"rank": torch.tensor([rank])})

@@ -96,7 +96,7 @@ def test_local_group_fails_where_a_real_group_would_hang():
 
 def _fit(rank, world_size, meta, settings):
     config = RunConfig(dataset=TINY_GRAPH, workers=world_size, progress=False, **settings).validate()
-    trainer = Trainer(config, meta, load_part(meta["partition_dir"], rank), torch.device("cpu"))
+    trainer = Trainer(config, meta, load_part(meta.partition_dir, rank), torch.device("cpu"))
     rows = trainer.fit()
     return rows, {name: value.detach().clone() for name, value in trainer.model.state_dict().items()}
 
@@ -133,7 +133,7 @@ def test_exact_in_one_process_equals_full_graph_training(tiny_graph, metas, mode
         for name, value in weights.items():
             torch.testing.assert_close(value, ref_weights[name], atol=1e-4, rtol=0, msg=f"{name} at W={workers}")
         # Every step sends each halo row of the hidden layer to the worker that holds it, and its gradient back.
-        halo_rows = sum(metas[workers]["partition"]["halo_sizes"])
+        halo_rows = sum(metas[workers].partition["halo_sizes"])
         assert halo_rows > 0
         for row in rows:
             assert row["halo_bytes"] == row["halo_grad_bytes"] == halo_rows * HIDDEN * 4  # float32 rows
@@ -147,7 +147,7 @@ def test_digest_sends_its_halo_rows_at_pull_epochs_only(metas):
     settings = dict(epochs=5, hidden=8, layers=3, dropout=0.0, staleness_every=0)
     digest = run_local(_fit, 4, metas[4], dict(settings, method="digest", method_options={"sync_period": 2}))[0][0]
     exact = run_local(_fit, 4, metas[4], dict(settings, method="exact"))[0][0]
-    pull = 2 * sum(metas[4]["partition"]["halo_sizes"]) * 8 * 4
+    pull = 2 * sum(metas[4].partition["halo_sizes"]) * 8 * 4
     assert [row["halo_bytes"] for row in digest] == [pull, 0, pull, 0, pull]
     assert all(row["halo_bytes"] == pull for row in exact)
     assert all(row["halo_grad_bytes"] == 0 for row in digest)
@@ -158,7 +158,7 @@ def test_digest_sends_its_halo_rows_at_pull_epochs_only(metas):
 def _syncs_and_snapshots(rank, world_size, meta, method, options, epochs):
     config = RunConfig(dataset=TINY_GRAPH, method=method, workers=world_size, epochs=epochs, hidden=8, layers=3,
                        dropout=0.0, staleness_every=0, progress=False, method_options=options)
-    trainer = Trainer(config, meta, load_part(meta["partition_dir"], rank), torch.device("cpu"))
+    trainer = Trainer(config, meta, load_part(meta.partition_dir, rank), torch.device("cpu"))
     trainer.fit()
     sat = trainer.method
     return {layer: (sat.syncs[layer], sat.base.history.version[layer]) for layer in sat.syncs}
@@ -188,7 +188,7 @@ def _every_method(rank, world_size, meta):
         options = {"sync_period": 2} if "sync_period" in get_method(method).options else {}
         config = RunConfig(dataset=TINY_GRAPH, method=method, workers=world_size, epochs=3, hidden=8, layers=3,
                            dropout=0.0, staleness_every=1, progress=False, method_options=options).validate()
-        trainer = Trainer(config, meta, load_part(meta["partition_dir"], rank), torch.device("cpu"))
+        trainer = Trainer(config, meta, load_part(meta.partition_dir, rank), torch.device("cpu"))
         rows[method] = {"epochs": trainer.fit(), "setup_bytes": trainer.setup_bytes,
                         "first_layer_bytes": trainer.first_layer_bytes}
     return rows

@@ -111,14 +111,15 @@ def test_the_memory_estimate_takes_the_runs_method_options():
     """SAT's window holds a snapshot of the halo rows per entry: -o window=8 holds more than the default 4, and the
     estimate before any worker starts says so (it read the option defaults before)."""
     from satbench.config import RunConfig
+    from satbench.prepared import PartSizes
     from satbench.runtime.memory import estimate_peak_bytes
 
-    meta = {"partition": {"inner_sizes": [500, 500], "halo_sizes": [400, 400], "num_edges": 5000},
-            "dataset": {"num_nodes": 1000}, "num_features": 64, "num_classes": 4}
+    sizes = PartSizes(inner_sizes=(500, 500), halo_sizes=(400, 400), num_edges=5000, num_nodes=1000,
+                      num_features=64, num_classes=4)
 
     def peak(**options):
         config = RunConfig(dataset="cora", method="sat", workers=2, method_options=options).resolved()
-        return max(estimate_peak_bytes(config, meta))
+        return max(estimate_peak_bytes(config, sizes))
 
     assert peak(window=8) > peak() == peak(window=4)
     assert peak(window=1) < peak()

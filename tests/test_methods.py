@@ -22,7 +22,7 @@ MODELS = ("gcn", "sage", "gat")
 
 def _train_every_combination(rank, world_size, meta):
     """One worker's share: every (model, method) for two epochs in turn."""
-    part = load_part(meta["partition_dir"], rank)
+    part = load_part(meta.partition_dir, rank)
     results = {}
     for model in MODELS:
         for method in ALL_METHODS:
@@ -271,7 +271,7 @@ def test_the_readme_example_method_runs_as_written_with_its_control(tmp_path):
 
 def _fit_with_weights(rank, world_size, meta, settings):
     config = RunConfig(dataset=TINY_GRAPH, workers=world_size, progress=False, **settings).validate()
-    trainer = Trainer(config, meta, load_part(meta["partition_dir"], rank), torch.device("cpu"))
+    trainer = Trainer(config, meta, load_part(meta.partition_dir, rank), torch.device("cpu"))
     return trainer.fit(), {name: value.detach().clone() for name, value in trainer.model.state_dict().items()}
 
 

@@ -80,5 +80,5 @@ def test_label_skew_is_in_the_cached_stats_and_in_what_a_run_records(tmp_path):
         assert key in on_disk
 
     meta = prepare(RunConfig(dataset=HOMOPHILOUS, workers=4, cache_dir=str(tmp_path)))
-    assert meta["partition"]["label_skew"] == on_disk["label_skew"]
-    assert (meta["dataset"]["split"], meta["dataset"]["split_seed"]) == ("random", 0)
+    assert meta.partition["label_skew"] == on_disk["label_skew"]
+    assert (meta.dataset["split"], meta.dataset["split_seed"]) == ("random", 0)

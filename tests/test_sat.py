@@ -93,7 +93,7 @@ def test_damping_measures_how_much_of_the_last_change_repeats():
 
 def _record_supplies(rank, world_size, meta, method, options, epochs):
     """Train with ``method`` and record, at every halo supply: the stale rows, the used rows, and the gate."""
-    part = load_part(meta["partition_dir"], rank)
+    part = load_part(meta.partition_dir, rank)
     config = RunConfig(dataset=TINY_GRAPH, method=method, workers=world_size, epochs=epochs, hidden=8, dropout=0.0,
                        staleness_every=0, progress=False, method_options=options)
     trainer = Trainer(config, meta, part, torch.device("cpu"))
@@ -166,7 +166,7 @@ def test_gated_sat_never_uses_a_prediction_that_lost_to_the_stale_copy(two_worke
 def _rows(rank, world_size, meta, method, options, epochs):
     config = RunConfig(dataset=TINY_GRAPH, method=method, workers=world_size, epochs=epochs, hidden=8, dropout=0.0,
                        staleness_every=1, progress=False, method_options=options)
-    return Trainer(config.validate(), meta, load_part(meta["partition_dir"], rank), torch.device("cpu")).fit()
+    return Trainer(config.validate(), meta, load_part(meta.partition_dir, rank), torch.device("cpu")).fit()
 
 
 def test_sat_records_its_staleness_next_to_the_stale_copy_and_its_cost(two_worker_meta):
@@ -191,7 +191,7 @@ def _record_owner_evidence(rank, world_size, meta, options, epochs):
     """Train sat-plus and record, in order, what the owners sent at the first step of each epoch (with what the
     receiver would have computed itself against the owners' current rows, fetched by an exact exchange) and, at every
     supply, the rows used, the stale copy, and whether a sync happened."""
-    part = load_part(meta["partition_dir"], rank)
+    part = load_part(meta.partition_dir, rank)
     config = RunConfig(dataset=TINY_GRAPH, method="sat-plus", workers=world_size, epochs=epochs, hidden=8,
                        dropout=0.0, staleness_every=0, progress=False, method_options=options)
     trainer = Trainer(config, meta, part, torch.device("cpu"))

@@ -45,7 +45,7 @@ def _trainer(rank, world_size, meta, options, epochs, **settings):
     settings = {"hidden": 8, "dropout": 0.0, "staleness_every": 0, **settings}
     config = RunConfig(dataset=TINY_GRAPH, method="sat", workers=world_size, epochs=epochs, progress=False,
                        method_options=options, **settings)
-    return Trainer(config.validate(), meta, load_part(meta["partition_dir"], rank), torch.device("cpu"))
+    return Trainer(config.validate(), meta, load_part(meta.partition_dir, rank), torch.device("cpu"))
 
 
 def _record(rank, world_size, meta, options, epochs):
@@ -144,7 +144,7 @@ def _graphs(rank, world_size, meta, options):
 def _induced_subgraph(meta, rank, world_size) -> tuple[torch.Tensor, int]:
     """The full graph's edges (each ends at an inner row of exactly one part) restricted to one worker's rows, as a
     dense [target, source] count matrix over its local rows, self loops left out; and its number of inner rows."""
-    parts = [load_part(meta["partition_dir"], r) for r in range(world_size)]
+    parts = [load_part(meta.partition_dir, r) for r in range(world_size)]
     edges = torch.cat([part.local_nodes[part.edge_index] for part in parts], dim=1)
     nodes = parts[rank].local_nodes
     local = torch.full((int(max(p.local_nodes.max() for p in parts)) + 1,), -1, dtype=torch.long)

@@ -78,6 +78,7 @@ LAYERS = (
     # the graph, its parts, the model, halo rows and the communication between workers
     ("core", ("satbench.data", "satbench.partition", "satbench.models", "satbench.history", "satbench.halo",
               "satbench.staleness", "satbench.traffic", "satbench.comm", "satbench.evaluate", "satbench.record",
+              "satbench.prepared",
               "satbench.links")),
     # the plug-in interface, the methods, and a run's settings (checked against the registries)
     ("methods", ("satbench.methods", "satbench.baselines", "satbench.sat", "satbench.config")),

@@ -62,7 +62,7 @@ def _own_traffic(rank, world_size, meta, method):
     options = {"sync_period": 1} if "sync_period" in entry.options else {}
     config = RunConfig(dataset=TINY_GRAPH, method=method, workers=world_size, epochs=2, hidden=8, layers=3,
                        dropout=0.0, staleness_every=1, progress=False, method_options=options).validate()
-    trainer = Trainer(config, meta, load_part(meta["partition_dir"], rank), torch.device("cpu"))
+    trainer = Trainer(config, meta, load_part(meta.partition_dir, rank), torch.device("cpu"))
     meter = RecordingMeter(trainer.comm.meter.device)
     trainer.comm.meter = meter
     meter.phase = "train"

@@ -32,6 +32,7 @@ import torch
 from .. import __version__
 from ..comm import Communicator, Traffic
 from ..config import RunConfig
+from ..prepared import PreparedRun
 from ..files import atomic_path, write_json_atomic
 
 log = logging.getLogger("satbench")
@@ -42,11 +43,11 @@ INDIFFERENT = RunConfig.names("runner", "operation", "io")
 MARKER = "latest.json"
 
 
-def identity(config: RunConfig, meta: dict[str, Any]) -> dict[str, Any]:
+def identity(config: RunConfig, prepared: PreparedRun) -> dict[str, Any]:
     """What a checkpoint must share with a run to be resumed by it (as JSON holds it)."""
     settings = {name: value for name, value in config.to_dict().items() if name not in INDIFFERENT}
-    return json.loads(json.dumps({"settings": settings, "dataset": meta["dataset"]["content_hash"],
-                                  "partition": meta["partition"].get("content_hash"), "satbench": __version__}))
+    return json.loads(json.dumps({"settings": settings, "dataset": prepared.dataset["content_hash"],
+                                  "partition": prepared.partition.get("content_hash"), "satbench": __version__}))
 
 
 def differences(mine: dict[str, Any], theirs: dict[str, Any]) -> list[str]:

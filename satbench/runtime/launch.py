@@ -54,6 +54,7 @@ from .. import errors
 from ..config import RunConfig
 from ..errors import ConfigError, OutOfMemory, RunInterrupted, SatbenchError, WorkerFailed
 from ..files import atomic_path, write_json_atomic
+from ..prepared import PreparedRun
 from ..record import Record, check_checkpoint_dir, check_outputs, checkpoint_dir, environment
 from .checkpoint import FileCheckpoints, identity, remove_checkpoints
 from .network import WorkerLinks, check_available, describe, emulated_links, parse_network
@@ -68,23 +69,23 @@ log = logging.getLogger("satbench")
 
 # What prepare() found, by what decides it: the seeds of a job (trained one after another in one process) load and
 # partition their graph once.
-_PREPARED: dict[tuple, dict[str, Any]] = {}
+_PREPARED: dict[tuple, PreparedRun] = {}
 
 
-def prepare(config: RunConfig) -> dict[str, Any]:
+def prepare(config: RunConfig) -> PreparedRun:
     """Validate, load the dataset and partition it (cached on disk, and in this process for the next seed). Returns
     what workers need besides their part file."""
     config = config.validate()
     key = (config.dataset, config.data_root, config.mirror, config.workers, config.partitioner,
            config.partition_seed, config.cache_dir, config.device)
-    if key not in _PREPARED or not Path(_PREPARED[key]["partition_dir"]).is_dir():
+    if key not in _PREPARED or not Path(_PREPARED[key].partition_dir).is_dir():
         _PREPARED[key] = _load_and_partition(config)
-    meta = dict(_PREPARED[key])
-    check_capacity(config, meta)
-    return meta
+    prepared = _PREPARED[key]
+    check_capacity(config, prepared)
+    return prepared
 
 
-def _load_and_partition(config: RunConfig) -> dict[str, Any]:
+def _load_and_partition(config: RunConfig) -> PreparedRun:
     from ..data import check_trainable, load_dataset
     from ..partition import partition_graph
 
@@ -103,35 +104,28 @@ def _load_and_partition(config: RunConfig) -> dict[str, Any]:
     log.info("partition %s: edge cut %d, halo sizes %s, halo ratio mean %.3f, label skew mean %.3f max %.3f",
              info.directory, stats["edge_cut"], stats["halo_sizes"], stats["halo_ratio_mean"],
              stats["label_skew_mean"], stats["label_skew_max"])
-    meta = {
-        "num_features": graph.data.num_features,
-        "num_classes": graph.num_classes,
-        "task": graph.task,
-        "metric": graph.metric,
-        "ogb_name": graph.ogb_name,
-        "partition_dir": str(info.directory),
-        "partition": info.stats,
-        # What the run trained on, for the record: the content hash is that of the loaded, normalised dataset.
-        "dataset": {"name": graph.name, "content_hash": info.stats["dataset_hash"], "num_nodes": graph.num_nodes,
-                    "num_features": graph.num_features, "num_classes": graph.num_classes, "task": graph.task,
-                    "metric": graph.metric, "split": graph.split, "split_seed": graph.split_seed},
-    }
-    return meta
+    # What the run trained on, for the record: the content hash is that of the loaded, normalised dataset.
+    dataset = {"name": graph.name, "content_hash": info.stats["dataset_hash"], "num_nodes": graph.num_nodes,
+               "num_features": graph.num_features, "num_classes": graph.num_classes, "task": graph.task,
+               "metric": graph.metric, "split": graph.split, "split_seed": graph.split_seed}
+    return PreparedRun(num_features=graph.data.num_features, num_classes=graph.num_classes, task=graph.task,
+                       metric=graph.metric, ogb_name=graph.ogb_name, partition_dir=str(info.directory),
+                       partition=info.stats, dataset=dataset)
 
 
 MIN_PART_NODES = 50  # below this, per-step overheads and communication swamp what a part computes
 
 
-def check_capacity(config: RunConfig, meta: dict[str, Any]) -> None:
+def check_capacity(config: RunConfig, prepared: PreparedRun) -> None:
     """Before any worker starts: warn (``--strict``: refuse) where the parts are too small to be worth a worker, or
     the workers on this machine would need more memory than it has (:func:`~.memory.estimate_peak_bytes`)."""
     problems = []
-    smallest = min(meta["partition"]["inner_sizes"])
+    smallest = min(prepared.partition["inner_sizes"])
     if config.workers > 1 and smallest < MIN_PART_NODES:
         problems.append(f"the smallest of the {config.workers} parts holds {smallest} nodes (fewer than "
                         f"{MIN_PART_NODES}): per-step overheads and communication dominate parts this small, so the "
                         "run says little about partition-parallel training; use fewer workers")
-    estimates = estimate_peak_bytes(config, meta)
+    estimates = estimate_peak_bytes(config, prepared.part_sizes)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", config.workers)) if launched_by_torchrun() else config.workers
     if config.device == "cpu":
         needed = machine_peak_bytes(sorted(estimates)[-local:], launcher=config.launcher)
@@ -233,7 +227,7 @@ def _set_threads(local_world_size: int) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world_size))
 
 
-def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launcher: str,
+def run_worker(config: RunConfig, prepared: PreparedRun, out: Path | None, launcher: str,
                model_out: Path | None = None, checkpoints: Path | None = None,
                group: Any = None) -> dict[str, Any] | None:
     """The body every worker runs once its process group is initialised, whatever the launcher. Rank 0 returns the
@@ -252,11 +246,11 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
     if device.type == "cuda":
         torch.cuda.set_device(device)
     reset_peak(device)
-    part = load_part(meta["partition_dir"], rank)
-    trainer = Trainer(config, meta, part, device)
+    part = load_part(prepared.partition_dir, rank)
+    trainer = Trainer(config, prepared, part, device)
     store = None
     if config.checkpoint_every and checkpoints is not None:
-        store = FileCheckpoints(checkpoints, identity(config, meta), trainer.comm)
+        store = FileCheckpoints(checkpoints, identity(config, prepared), trainer.comm)
     on_epoch, close = epoch_reporter(config, world_size) if rank == 0 else (None, lambda: None)
     try:
         rows = trainer.fit(on_epoch, store)
@@ -269,12 +263,12 @@ def run_worker(config: RunConfig, meta: dict[str, Any], out: Path | None, launch
         return None
     # With the emulated link the times were measured on, and the checkpoint a resumed run started from (the epochs up
     # to it were trained by an earlier invocation).
-    env = environment(config.device, group.get_backend(), world_size, launcher, network=meta.get("network"),
+    env = environment(config.device, group.get_backend(), world_size, launcher, network=prepared.network,
                       resumed_from_epoch=store.resumed_epoch if store is not None else None)
-    partition = dict(meta["partition"], setup_bytes=trainer.setup_bytes, first_layer_bytes=trainer.first_layer_bytes)
+    partition = dict(prepared.partition, setup_bytes=trainer.setup_bytes, first_layer_bytes=trainer.first_layer_bytes)
     # Each worker's peak while it trained (memory.py says what is measured on each device).
-    record = Record.build(config, get_method(config.method), env, meta["dataset"], partition, rows,
-                          memory_kind(device), [int(peak) for peak in peaks.tolist()], meta.get("command"),
+    record = Record.build(config, get_method(config.method), env, prepared.dataset, partition, rows,
+                          memory_kind(device), [int(peak) for peak in peaks.tolist()], prepared.command,
                           model_parameters=sum(parameter.numel() for parameter in trainer.model.parameters()))
     if model_out is not None:
         save_state_atomic(trainer.model, model_out)
@@ -299,7 +293,7 @@ def _init_process_group(config: RunConfig, rank: int, world_size: int, rendezvou
     dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
 
 
-def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], outputs: Outputs,
+def _spawned_worker(local_rank: int, config: RunConfig, prepared: PreparedRun, outputs: Outputs,
                     links: WorkerLinks | None = None, log_level: int = logging.INFO) -> None:
     worker_dies_with_parent()
     configure_logging(log_level, worker_tag(local_rank, config.workers), force=True)
@@ -311,9 +305,9 @@ def _spawned_worker(local_rank: int, config: RunConfig, meta: dict[str, Any], ou
         _set_threads(config.workers)
         _init_process_group(config, local_rank, config.workers, outputs.rendezvous)
         if local_rank == 0:
-            run_worker(config, meta, outputs.record_staging, "spawn", outputs.model_staging, outputs.checkpoint)
+            run_worker(config, prepared, outputs.record_staging, "spawn", outputs.model_staging, outputs.checkpoint)
         else:
-            run_worker(config, meta, None, "spawn", checkpoints=outputs.checkpoint)
+            run_worker(config, prepared, None, "spawn", checkpoints=outputs.checkpoint)
     except BaseException as error:
         # When one worker fails its peers fail too (their collectives lose a partner); the time stamp lets the
         # launcher report the first failure, the cause, rather than whichever it happens to notice first.
@@ -376,12 +370,12 @@ def death_error(rank: int, signal_name: str | None, description: str, oom_kills_
     return WorkerFailed(f"a worker died: {description}")
 
 
-def _run_inline(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> None:
+def _run_inline(config: RunConfig, prepared: PreparedRun, outputs: Outputs) -> None:
     """One worker needs no other process: a process group of one, in this process."""
     os.environ.update(LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
     _init_process_group(config, 0, 1, outputs.rendezvous)
     try:
-        run_worker(config, meta, outputs.record_staging, "inline", outputs.model_staging, outputs.checkpoint)
+        run_worker(config, prepared, outputs.record_staging, "inline", outputs.model_staging, outputs.checkpoint)
     except (MemoryError, RuntimeError) as error:  # torch.OutOfMemoryError is a RuntimeError
         message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         if not out_of_memory(type(error).__name__, message):
@@ -392,7 +386,7 @@ def _run_inline(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> No
         outputs.rendezvous.unlink(missing_ok=True)
 
 
-def _run_inprocess(config: RunConfig, meta: dict[str, Any], outputs: Outputs) -> None:
+def _run_inprocess(config: RunConfig, prepared: PreparedRun, outputs: Outputs) -> None:
     """The W workers as threads of this process (:mod:`satbench.runtime.inprocess`): the same worker body, over an
     in-process group; rank 0 writes the staging files as a spawned rank 0 does."""
     from .inprocess import local_group_of, run_local
@@ -404,10 +398,10 @@ def _run_inprocess(config: RunConfig, meta: dict[str, Any], outputs: Outputs) ->
     def worker(rank: int, world_size: int) -> None:
         group = local_group_of()
         if rank == 0:
-            run_worker(config, meta, outputs.record_staging, "inprocess", outputs.model_staging, outputs.checkpoint,
+            run_worker(config, prepared, outputs.record_staging, "inprocess", outputs.model_staging, outputs.checkpoint,
                        group=group)
         else:
-            run_worker(config, meta, None, "inprocess", checkpoints=outputs.checkpoint, group=group)
+            run_worker(config, prepared, None, "inprocess", checkpoints=outputs.checkpoint, group=group)
 
     try:
         run_local(worker, config.workers, timeout=config.timeout_s)
@@ -442,7 +436,7 @@ FAILURE_GRACE_S = 1.0
 logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
 
 
-def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: WorkerLinks | None = None) -> None:
+def _spawn(config: RunConfig, prepared: PreparedRun, outputs: Outputs, links: WorkerLinks | None = None) -> None:
     method = worker_start_method(config.device, config.workers)
     if method == "forkserver":
         start_fork_server()
@@ -451,7 +445,7 @@ def _spawn(config: RunConfig, meta: dict[str, Any], outputs: Outputs, links: Wor
     try:
         with signals_deferred():  # an interrupt waits until every worker is started and in hand
             context = mp.start_processes(_spawned_worker,
-                                         args=(config, meta, outputs, links, log.getEffectiveLevel()),
+                                         args=(config, prepared, outputs, links, log.getEffectiveLevel()),
                                          nprocs=config.workers, join=False, start_method=method)
         # A worker that raises or dies fails the run; join then stops the others, after a moment in which a peer
         # whose collective failed with it can still report why.
@@ -493,14 +487,15 @@ def _torchrun(config: RunConfig, outputs: Outputs, command: list[str]) -> None:
     _init_process_group(config, rank, world_size)
     try:
         # One process per node partitions (nodes may not share a disk); the others wait, then reuse the cache.
-        meta = [dict(prepare(config), command=command) if local_rank == 0 else None]
+        prepared = [prepare(config).replace(command=command) if local_rank == 0 else None]
         # Every node's first worker has finished writing its node's partition before any worker reads one.
         dist.barrier()
-        dist.broadcast_object_list(meta, src=0)
+        dist.broadcast_object_list(prepared, src=0)
         if rank == 0:
-            run_worker(config, meta[0], outputs.record_staging, "torchrun", outputs.model_staging, outputs.checkpoint)
+            run_worker(config, prepared[0], outputs.record_staging, "torchrun", outputs.model_staging,
+                       outputs.checkpoint)
         else:
-            run_worker(config, meta[0], None, "torchrun", checkpoints=outputs.checkpoint)
+            run_worker(config, prepared[0], None, "torchrun", checkpoints=outputs.checkpoint)
         dist.barrier()
         if rank == 0:
             outputs.commit()
@@ -542,22 +537,22 @@ def launch(config: RunConfig, out: str | os.PathLike, command: list[str] | None 
             # The links exist before any work (a kernel without netem is refused at once) and go only once every
             # worker has stopped: _spawn stops them on every way out before this block ends.
             with emulated_links(spec, config.workers) if shaped else contextlib.nullcontext() as links:
-                meta = dict(prepare(config), command=command)
+                prepared = prepare(config).replace(command=command)
                 if spec is not None:
-                    meta["network"] = describe(spec, config.workers)
+                    prepared = prepared.replace(network=describe(spec, config.workers))
                 if config.launcher == "inprocess":
                     log.info("training %d worker%s as threads of this process (in-process group; timings do not "
                              "represent a deployment)", config.workers, "s" if config.workers > 1 else "")
-                    _run_inprocess(config, meta, outputs)
+                    _run_inprocess(config, prepared, outputs)
                 elif config.workers == 1:
                     log.info("training in this process (one worker, %s)%s",
                              "nccl" if config.device == "cuda" else "gloo",
                              "; --network is moot: a single worker sends nothing" if spec is not None else "")
-                    _run_inline(config, meta, outputs)
+                    _run_inline(config, prepared, outputs)
                 else:
                     log.info("starting %d worker processes (%s)", config.workers,
                              "nccl" if config.device == "cuda" else "gloo")
-                    _spawn(config, meta, outputs, links)
+                    _spawn(config, prepared, outputs, links)
             outputs.commit()
             if config.checkpoint_every:
                 remove_checkpoints(outputs.checkpoint)  # the record is written

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from ..prepared import PartSizes
+
 PROC = Path("/proc")
 
 
@@ -81,16 +83,16 @@ GAT_EDGE_COPIES = 4.0  # GAT, per byte of a hidden layer's messages (one row per
 PARAMETER_COPIES = 5  # weights, gradients, Adam's two moments, the flat buffer of their all-reduce
 
 
-def estimate_peak_bytes(config: Any, meta: dict[str, Any]) -> list[int]:
+def estimate_peak_bytes(config: Any, sizes: PartSizes) -> list[int]:
     """Each worker's estimated peak memory: resident bytes on the CPU, device bytes on CUDA (without the process).
 
-    ``config``: a resolved :class:`~satbench.config.RunConfig`; ``meta``: what :func:`satbench.runtime.launch.prepare`
-    returns (the partition's sizes, the dataset's). The method adds ``halo_copies`` copies of its hidden layers' halo
-    rows at the run's options (:meth:`satbench.methods.Method.halo_copies_with`)."""
+    ``config``: a resolved :class:`~satbench.config.RunConfig`; ``sizes``: its parts' sizes and the graph's
+    (:attr:`satbench.prepared.PreparedRun.part_sizes` of a prepared run, or the workflow's plan). The method adds
+    ``halo_copies`` copies of its hidden layers' halo rows at the run's options
+    (:meth:`satbench.methods.Method.halo_copies_with`)."""
     from ..methods import get_method
 
-    stats = meta["partition"]
-    nodes, features, classes = meta["dataset"]["num_nodes"], meta["num_features"], meta["num_classes"]
+    nodes, features, classes = sizes.num_nodes, sizes.num_features, sizes.num_classes
     width, hidden_layers = config.hidden, max(config.layers - 1, 0)
     parameters = (features * width + max(config.layers - 2, 0) * width * width + width * classes
                   if config.layers > 1 else features * classes)
@@ -98,9 +100,9 @@ def estimate_peak_bytes(config: Any, meta: dict[str, Any]) -> list[int]:
     with_options = getattr(entry, "halo_copies_with", None)  # an entry that is not a Method subclass may lack it
     halo_copies = float(with_options(config.method_options) if with_options else getattr(entry, "halo_copies", 0.0))
     estimates = []
-    for inner, halo in zip(stats["inner_sizes"], stats["halo_sizes"]):
+    for inner, halo in zip(sizes.inner_sizes, sizes.halo_sizes):
         rows = inner + halo
-        edges = 2 * stats["num_edges"] * inner / max(nodes, 1) + inner  # messages into inner rows, self loops
+        edges = 2 * sizes.num_edges * inner / max(nodes, 1) + inner  # messages into inner rows, self loops
         layer_rows = rows * width * 4 * hidden_layers
         peak = (FEATURE_COPIES * rows * features * 4 + EDGE_BYTES * edges
                 + ACTIVATION_COPIES[config.model] * layer_rows + halo_copies * halo * width * 4 * hidden_layers

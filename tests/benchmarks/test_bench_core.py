@@ -11,6 +11,7 @@ from plain_pyg import PlainGCN, epoch_step
 from satbench.config import RunConfig
 from satbench.data import load_dataset
 from satbench.partition import assign_nodes, build_parts
+from satbench.prepared import PreparedRun
 from satbench.train import Trainer
 
 pytestmark = pytest.mark.benchmark
@@ -26,8 +27,8 @@ def graph():
 def test_epoch_satbench_exact_one_worker(benchmark, graph):
     part = build_parts(graph, assign_nodes(graph, 1), 1)[0]
     config = RunConfig(dataset=DATASET, workers=1, hidden=HIDDEN, dropout=DROPOUT, progress=False)
-    meta = {"num_features": graph.data.num_features, "num_classes": graph.num_classes, "task": graph.task,
-            "metric": graph.metric, "ogb_name": None}
+    meta = PreparedRun(num_features=graph.data.num_features, num_classes=graph.num_classes, task=graph.task,
+                       metric=graph.metric)
     trainer = Trainer(config, meta, part, torch.device("cpu"))
     benchmark.group = f"epoch: GCN 2x{HIDDEN} on {DATASET}"
     benchmark.pedantic(trainer.train_epoch, args=(1,), rounds=5, warmup_rounds=1)
