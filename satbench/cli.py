@@ -276,13 +276,12 @@ def _check_network(args: argparse.Namespace) -> None:
     links, all checked before any work."""
     from .errors import ConfigError
     from .links import parse_network
-    from .runtime.network import check_available
+    from .runtime.network import UNDER_TORCHRUN, check_available
     from .runtime.processes import launched_by_torchrun
 
     parse_network(args.network)
     if launched_by_torchrun():
-        raise ConfigError("--network emulates links between the workers of one machine; under torchrun the "
-                          "workers talk over the cluster's real links, so leave it out")
+        raise ConfigError(UNDER_TORCHRUN)
     if args.workers > 1:
         check_available()
 

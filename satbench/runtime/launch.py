@@ -57,7 +57,8 @@ from ..files import atomic_path, write_json_atomic
 from ..prepared import PreparedRun
 from ..record import Record, check_checkpoint_dir, check_outputs, checkpoint_dir, environment
 from .checkpoint import FileCheckpoints, identity, remove_checkpoints
-from .network import WorkerLinks, check_available, describe, emulated_links, parse_network
+from .network import (UNDER_TORCHRUN, WorkerLinks, check_available, describe, emulated_links,
+                      parse_network)
 from .memory import (device_memory_bytes, estimate_peak_bytes, machine_memory_bytes, machine_peak_bytes,
                      memory_kind, oom_kills, peak_bytes, reset_peak, total_memory_bytes)
 from .processes import (configure_logging, launched_by_torchrun, signals_deferred, start_fork_server,
@@ -480,8 +481,7 @@ def _torchrun(config: RunConfig, outputs: Outputs, command: list[str]) -> None:
     if world_size != config.workers:
         raise ConfigError(f"--workers {config.workers} but torchrun started WORLD_SIZE={world_size}")
     if config.network is not None:
-        raise ConfigError("--network emulates links between the workers of one machine; under torchrun the "
-                          "workers talk over the cluster's real links, so leave it out")
+        raise ConfigError(UNDER_TORCHRUN)
     _set_threads(int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     config = config.validate()
     _init_process_group(config, rank, world_size)

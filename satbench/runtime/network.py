@@ -99,6 +99,11 @@ def missing_requirements() -> list[str]:
     return missing
 
 
+# --network under torchrun, refused where the command line checks it and again where torchrun's workers start
+UNDER_TORCHRUN = ("--network emulates links between the workers of one machine; under torchrun the workers talk over "
+                  "the cluster's real links, so leave it out")
+
+
 def check_available() -> None:
     """NetworkUnavailable (one line) unless this process can create namespaces, veths and qdiscs."""
     missing = missing_requirements()
