@@ -5,6 +5,7 @@ small fabricated evidence directory."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -215,6 +216,7 @@ def test_the_decimals_and_the_ci_interval_of_a_table():
     ("<!-- value: demo/claims[claim=C2 accuracy].verdict -->1<!-- /value -->", "unknown option 'accuracy].verdict'"),
     ("<!-- figure: demo/nope -->", "no figure 'nope'"),
     ("<!-- evidence: demo/claims -->\n", "not closed by <!-- /evidence -->"),
+    ("<!-- value: demo/claims.estimate of=mean -->1<!-- /value -->", "of=mean: write of=min or of=max"),
 ])
 def test_a_marker_that_cannot_be_rendered_is_named_and_fails(repository, marker, message):
     path = _document(repository, marker + "\n")
@@ -224,6 +226,18 @@ def test_a_marker_that_cannot_be_rendered_is_named_and_fails(repository, marker,
     assert evidence.render_documents(repository) == (problems, [])  # the block keeps its content
     assert path.read_text() == marker + "\n"
     assert docs_cli.main(["render", "--check", "--root", str(repository)]) == 1
+
+
+def test_a_value_may_be_the_smallest_or_largest_of_the_rows_selected(repository):
+    """of=min / of=max: the extreme of the selected rows' cells, missing ones aside (a sentence that names a range
+    states it from the evidence, not from a row picked by hand)."""
+    text = ("<!-- value: demo/claims.estimate of=max fmt=.2f -->x<!-- /value --> "
+            "<!-- value: demo/claims[method=sat].estimate of=min fmt=.2f -->x<!-- /value --> "
+            "<!-- value: demo/claims.ci_high of=max fmt=.2f -->x<!-- /value -->\n")
+    path = _document(repository, text)
+    assert evidence.render_documents(repository)[0] == []
+    rendered = re.sub(r"<!--.*?-->", "", path.read_text()).split()
+    assert rendered == ["2.35", "-0.50", "3.46"]
 
 
 def test_a_study_without_evidence_says_how_to_make_it(repository, capsys):

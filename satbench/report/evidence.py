@@ -472,7 +472,9 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?(?:^ {0,3}\1[`~]*[ \t]*$|\Z)", re.D
 _CODE_SPAN = re.compile(r"(`+)(?!`)(?:(?!\n[ \t]*\n).)+?(?<!`)\1(?!`)", re.DOTALL)  # within a paragraph
 _VALUE_REFERENCE = re.compile(r"(?P<study>[\w.-]+)/(?P<table>[\w-]+)(?:\[(?P<where>[^\]]*)\])?\.(?P<column>.+)")
 _REFERENCE = re.compile(r"(?P<study>[\w.-]+)/(?P<name>[\w-]+)")
-OPTIONS = {"evidence": {"columns", "where", "decimals"}, "value": {"fmt"}, "figure": {"file"}}
+OPTIONS = {"evidence": {"columns", "where", "decimals"}, "value": {"fmt", "of"}, "figure": {"file"}}
+# A value marker's ``of=``: the one cell of the rows selected, else their smallest or largest (missing cells aside)
+AGGREGATES = {"min": min, "max": max}
 
 
 @dataclass
@@ -658,9 +660,19 @@ def render_value(evidence: Evidence, marker: Marker) -> str:
         if match["column"] not in table.columns:
             raise EvidenceError(f"no column {match['column']!r} (columns: {', '.join(table.columns)})")
         rows = _select(table, match["where"] or "")
-        if len(rows) != 1:
-            raise EvidenceError(f"[{match['where'] or ''}] selects {len(rows)} rows, not one")
-        value = rows[match["column"]].iloc[0]
+        aggregate = marker.options.get("of")
+        if aggregate is not None:
+            if aggregate not in AGGREGATES:
+                raise EvidenceError(f"of={aggregate}: write of=min or of=max")
+            present = rows[match["column"]].dropna()
+            if present.empty:
+                raise EvidenceError(f"[{match['where'] or ''}] selects no row with a {match['column']}")
+            value = AGGREGATES[aggregate](present)
+        elif len(rows) != 1:
+            raise EvidenceError(f"[{match['where'] or ''}] selects {len(rows)} rows, not one (of=min or of=max "
+                                "takes the smallest or largest)")
+        else:
+            value = rows[match["column"]].iloc[0]
     spec = marker.options.get("fmt")
     if spec is None or _missing(value):
         return format_cell(value.item() if isinstance(value, np.generic) else value)
