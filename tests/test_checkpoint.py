@@ -141,3 +141,30 @@ def test_the_default_state_restores_containers_dataclasses_and_objects_in_place(
     assert fresh.entries[1] is entry and list(entry.ages) == [1, 2] and entry.ages.maxlen == 2
     assert isinstance(fresh.entries[2], Entry) and fresh.entries[2].ages.maxlen == 3
     assert fresh.pairs == [(0, "a"), (1, "b")] and isinstance(fresh.pairs[1], tuple)
+
+
+def test_cleaning_an_old_checkpoint_that_another_worker_removed_meanwhile_is_no_failure(tmp_path, monkeypatch):
+    """Every worker cleans the old epoch directories at once after a commit: a directory another worker emptied and
+    removed while this one listed it (listing then raises FileNotFoundError) is gone, not a failed run. Seen once
+    when a resumed run cleaned its killed predecessor's epoch directory."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from satbench.runtime.checkpoint import FileCheckpoints
+
+    old = tmp_path / "epoch20"
+    old.mkdir()
+    (old / "rank1.pt").write_bytes(b"stale")
+    real_glob = Path.glob
+
+    def glob(self, pattern):
+        if self == old:  # the other worker empties and removes it while this one lists it
+            for path in real_glob(self, "*"):
+                path.unlink()
+            self.rmdir()
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+        return real_glob(self, pattern)
+
+    monkeypatch.setattr(Path, "glob", glob)
+    FileCheckpoints(tmp_path, {}, SimpleNamespace(rank=1)).remove(keep=40)
+    assert not old.exists()

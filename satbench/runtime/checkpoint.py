@@ -148,12 +148,16 @@ class FileCheckpoints:
         """Remove this worker's files (and its leftover staging files) of every epoch but ``keep``, and the epoch
         directories that are then empty."""
         for directory in self.directory.glob("epoch*"):
-            if directory.name == f"epoch{keep}":
-                leftovers = list(directory.glob(f".rank{self.rank}.pt.*.tmp"))
-            else:
-                leftovers = [*directory.glob(f"rank{self.rank}.pt"), *directory.glob(f".rank{self.rank}.pt.*.tmp")]
-            for leftover in leftovers:
-                leftover.unlink(missing_ok=True)
+            # Every worker cleans the same old directories at once: one that another worker emptied and removed
+            # while this one was listing it is simply gone (listing a vanished directory raises FileNotFoundError).
+            with contextlib.suppress(FileNotFoundError):
+                if directory.name == f"epoch{keep}":
+                    leftovers = list(directory.glob(f".rank{self.rank}.pt.*.tmp"))
+                else:
+                    leftovers = [*directory.glob(f"rank{self.rank}.pt"),
+                                 *directory.glob(f".rank{self.rank}.pt.*.tmp")]
+                for leftover in leftovers:
+                    leftover.unlink(missing_ok=True)
             with contextlib.suppress(OSError):  # another worker's file may still be there
                 directory.rmdir()
 
