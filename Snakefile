@@ -9,11 +9,12 @@
 
 Rules, each named for what it makes. Training, one job per dataset x model x method x W, every seed in one process
 (torch is imported once): `runs` (results/runs/), `controls` (results/controls/: the fresh-halo control of each stale
-method's runs; `controls: false` turns them off), `sweep` (results/sweep/: per sync period), `bandwidth`
+method's runs; `controls: false` turns them off), `sweep` (results/sweep/: per sync period), `options`
+(results/options/: a main-grid method with options changed from its defaults, `option_study`), `bandwidth`
 (results/bandwidth/: one job per method, rate and W, each alone on the machine), `timing` (results/timing/: one job
 per dataset, model and W, alone on the machine, timing every method of the timing study with worker processes,
 repetition after repetition, the methods in turn within each). The accuracy and staleness grids (runs, controls,
-sweep) run with the config's `launcher` (default inprocess: the W workers as threads of one process); bandwidth and
+options, sweep) run with the config's `launcher` (default inprocess: the W workers as threads of one process); bandwidth and
 timing runs, runs on CUDA and jobs across nodes start one process per worker (satbench.workflow.run_launcher). Then,
 from every run record and on the machine Snakemake runs on (local rules: they only aggregate), `tables`
 (results/tables/), `figures` (plots/) and `data` (results/runs.parquet, epochs.parquet and staleness.parquet:
@@ -31,9 +32,9 @@ from snakemake.utils import min_version, validate
 from satbench.errors import ConfigError
 
 from satbench.workflow import (
-    BANDWIDTH_PATH, CONTROL_PATH, DATA_DIR, PLOTS_DIR, RUN_PATH, SWEEP_PATH, TABLES_DIR, TIMING_PATH, Run,
-    bandwidth_runs, caption_file, check_config, control_runs, job_argv, job_launcher, job_resources, job_threads,
-    main_runs, rate_from_path, report_outputs, sweep_runs, timing_jobs, timing_methods, timing_repeats,
+    BANDWIDTH_PATH, CONTROL_PATH, DATA_DIR, OPTION_PATH, PLOTS_DIR, RUN_PATH, SWEEP_PATH, TABLES_DIR, TIMING_PATH,
+    Run, bandwidth_runs, caption_file, check_config, control_runs, job_argv, job_launcher, job_resources, job_threads,
+    main_runs, option_runs, rate_from_path, report_outputs, sweep_runs, timing_jobs, timing_methods, timing_repeats,
     timing_resources, timing_script,
 )
 from satbench.workflow import (
@@ -64,6 +65,7 @@ BANDWIDTH = [run.path for run in bandwidth_runs(config)]
 TIMING_JOBS = timing_jobs(config)  # (dataset, model, W) -> its runs, in the order the job trains them
 TIMING = [run.path for runs in TIMING_JOBS.values() for run in runs]
 REGIME_SCREEN = [run.path for run in screen_runs(config)]  # its confirm stage: regime_confirm_records()
+OPTIONS = [run.path for run in option_runs(config)]
 SEEDS = config.get("seeds", [])  # none without a main grid (a bandwidth study alone)
 SWEEP_SEEDS = (config.get("sweep") or {}).get("seeds", [])
 BANDWIDTH_SEEDS = (config.get("bandwidth") or {}).get("seeds", [])
@@ -80,6 +82,7 @@ wildcard_constraints:
     sync_period=r"\d+|none",
     halo=r"method|fresh",
     variant=r"[^/]+",
+    option=r"[^/]+",
     rep=r"\d+",
 
 
@@ -109,7 +112,7 @@ def regime_confirm_records(wildcards=None):
 
 def records(wildcards):
     """Every run record of this config; with `--config existing_only=true`, only those already on disk."""
-    planned = RUNS + CONTROLS + SWEEP + BANDWIDTH + TIMING + REGIME_SCREEN + regime_confirm_records()
+    planned = RUNS + CONTROLS + SWEEP + BANDWIDTH + TIMING + REGIME_SCREEN + OPTIONS + regime_confirm_records()
     if not existing_only():
         return planned
     found = [path for path in planned if os.path.exists(path)]
@@ -156,6 +159,7 @@ def main_run(wildcards, **kind):
 
 RUNS_JOBS = training(main_run, SEEDS, RUN_PATH)
 CONTROLS_JOBS = training(lambda wc: main_run(wc, halo="fresh"), SEEDS, CONTROL_PATH)
+OPTIONS_JOBS = training(lambda wc: main_run(wc, option=wc.option), SEEDS, OPTION_PATH)
 SWEEP_JOBS = training(
     lambda wc: Run(wc.dataset, wc.model, wc.method, int(wc.workers), SWEEP_SEEDS[0], int(wc.sync_period)),
     SWEEP_SEEDS, SWEEP_PATH,
@@ -185,7 +189,7 @@ rule all:
         # The records themselves too: Snakemake (>= 8) does not rerun a job for a deleted intermediate file while
         # the files made from it look up to date, so without this a deleted record would stay deleted and the
         # tables would go on listing it. As targets, a missing record reruns its job, and the tables with it.
-        RUNS + CONTROLS + SWEEP + BANDWIDTH + TIMING + REGIME_SCREEN,
+        RUNS + CONTROLS + SWEEP + BANDWIDTH + TIMING + REGIME_SCREEN + OPTIONS,
         regime_confirm_records,
 
 
@@ -262,6 +266,22 @@ use rule runs as controls with:
         **CONTROLS_JOBS.resources,
     params:
         **CONTROLS_JOBS.params,
+
+
+use rule runs as options with:
+    input:
+        dataset_ready(OPTION_PATH, lambda: {"seed": SEEDS[0]}),
+    output:
+        expand(OPTION_PATH, seed=SEEDS, allow_missing=True),
+    log:
+        "results/logs/options/{dataset}/{model}/{method}/{option}/w{workers}.log",
+    benchmark:
+        "results/benchmarks/options/{dataset}/{model}/{method}/{option}/w{workers}.tsv"
+    threads: OPTIONS_JOBS.threads
+    resources:
+        **OPTIONS_JOBS.resources,
+    params:
+        **OPTIONS_JOBS.params,
 
 
 use rule runs as sweep with:

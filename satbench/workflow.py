@@ -38,6 +38,9 @@ CONTROL_PATH = "results/controls/{dataset}/{model}/{method}/w{workers}/seed{seed
 SWEEP_PATH = "results/sweep/{dataset}/{model}/{method}/sync-{sync_period}/w{workers}/seed{seed}.json"
 # {rate}: the --network value in tc's spelling, its comma (before a delay) written "-" (rate_path).
 BANDWIDTH_PATH = "results/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}/seed{seed}.json"
+# The option study: a main-grid method with one of its options changed from the default ({option}: KEY=VALUE, or
+# several joined by ","), beside the main runs of the method's default form (below: the option study).
+OPTION_PATH = "results/options/{dataset}/{model}/{method}/{option}/w{workers}/seed{seed}.json"
 # {rep}: the repetition, which is also the run's --seed (so a method's and its base's runs pair by it).
 TIMING_PATH = "results/timing/{dataset}/{model}/w{workers}/{method}/rep{rep}.json"
 # What the aggregating rules write (`satbench report --tables/--plots/--data`).
@@ -107,6 +110,7 @@ class Run:
     stage: str | None = None  # set for the regime study's runs: its stage, screen or confirm (below: the regime study)
     # model settings the regime study varies (layers, dropout), as (name, value) pairs over the model's own
     overrides: tuple[tuple[str, Any], ...] = ()
+    option: str | None = None  # set for the option study's runs: the options changed, KEY=VALUE[,KEY=VALUE...]
 
     @property
     def study(self) -> str:
@@ -115,6 +119,8 @@ class Run:
             return "timing"
         if self.stage is not None:
             return f"regime-{self.stage}"
+        if self.option is not None:
+            return "option"
         if self.rate is not None:
             return "bandwidth"
         return "sweep" if self.sync_period is not None else "control" if self.halo == "fresh" else "main"
@@ -126,6 +132,8 @@ class Run:
         if self.stage is not None:
             return REGIME_PATH.format(**{**self.__dict__, "sync_period": "none" if self.sync_period is None else self.sync_period,
                                          "variant": variant_name(self.overrides)})
+        if self.option is not None:
+            return OPTION_PATH.format(**self.__dict__)
         if self.rate is not None:
             return BANDWIDTH_PATH.format(**{**self.__dict__, "rate": rate_path(self.rate)})
         template = SWEEP_PATH if self.sync_period is not None else CONTROL_PATH if self.halo == "fresh" else RUN_PATH
@@ -188,6 +196,33 @@ def sweep_runs(config: dict) -> list[Run]:
     return [Run(dataset, sweep["model"], method, workers, seed, period)
             for dataset in sweep["datasets"] for method in sweep["methods"] for period in sweep["sync_periods"]
             for workers in sweep["workers"] for seed in sweep["seeds"]]
+
+
+# -- the option study --------------------------------------------------------------------------------------------------
+# ``option_study`` maps a main-grid method to option settings (KEY=VALUE, several joined by ","), e.g. the options
+# that remove its declared deviations from its authors' code (docs/methods.md). Each runs wherever the method runs in
+# the main grid, with the same seeds, so that the report pairs it by seed with the method's default form
+# (``options`` table: what the option moves in accuracy and in the drift of the rows used).
+
+
+def parse_option(option: str) -> dict[str, str]:
+    """``KEY=VALUE[,KEY=VALUE...]`` as ``-o`` options (values as strings, typed by the method's declarations);
+    ValueError for another shape."""
+    pairs = {}
+    for item in option.split(","):
+        key, equals, value = item.partition("=")
+        if not (equals and key.strip() and value.strip()) or key.strip() in pairs:
+            raise ValueError(f"option setting {option!r}: give KEY=VALUE, several joined by ',' (each key once)")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def option_runs(config: dict) -> list[Run]:
+    """The option study: every option setting of ``option_study`` for its method, at each of the method's main
+    runs (same dataset, model, W and seed)."""
+    study = config.get("option_study") or {}
+    return [dataclasses.replace(run, option=option) for run in main_runs(config)
+            for option in study.get(run.method, [])]
 
 
 def bandwidth_runs(config: dict) -> list[Run]:
@@ -291,6 +326,8 @@ def facts_from_config(config: dict[str, Any]) -> set[str]:
         facts.add("published")
     if screen_runs(config):
         facts.add("regime")
+    if option_runs(config):
+        facts.add("options")
     return facts
 
 
@@ -380,12 +417,16 @@ def job_config(config: dict, run: Run, device: str | None = None):
     period = run.sync_period if run.sync_period is not None else config.get("sync_period")
     if period is not None and "sync_period" in get_method(run.method).options:
         options["sync_period"] = period
+    labels = {"dataset": run.dataset}
+    if run.option is not None:
+        options.update(parse_option(run.option))
+        labels["option"] = run.option
     dataset = config["datasets"][run.dataset]
     job = RunConfig(dataset=dataset["spec"], partitioner=dataset.get("partitioner", "metis"), model=run.model,
                     method=run.method, workers=run.workers, seed=run.seed, device=config["device"],
                     eval_every=eval_every, staleness_every=staleness_every, method_options=options, halo=run.halo,
                     network=run.rate, launcher=run_launcher(config, run), study=run.study,
-                    labels={"dataset": run.dataset}, **settings)
+                    labels=labels, **settings)
     every = checkpoint_every(config, job)
     return dataclasses.replace(job, device=device or job.device, checkpoint_every=every)
 
@@ -648,6 +689,7 @@ def check_config(config: dict) -> None:
     for method in sweep.get("methods", []):
         if "sync_period" not in known[method].options:
             fail(f"sweep method {method!r} has no sync_period option")
+    _check_option_study(config, known, fail)
     if bandwidth:
         _check_bandwidth(bandwidth, fail)
     if "timing" in config:
@@ -706,6 +748,27 @@ def _check_bandwidth(study: dict, fail) -> None:
         seen[spec.rate_bit_s] = rate
 
 
+def _check_option_study(config: dict, known: dict, fail) -> None:
+    """Each method of ``option_study`` trains in the main grid, and each of its settings parses and names options
+    the method has (their values are checked with the jobs, by :func:`_check_runs`)."""
+    study = config.get("option_study") or {}
+    planned = {run.method for run in main_runs(config)}
+    for method, settings in study.items():
+        if method not in known:
+            fail(f"option_study: unknown method {method!r}; known: {', '.join(sorted(known))}")
+        if method not in planned:
+            fail(f"option_study: method {method!r} is not in the main grid, whose runs its options are compared with")
+        for option in settings:
+            try:
+                keys = parse_option(option)
+            except ValueError as error:
+                fail(f"option_study, method {method!r}: {error}")
+            unknown = sorted(set(keys) - set(known[method].options))
+            if unknown:
+                fail(f"option_study, method {method!r}: no option {', '.join(unknown)}; its options: "
+                     f"{', '.join(sorted(known[method].options)) or 'none'}")
+
+
 def _check_runs(config: dict, fail) -> None:
     """Every distinct job, validated as `satbench run` validates it (on the CPU: a planning machine needs no GPU)."""
     import argparse
@@ -717,8 +780,9 @@ def _check_runs(config: dict, fail) -> None:
     add_run_arguments(parser, method_shortcuts=option_shortcuts())
     checked = set()
     for run in (main_runs(config) + sweep_runs(config) + bandwidth_runs(config) + timing_runs(config)
-                + screen_runs(config)):
-        key = (run.dataset, run.model, run.method, run.workers, run.sync_period, run.rate, run.timed, run.overrides)
+                + screen_runs(config) + option_runs(config)):
+        key = (run.dataset, run.model, run.method, run.workers, run.sync_period, run.rate, run.timed, run.overrides,
+               run.option)
         if key in checked:
             continue
         checked.add(key)
@@ -763,7 +827,7 @@ TIMING_RESULTS = Path("results") / "timing"
 
 def config_records(config: "str | Path", root: "str | Path" = ".") -> list[Path]:
     """The run records of a config that exist under ``root`` (the workflow's layout: ``results/runs``,
-    ``results/controls``, ``results/sweep``, ``results/bandwidth``), and every record under ``results/timing``
+    ``results/controls``, ``results/sweep``, ``results/bandwidth``, ``results/regime``, ``results/options``), and every record under ``results/timing``
     where that directory exists (paths under ``root``)."""
     import logging
 
@@ -774,7 +838,8 @@ def config_records(config: "str | Path", root: "str | Path" = ".") -> list[Path]
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"config {config}: {error}") from None
     root = Path(root)
-    planned = [run.path for plan in (main_runs, control_runs, sweep_runs, bandwidth_runs) for run in plan(settings)]
+    planned = [run.path for plan in (main_runs, control_runs, sweep_runs, bandwidth_runs, option_runs)
+               for run in plan(settings)]
     planned += regime_records(settings, root / REGIME_PLAN_PATH)
     found = [root / path for path in dict.fromkeys(planned) if (root / path).is_file()]
     # a config without a timing study has none: another study's timing records are not this config's
@@ -820,8 +885,9 @@ def load_config(path: "str | Path") -> dict:
 
 def planned_runs(config: dict) -> list[Run]:
     """Every run the workflow plans for ``config``, in the order of its studies: main runs, controls, sweep,
-    bandwidth, timing."""
-    return [run for plan in (main_runs, control_runs, sweep_runs, bandwidth_runs, timing_runs, screen_runs)
+    bandwidth, timing, the regime study's screen, the option study."""
+    return [run for plan in (main_runs, control_runs, sweep_runs, bandwidth_runs, timing_runs, screen_runs,
+                             option_runs)
             for run in plan(config)]
 
 

@@ -14,8 +14,8 @@ from satbench.report.published import load_published, published_file
 from satbench.runtime.network import describe, parse_network
 from satbench.record import summarize
 from satbench.workflow import (
-    bandwidth_runs, control_runs, facts_from_config, main_runs, measurement_schedule, report_outputs, screen_runs,
-    sweep_runs,
+    bandwidth_runs, control_runs, facts_from_config, main_runs, measurement_schedule, option_runs, report_outputs,
+    screen_runs, sweep_runs,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +46,8 @@ def fake_record(config: dict, run) -> dict:
         epochs.append(row)
     options = {"sync_period": run.sync_period or config.get("sync_period")} if "sync_period" in entry.options else {}
     env = {"network": describe(parse_network(run.rate), run.workers)} if run.rate is not None else {}
-    return {"version": 2, "study": run.study, "labels": {"dataset": run.dataset},
+    labels = {"dataset": run.dataset, **({"option": run.option} if run.option is not None else {})}
+    return {"version": 2, "study": run.study, "labels": labels,
             "config": {"dataset": run.dataset, "model": run.model, "method": run.method, "workers": run.workers,
                        "seed": run.seed, "method_options": options, "halo": run.halo, "network": run.rate},
             "method": {"name": run.method, "family": entry.family, "base": entry.base,
@@ -57,7 +58,7 @@ def fake_record(config: dict, run) -> dict:
 def planned_records(config: dict, tmp_path: Path) -> list[Path]:
     paths = []
     for run in (main_runs(config) + control_runs(config) + sweep_runs(config) + bandwidth_runs(config)
-                + screen_runs(config)):
+                + screen_runs(config) + option_runs(config)):
         path = tmp_path / run.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(fake_record(config, run)))
@@ -96,6 +97,7 @@ EDGES = {
     "regime alone": {"regime": {"datasets": ["tiny"], "methods": ["gas", "digest"], "sync_periods": [1, 2],
                                 "workers": [2], "seeds": [0, 1]},
                      "methods": None, "workers": None, "seeds": None, "sweep": None},
+    "option study": {"option_study": {"sat": ["window_push=forward"]}},
 }
 
 

@@ -33,7 +33,7 @@ def snakemake(workdir, *args, timeout=600, env=None):
 
 
 @pytest.mark.parametrize("config", ["config.yaml", "real.yaml", "real-quick.yaml", "paper.yaml", "sat-study.yaml",
-                                    "bandwidth.yaml"])
+                                    "options.yaml", "bandwidth.yaml"])
 @pytest.mark.multiprocess
 def test_every_shipped_config_plans(config):
     # --forceall: plan every job even where this checkout already holds results
@@ -503,3 +503,53 @@ def test_the_multi_node_launcher_runs_one_torchrun_per_node(tmp_path):
     assert result.stdout.splitlines() == [
         f"--nnodes=2 --nproc-per-node=1 --node-rank={node} --master-addr={host} --master-port=30734 --no-python "
         "satbench run --dataset a b --out x.json" for node in (0, 1)]
+
+
+OPTION_STUDY = {"methods": ["exact", "digest", "pipegcn"],
+                "option_study": {"pipegcn": ["start=zeros", "start=zeros,smoothing=0.5"], "digest": ["sync_period=1"]}}
+
+
+def test_the_option_study_runs_each_setting_beside_the_default_form():
+    """Every option setting runs wherever its method runs in the main grid, with the same seeds; its job passes the
+    options and labels the record with them, which the report pairs with the default form's runs."""
+    from satbench.workflow import OPTION_PATH, option_runs, parse_option, planned_runs
+
+    config = {**TINY, **OPTION_STUDY}
+    check_config(config)
+    runs = option_runs(config)
+    main = [run for run in main_runs(config) if run.method in ("pipegcn", "digest")]
+    assert len(runs) == 3 * len(main) // 2  # pipegcn: two settings, digest: one, at each (W, seed)
+    assert {(run.workers, run.seed) for run in runs} == {(run.workers, run.seed) for run in main}
+    assert set(runs) <= set(planned_runs(config))
+    run = next(run for run in runs if run.option == "start=zeros,smoothing=0.5" and run.workers == 2)
+    assert run.study == "option"
+    assert run.path == OPTION_PATH.format(dataset="tiny", model="gcn", method="pipegcn",
+                                          option="start=zeros,smoothing=0.5", workers=2, seed=run.seed)
+    job = job_config(config, run)
+    assert job.method_options == {"start": "zeros", "smoothing": "0.5"}
+    assert job.labels == {"dataset": "tiny", "option": "start=zeros,smoothing=0.5"}
+    assert job.study == "option"
+    # the option overrides the config's own value of the same option
+    digest = next(run for run in runs if run.method == "digest")
+    assert job_config(config, digest).method_options == {"sync_period": "1"}
+    assert parse_option("a=1, b=x") == {"a": "1", "b": "x"}
+    assert option_runs(TINY) == []
+
+
+@pytest.mark.parametrize("study, message", [
+    ({"gas": ["start=zeros"]}, "method 'gas' is not in the main grid"),
+    ({"pipegcn": ["strat=zeros"]}, "no option strat"),
+    ({"pipegcn": ["start"]}, "give KEY=VALUE"),
+    ({"pipegcn": ["start=zeros,start=exact"]}, "each key once"),
+    ({"pipegcn": ["start=sideways"]}, "start"),
+])
+def test_a_bad_option_study_is_refused_in_one_line(study, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_config({**TINY, **OPTION_STUDY, "option_study": study})
+
+
+def test_the_schema_takes_the_option_study():
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    jsonschema.validate({**TINY, **OPTION_STUDY}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**TINY, "option_study": {"pipegcn": ["start=zeros/x"]}}, schema)

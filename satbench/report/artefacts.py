@@ -32,6 +32,7 @@ from .figures import (
 )
 from .frames import Frames
 from .published import reported_vs_measured
+from .options import OPTION_STUDY, options_table
 from .regime import SCREEN_STUDY, plot_regime, plot_regime_rule, predictor_table, regime_claims_table, regime_table
 from .tables import (
     accuracy_table,
@@ -61,6 +62,7 @@ FACTS = {
     "bandwidth": "a method and exact run at two or more network rates",
     "published": "published figures to compare with (config/published.csv)",
     "regime": "runs of the regime study's screen (config/regime.yaml)",
+    "options": "runs of the option study (a method with options changed from its defaults, option_study)",
 }
 
 TABLE, FIGURE = "table", "figure"
@@ -233,6 +235,15 @@ ARTEFACTS = (
         The rule a user can apply to an unseen graph: staleness cost per setting (whiskers: 95 % interval over
         seeds) against the measured quantity that explains it best across the regime table (the highest R²), with
         the fitted line; every candidate's R² and Spearman ρ in the corner."""),
+    table("options", lambda f: options_table(f.runs, f.staleness), "options", caption="""
+        What each option of the option study moves (satbench.report.options): per setting, method and option setting
+        (KEY=VALUE), the method's test score at best validation with the option and in its default form (%, means
+        over the seeds both ran), their difference in test points (option − default: paired t, 95 % interval, p
+        adjusted by Holm's method over the table, and the smallest difference the seeds could detect), the drift of
+        the halo rows used (relative error against exact rows with the same weights and masks, per seed the mean
+        over its measurements) in both forms with their geometric mean ratio, and for an alleviation method its C1
+        with the option and without (its rows' drift against its base's: holds where the 95 % interval of the ratio
+        lies below 1)."""),
     figure("bandwidth", lambda f, stem: plot_bandwidth(f.table("bandwidth"), stem), "bandwidth", caption="""
         Bandwidth study: mean epoch time (left) and speedup over exact (right; dashed line at 1×: faster above it)
         against the rate of each worker's emulated full-duplex link, W workers on one machine sharing its cores;
@@ -314,4 +325,6 @@ def facts_from_runs(runs, staleness, published: pd.DataFrame | None = None) -> s
         facts.add("published")
     if (runs["study"] == SCREEN_STUDY).any():
         facts.add("regime")
+    if "option" in runs.columns and (runs["study"] == OPTION_STUDY).any():
+        facts.add("options")
     return facts

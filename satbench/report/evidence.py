@@ -398,6 +398,15 @@ def _object_columns(frame: pd.DataFrame, table) -> pd.DataFrame:
     return frame
 
 
+def _with_meta(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every identifying column, those of evidence written before one existed (``option``) as
+    missing."""
+    for column in META_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    return frame
+
+
 def _metric_columns(epochs: pd.DataFrame) -> list[str]:
     """The method metrics among an epochs frame's columns: what is neither a run's identifying column nor one of the
     record's own epoch columns."""
@@ -414,8 +423,8 @@ def load_evidence(directory: str | os.PathLike) -> Frames:
     directory = Path(directory)
     if not (directory / RUNS).is_file():
         raise EvidenceError(f"{directory}: no {RUNS} (not a study's evidence: `make evidence` writes one)")
-    runs = typed_runs(_read(directory / RUNS))
-    epochs = _read(directory / EPOCHS, [*META_COLUMNS, "epoch", *EPOCH_COLUMNS])
+    runs = typed_runs(_with_meta(_read(directory / RUNS)))
+    epochs = _with_meta(_read(directory / EPOCHS, [*META_COLUMNS, "epoch", *EPOCH_COLUMNS]))
     manifest = json.loads((directory / MANIFEST).read_text()) if (directory / MANIFEST).is_file() else {}
     left_out = [entry.split(" ")[0] for entry in (manifest.get("left_out") or {}).get("epochs", [])]
     metrics = list(dict.fromkeys([*_metric_columns(epochs), *(name for name in left_out if name not in (
@@ -427,7 +436,7 @@ def load_evidence(directory: str | os.PathLike) -> Frames:
     epochs[WALL_TIME.name] = (epochs.groupby("record", sort=False)["epoch_time_s"].transform(pd.Series.cumsum)
                               if len(epochs) else pd.Series(dtype=object))
     epochs = epochs[[*META_COLUMNS, "epoch", *EPOCH_COLUMNS, *metrics, WALL_TIME.name]]
-    staleness = _read(directory / STALENESS, [*META_COLUMNS, "epoch", "layer", *STALENESS_COLUMNS])
+    staleness = _with_meta(_read(directory / STALENESS, [*META_COLUMNS, "epoch", "layer", *STALENESS_COLUMNS]))
     for column in STALENESS_COLUMNS:  # evidence written before a column existed
         if column not in staleness.columns:
             staleness[column] = math.nan if len(staleness) else pd.Series(dtype=object)

@@ -61,7 +61,9 @@ META = (
                                              "without one"),
     Column("rate", "str", "", "the emulated link (--network) as tc spells it; null over the machine's loopback"),
     Column("rate_bit_s", "int", "bit/s", "the emulated link's rate (to sort by); null over loopback"),
-    Column("study", "str", "", "the run's study: main, control, sweep, bandwidth, timing, or one of its own"),
+    Column("study", "str", "", "the run's study: main, control, sweep, bandwidth, timing, option, or one of its own"),
+    Column("option", "str", "", "in the option study, the options the run changed from its method's defaults "
+                                "(KEY=VALUE, several joined by ','; the record's labels.option); null elsewhere"),
     Column("record", "str", "", "the run record's path, relative: the run's key, which the files share"),
 )
 META_COLUMNS = tuple(column.name for column in META)
@@ -138,6 +140,7 @@ def _load_one(source: RecordSource, index: int, labels: Mapping[str, str] | None
         "rate": rate,
         "rate_bit_s": rate_bit_s,
         "study": study,
+        "option": record.labels.get("option"),
         "family": family_of(record.method.get("family"), str(config.get("method")), record.method.get("base")),
         "base": record.method.get("base"),
         "halo": record.method.get("halo") or config.get("halo") or "method",
