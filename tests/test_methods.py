@@ -94,6 +94,82 @@ def test_every_method_has_a_family_and_an_alleviation_names_its_base_and_control
     assert methods["lmc"].train_graph == "partial_halo" and methods["rest"].train_graph == "full"
 
 
+def test_a_plain_and_an_on_base_method_are_one_entry_type():
+    """Every registered method is a MethodEntry: a plain one derives what it is from its class, one on a base
+    composes it with its base's entry."""
+    from satbench.methods import MethodEntry
+
+    methods = discover_methods()
+    assert {type(entry) for entry in methods.values()} == {MethodEntry}
+    digest, sat = methods["digest"], methods["sat"]
+    assert digest.base is None and digest.method.__name__ == "DIGEST" and digest.summary() == digest.method.summary()
+    assert sat.base == "digest" and sat.base_entry is digest
+    assert (sat.weight_sync, sat.local_steps) == (digest.weight_sync, digest.local_steps)
+    assert set(digest.options) < set(sat.options) and sat.metrics[:len(digest.metrics)] == digest.metrics
+    assert sat.halo_copies_with({"window": 8}) > sat.halo_copies  # the run's options, over the defaults
+
+
+def test_register_method_takes_a_method_subclass_and_nothing_else():
+    """No duck-typed factory: a Method subclass (its check hooks taking the registered name), or an Alleviation with
+    its base, which is then composed with it as register_on_base would."""
+    from satbench.methods import _REGISTRY, ALLEVIATION, Alleviation, Method, register_method
+
+    class Factory:  # the attributes of a method, but not a Method
+        name, family, base, shares_base_control = "duck", "historical", None, False
+        weight_sync, local_steps, train_graph, options, metrics = "allreduce", 1, "full", {}, ()
+
+        def __call__(self, context, **options):
+            return None
+
+    for entry in (Factory(), Factory, "digest"):
+        with pytest.raises(TypeError, match="takes a satbench.methods.Method subclass"):
+            register_method(entry)
+
+    class OldSignature(Method):
+        name = "old-signature"
+
+        @classmethod
+        def check_options(cls, options):
+            pass
+
+    with pytest.raises(TypeError, match="check_options must take `name`"):
+        register_method(OldSignature)
+
+    class Held(Alleviation):
+        name, family, base = "held-by-itself", ALLEVIATION, "digest"
+
+    class NotHeld(Method):
+        name, family, base = "not-held", ALLEVIATION, "digest"
+
+    with pytest.raises(TypeError, match="is an Alleviation subclass"):
+        register_method(NotHeld)
+    try:
+        assert register_method(Held) is Held  # a class decorator returns its class
+        assert discover_methods()["held-by-itself"].base_entry is discover_methods()["digest"]
+    finally:
+        _REGISTRY.pop("held-by-itself", None)
+    assert not {"duck", "old-signature", "not-held"} & set(discover_methods())
+
+
+def test_method_and_alleviation_check_options_and_run_with_one_signature():
+    """check_options and check_run take the registered method's name on Method and Alleviation alike; the entry
+    passes it."""
+    import inspect
+
+    from satbench.baselines.rest import REST
+    from satbench.methods import Alleviation, Method, get_method
+
+    def parameters(function):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+    for hook in ("check_options", "check_run"):
+        assert parameters(getattr(Method, hook)) == parameters(getattr(Alleviation, hook))
+        assert parameters(getattr(Method, hook)) == parameters(getattr(REST, hook))
+        assert [name for name, _, _ in parameters(getattr(Method, hook))][-1] == "name"
+    with pytest.raises(ConfigError, match="method 'rest': refresh_steps replaces refresh_every"):
+        get_method("rest").check_options({"sync_period": 10, "refresh_every": 2, "refresh_steps": 1})
+
+
 def test_a_method_declares_a_valid_family_and_base():
     from satbench.methods import ALLEVIATION, Method, register_method
 
@@ -335,7 +411,7 @@ def test_every_builtin_method_declares_its_paper_code_and_deviations():
 
 
 def test_a_method_without_paper_or_deviations_fails_the_fidelity_check_and_a_plugin_may_leave_them():
-    from satbench.methods import Deviation, Method, OnBase, fidelity_problems, is_builtin
+    from satbench.methods import Deviation, Method, MethodEntry, fidelity_problems, is_builtin
 
     class Undeclared(Method):
         name = "undeclared"
@@ -352,7 +428,7 @@ def test_a_method_without_paper_or_deviations_fails_the_fidelity_check_and_a_plu
     assert any("without a reason" in p for p in found) and any("not KEY=VALUE" in p for p in found)
     assert any("not a Deviation" in p for p in found)
     assert not is_builtin(Undeclared)  # a plug-in (here: this test module) may leave them undeclared
-    held = OnBase("held", get_method("rest").method, "digest", "REST again", deviations=())
+    held = MethodEntry("held", get_method("rest").method, "digest", "REST again", deviations=())
     assert held.paper == get_method("rest").paper and held.deviations == ()  # the held class's unless given
 
 

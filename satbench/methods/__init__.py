@@ -7,7 +7,9 @@ communication goes through the :class:`~satbench.comm.Communicator` it is given,
 
 Methods live one per module in ``baselines/`` (installed as ``satbench.baselines``), in any directory listed in
 ``SATBENCH_METHOD_PATH``, or in an installed distribution that declares a ``satbench.methods`` entry point; they
-register themselves with :func:`register_method`, and nothing in the core needs editing to add one.
+register themselves with :func:`register_method` (a :class:`Method` subclass, as a class decorator), and nothing in the
+core needs editing to add one. Either way of registering makes one :class:`MethodEntry`, what :func:`get_method`
+returns: the method as the suite reads it (its family, protocol, options, metrics) and the factory that builds it.
 
 Every method belongs to a *family* (:data:`FAMILIES`): ``reference`` (exact halo rows, or none at all), ``historical``
 (cached halo rows of its own protocol) or ``alleviation`` (it corrects the rows of a *base* method, which it holds:
@@ -24,13 +26,14 @@ from .describe import describe_methods, option_shortcuts, registry_as_json, rend
 from .interface import (TRAIN_GRAPHS, Alleviation, Deviation, Method, MethodContext, Option, _convert,
                         resolve_options)
 from .registry import (BUILTIN_PLUGINS, ENTRY_POINT_GROUP, INHERIT, METHOD_PATH_ENV, PLUGIN_MODULES, _REGISTRY,
-                       OnBase, _check_bases, _check_metrics, _check_protocol, _load_entry_points, discover_methods,
-                       fidelity_problems, get_method, is_builtin, origin, register_method, register_on_base)
+                       MethodEntry, _check_bases, _check_metrics, _check_protocol, _load_entry_points,
+                       discover_methods, fidelity_problems, get_method, is_builtin, origin, register_method,
+                       register_on_base)
 from .state import load_optimizer_state
 
 __all__ = [
     "ALLEVIATION", "FAMILIES", "HISTORICAL", "REFERENCE", "ConfigError", "TRAIN_GRAPHS", "Alleviation", "Deviation",
-    "Method", "MethodContext", "Option", "resolve_options", "OnBase", "INHERIT", "register_method",
+    "Method", "MethodContext", "Option", "resolve_options", "MethodEntry", "INHERIT", "register_method",
     "register_on_base", "discover_methods", "get_method", "origin", "is_builtin", "fidelity_problems",
     "describe_methods", "option_shortcuts", "registry_as_json", "render_fidelity_table", "load_optimizer_state",
     "BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "METHOD_PATH_ENV", "PLUGIN_MODULES",

@@ -145,8 +145,10 @@ class Method:
         self.history: HaloHistory | None = None  # a method that caches halo rows keeps them here (SAT listens)
 
     @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
-        """Reject combinations of valid values that do not work together (raise :class:`ConfigError`)."""
+    def check_options(cls, options: dict[str, Any], name: str | None = None) -> None:
+        """Reject combinations of valid values that do not work together (raise :class:`ConfigError`). ``options``:
+        the class's own, resolved; ``name``: the registered method's, for the message (None: the class's; one class
+        may be registered under several names, as SAT is on each base)."""
 
     @classmethod
     def halo_copies_with(cls, options: dict[str, Any]) -> float:
@@ -155,8 +157,9 @@ class Method:
         return cls.halo_copies
 
     @classmethod
-    def check_run(cls, config: Any) -> None:
-        """Reject a run configuration (``satbench.config.RunConfig``, options resolved) this method cannot train."""
+    def check_run(cls, config: Any, name: str | None = None) -> None:
+        """Reject a run configuration (``satbench.config.RunConfig``, options resolved) this method cannot train;
+        ``name`` as in :meth:`check_options`."""
 
     @classmethod
     def summary(cls) -> str:
@@ -209,9 +212,10 @@ class Method:
 
 class Alleviation(Method):
     """A method that corrects the halo rows of a base method it holds (``self.base``, built by its registry name and
-    handed in by :class:`OnBase`): the base's whole protocol runs underneath (its histories, exchanges, syncs), and
-    every hook calls the base's. Subclasses override :meth:`supply_halo` (by default, the base's rows unchanged) and
-    are registered with :func:`register_on_base`, never by themselves."""
+    handed in by its :class:`~.registry.MethodEntry`): the base's whole protocol runs underneath (its histories,
+    exchanges, syncs), and every hook calls the base's. Subclasses override :meth:`supply_halo` (by default, the base's
+    rows unchanged) and are registered with :func:`~.registry.register_on_base`. Its :meth:`check_options` sees its
+    own options only (the base checks its own)."""
 
     family = ALLEVIATION
     # The message-passing graph it needs, or None for its base's (LMC: partial_halo, for its recomputed rows).
@@ -220,14 +224,6 @@ class Alleviation(Method):
     def __init__(self, context: MethodContext, base: Method, **options: Any):
         super().__init__(context, **options)
         self.base = base
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any], name: str | None = None) -> None:
-        """As :meth:`Method.check_options`, for its own options only; ``name`` is the registered method's."""
-
-    @classmethod
-    def check_run(cls, config: Any, name: str | None = None) -> None:
-        """As :meth:`Method.check_run`; ``name`` is the registered method's."""
 
     @classmethod
     def held_copies(cls, options: dict[str, Any]) -> float:
@@ -263,7 +259,10 @@ class Alleviation(Method):
         return self.base.history
 
 
-def resolve_options(method: type[Method], given: dict[str, Any]) -> dict[str, Any]:
+def resolve_options(method: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` (a run's ``-o`` options) typed, bounded and completed with their defaults, then checked together
+    (``check_options``). ``method``: a registered method (:class:`~.registry.MethodEntry`), or a Method subclass (its
+    own options, as its ``__init__`` takes them)."""
     unknown = sorted(set(given) - set(method.options))
     if unknown:
         known = ", ".join(sorted(method.options)) or "none"

@@ -1,11 +1,15 @@
 """The method registry: methods found by name, from the built-in plug-ins, SAT's variants, installed
-distributions' entry points and the directories in ``SATBENCH_METHOD_PATH``; a method that holds a base is registered
-on it by name (:class:`OnBase`, :func:`register_on_base`); the checks every registration passes."""
+distributions' entry points and the directories in ``SATBENCH_METHOD_PATH``. Every registered method is one
+:class:`MethodEntry`, made by :func:`register_method` (a :class:`~.interface.Method` subclass) or by
+:func:`register_on_base` (an :class:`~.interface.Alleviation` held on a base method named by registry name); what a
+method's record, run and listing read of it (family, protocol, graph, options, metrics, memory) is derived there, in
+one place; the checks every registration passes."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import pkgutil
 import sys
@@ -26,12 +30,12 @@ BUILTIN_PLUGINS = "satbench.baselines"
 PLUGIN_MODULES = ("satbench.sat",)
 ENTRY_POINT_GROUP = "satbench.methods"
 METHOD_PATH_ENV = "SATBENCH_METHOD_PATH"
-_REGISTRY: dict[str, type[Method]] = {}
+_REGISTRY: dict[str, "MethodEntry"] = {}
 _discovered = False
 
 
 class _Inherit:
-    """An :class:`OnBase` field left to its method's class."""
+    """A :class:`MethodEntry` field left to its method's class."""
 
     def __repr__(self) -> str:
         return "INHERIT"
@@ -41,29 +45,43 @@ INHERIT: Any = _Inherit()
 
 
 @dataclass(frozen=True)
-class OnBase:
-    """A registered method that holds a base: ``method`` (an :class:`Alleviation`) with its options' defaults replaced
-    by ``defaults``, composed with the method registered as ``base``, which is looked up by name (never imported) and
-    built when this one is. It takes the base's weight sync, local steps and options, and the base's message-passing
-    graph unless ``method`` needs another. Calling it builds the base, then ``method`` holding it."""
+class MethodEntry:
+    """A registered method: ``method`` (a :class:`Method` subclass) under ``name``, alone (``base`` None) or, for an
+    :class:`Alleviation`, holding the method registered as ``base``, which is looked up by name (never imported) and
+    built when this one is. ``defaults`` replace its options' defaults; ``description`` is its line in ``satbench
+    methods`` (None: the class's :meth:`Method.summary`); ``exact_first_layer`` and the fidelity fields (see
+    :class:`Method`) are the class's unless given (a variant of its own, such as SAT on another base); ``module`` is
+    the module that registered it (by default the class's).
+
+    What the rest of the suite reads of a method is derived here, once: alone, from its class; on a base, composed
+    with it (the base's weight sync and local steps, the base's options then its own, the base's message-passing
+    graph unless ``method`` needs another, the base's metrics then its own, the base's halo copies plus the ones it
+    holds). Calling the entry
+    with a :class:`MethodContext` and options builds the method (the base first, then ``method`` holding it)."""
 
     name: str
-    method: type[Alleviation]
-    base: str
-    description: str
+    method: type[Method]
+    base: str | None = None
+    description: str | None = None
     defaults: tuple[tuple[str, Any], ...] = ()
-    exact_first_layer: bool = False  # built on --exact-first-layer
-    # Its fidelity (see Method): ``method``'s unless given here (a variant of its own, such as SAT on another base).
+    exact_first_layer: bool = INHERIT  # built on --exact-first-layer
     paper: str | None = INHERIT
     code: str | None = INHERIT
     code_note: str = INHERIT
     deviations: tuple[Deviation, ...] | None = INHERIT
-    module: str = ""  # the module that registered it
+    module: str = INHERIT
 
     def __post_init__(self):
-        for key in ("paper", "code", "code_note", "deviations"):
+        for key in ("exact_first_layer", "paper", "code", "code_note", "deviations"):
             if getattr(self, key) is INHERIT:
-                object.__setattr__(self, key, getattr(self.method, key))
+                object.__setattr__(self, key, getattr(self.method, key, None))
+        if self.module is INHERIT:
+            object.__setattr__(self, "module", getattr(self.method, "__module__", ""))
+
+    @property
+    def label(self) -> str:
+        """How a registration error names it."""
+        return self.method.__qualname__ if self.base is None else f"method {self.name!r}"
 
     @property
     def family(self) -> str:
@@ -74,75 +92,100 @@ class OnBase:
         return self.method.shares_base_control
 
     @property
-    def base_method(self):
+    def base_entry(self) -> "MethodEntry | None":
+        """The entry registered as :attr:`base` (None without one)."""
+        if self.base is None:
+            return None
         # The registry itself once the base is there: looking it up must not start another discovery.
         return _REGISTRY[self.base] if self.base in _REGISTRY else get_method(self.base)
 
     @property
     def weight_sync(self) -> str:
-        return self.base_method.weight_sync
+        return self.method.weight_sync if self.base is None else self.base_entry.weight_sync
 
     @property
     def local_steps(self) -> int:
-        return self.base_method.local_steps
+        return self.method.local_steps if self.base is None else self.base_entry.local_steps
 
     @property
     def train_graph(self) -> str:
-        return self.method.train_graph or self.base_method.train_graph
+        if self.base is None:
+            return self.method.train_graph
+        return self.method.train_graph or self.base_entry.train_graph
 
     @property
     def metrics(self) -> tuple[Column, ...]:
-        """The base's metrics, then the held method's own (its :meth:`Alleviation.epoch_metrics` reports both)."""
-        return (*self.base_method.metrics, *self.method.metrics)
-
-    @property
-    def halo_copies(self) -> float:
-        """The base's copies of a hidden layer's halo rows and the held method's own, at this registration's option
-        defaults."""
-        return self.halo_copies_with({})
-
-    def halo_copies_with(self, options: dict[str, Any]) -> float:
-        """As :attr:`halo_copies`, with a run's ``options`` over the defaults (``-o window=8`` holds more)."""
-        given = {key: option.default for key, option in self.options.items()} | dict(options)
-        return self.base_method.halo_copies_with(given) + self.method.held_copies(given)
+        """Its class's metrics; on a base, the base's, then the held method's own (its
+        :meth:`Alleviation.epoch_metrics` reports both)."""
+        return self.method.metrics if self.base is None else (*self.base_entry.metrics, *self.method.metrics)
 
     @property
     def options(self) -> dict[str, Option]:
+        """Its options with this registration's defaults: on a base, the base's, then the held method's own."""
         defaults = dict(self.defaults)
-        return {**self.base_method.options,
-                **{key: replace(option, default=defaults.get(key, option.default))
-                   for key, option in self.method.options.items()}}
+        own = {key: replace(option, default=defaults[key]) if key in defaults else option
+               for key, option in self.method.options.items()}
+        return own if self.base is None else {**self.base_entry.options, **own}
+
+    @property
+    def halo_copies(self) -> float:
+        """Copies of a hidden layer's halo rows it holds at its option defaults (:attr:`Method.halo_copies`)."""
+        return self.halo_copies_with({})
+
+    def halo_copies_with(self, options: dict[str, Any]) -> float:
+        """As :attr:`halo_copies`, with a run's ``options`` over the defaults (``-o window=8`` holds more): the
+        class's :meth:`Method.halo_copies_with`; on a base, the base's and the held method's
+        :meth:`Alleviation.held_copies`."""
+        given = {key: option.default for key, option in self.options.items()} | dict(options)
+        if self.base is None:
+            return self.method.halo_copies_with(given)
+        return self.base_entry.halo_copies_with(given) + self.method.held_copies(given)
 
     def _split(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(the base's options, this method's own)."""
-        return ({key: options[key] for key in self.base_method.options},
+        """(the base's options, the held method's own)."""
+        return ({key: options[key] for key in self.base_entry.options},
                 {key: options[key] for key in self.method.options})
 
     def check_options(self, options: dict[str, Any]) -> None:
+        """Reject combinations of valid option values (resolved) that do not work together: the base's check of its
+        options, then the class's :meth:`Method.check_options` of its own, naming this registration."""
+        if self.base is None:
+            self.method.check_options(options, name=self.name)
+            return
         base_options, own = self._split(options)
-        self.base_method.check_options(base_options)
+        self.base_entry.check_options(base_options)
         self.method.check_options(own, name=self.name)
 
-    def check_run(self, config) -> None:
-        self.base_method.check_run(config)
+    def check_run(self, config: Any) -> None:
+        """Reject a run configuration this method cannot train: the base's check, then the class's
+        :meth:`Method.check_run`, naming this registration."""
+        if self.base is not None:
+            self.base_entry.check_run(config)
         self.method.check_run(config, name=self.name)
 
     def summary(self) -> str:
-        return self.description
+        """Its line in ``satbench methods``."""
+        return self.method.summary() if self.description is None else self.description
 
-    def __call__(self, context: MethodContext, **options) -> Alleviation:
-        base_options, own = self._split(resolve_options(self, options))
-        method = self.method(context, self.base_method(context, **base_options), **own)
-        method.name = self.name
+    def __call__(self, context: MethodContext, **options) -> Method:
+        resolved = resolve_options(self, options)
+        if self.base is None:
+            return self.method(context, **resolved)
+        base_options, own = self._split(resolved)
+        method = self.method(context, self.base_entry(context, **base_options), **own)
+        method.name = self.name  # one held class serves several registrations (SAT on each base)
         return method
 
 
 def register_on_base(name: str, method: type[Alleviation], base: str, description: str,
                      exact_first_layer: bool = False, *, paper: str | None = INHERIT, code: str | None = INHERIT,
                      code_note: str = INHERIT, deviations: tuple[Deviation, ...] | None = INHERIT,
-                     **defaults) -> OnBase:
-    """Register ``method`` on the method registered as ``base``, under ``name``, with its own option defaults and,
-    where they are not ``method``'s, its own fidelity declarations (see :class:`Method`)."""
+                     **defaults) -> MethodEntry:
+    """Register ``method`` (an :class:`Alleviation` subclass) on the method registered as ``base``, under ``name``,
+    with its own option defaults and, where they are not ``method``'s, its own fidelity declarations (see
+    :class:`Method`). Returns its :class:`MethodEntry`."""
+    if not (isinstance(method, type) and issubclass(method, Alleviation)):
+        raise TypeError(f"register_on_base takes an Alleviation subclass, got {method!r}")
     unknown = sorted(set(defaults) - set(method.options))
     if unknown:
         raise TypeError(f"{method.__qualname__} has no options {unknown}")
@@ -150,17 +193,24 @@ def register_on_base(name: str, method: type[Alleviation], base: str, descriptio
     if caller.f_code.co_name == "sat_variant" and caller.f_back is not None:  # it registers for its caller
         caller = caller.f_back
     module = caller.f_globals.get("__name__", "")
-    return register_method(OnBase(name, method, base, description, tuple(sorted(defaults.items())),
-                                  exact_first_layer, paper, code, code_note, deviations, module))
+    return _register(MethodEntry(name, method, base, description, tuple(sorted(defaults.items())),
+                                 exact_first_layer, paper, code, code_note, deviations, module))
 
 
-def register_method(entry):
-    """Make a method available under ``entry.name``: a :class:`Method` subclass (used as a class decorator), or an
-    :class:`OnBase` (see :func:`register_on_base`), or any factory with the same attributes (``name``, ``family``,
-    ``base``, ``shares_base_control``, ``weight_sync``, ``local_steps``, ``train_graph``, ``options``,
-    ``check_options``, ``check_run``, ``summary``) that builds the method when called with a :class:`MethodContext`
-    and options. What depends on a base is checked once every method is registered (:func:`discover_methods`)."""
-    label = getattr(entry, "__qualname__", repr(entry))
+def register_method(method: type[Method]) -> type[Method]:
+    """Make the :class:`Method` subclass ``method`` available under ``method.name`` (used as a class decorator:
+    returns the class). A method that corrects another's rows is registered on its base with
+    :func:`register_on_base`; what depends on a base is checked once every method is registered
+    (:func:`discover_methods`)."""
+    if not (isinstance(method, type) and issubclass(method, Method)):
+        raise TypeError(f"register_method takes a satbench.methods.Method subclass, got {method!r}; a method that "
+                        "holds a base is registered with register_on_base")
+    _register(MethodEntry(method.name, method, method.base))
+    return method
+
+
+def _register(entry: MethodEntry) -> MethodEntry:
+    label = entry.label
     if not entry.name:
         raise TypeError(f"{label} needs a non-empty `name`")
     if entry.family not in FAMILIES:
@@ -168,24 +218,35 @@ def register_method(entry):
     if (entry.family == ALLEVIATION) != isinstance(entry.base, str):
         raise TypeError(f"{label}: a method of family {ALLEVIATION!r} names its base (a registered method), and "
                         "only such a method does")
+    if entry.base is not None and not issubclass(entry.method, Alleviation):
+        raise TypeError(f"{label}: a method that holds a base is an Alleviation subclass")
     if not isinstance(entry.shares_base_control, bool) or (entry.shares_base_control and entry.base is None):
         raise TypeError(f"{label}.shares_base_control must be a bool, and true only for a method with a base")
-    if not isinstance(entry, OnBase):  # an OnBase takes these from its base, registered maybe later
+    for hook in ("check_options", "check_run"):  # one signature: the entry names the registration it checks
+        parameters = inspect.signature(getattr(entry.method, hook)).parameters
+        if "name" not in parameters and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            raise TypeError(f"{label}.{hook} must take `name` (the registered method's name, None for the "
+                            f"class's): def {hook}(cls, {'options' if hook == 'check_options' else 'config'}, "
+                            "name=None)")
+    if entry.base is None:  # one on a base takes these from its base, registered maybe later
         _check_protocol(entry)
     existing = _REGISTRY.get(entry.name)
-    if existing is not None and existing != entry and getattr(existing, "__qualname__", None) != label:
-        raise TypeError(f"method name {entry.name!r} is taken by {existing!r}")
+    # The same class registered again (a module imported anew) replaces its entry; another method may not.
+    same_class = (existing is not None and existing.base is None and entry.base is None
+                  and existing.method.__qualname__ == entry.method.__qualname__)
+    if existing is not None and existing != entry and not same_class:
+        raise TypeError(f"method name {entry.name!r} is taken by {existing.label}")
     _REGISTRY[entry.name] = entry
     return entry
 
 
-def _check_protocol(entry) -> None:
-    label = getattr(entry, "__qualname__", repr(entry))
+def _check_protocol(entry: MethodEntry) -> None:
+    label = entry.label
     if entry.weight_sync not in WEIGHT_SYNCS:
         raise TypeError(f"{label}.weight_sync must be one of {WEIGHT_SYNCS}")
     if entry.train_graph not in TRAIN_GRAPHS:
         raise TypeError(f"{label}.train_graph must be one of {TRAIN_GRAPHS}")
-    _check_metrics(label, getattr(entry, "metrics", ()))
+    _check_metrics(label, entry.metrics)
 
 
 def _check_metrics(label: str, metrics) -> None:
@@ -211,10 +272,9 @@ def _check_bases() -> None:
         if entry.base not in _REGISTRY:
             raise ConfigError(f"method {name!r} is built on {entry.base!r}, which is not a registered method")
         _check_protocol(entry)
-        if isinstance(entry, OnBase):
-            shared = sorted(set(entry.base_method.options) & set(entry.method.options))
-            if shared:
-                raise TypeError(f"method {name!r}: options {shared} are both its own and its base's")
+        shared = sorted(set(entry.base_entry.options) & set(entry.method.options))
+        if shared:
+            raise TypeError(f"method {name!r}: options {shared} are both its own and its base's")
 
 
 def _import_directory(directory: Path) -> None:
@@ -261,7 +321,7 @@ def _load_entry_points() -> None:
                               f"{ENTRY_POINT_GROUP}) failed to load: {type(error).__name__}: {error}") from None
 
 
-def discover_methods() -> dict[str, type[Method]]:
+def discover_methods() -> dict[str, MethodEntry]:
     """Register every method: the built-in plug-ins, :data:`PLUGIN_MODULES`, the ``satbench.methods`` entry points
     and the directories in ``SATBENCH_METHOD_PATH``."""
     global _discovered
@@ -283,8 +343,8 @@ def discover_methods() -> dict[str, type[Method]]:
 
 
 def origin(entry) -> str:
-    """The module that registered ``entry``."""
-    return entry.module if isinstance(entry, OnBase) else getattr(entry, "__module__", "")
+    """The module that registered ``entry`` (a :class:`MethodEntry`; of a class, the module that defines it)."""
+    return entry.module if isinstance(entry, MethodEntry) else getattr(entry, "__module__", "")
 
 
 def is_builtin(entry) -> bool:
@@ -296,7 +356,8 @@ def is_builtin(entry) -> bool:
 
 def fidelity_problems(name: str, entry) -> list[str]:
     """What is missing or malformed in a method's fidelity declaration (:class:`Method`'s ``paper``, ``code``,
-    ``code_note``, ``deviations``); empty when it is complete."""
+    ``code_note``, ``deviations``; ``entry`` a :class:`MethodEntry`, or a Method subclass not yet registered); empty
+    when it is complete."""
     import re
 
     problems = []
@@ -337,7 +398,8 @@ def fidelity_problems(name: str, entry) -> list[str]:
     return problems
 
 
-def get_method(name: str) -> type[Method]:
+def get_method(name: str) -> MethodEntry:
+    """The method registered as ``name`` (every method is discovered first), or ConfigError naming the known ones."""
     methods = discover_methods()
     if name not in methods:
         raise ConfigError(f"unknown method {name!r}; known: {', '.join(sorted(methods))}")

@@ -89,16 +89,14 @@ def estimate_peak_bytes(config: Any, sizes: PartSizes) -> list[int]:
     ``config``: a resolved :class:`~satbench.config.RunConfig`; ``sizes``: its parts' sizes and the graph's
     (:attr:`satbench.prepared.PreparedRun.part_sizes` of a prepared run, or the workflow's plan). The method adds
     ``halo_copies`` copies of its hidden layers' halo rows at the run's options
-    (:meth:`satbench.methods.Method.halo_copies_with`)."""
+    (:meth:`satbench.methods.MethodEntry.halo_copies_with`)."""
     from ..methods import get_method
 
     nodes, features, classes = sizes.num_nodes, sizes.num_features, sizes.num_classes
     width, hidden_layers = config.hidden, max(config.layers - 1, 0)
     parameters = (features * width + max(config.layers - 2, 0) * width * width + width * classes
                   if config.layers > 1 else features * classes)
-    entry = get_method(config.method)
-    with_options = getattr(entry, "halo_copies_with", None)  # an entry that is not a Method subclass may lack it
-    halo_copies = float(with_options(config.method_options) if with_options else getattr(entry, "halo_copies", 0.0))
+    halo_copies = float(get_method(config.method).halo_copies_with(config.method_options))
     estimates = []
     for inner, halo in zip(sizes.inner_sizes, sizes.halo_sizes):
         rows = inner + halo

@@ -1,16 +1,16 @@
 """SAT's registered variants: each SAT (:class:`~satbench.sat.method.SAT`) with its own option defaults, registered on
 a base method held by registry name (never imported: the base is built when the variant is; see
-:class:`~satbench.methods.OnBase`)."""
+:class:`~satbench.methods.MethodEntry`)."""
 
 from __future__ import annotations
 
-from ..methods import Deviation, OnBase, register_on_base
+from ..methods import Deviation, MethodEntry, register_on_base
 from .method import SAT, SAT_DEVIATIONS
 
-SATVariant = OnBase  # what a registered SAT variant is
+SATVariant = MethodEntry  # what a registered SAT variant is
 
 
-def sat_variant(name: str, base: str, description: str, exact_first_layer: bool = False, **defaults) -> OnBase:
+def sat_variant(name: str, base: str, description: str, exact_first_layer: bool = False, **defaults) -> MethodEntry:
     """Register a SAT variant on the base method registered as ``base`` (``defaults``: its option defaults, and
     ``paper``, ``code``, ``code_note``, ``deviations`` where they are not SAT's)."""
     return register_on_base(name, SAT, base, description, exact_first_layer, **defaults)
