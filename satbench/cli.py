@@ -172,7 +172,7 @@ _ADD_ARGUMENTS = {"run": _add_run_arguments, "datasets": _add_datasets_arguments
 def _command_run(args: argparse.Namespace) -> None:
     from .config import run_configs_from_args
     from .errors import ConfigError
-    from .record import check_checkpoint_dir, check_outputs
+    from .runtime.outputs import check_run_outputs, writes_outputs
     from .runtime.processes import launched_by_torchrun, start_fork_server, worker_start_method
 
     _check_method_name(args.method)
@@ -181,12 +181,8 @@ def _command_run(args: argparse.Namespace) -> None:
     seeds = list(dict.fromkeys(args.seed))
     outs = _per_seed(args.out, "--out", seeds)
     models = _per_seed(args.save_model, "--save-model", seeds) if args.save_model is not None else [None] * len(seeds)
-    if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # only rank 0 writes; checked before any work
-        for out, model in zip(outs, models):
-            check_outputs(out, model)
-    if args.checkpoint_every:  # every worker writes its own checkpoint files
-        for out in outs:
-            check_checkpoint_dir(out)
+    # Every seed's outputs checked before any work, once: launch() takes them as checked.
+    outs = [check_run_outputs(out, model, args.checkpoint_every) for out, model in zip(outs, models)]
     if launched_by_torchrun() and args.launcher == "inprocess":
         raise ConfigError("--launcher inprocess runs every worker in one process; under torchrun each process is one "
                           "worker: leave --launcher out")
@@ -197,7 +193,7 @@ def _command_run(args: argparse.Namespace) -> None:
 
     # every seed's configuration checked before the first trains
     configs = [config.validate() for config in run_configs_from_args(args, seeds, models)]
-    writer = not launched_by_torchrun() or os.environ.get("RANK") == "0"
+    writer = writes_outputs()
     if args.keep_finished is not None and writer:
         _run_keeping_finished(configs, outs, Path(args.keep_finished), ["satbench", *args.argv])
         return
@@ -207,7 +203,7 @@ def _command_run(args: argparse.Namespace) -> None:
             log.info("wrote %s", out)
 
 
-def _run_keeping_finished(configs: list, outs: list[str], keep: Path, command: list[str]) -> None:
+def _run_keeping_finished(configs: list, outs: list[str | os.PathLike], keep: Path, command: list[str]) -> None:
     """``--keep-finished DIR``: each seed's record is also kept in DIR once written, and a seed whose record DIR
     holds (for the same --out and the same configuration) is taken from there instead of trained again. A seed that
     fails does not stop the others; the first failure is raised once all have run. So a workflow that deletes a
@@ -221,7 +217,7 @@ def _run_keeping_finished(configs: list, outs: list[str], keep: Path, command: l
     from .runtime.checkpoint import INDIFFERENT
     from .runtime.launch import launch
 
-    def kept(config, out: str) -> Path:
+    def kept(config, out: str | os.PathLike) -> Path:
         settings = {key: value for key, value in config.to_dict().items() if key not in INDIFFERENT}
         digest = hashlib.sha256(json.dumps([os.path.abspath(out), settings], sort_keys=True, default=str).encode())
         return keep / f"{Path(out).name}.{digest.hexdigest()[:16]}.json"

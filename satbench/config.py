@@ -10,6 +10,8 @@ integers. Adding a setting is one field here (docs/development.md shows one).
 Two steps turn what a user gave into what runs, each its own function: :meth:`RunConfig.resolved` fills in what the
 user left to the method or to the dataset's registry (canonical names, the method's options with their defaults, its
 weight sync and local steps), and :meth:`RunConfig.check` refuses anything that cannot run, with one readable line.
+:meth:`RunConfig.validate` does both, once: the configuration it returns knows it is validated
+(:attr:`RunConfig.validated`), so the launcher and the trainer, which validate what they are handed, check it no more.
 This module imports no torch, so the command line's help needs none.
 """
 
@@ -262,10 +264,28 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """:meth:`resolved`, then :meth:`check`: the configuration that runs (the declared values are checked
-        first, so a bad number is named as the user gave it)."""
+        first, so a bad number is named as the user gave it). A configuration this returned is :attr:`validated`, and
+        validating it again returns it unchecked: each boundary a run crosses (the command line, :func:`launch
+        <satbench.runtime.launch.launch>`, the workers) validates what it is handed, and the checks run once."""
+        if self.validated:
+            return self
         for name, declared in self.settings().items():
             _check_declared(self.flag_of(name), getattr(self, name), declared)
-        return self.resolved().check()
+        config = self.resolved().check()
+        # Not a field: neither compared nor in the record's config (to_dict), and lost by dataclasses.replace.
+        config._validated_as = config._values()
+        return config
+
+    @property
+    def validated(self) -> bool:
+        """Whether this is a configuration :meth:`validate` returned, unchanged since (a setting assigned or a
+        mapping edited afterwards makes it unvalidated again)."""
+        checked = self.__dict__.get("_validated_as")
+        return checked is not None and checked == self._values()
+
+    def _values(self) -> tuple:
+        """Every setting's value, mappings copied (what :attr:`validated` compares)."""
+        return dataclasses.astuple(self)
 
     def _check_exact_first_layer(self, method) -> None:
         def refuse(why: str) -> None:

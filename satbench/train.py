@@ -109,6 +109,8 @@ class Trainer:
     """Everything one worker holds: its part, the model, the optimiser and the method."""
 
     def __init__(self, config: RunConfig, prepared: PreparedRun, part: Part, device: torch.device):
+        # The configuration that runs: validated here unless it was already (the launcher's was, once).
+        config = config.validate()
         self.config, self.prepared, self.part, self.device = config, prepared, part, device
         self.comm = Communicator(part, device, config.timeout_s)
         x_inner = part.x.to(device)
@@ -119,23 +121,20 @@ class Trainer:
         self.y = part.y.to(device)
         self.masks = {"train": part.train_mask.to(device), "val": part.val_mask.to(device),
                       "test": part.test_mask.to(device)}
-        method_class = get_method(config.method)
-        # What the method reports every epoch besides the record's own columns, as it declares it (Method.metrics; a
-        # registered factory without the attribute reports none).
-        self.metric_units = {metric.name: metric.unit for metric in getattr(method_class, "metrics", ())}
+        entry = get_method(config.method)
+        # What the method reports every epoch besides the record's own columns, as it declares it (Method.metrics).
+        self.metric_units = {metric.name: metric.unit for metric in entry.metrics}
         self.eval_graph = local_graph(part, config.model, device)
         self.train_graph = self.eval_graph
-        if method_class.train_graph != "full":
-            self.train_graph = local_graph(part, config.model, device, method_class.train_graph)
+        if entry.train_graph != "full":
+            self.train_graph = local_graph(part, config.model, device, entry.train_graph)
         self.model = build_model(config.model, prepared.num_features, prepared.num_classes, config.hidden,
                                  config.layers, config.dropout, config.norm, config.heads, seed=config.seed).to(device)
-        # a resolved configuration states them; the method's own choice where it does not
-        self.weight_sync = config.weight_sync or method_class.weight_sync
-        self.local_steps = config.local_steps or method_class.local_steps
+        self.weight_sync, self.local_steps = config.weight_sync, config.local_steps  # resolved: given, or the method's
         self.first_layer = self._exact_first_layer() if config.exact_first_layer else None
-        self.method = method_class(MethodContext(self.comm, config.layers, self.local_steps, config.lr,
-                                                 self.eval_graph, self.first_layer, part.degree.to(device),
-                                                 self.fresh_pass), **config.method_options)
+        self.method = entry(MethodContext(self.comm, config.layers, self.local_steps, config.lr, self.eval_graph,
+                                          self.first_layer, part.degree.to(device), self.fresh_pass),
+                            **config.method_options)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         # All-reduced gradients must be those of the global mean loss; averaged models train on their own mean.
         self.loss_denominator = (part.num_train_total if self.weight_sync == "allreduce"

@@ -55,8 +55,9 @@ from ..config import RunConfig
 from ..errors import ConfigError, OutOfMemory, RunInterrupted, SatbenchError, WorkerFailed
 from ..files import atomic_path, write_json_atomic
 from ..prepared import PreparedRun
-from ..record import Record, check_checkpoint_dir, check_outputs, checkpoint_dir, environment
+from ..record import Record, checkpoint_dir, environment
 from .checkpoint import FileCheckpoints, identity, remove_checkpoints
+from .outputs import CheckedOutputs, check_run_outputs
 from .network import (UNDER_TORCHRUN, WorkerLinks, check_available, describe, emulated_links,
                       parse_network)
 from .memory import (device_memory_bytes, estimate_peak_bytes, machine_memory_bytes, machine_peak_bytes,
@@ -74,8 +75,8 @@ _PREPARED: dict[tuple, PreparedRun] = {}
 
 
 def prepare(config: RunConfig) -> PreparedRun:
-    """Validate, load the dataset and partition it (cached on disk, and in this process for the next seed). Returns
-    what workers need besides their part file."""
+    """Validate (unless validated already), load the dataset and partition it (cached on disk, and in this process
+    for the next seed). Returns what workers need besides their part file."""
     config = config.validate()
     key = (config.dataset, config.data_root, config.mirror, config.workers, config.partitioner,
            config.partition_seed, config.cache_dir, config.device)
@@ -249,6 +250,7 @@ def run_worker(config: RunConfig, prepared: PreparedRun, out: Path | None, launc
     reset_peak(device)
     part = load_part(prepared.partition_dir, rank)
     trainer = Trainer(config, prepared, part, device)
+    config = trainer.config  # validated (launch() hands its workers a validated one)
     store = None
     if config.checkpoint_every and checkpoints is not None:
         store = FileCheckpoints(checkpoints, identity(config, prepared), trainer.comm)
@@ -483,7 +485,6 @@ def _torchrun(config: RunConfig, outputs: Outputs, command: list[str]) -> None:
     if config.network is not None:
         raise ConfigError(UNDER_TORCHRUN)
     _set_threads(int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
-    config = config.validate()
     _init_process_group(config, rank, world_size)
     try:
         # One process per node partitions (nodes may not share a disk); the others wait, then reuse the cache.
@@ -516,15 +517,17 @@ def _torchrun(config: RunConfig, outputs: Outputs, command: list[str]) -> None:
 
 def launch(config: RunConfig, out: str | os.PathLike, command: list[str] | None = None) -> None:
     """Run training as configured and write the record to ``out`` (atomically; nothing on failure or interrupt).
-    ``command``: the command line the record states (default: this process's)."""
+
+    ``out``: the record's path, checked here before any work with the model's and the checkpoints'
+    (:func:`~.outputs.check_run_outputs`), or the :class:`~.outputs.CheckedOutputs` that check returned for this
+    configuration (the command line checks every seed's first), taken as checked. ``config`` is validated here
+    unless it is already (:attr:`RunConfig.validated`): the workers get the validated one. ``command``: the command
+    line the record states (default: this process's)."""
     command = list(command) if command is not None else [os.path.basename(sys.argv[0]), *sys.argv[1:]]
-    if not launched_by_torchrun() or os.environ.get("RANK") == "0":  # only rank 0 writes
-        out, model = check_outputs(out, config.save_model)
-    else:
-        out, model = Path(out), Path(config.save_model) if config.save_model is not None else None
-    if config.checkpoint_every:  # every worker writes its own checkpoint files
-        check_checkpoint_dir(out)
-    outputs = Outputs(out, model)
+    checked = out if isinstance(out, CheckedOutputs) and out.serves(config) else (
+        check_run_outputs(out, config.save_model, config.checkpoint_every))
+    config = config.validate()
+    outputs = Outputs(checked.out, checked.model)
     if launched_by_torchrun():
         _torchrun(config, outputs, command)  # torchrun owns the workers' signals and lifetimes
         return
