@@ -12,7 +12,9 @@ its inner rows each step, so the history ``h_hist`` of a halo row is one step ol
   layer applied to ``j`` with only the inputs this worker holds (its in-partition neighbours' rows and ``j``'s own
   row of the previous layer: ``train_graph = "partial_halo"``, normalised with global degrees), with the layer's
   weights *detached* (its bias live), as the authors compute out-of-batch rows (``MaskGCNConv``:
-  ``out[batch_size:] @ self.weight.detach()``; :attr:`satbench.models.LocalGraph.halo_weights_detached`);
+  ``out[batch_size:] @ self.weight.detach()``; :attr:`satbench.models.LocalGraph.halo_weights_detached`;
+  ``-o halo_weights=live``, the form this suite had before, gives the weights the halo rows' share too, and is kept
+  only to measure what the difference moves: docs/options.md);
 * backward: the gradient of ``h̃_j`` is compensated, ``g̃_j = α_j·g_j + (1 − α_j)·g_hist_j``, and ``g̃_j`` flows
   whole into ``h_partial_j`` (as in the authors' ``emb + (1 − α)(hist − emb.detach())`` with its hook: the blend's
   value, the identity's gradient), so through ``j``'s in-partition computation into this worker's inner rows, but
@@ -97,7 +99,15 @@ class LMC(Alleviation):
                         choices=tuple(SCORES)),
         "beta": Option(1.0, "scales every α_j below 1 (the authors' yaml default; their variant.json configs use "
                             "0.2-1.0)", minimum=0.0, maximum=1.0),
+        "halo_weights": Option("detached", "the weights h_partial is computed with: detached (the authors': the "
+                                           "weight gradient from the inner rows only) or live (this suite's form "
+                                           "before it followed theirs, kept to measure what the difference moves)",
+                               choices=("detached", "live")),
     }
+
+    @classmethod
+    def detaches_halo_weights(cls, options):
+        return options["halo_weights"] == "detached"
 
     def __init__(self, context, base, **options):
         super().__init__(context, base, **options)

@@ -54,8 +54,9 @@ class LocalGraph:
     # Halo rows recomputed from in-partition messages (``num_targets`` covers them) with each layer's weights
     # detached, as LMC's authors compute out-of-batch rows (``MaskGCNConv``: ``out[batch_size:] @ weight.detach()``;
     # biases stay live, as theirs): a gradient reaching such a row flows into the rows it was computed from, never
-    # into the weights, so the weight gradient comes from the inner rows only. ``aggregation`` then covers the inner
-    # rows and ``halo_aggregation`` the halo rows (GCN, SAGE); GAT computes them with its weights detached.
+    # into the weights, so the weight gradient comes from the inner rows only. Where halo rows are recomputed,
+    # ``aggregation`` covers the inner rows and ``halo_aggregation`` the halo rows (GCN, SAGE), with the weights
+    # detached or not; GAT computes them with its weights detached.
     halo_weights_detached: bool = False
     halo_aggregation: SparseAggregation | None = None
 
@@ -283,28 +284,33 @@ class LayerwiseGNN(nn.Module):
     def conv(self, layer: int, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         """Layer ``layer``'s convolution; rows beyond ``graph.num_targets`` in the output, if any, are not used.
         With ``graph.halo_weights_detached`` the rows beyond ``graph.num_inner`` are computed with the layer's
-        weights detached (its biases live)."""
+        weights detached (its biases live); recomputed halo rows without it use the live weights."""
         conv = self.convs[layer]
-        split = graph.halo_weights_detached and graph.num_targets > graph.num_inner
+        detached = graph.halo_weights_detached and graph.num_targets > graph.num_inner
+
+        def weight(parameter: torch.Tensor) -> torch.Tensor:  # the halo rows' copy of a weight
+            return parameter.detach() if detached else parameter
+
+        split = graph.halo_aggregation is not None and graph.num_targets > graph.num_inner
         if graph.aggregation is not None and isinstance(conv, GCNConv):  # GCNConv.forward: lin, propagate, bias
             out = graph.aggregation(conv.lin(h))
             if split:
-                out = torch.cat([out, graph.halo_aggregation(F.linear(h, conv.lin.weight.detach()))])
+                out = torch.cat([out, graph.halo_aggregation(F.linear(h, weight(conv.lin.weight)))])
             return out + conv.bias
         if graph.aggregation is not None and isinstance(conv, SAGEConv):  # SAGEConv.forward (root weight, no norm)
             roots = graph.num_inner if split else graph.num_targets
             out = conv.lin_l(graph.aggregation(h)) + conv.lin_r(h[:roots])
             if split:
-                halo = (F.linear(graph.halo_aggregation(h), conv.lin_l.weight.detach(), conv.lin_l.bias)
-                        + F.linear(h[roots: graph.num_targets], conv.lin_r.weight.detach(), conv.lin_r.bias))
+                halo = (F.linear(graph.halo_aggregation(h), weight(conv.lin_l.weight), conv.lin_l.bias)
+                        + F.linear(h[roots: graph.num_targets], weight(conv.lin_r.weight), conv.lin_r.bias))
                 out = torch.cat([out, halo])
             return out
         args = (h, graph.edge_index, graph.edge_weight) if isinstance(conv, GCNConv) else (h, graph.edge_index)
         out = conv(*args)
-        if split:  # the layer again with its weights detached, for the halo rows
-            detached = {name: value if name.rsplit(".", 1)[-1] == "bias" else value.detach()
-                        for name, value in conv.named_parameters()}
-            halo = torch.func.functional_call(conv, detached, args)[graph.num_inner: graph.num_targets]
+        if detached:  # the layer again with its weights detached, for the halo rows
+            parameters = {name: value if name.rsplit(".", 1)[-1] == "bias" else value.detach()
+                          for name, value in conv.named_parameters()}
+            halo = torch.func.functional_call(conv, parameters, args)[graph.num_inner: graph.num_targets]
             out = torch.cat([out[: graph.num_inner], halo])
         return out
 

@@ -45,13 +45,14 @@ _STAT_FIELDS = ("loss_sum", "train_count", "epoch_time_s", "comm_time_s", *BYTE_
                 "control_bytes", "control_time_s")
 
 
-def local_graph(part: Part, model: str, device: torch.device, kind: str = "full") -> LocalGraph:
+def local_graph(part: Part, model: str, device: torch.device, kind: str = "full",
+                detach_halo_weights: bool = True) -> LocalGraph:
     """The worker's message-passing graph (``Method.train_graph``).
 
     ``full``: every edge into an inner row (exact aggregation). ``inner``: only edges between inner rows, with
     degrees counted inside the part (partition-based training). ``partial_halo``: also the reversed cut edges, into
-    halo rows, so a layer recomputes halo rows from in-partition messages, with its weights detached there
-    (:attr:`LocalGraph.halo_weights_detached`: LMC's authors' out-of-batch rows).
+    halo rows, so a layer recomputes halo rows from in-partition messages, with its weights detached there unless
+    ``detach_halo_weights`` is false (:attr:`LocalGraph.halo_weights_detached`: LMC's authors' out-of-batch rows).
 
     GCN and SAGE also get the sparse aggregation their layers use (see :mod:`satbench.models`).
     """
@@ -79,7 +80,8 @@ def local_graph(part: Part, model: str, device: torch.device, kind: str = "full"
     elif model in ("gcn", "sage"):
         aggregation = SparseAggregation(edge_index, num_targets, num_rows, edge_weight)
     return LocalGraph(edge_index, part.num_inner, part.local_nodes.to(device), edge_weight, num_targets, aggregation,
-                      halo_weights_detached=kind == "partial_halo", halo_aggregation=halo_aggregation)
+                      halo_weights_detached=kind == "partial_halo" and detach_halo_weights,
+                      halo_aggregation=halo_aggregation)
 
 
 def loss_sum(logits: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
@@ -127,7 +129,8 @@ class Trainer:
         self.eval_graph = local_graph(part, config.model, device)
         self.train_graph = self.eval_graph
         if entry.train_graph != "full":
-            self.train_graph = local_graph(part, config.model, device, entry.train_graph)
+            self.train_graph = local_graph(part, config.model, device, entry.train_graph,
+                                           entry.detaches_halo_weights(config.method_options))
         self.model = build_model(config.model, prepared.num_features, prepared.num_classes, config.hidden,
                                  config.layers, config.dropout, config.norm, config.heads, seed=config.seed).to(device)
         self.weight_sync, self.local_steps = config.weight_sync, config.local_steps  # resolved: given, or the method's

@@ -251,6 +251,21 @@ def test_lmcs_weight_gradient_comes_from_the_inner_rows_only(tmp_path, model):
     assert differs > 0  # the halo rows' share is not nothing: the old (live-weight) gradient fails this test
 
 
+@pytest.mark.parametrize("model", ["gcn", "sage"])
+def test_lmcs_live_halo_weights_give_the_weights_the_halo_rows_share_too(tmp_path, model):
+    """-o halo_weights=live, the suite's form before it followed the authors (kept to measure what the difference
+    moves): the halo rows recomputed with the live weights, so the weight gradient is every computed row's, inner and
+    halo, summed over the workers that computed them."""
+    spec, meta, parts = hand_partition(tmp_path, HAND_EDGES, HAND_OWNER)
+    settings = dict(method="lmc", model=model, epochs=1, hidden=4, layers=3, dropout=0.0, staleness_every=0,
+                    method_options={"halo_weights": "live"})
+    results = run_local(_lmc_weight_gradients, 2, spec, meta, parts, settings)
+    actual = results[0][1]
+    for (layer, name), grad in actual.items():
+        every_row = sum(shares[(layer, name, "all")] for shares, _ in results)
+        torch.testing.assert_close(grad, every_row, rtol=1e-4, atol=1e-6, msg=f"layer {layer} {name}")
+
+
 # -- REST -------------------------------------------------------------------------------------------------------------
 
 

@@ -157,6 +157,14 @@ class Method:
         return cls.halo_copies
 
     @classmethod
+    def detaches_halo_weights(cls, options: dict[str, Any]) -> bool:
+        """With ``train_graph = "partial_halo"``: whether the layers recompute the halo rows with their weights
+        detached (:attr:`satbench.models.LocalGraph.halo_weights_detached`; True, as LMC's authors compute
+        out-of-batch rows), given the method's own options, resolved. A method that lets an option choose
+        overrides this."""
+        return True
+
+    @classmethod
     def check_run(cls, config: Any, name: str | None = None) -> None:
         """Reject a run configuration (``satbench.config.RunConfig``, options resolved) this method cannot train;
         ``name`` as in :meth:`check_options`."""

@@ -141,6 +141,16 @@ class MethodEntry:
             return self.method.halo_copies_with(given)
         return self.base_entry.halo_copies_with(given) + self.method.held_copies(given)
 
+    def detaches_halo_weights(self, options: dict[str, Any]) -> bool:
+        """:meth:`Method.detaches_halo_weights` of the method whose train graph it uses (its own unless it takes its
+        base's), with a run's ``options`` over the defaults."""
+        given = {key: option.default for key, option in self.options.items()} | dict(options)
+        if self.base is None:
+            return self.method.detaches_halo_weights(given)
+        if self.method.train_graph is None:
+            return self.base_entry.detaches_halo_weights(self._split(given)[0])
+        return self.method.detaches_halo_weights(self._split(given)[1])
+
     def _split(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the base's options, the held method's own)."""
         return ({key: options[key] for key in self.base_entry.options},
