@@ -61,3 +61,14 @@ def test_no_option_study_no_rows():
     hist = runs.assign(method=runs["method"].replace({"sat": "gas"}), base=None)
     row = options_table(hist, staleness).iloc[0]
     assert row["c1_verdict"] == "not applicable" and math.isnan(row["c1_ratio"])
+
+
+def test_exact_rows_have_a_drift_ratio_of_zero_and_hold_c1():
+    """REST refreshing before every step trains on exact rows: drift 0 at every measurement, which no log ratio
+    states; the ratio is 0 and C1 holds."""
+    runs, staleness = _frames(shift_pts=0.0, drift_factor=1.0)
+    option_records = set(runs.loc[runs["study"] == "option", "record"])
+    staleness.loc[staleness["record"].isin(option_records), "drift_rel_error"] = 0.0
+    row = options_table(runs, staleness).iloc[0]
+    assert (row["drift_estimate"], row["drift_ci_high"], row["c1_ratio"]) == (0.0, 0.0, 0.0)
+    assert row["c1_verdict"] == "holds" and row["drift_test"] == "exact rows: no drift at any measurement"

@@ -25,7 +25,7 @@ import math
 import pandas as pd
 
 from .keys import period_key, period_of_key
-from .stats import ALPHA, holm, min_detectable_effect, paired, paired_difference, ratio
+from .stats import ALPHA, Comparison, holm, min_detectable_effect, paired, paired_difference, ratio
 
 OPTION_STUDY = "option"
 SETTING = ["dataset", "model", "workers", "tau_key"]
@@ -41,7 +41,19 @@ def _drift_per_seed(staleness: pd.DataFrame, records: pd.Series) -> pd.Series:
     return _per_seed(staleness[staleness["record"].isin(set(records))], DRIFT)
 
 
+def _error_ratio(errors: pd.Series, reference: pd.Series) -> Comparison:
+    """The geometric mean ratio of two runs' errors, paired by seed (:func:`.stats.ratio`); where the first has none
+    at any measurement of any seed (exact rows: REST refreshing before every step) and the reference has some, the
+    ratio is 0, which no log ratio can state."""
+    first, second = paired(errors, reference)
+    if len(first) and (first == 0).all() and (second > 0).all():
+        return Comparison(0.0, 0.0, 0.0, math.nan, len(first), "exact rows: no drift at any measurement")
+    return ratio(errors, reference)
+
+
 def _c1_verdict(comparison) -> str:
+    if comparison.estimate == 0 and comparison.ci_high == 0:  # exact rows: none further than the base's
+        return "holds"
     if comparison.n < 2 or math.isnan(comparison.ci_high):
         return "not testable"
     if comparison.ci_high < 1.0:
@@ -76,7 +88,7 @@ def options_table(runs: pd.DataFrame, staleness: pd.DataFrame) -> pd.DataFrame:
         first, second = paired(option_scores, default_scores)
         option_drift = _drift_per_seed(staleness, group["record"])
         default_drift = _drift_per_seed(staleness, default["record"])
-        drift = ratio(option_drift, default_drift)
+        drift = _error_ratio(option_drift, default_drift)
         row = {
             "dataset": dataset, "model": model, "workers": workers, "sync_period": period_of_key(tau_key),
             "method": method, "option": option, "default_pct_mean": _mean(default_scores),
@@ -88,8 +100,8 @@ def options_table(runs: pd.DataFrame, staleness: pd.DataFrame) -> pd.DataFrame:
         base = group["base"].iloc[0]
         if isinstance(base, str):
             base_runs = main[at & (main["method"] == base)]
-            c1 = ratio(option_drift, _drift_per_seed(staleness, base_runs["record"]))
-            default_c1 = ratio(default_drift, _drift_per_seed(staleness, base_runs["record"]))
+            c1 = _error_ratio(option_drift, _drift_per_seed(staleness, base_runs["record"]))
+            default_c1 = _error_ratio(default_drift, _drift_per_seed(staleness, base_runs["record"]))
             row.update(base=base, c1_ratio=c1.estimate, c1_ci_low=c1.ci_low, c1_ci_high=c1.ci_high,
                        c1_verdict=_c1_verdict(c1), default_c1_ratio=default_c1.estimate,
                        default_c1_verdict=_c1_verdict(default_c1))
