@@ -38,6 +38,7 @@ def test_an_option_is_paired_with_the_default_form_in_accuracy_drift_and_c1():
     assert len(table) == 1
     row = table.iloc[0]
     assert (row["method"], row["option"], row["n"], row["test"]) == ("sat", "window_push=forward", 6, "paired t")
+    assert row["options_changed"] == 1
     assert row["estimate"] == pytest.approx(-2.0, abs=0.2)
     assert row["ci_low"] < row["estimate"] < row["ci_high"] < 0 and row["significant"]
     assert row["drift_estimate"] == pytest.approx(3.0)  # the geometric mean ratio option / default

@@ -91,7 +91,8 @@ def options_table(runs: pd.DataFrame, staleness: pd.DataFrame) -> pd.DataFrame:
         drift = _error_ratio(option_drift, default_drift)
         row = {
             "dataset": dataset, "model": model, "workers": workers, "sync_period": period_of_key(tau_key),
-            "method": method, "option": option, "default_pct_mean": _mean(default_scores),
+            "method": method, "option": option, "options_changed": len(str(option).split(",")),
+            "default_pct_mean": _mean(default_scores),
             "option_pct_mean": _mean(option_scores), **accuracy.columns(),
             "mde_pts": min_detectable_effect(first - second) if len(first) else math.nan,
             "default_drift": _mean(default_drift), "option_drift": _mean(option_drift),

@@ -31,6 +31,7 @@ INTEGER_COLUMNS = {
     *(column.name for column in (*EPOCH_ROW, *EPOCH_MEASUREMENT, *STALENESS_ROW, *SUMMARY) if column.dtype == "int"),
     "sync_period", "syncs", "n", "reached", "best_epoch", "edge_cut", "split_seed", "num_nodes", "num_classes",
     "rate_bit_s", "total_comm_bytes", "peak_memory_bytes", "W", "table", "method_reached", "base_reached",
+    "options_changed",
 }
 
 # Headers for readers, where the column's own name does not say it well enough.
