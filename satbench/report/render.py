@@ -46,6 +46,8 @@ HEADERS = {
     "protocol_cost_significant": "protocol cost significant", "cost_on": "cost on", "p_value": "p (Holm)",
     "p_raw": "p (raw)", "premise_p": "premise p (raw)",
     "faster_than_exact_at_and_below": "faster than exact at and below", "target_val_pct": "target val (%)",
+    "drift_estimate": "drift ratio", "drift": "drift ratio", "c1_verdict": "C1 (option)",
+    "default_c1_verdict": "C1 (default)", "default_pct_mean": "default (%)", "option_pct_mean": "option (%)",
 }
 UNITS = (("_p_holm", " p (Holm)"), ("_pct", " (%)"), ("_pts", " (pts)"), ("_epochs", " (epochs)"), ("_s", " (s)"),
          ("_MiB", " (MiB)"), ("_MB", " (MB)"), ("_x", " (×)"))
