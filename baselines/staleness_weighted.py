@@ -3,7 +3,7 @@
 A stale neighbour's message counts less, by its age. Ours, inspired by VISAGNN's staleness-aware attention (Xue,
 *VISAGNN: Versatile Staleness-Aware Efficient Training on Large-Scale Graphs*, arXiv:2511.12434, 2025), which learns
 how much to attend to a historical embedding from its staleness, alongside a staleness-aware loss and staleness-
-augmented embeddings. VISAGNN has no public code, and this is not it: one fixed exponential decay in the row's age,
+augmented embeddings. No public code of VISAGNN is known to us (its arXiv record links none), and this is not it: one fixed exponential decay in the row's age,
 nothing learned, no loss or embedding term. (ReFresh / FreshGNN, arXiv:2301.07482, is a cache *admission* policy,
 keeping a cached embedding only while its gradient is small and its age under a bound; it never weights messages, and
 nothing here is taken from it.)
@@ -41,7 +41,7 @@ class StalenessWeighted(Alleviation):
     name = "staleness-weighted"
     paper = ("ours: an age-decay weighting inspired by VISAGNN's staleness-aware attention (Xue, VISAGNN: Versatile "
              "Staleness-Aware Efficient Training on Large-Scale Graphs, arXiv:2511.12434, 2025)")
-    code_note = "ours; VISAGNN has no public code"
+    code_note = "ours; no public code of VISAGNN is known (its arXiv record links none)"
     deviations = (
         Deviation("one fixed exponential decay exp(-age/λ) of each halo message, nothing learned; VISAGNN learns a "
                   "staleness-aware attention and adds a staleness-aware loss and staleness-augmented embeddings",
