@@ -174,15 +174,16 @@ def confirm_frames(runs: pd.DataFrame, epochs: pd.DataFrame, staleness: pd.DataF
 
 def regime_claims_table(runs: pd.DataFrame, epochs: pd.DataFrame, staleness: pd.DataFrame) -> pd.DataFrame:
     """SAT's claims C1–C4 for every alleviation method in every setting the confirm stage reran (the claims table's
-    rules); one row saying so where no screened setting reached the confirm stage."""
+    rules); one row saying so where the confirm stage has no runs."""
     from .tables import claims_table
 
     main, epochs, measured = confirm_frames(runs, epochs, staleness)
     if main.empty:  # one row that says so: an empty table would read as a failure to build it
         return pd.DataFrame([{"claim": "C1–C4", "method": "every alleviation method", "verdict": "not testable",
-                              "measure": "the confirm stage reran no setting: none passed the threshold, or those "
-                                         "that did lay beyond the study's budget (results/regime/confirm-plan.json "
-                                         "lists them as deferred; the regime table gives every setting's estimate)"}])
+                              "measure": "the confirm stage has no runs: no setting passed the threshold, those "
+                                         "that did lay beyond the study's budget, or the planned ones have not run "
+                                         "(results/regime/confirm-plan.json lists the settings planned and deferred; "
+                                         "the regime table gives every setting's estimate)"}])
     return claims_table(main, measured, reach_frame(epochs, main))
 
 
