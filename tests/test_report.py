@@ -572,8 +572,8 @@ def test_the_report_logs_what_it_wrote_and_nothing_of_its_libraries(records, tmp
     assert len(lines) == len(artefacts) + 4, lines  # runs.csv, runs.parquet, epochs.parquet, staleness.parquet
     assert any("figure staleness:" in line and "staleness.pdf" in line for line in lines)
     # the sync-period, decomposition and bandwidth table and figure: no sweep, control or bandwidth run among them;
-    # the regime study's three tables and two figures: no run of its screen
-    assert sum("skipped" in line for line in lines) == 6 + 5
+    # the regime study's three tables and two figures: no run of its screen; the options table: no option study
+    assert sum("skipped" in line for line in lines) == 6 + 5 + 1
     assert all(line.startswith(("table ", "figure ", "data ")) for line in lines), lines
 
 
