@@ -206,14 +206,21 @@ def sweep_runs(config: dict) -> list[Run]:
 
 
 def parse_option(option: str) -> dict[str, str]:
-    """``KEY=VALUE[,KEY=VALUE...]`` as ``-o`` options (values as strings, typed by the method's declarations);
-    ValueError for another shape."""
+    """``KEY=VALUE[,KEY=VALUE...]``, each as ``-o`` reads it (:func:`satbench.config.parse_pair`; values as strings,
+    typed by the method's declarations); ValueError for another shape."""
+    import argparse
+
+    from .config import parse_pair
+
     pairs = {}
     for item in option.split(","):
-        key, equals, value = item.partition("=")
-        if not (equals and key.strip() and value.strip()) or key.strip() in pairs:
+        try:
+            key, value = parse_pair(item.strip())
+        except argparse.ArgumentTypeError:
+            key = value = ""
+        if not value or key in pairs:
             raise ValueError(f"option setting {option!r}: give KEY=VALUE, several joined by ',' (each key once)")
-        pairs[key.strip()] = value.strip()
+        pairs[key] = value
     return pairs
 
 

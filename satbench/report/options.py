@@ -24,16 +24,13 @@ import math
 
 import pandas as pd
 
+from .claims import _interval_verdict, _mean, _per_seed
 from .keys import period_key, period_of_key
-from .stats import ALPHA, Comparison, holm, min_detectable_effect, paired, paired_difference, ratio
+from .stats import ALPHA, error_ratio, holm, min_detectable_effect, paired, paired_difference
 
 OPTION_STUDY = "option"
 SETTING = ["dataset", "model", "workers", "tau_key"]
 DRIFT = "drift_rel_error"
-
-
-def _per_seed(frame: pd.DataFrame, column: str) -> pd.Series:
-    return frame.dropna(subset=[column]).groupby("seed")[column].mean()
 
 
 def _drift_per_seed(staleness: pd.DataFrame, records: pd.Series) -> pd.Series:
@@ -41,31 +38,11 @@ def _drift_per_seed(staleness: pd.DataFrame, records: pd.Series) -> pd.Series:
     return _per_seed(staleness[staleness["record"].isin(set(records))], DRIFT)
 
 
-def _error_ratio(errors: pd.Series, reference: pd.Series) -> Comparison:
-    """The geometric mean ratio of two runs' errors, paired by seed (:func:`.stats.ratio`); where the first has none
-    at any measurement of any seed (exact rows: REST refreshing before every step) and the reference has some, the
-    ratio is 0, which no log ratio can state."""
-    first, second = paired(errors, reference)
-    if len(first) and (first == 0).all() and (second > 0).all():
-        return Comparison(0.0, 0.0, 0.0, math.nan, len(first), "exact rows: no drift at any measurement")
-    return ratio(errors, reference)
-
-
 def _c1_verdict(comparison) -> str:
-    if comparison.estimate == 0 and comparison.ci_high == 0:  # exact rows: none further than the base's
-        return "holds"
+    """The claims table's C1 rule on a ratio of drifts (its interval below 1 holds, above fails)."""
     if comparison.n < 2 or math.isnan(comparison.ci_high):
         return "not testable"
-    if comparison.ci_high < 1.0:
-        return "holds"
-    if comparison.ci_low > 1.0:
-        return "fails"
-    return "inconclusive"
-
-
-def _mean(values: pd.Series) -> float:
-    values = values.dropna()
-    return float(values.mean()) if len(values) else math.nan
+    return _interval_verdict(comparison, 1.0)
 
 
 def options_table(runs: pd.DataFrame, staleness: pd.DataFrame) -> pd.DataFrame:
@@ -88,7 +65,7 @@ def options_table(runs: pd.DataFrame, staleness: pd.DataFrame) -> pd.DataFrame:
         first, second = paired(option_scores, default_scores)
         option_drift = _drift_per_seed(staleness, group["record"])
         default_drift = _drift_per_seed(staleness, default["record"])
-        drift = _error_ratio(option_drift, default_drift)
+        drift = error_ratio(option_drift, default_drift)
         row = {
             "dataset": dataset, "model": model, "workers": workers, "sync_period": period_of_key(tau_key),
             "method": method, "option": option, "options_changed": len(str(option).split(",")),
@@ -101,8 +78,8 @@ def options_table(runs: pd.DataFrame, staleness: pd.DataFrame) -> pd.DataFrame:
         base = group["base"].iloc[0]
         if isinstance(base, str):
             base_runs = main[at & (main["method"] == base)]
-            c1 = _error_ratio(option_drift, _drift_per_seed(staleness, base_runs["record"]))
-            default_c1 = _error_ratio(default_drift, _drift_per_seed(staleness, base_runs["record"]))
+            c1 = error_ratio(option_drift, _drift_per_seed(staleness, base_runs["record"]))
+            default_c1 = error_ratio(default_drift, _drift_per_seed(staleness, base_runs["record"]))
             row.update(base=base, c1_ratio=c1.estimate, c1_ci_low=c1.ci_low, c1_ci_high=c1.ci_high,
                        c1_verdict=_c1_verdict(c1), default_c1_ratio=default_c1.estimate,
                        default_c1_verdict=_c1_verdict(default_c1))
