@@ -17,6 +17,7 @@ every worker that holds it as a halo node, and in single-process full-graph trai
 from __future__ import annotations
 
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -139,19 +140,25 @@ class NodeDropout(nn.Module):
     column get a 32-bit hash of their own; a cell's bit pattern is one multiply-xorshift round over their xor, whose
     top 24 bits are compared with the drop probability. The mask is built in blocks of rows small enough to stay in
     cache, with the integer passes in place: on a million rows it is memory traffic, not arithmetic, that costs.
+
+    Layer 0's input is the same feature tensor at every step. Which of its cells are non-zero is therefore found once
+    (:class:`_InputCells`), not at every step: a zero cell is zero whatever its bit, so a sparse input (bag-of-words
+    features: about 1 % on Cora and CiteSeer) has its mask hashed at its non-zero cells only, and a dense one (35 % on
+    the Amazon graphs) skips the search. Either way the output is the one the whole mask gives, bit for bit.
     """
 
     BLOCK_CELLS = 1 << 20  # int32 cells per block: 4 MiB
+
+    # Below this share of non-zero cells, hashing the non-zero cells only is the cheaper way (measured on one core:
+    # 8x faster than the whole mask at Cora's 1.3 %, 1.7x slower at Amazon Photo's 35 %).
+    SPARSE_SHARE = 0.2
 
     def __init__(self, p: float):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {p}")
         self.p = p
-
-    # Below this share of non-zero cells, an input that needs no gradient (bag-of-words features: about 1 % on Cora)
-    # has its mask hashed at its non-zero cells only: a zero cell is zero whatever its bit, so the output is the same.
-    SPARSE_SHARE = 0.25
+        self._input_cells: _InputCells | None = None
 
     def _hashes(self, node_ids: torch.Tensor, width: int, key: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         row = _mix32(node_ids.to(torch.int32) * -0x61C88647 + _seed32(*key))
@@ -175,18 +182,54 @@ class NodeDropout(nn.Module):
             self._keep(row[start:start + block].unsqueeze(1) ^ column, out=keep[start:start + block])
         return keep
 
+    def _cells_of(self, h: torch.Tensor) -> _InputCells:
+        """The non-zero cells of an input that needs no gradient, found again only when ``h`` is another tensor or
+        has been written to since."""
+        cells = self._input_cells
+        if cells is None or not cells.describes(h):
+            cells = self._input_cells = _InputCells.of(h, self.SPARSE_SHARE)
+        return cells
+
     def forward(self, h: torch.Tensor, node_ids: torch.Tensor, key: tuple[int, ...]) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return h
         if not h.requires_grad and h.dim() == 2 and h.numel():
-            rows, columns = h.nonzero(as_tuple=True)
-            if rows.numel() < self.SPARSE_SHARE * h.numel():
+            cells = self._cells_of(h)
+            if cells.rows is not None:
                 row, column = self._hashes(node_ids, h.size(1), key)
-                keep = self._keep(row[rows] ^ column[columns])
+                keep = self._keep(row[cells.rows] ^ column[cells.columns])
                 out = torch.zeros_like(h)
-                out[rows, columns] = (h[rows, columns] * keep).mul_(1.0 / (1.0 - self.p))
+                out.view(-1)[cells.flat] = (cells.values * keep).mul_(1.0 / (1.0 - self.p))
                 return out
         return (h * self.keep_mask(node_ids, h.size(1), key)).mul_(1.0 / (1.0 - self.p))
+
+
+@dataclass
+class _InputCells:
+    """Where an input tensor is non-zero (``rows``, ``columns``, ``flat`` offsets and ``values``), or, for an input
+    denser than the share given, nothing (``rows`` None: the whole mask is cheaper). It describes the tensor it was
+    found in as long as that tensor lives and its version counter (bumped by every in-place write) has not moved."""
+
+    source: weakref.ref
+    version: int
+    rows: torch.Tensor | None = None
+    columns: torch.Tensor | None = None
+    flat: torch.Tensor | None = None
+    values: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, h: torch.Tensor, sparse_share: float) -> _InputCells:
+        cells = cls(weakref.ref(h), h._version)
+        if not h.is_contiguous() or torch.count_nonzero(h) >= sparse_share * h.numel():
+            return cells
+        rows, columns = h.nonzero(as_tuple=True)
+        cells.rows, cells.columns = rows, columns
+        cells.flat = rows * h.size(1) + columns
+        cells.values = h[rows, columns]
+        return cells
+
+    def describes(self, h: torch.Tensor) -> bool:
+        return self.source() is h and self.version == h._version
 
 
 class DistributedBatchNorm(nn.Module):

@@ -376,7 +376,9 @@ class Trainer:
             "comm_time_s": float(column["comm_time_s"].max()),
             "comm_bytes": sum(traffic.values()),
             **traffic,  # per counted category: halo rows, their gradients, weight sync, the method's protocol
-            "comm_bytes_per_worker": [int(sum(column[k][w] for k in BYTE_FIELDS)) for w in range(gathered.size(0))],
+            # byte counts are whole numbers below 2**53: exact in float64 whatever the order of the sum
+            "comm_bytes_per_worker": [int(total) for total in torch.stack([column[k] for k in BYTE_FIELDS]).sum(0)
+                                      .tolist()],
             "eval_time_s": eval_time,
             "measure_time_s": float(column["measure_time_s"].max()),
             # The fresh-halo control's own exchange (zero for a method's own run), not part of comm_bytes.
