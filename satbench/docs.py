@@ -15,6 +15,7 @@ from .errors import ConfigError, SatbenchError
 from .report.build import quiet_logging
 from .report.dictionary import DATA_DICTIONARY, write_data_dictionary
 from .report.evidence import EVIDENCE_DIR, STUDY_NAME, export_evidence, render_documents, verify_evidence
+from .report.jobs import read_jobs
 from .workflow import config_records
 
 
@@ -25,9 +26,12 @@ def _export_command(args: argparse.Namespace) -> int:
     if not STUDY_NAME.fullmatch(args.study):
         raise ConfigError(f"study name {args.study!r}: use letters, digits, '.', '_' and '-' only")
     records = config_records(args.config, args.root)
+    # The workflow jobs that wrote these records, from their Snakemake benchmark files: results/ may hold other
+    # configs' jobs too.
+    jobs = read_jobs(args.root, records)
     command = ["python", "-m", "satbench.docs", *args.argv]
     export_evidence(records, Path(args.out) / args.study, study=args.study, config=args.config, command=command,
-                    lossless=args.lossless)
+                    lossless=args.lossless, jobs=jobs)
     return 0
 
 
@@ -64,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  "tables, numbers and figures rendered from it.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     export = commands.add_parser("export", help="write a study's evidence from a config's run records (make "
-                                                "evidence)")
+                                                "evidence), with the times of the workflow jobs that wrote them "
+                                                "(results/benchmarks)")
     export.add_argument("study", help="the study's name: its directory under --out")
     export.add_argument("--config", required=True, help="the config whose records to export (config/X.yaml)")
     export.add_argument("--root", default=".", help="where results/ lies (default: .)")

@@ -13,8 +13,15 @@ STUDY=name CONFIG=config/x.yaml``, or ``satbench report --evidence docs/evidence
   measured staleness;
 * ``published.csv``: the published figures the report compared with (``config/published.csv`` when exported);
 * ``tables/<table>.csv``: every table the report makes from them (CSV only), built from the Parquet files above;
+* ``jobs.parquet``: the workflow jobs that wrote the runs, one row per job (:func:`.jobs.read_jobs`: ``job``,
+  ``wall_s``, ``cpu_s``, ``max_rss_mb``, ``started``, ``finished``), from the benchmark files Snakemake left under
+  ``results/benchmarks`` (``python -m satbench.docs export`` only, and only where there are any);
 * ``manifest.json``: the study, the config it came from, satbench's version, the git commit, the number of runs,
-  the command that wrote it, the date, and each file's rows and bytes.
+  the command that wrote it, the date, and each file's rows and bytes; with ``jobs.parquet``, what it says of the
+  jobs (:func:`.jobs.job_summary`): ``jobs`` (their number), ``job_time_s`` (their wall seconds summed),
+  ``busy_time_s`` (the seconds at least one of them ran: jobs side by side count once, the pause between two
+  sittings not at all) and ``busy_time_s_per_stage`` (the same per stage: ``main``, ``controls``, ``sweep``,
+  ``options``, ``timing``, ``bandwidth``, ``regime/screen``, ``regime/confirm``).
 
 Parquet files are zstd-compressed (floats byte-stream-split); per-worker lists and the epoch columns no table reads
 are left out (the manifest lists them), and measured times and staleness errors are kept in single precision
@@ -50,9 +57,15 @@ A number, inline::
 
     <!-- value: STUDY/TABLE[C=V,C=V].COLUMN [fmt=SPEC] -->3.2<!-- /value -->
     <!-- value: STUDY/manifest.KEY -->171<!-- /value -->
+    <!-- value: STUDY/manifest.busy_time_s fmt=duration -->87 min 46 s<!-- /value -->
+    <!-- value: STUDY/manifest.busy_time_s_per_stage.regime/screen fmt=duration -->22 min 5 s<!-- /value -->
 
 The selector must pick exactly one row; ``fmt`` is a Python format spec (``.1f``, ``.0%``, ``,d``), else the report's
-3–4 significant digits; a missing value is an em dash. ``manifest.KEY``: a field of the study's manifest (``runs``).
+3–4 significant digits; a missing value is an em dash. ``fmt=duration`` writes a number of seconds as a duration
+(:func:`format_duration`): ``45 s``, ``4 min 2 s``, ``87 min 46 s`` (whole seconds), and from two hours up
+``2 h 5 min`` (whole minutes). ``manifest.KEY``: a field of the study's manifest (``runs``); ``manifest.KEY.SUB``:
+the entry ``SUB`` of a field that is a mapping, split at the first ``.`` after ``manifest.`` (``SUB`` may hold ``/``
+and further dots: ``manifest.busy_time_s_per_stage.regime/screen``, ``manifest.runs_per_study.control``).
 
 A figure::
 
@@ -103,6 +116,7 @@ from ..files import directory_mode, write_bytes_atomic, write_text_atomic
 from .artefacts import ARTEFACTS, FIGURE, facts_from_runs, table_builders
 from .build import _DEFAULT, report_frames, write_artefacts
 from .frames import EPOCH_COLUMNS, META_COLUMNS, STALENESS_COLUMNS, WALL_TIME, Frames, load_records, typed_runs
+from .jobs import JOB_COLUMNS, job_summary
 from .published import load_published
 from .render import format_cell, table_to_markdown
 
@@ -113,6 +127,7 @@ FIGURES_DIR = Path("docs") / "figures"
 DOCUMENTS = ("README.md", "docs/*.md")
 RUNS, EPOCHS, STALENESS, PUBLISHED, MANIFEST, TABLES = ("runs.parquet", "epochs.parquet", "staleness.parquet",
                                                         "published.csv", "manifest.json", "tables")
+JOBS = "jobs.parquet"
 
 # The epoch columns the tables and figures read: the others are left out of the evidence (and read back as missing
 # values; an export that finds a table needs one keeps them all); wall_time_s is the running sum of epoch_time_s,
@@ -253,12 +268,15 @@ def _evidence_tables(staging: Path, expected: Path, exact: bool) -> list[str]:
 def export_evidence(sources, directory: str | os.PathLike, *, study: str | None = None,
                     config: str | os.PathLike | None = None, labels: Mapping[str, str] | None = None,
                     published: str | os.PathLike | None = _DEFAULT,  # type: ignore[assignment]
-                    command: Sequence[str] | str | None = None, lossless: bool = False) -> list[Path]:
+                    command: Sequence[str] | str | None = None, lossless: bool = False,
+                    jobs: pd.DataFrame | None = None) -> list[Path]:
     """Write the evidence of the run records ``sources`` into ``directory`` (replacing what is there): the report's
     runs, epochs and staleness frames as Parquet (measured times and staleness in single precision unless
     ``lossless``), the published figures compared with, every table the report makes from the Parquet files read
     back (CSV; checked against the records' tables), and ``manifest.json`` naming the ``study`` (default: the
-    directory's name), its ``config`` and the ``command``. Returns the files written."""
+    directory's name), its ``config`` and the ``command``. ``jobs``: the workflow jobs that wrote the records
+    (:func:`.jobs.read_jobs`), written as ``jobs.parquet`` and summed up in the manifest (:func:`.jobs.job_summary`);
+    none, or an empty frame: neither. Returns the files written."""
     directory = Path(directory)
     study = study or directory.resolve().name
     if not STUDY_NAME.fullmatch(study):
@@ -267,6 +285,14 @@ def export_evidence(sources, directory: str | os.PathLike, *, study: str | None 
     if not loaded:
         raise ConfigError(f"evidence of {study}: no run records given")
     frames = report_frames(loaded, published)
+    if jobs is not None and not jobs.empty:
+        missing = [column for column in JOB_COLUMNS if column not in jobs.columns]
+        if missing:
+            raise ConfigError(f"evidence of {study}: the jobs frame has no column {', '.join(missing)} (read it with "
+                              "satbench.report.jobs.read_jobs)")
+        jobs = jobs[list(JOB_COLUMNS)].sort_values("job", kind="stable").reset_index(drop=True)
+    else:
+        jobs = None
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
     try:
@@ -293,6 +319,8 @@ def export_evidence(sources, directory: str | os.PathLike, *, study: str | None 
                             "otherwise than from the records: keeping every column at full precision", study,
                             ", ".join(EPOCH_KEPT), "" if exact else ", times and staleness in single precision",
                             ", ".join(differ))
+        if jobs is not None:
+            _write_parquet(jobs, staging / JOBS)
         runs = frames.runs
         config_path = Path(config) if config is not None else None
         manifest = {
@@ -318,6 +346,7 @@ def export_evidence(sources, directory: str | os.PathLike, *, study: str | None 
             "tables": ("made from the evidence; equal to the records' tables" if exact else
                        f"made from the evidence; equal to the records' tables but for floats within {TOLERANCE:g} "
                        "relative"),
+            **(job_summary(jobs) if jobs is not None else {}),
             "as_text": {name: columns for name, columns in as_text.items() if columns},
             "files": {path.relative_to(staging).as_posix(): {"bytes": path.stat().st_size, **_rows(path)}
                       for path in sorted(staging.rglob("*")) if path.is_file()},
@@ -484,6 +513,8 @@ _REFERENCE = re.compile(r"(?P<study>[\w.-]+)/(?P<name>[\w-]+)")
 OPTIONS = {"evidence": {"columns", "where", "decimals"}, "value": {"fmt", "of"}, "figure": {"file"}}
 # A value marker's ``of=``: the one cell of the rows selected, else their smallest or largest (missing cells aside)
 AGGREGATES = {"min": min, "max": max}
+# A value marker's ``fmt=`` that writes seconds as a duration (format_duration) rather than a Python format spec
+DURATION = "duration"
 
 
 @dataclass
@@ -660,10 +691,7 @@ def render_value(evidence: Evidence, marker: Marker) -> str:
     if match is None:
         raise EvidenceError("write STUDY/TABLE[COLUMN=VALUE,...].COLUMN or STUDY/manifest.KEY")
     if match["table"] == "manifest" and match["where"] is None:
-        manifest = evidence.manifest(match["study"])
-        if match["column"] not in manifest:
-            raise EvidenceError(f"the manifest has no {match['column']!r} (it has: {', '.join(manifest)})")
-        value = manifest[match["column"]]
+        value = _manifest_value(evidence.manifest(match["study"]), match["column"])
     else:
         table = evidence.table(match["study"], match["table"])
         if match["column"] not in table.columns:
@@ -685,10 +713,45 @@ def render_value(evidence: Evidence, marker: Marker) -> str:
     spec = marker.options.get("fmt")
     if spec is None or _missing(value):
         return format_cell(value.item() if isinstance(value, np.generic) else value)
+    if spec == DURATION:
+        return format_duration(value)
     try:
         return format(value.item() if isinstance(value, np.generic) else value, spec)
     except (ValueError, TypeError) as error:
         raise EvidenceError(f"fmt={spec}: {error}") from None
+
+
+def _manifest_value(manifest: Mapping[str, Any], key: str) -> Any:
+    """``manifest.KEY``'s value: the field ``KEY``, or, where there is none, the entry ``SUB`` of the mapping
+    field ``FIELD`` for ``KEY`` = ``FIELD.SUB`` (split at its first dot)."""
+    if key in manifest:
+        return manifest[key]
+    name, dot, entry = key.partition(".")
+    if not dot or name not in manifest:
+        raise EvidenceError(f"the manifest has no {key!r} (it has: {', '.join(manifest)})")
+    mapping = manifest[name]
+    if not isinstance(mapping, Mapping):
+        raise EvidenceError(f"the manifest's {name!r} is a {type(mapping).__name__}, not a mapping: {key!r} "
+                            f"addresses nothing in it")
+    if entry not in mapping:
+        raise EvidenceError(f"the manifest's {name!r} has no {entry!r} (it has: {', '.join(map(str, mapping))})")
+    return mapping[entry]
+
+
+def format_duration(seconds: Any) -> str:
+    """A number of seconds as the documents write a duration (``fmt=duration``): ``45 s``, ``4 min 2 s``,
+    ``87 min 46 s`` (rounded to whole seconds), and from two hours up ``2 h 5 min`` (rounded to whole minutes)."""
+    if isinstance(seconds, np.generic):
+        seconds = seconds.item()
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+            or seconds < 0:
+        raise EvidenceError(f"fmt={DURATION}: {seconds!r} is not a number of seconds (0 or more)")
+    whole = math.floor(seconds + 0.5)
+    if whole >= 2 * 3600:
+        hours, minutes = divmod(math.floor(seconds / 60 + 0.5), 60)
+        return f"{hours} h {minutes} min"
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def figure_file(marker: Marker, figures: Path) -> Path:
