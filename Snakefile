@@ -32,7 +32,8 @@ from snakemake.utils import min_version, validate
 from satbench.errors import ConfigError
 
 from satbench.workflow import (
-    BANDWIDTH_PATH, CONTROL_PATH, DATA_DIR, OPTION_PATH, PLOTS_DIR, RUN_PATH, SWEEP_PATH, TABLES_DIR, TIMING_PATH,
+    BANDWIDTH_PATH, BENCHMARK_PATHS, CONTROL_PATH, DATA_DIR, OPTION_PATH, PLOTS_DIR, RUN_PATH, SWEEP_PATH, TABLES_DIR,
+    TIMING_PATH,
     Run, bandwidth_runs, caption_file, check_config, control_runs, job_argv, job_launcher, job_resources, job_threads,
     main_runs, option_runs, rate_from_path, report_outputs, sweep_runs, timing_jobs, timing_methods, timing_repeats,
     timing_resources, timing_script,
@@ -237,7 +238,7 @@ rule runs:
     log:
         "results/logs/{dataset}/{model}/{method}/w{workers}.log",
     benchmark:
-        "results/benchmarks/{dataset}/{model}/{method}/w{workers}.tsv"
+        BENCHMARK_PATHS["main"]
     conda:
         ENV
     threads: RUNS_JOBS.threads
@@ -260,7 +261,7 @@ use rule runs as controls with:
     log:
         "results/logs/controls/{dataset}/{model}/{method}/w{workers}.log",
     benchmark:
-        "results/benchmarks/controls/{dataset}/{model}/{method}/w{workers}.tsv"
+        BENCHMARK_PATHS["control"]
     threads: CONTROLS_JOBS.threads
     resources:
         **CONTROLS_JOBS.resources,
@@ -276,7 +277,7 @@ use rule runs as options with:
     log:
         "results/logs/options/{dataset}/{model}/{method}/{option}/w{workers}.log",
     benchmark:
-        "results/benchmarks/options/{dataset}/{model}/{method}/{option}/w{workers}.tsv"
+        BENCHMARK_PATHS["option"]
     threads: OPTIONS_JOBS.threads
     resources:
         **OPTIONS_JOBS.resources,
@@ -292,7 +293,7 @@ use rule runs as sweep with:
     log:
         "results/logs/sweep/{dataset}/{model}/{method}/sync-{sync_period}/w{workers}.log",
     benchmark:
-        "results/benchmarks/sweep/{dataset}/{model}/{method}/sync-{sync_period}/w{workers}.tsv"
+        BENCHMARK_PATHS["sweep"]
     threads: SWEEP_JOBS.threads
     resources:
         **SWEEP_JOBS.resources,
@@ -308,7 +309,7 @@ use rule runs as bandwidth with:
     log:
         "results/logs/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}.log",
     benchmark:
-        "results/benchmarks/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}.tsv"
+        BENCHMARK_PATHS["bandwidth"]
     # Every core, so that Snakemake runs no other job beside it: its epoch times are the measurement, and W workers
     # on one machine already share its cores; another job's load would lengthen them by an amount that differs from
     # run to run, so the times of two rates or two methods would not compare. (A function, so that commands given no
@@ -331,7 +332,7 @@ rule timing:
     log:
         "results/logs/timing/{dataset}/{model}/w{workers}.log",
     benchmark:
-        "results/benchmarks/timing/{dataset}/{model}/w{workers}.tsv"
+        BENCHMARK_PATHS["timing"]
     conda:
         ENV
     # Every core, as a bandwidth job (at least a core per worker where Snakemake gives jobs no more, on a cluster):
@@ -365,7 +366,7 @@ if REGIME_SCREEN:
         log:
             f"results/logs/regime/screen/{REGIME_JOB}.log",
         benchmark:
-            f"results/benchmarks/regime/screen/{REGIME_JOB}.tsv"
+            BENCHMARK_PATHS["regime"].replace("{stage}", "screen")
         threads: REGIME_SCREEN_JOBS.threads
         resources:
             **REGIME_SCREEN_JOBS.resources,
@@ -394,7 +395,7 @@ if REGIME_SCREEN and regime_seeds(config, "confirm"):
         log:
             f"results/logs/regime/confirm/{REGIME_JOB}.log",
         benchmark:
-            f"results/benchmarks/regime/confirm/{REGIME_JOB}.tsv"
+            BENCHMARK_PATHS["regime"].replace("{stage}", "confirm")
         threads: REGIME_CONFIRM_JOBS.threads
         resources:
             **REGIME_CONFIRM_JOBS.resources,

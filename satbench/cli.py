@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import RunInterrupted, SatbenchError, TrainingDiverged, WorkerFailed
+from .errors import ConfigError, RunInterrupted, SatbenchError, TrainingDiverged, WorkerFailed
 
 log = logging.getLogger("satbench")
 
@@ -163,6 +163,15 @@ def _add_plan_arguments(plan: argparse.ArgumentParser) -> None:
     plan.add_argument("--estimate", action="store_true",
                       help="print what the planned training costs instead: jobs, runs, and the hours and core-hours "
                            "the workflow's estimate gives them (an upper estimate, made for time limits)")
+    plan.add_argument("--measured", metavar="DIR",
+                      help="with --estimate: calibrate it by the job times a workflow measured in DIR (its "
+                           "results/benchmarks and records: this config's, or a smaller one's whose jobs share "
+                           "paths and settings with it): each measured job at its own time per run, the others at "
+                           "the estimate times the measured jobs' median ratio")
+    plan.add_argument("--measured-config", metavar="FILE",
+                      help="with --measured: the config whose workflow ran in DIR, where it is another (a smaller "
+                           "study calibrating a larger one: its jobs' median ratio of measured to estimated time "
+                           "scales the planned config's estimate)")
 
 
 _ADD_ARGUMENTS = {"run": _add_run_arguments, "datasets": _add_datasets_arguments, "methods": _add_methods_arguments,
@@ -171,7 +180,6 @@ _ADD_ARGUMENTS = {"run": _add_run_arguments, "datasets": _add_datasets_arguments
 
 def _command_run(args: argparse.Namespace) -> None:
     from .config import run_configs_from_args
-    from .errors import ConfigError
     from .runtime.outputs import check_run_outputs, writes_outputs
     from .runtime.processes import launched_by_torchrun, start_fork_server, worker_start_method
 
@@ -259,7 +267,6 @@ def _run_keeping_finished(configs: list, outs: list[str | os.PathLike], keep: Pa
 def _check_method_name(name: str) -> None:
     """An unknown method, refused up front with the closest known name."""
     from .data import did_you_mean
-    from .errors import ConfigError
     from .methods import discover_methods
 
     known = discover_methods()
@@ -270,7 +277,6 @@ def _check_method_name(name: str) -> None:
 def _check_network(args: argparse.Namespace) -> None:
     """--network: a valid value, not under torchrun, and (with several workers) the privilege and tools to emulate
     links, all checked before any work."""
-    from .errors import ConfigError
     from .links import parse_network
     from .runtime.network import UNDER_TORCHRUN, check_available
     from .runtime.processes import launched_by_torchrun
@@ -284,7 +290,6 @@ def _check_network(args: argparse.Namespace) -> None:
 
 def _per_seed(path: str, flag: str, seeds: list[int]) -> list[str]:
     """``path`` for each seed: with one seed the path itself, else ``path`` with ``{seed}`` replaced."""
-    from .errors import ConfigError
 
     if len(seeds) == 1:
         return [path.replace("{seed}", str(seeds[0]))]
@@ -337,7 +342,6 @@ def _record_files(paths: list[Path]) -> list[Path]:
     unexpanded (``results/runs/**/*.json`` without bash's globstar) as its matches."""
     import glob
 
-    from .errors import ConfigError
 
     files: list[Path] = []
     for path in paths:
@@ -376,15 +380,42 @@ def _command_data(args: argparse.Namespace) -> int:
 def _command_plan(args: argparse.Namespace) -> None:
     from .workflow import job_commands, load_config
 
+    if args.measured is not None and not args.estimate:
+        raise ConfigError("--measured calibrates --estimate: give both")
+    if args.measured_config is not None and args.measured is None:
+        raise ConfigError("--measured-config names the config whose workflow ran in --measured DIR: give both")
     config = load_config(args.configfile)
     if args.estimate:
         from .workflow import plan_estimate
 
-        cost = plan_estimate(config)
+        ratios = None
+        if args.measured is not None:
+            from .report.jobs import read_jobs
+            from .workflow import BENCHMARK_DIR, job_ratios
+
+            if not Path(args.measured).is_dir():
+                raise ConfigError(f"--measured {args.measured}: no such directory")
+            jobs = read_jobs(args.measured)
+            job_seconds = {f"{BENCHMARK_DIR}/{job}.tsv": seconds for job, seconds in zip(jobs["job"], jobs["wall_s"])}
+            measured_config = load_config(args.measured_config) if args.measured_config else config
+            ratios = job_ratios(measured_config, args.measured, job_seconds)
+        cost = plan_estimate(config, ratios)
         unplanned = "; the regime study's confirm stage not counted: the screen plans it" if "regime" in config else ""
         print(f"{args.configfile}: {cost.jobs} training jobs, {cost.runs} runs; estimated {cost.run_hours:.1f} hours "
               f"of runs one after another, {cost.core_hours:.1f} core-hours (satbench.workflow.estimate, an upper "
               f"estimate made for time limits{unplanned})")
+        if args.measured is not None:
+            measured = cost.measured
+            if measured is None:
+                print(f"measured: none of {args.measured_config or 'its'} jobs has a benchmark and a record under "
+                      f"{args.measured}")
+            else:
+                whose = f"{args.measured_config}'s" if args.measured_config else "its"
+                print(f"measured: {measured.jobs} of {whose} jobs under {args.measured} took "
+                      f"{measured.ratio_median:.2f}x their estimate per run (median; {measured.ratio_low:.2f}x to "
+                      f"{measured.ratio_high:.2f}x); "
+                      f"calibrated by them: {measured.run_hours:.1f} hours of runs one after another, "
+                      f"{measured.core_hours:.1f} core-hours")
         return
     for command in job_commands(config, args.records or None):
         print(command)
@@ -466,7 +497,6 @@ def _run_file_argv(file: str) -> list[str]:
 
     from .config import parse_pair
     from .data import did_you_mean
-    from .errors import ConfigError
 
     try:
         values = yaml.safe_load(Path(file).read_text())
@@ -503,7 +533,6 @@ def _run_file_argv(file: str) -> list[str]:
 def _option_words(file: str, key: str, value, action: argparse.Action, names_flag: bool, pairs: bool) -> list[str]:
     """One option of a --config file as command-line words, checked as argparse would check them."""
     from .data import did_you_mean
-    from .errors import ConfigError
 
     flag = next(flag for flag in action.option_strings if flag.startswith("--"))
     where = f"--config {file}: {key}"

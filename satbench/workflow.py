@@ -24,7 +24,10 @@ import dataclasses
 import itertools
 import json
 import math
+import os
 import shlex
+import statistics
+from collections.abc import Mapping
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +51,20 @@ TIMING_PATH = "results/timing/{dataset}/{model}/w{workers}/{method}/rep{rep}.jso
 # {sync_period} the sync period ("none" for a method without one), {halo} "method" or "fresh" (the control).
 REGIME_PATH = ("results/regime/{stage}/{dataset}/{model}/{variant}/w{workers}/sync-{sync_period}/{halo}/{method}/"
                "seed{seed}.json")
+# Where Snakemake writes each training job's benchmark (its wall time, peak memory, CPU time; the Snakefile's
+# ``benchmark:`` directives are these templates): a job is one setting and all its seeds, and the timing study's one
+# job per dataset, model and W runs every timed method and repetition. {stage}: the regime study's.
+BENCHMARK_DIR = "results/benchmarks"
+BENCHMARK_PATHS = {
+    "main": BENCHMARK_DIR + "/{dataset}/{model}/{method}/w{workers}.tsv",
+    "control": BENCHMARK_DIR + "/controls/{dataset}/{model}/{method}/w{workers}.tsv",
+    "option": BENCHMARK_DIR + "/options/{dataset}/{model}/{method}/{option}/w{workers}.tsv",
+    "sweep": BENCHMARK_DIR + "/sweep/{dataset}/{model}/{method}/sync-{sync_period}/w{workers}.tsv",
+    "bandwidth": BENCHMARK_DIR + "/bandwidth/{dataset}/{model}/{method}/{rate}/w{workers}.tsv",
+    "timing": BENCHMARK_DIR + "/timing/{dataset}/{model}/w{workers}.tsv",
+    "regime": BENCHMARK_DIR + "/regime/{stage}/{dataset}/{model}/{variant}/w{workers}/sync-{sync_period}/{halo}/"
+                              "{method}.tsv",
+}
 TABLES_DIR = "results/tables"
 PLOTS_DIR = "plots"
 DATA_DIR = "results"
@@ -113,12 +130,13 @@ class Run:
     option: str | None = None  # set for the option study's runs: the options changed, KEY=VALUE[,KEY=VALUE...]
 
     @property
-    def study(self) -> str:
-        """What the record will say it belongs to (``satbench run --study``)."""
+    def kind(self) -> str:
+        """Which of the workflow's training rules makes the run: main, control, sweep, option, bandwidth, timing or
+        regime (the keys of :data:`BENCHMARK_PATHS`)."""
         if self.timed:
             return "timing"
         if self.stage is not None:
-            return f"regime-{self.stage}"
+            return "regime"
         if self.option is not None:
             return "option"
         if self.rate is not None:
@@ -126,18 +144,30 @@ class Run:
         return "sweep" if self.sync_period is not None else "control" if self.halo == "fresh" else "main"
 
     @property
+    def study(self) -> str:
+        """What the record will say it belongs to (``satbench run --study``)."""
+        return f"regime-{self.stage}" if self.kind == "regime" else self.kind
+
+    @property
+    def _fields(self) -> dict[str, Any]:
+        """The path templates' fields."""
+        return {**self.__dict__, "sync_period": "none" if self.sync_period is None else self.sync_period,
+                "variant": variant_name(self.overrides), "rate": rate_path(self.rate) if self.rate else None,
+                "rep": self.seed}
+
+    @property
     def path(self) -> str:
-        if self.timed:
-            return TIMING_PATH.format(**{**self.__dict__, "rep": self.seed})
-        if self.stage is not None:
-            return REGIME_PATH.format(**{**self.__dict__, "sync_period": "none" if self.sync_period is None else self.sync_period,
-                                         "variant": variant_name(self.overrides)})
-        if self.option is not None:
-            return OPTION_PATH.format(**self.__dict__)
-        if self.rate is not None:
-            return BANDWIDTH_PATH.format(**{**self.__dict__, "rate": rate_path(self.rate)})
-        template = SWEEP_PATH if self.sync_period is not None else CONTROL_PATH if self.halo == "fresh" else RUN_PATH
-        return template.format(**self.__dict__)
+        """The run's record."""
+        return _RECORD_PATHS[self.kind].format(**self._fields)
+
+    @property
+    def benchmark_path(self) -> str:
+        """The benchmark file of the job that trains the run (:data:`BENCHMARK_PATHS`)."""
+        return BENCHMARK_PATHS[self.kind].format(**self._fields)
+
+
+_RECORD_PATHS = {"main": RUN_PATH, "control": CONTROL_PATH, "sweep": SWEEP_PATH, "option": OPTION_PATH,
+                 "bandwidth": BANDWIDTH_PATH, "timing": TIMING_PATH, "regime": REGIME_PATH}
 
 
 def models_of(config: dict, dataset: str) -> dict[str, dict[str, Any]]:
@@ -935,27 +965,77 @@ def planned_jobs(runs: list[Run]) -> dict[Run, list[int]]:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """What measured job times make of :func:`plan_estimate`: the planned ``jobs`` found measured, the median and
+    range of their measured over estimated time per run (``ratio_median``, ``ratio_low``, ``ratio_high``), and the
+    plan's hours with each measured job's own time and the others' estimates scaled by the median ratio."""
+
+    jobs: int
+    ratio_median: float
+    ratio_low: float
+    ratio_high: float
+    run_hours: float
+    core_hours: float
+
+
+@dataclass(frozen=True)
 class PlanEstimate:
     """What a config's planned training costs by :func:`estimate` (an upper estimate, made for time limits): its
     ``jobs`` and ``runs``, the hours of those runs one after another (``run_hours``) and the core-hours they keep
-    busy (``core_hours``: each job's hours times the cores it keeps busy). A regime study's confirm stage is not
-    in it: the screen's records plan it."""
+    busy (``core_hours``: each job's hours times the cores it keeps busy); with measured job times, ``measured``
+    (:class:`Calibration`). A regime study's confirm stage is not in it: the screen's records plan it."""
 
     jobs: int
     runs: int
     run_hours: float
     core_hours: float
+    measured: Calibration | None = None
 
 
-def plan_estimate(config: dict) -> PlanEstimate:
-    jobs = planned_jobs(planned_runs(config))
-    run_hours = core_hours = 0.0
-    for job, seeds in jobs.items():
+def _benchmarked_jobs(config: dict) -> dict[str, list]:
+    """The config's training jobs by benchmark file (a Snakemake job: a setting's seeds, or a timing job's methods
+    and repetitions): [estimated seconds, estimated core-seconds, runs, record paths]."""
+    jobs: dict[str, list] = {}
+    for job, seeds in planned_jobs(planned_runs(config)).items():
         expected = estimate(job_config(config, dataclasses.replace(job, seed=seeds[0])), seeds=len(seeds))
-        hours = expected.run_minutes * len(seeds) / 60
-        run_hours += hours
-        core_hours += hours * expected.cores
-    return PlanEstimate(len(jobs), sum(len(seeds) for seeds in jobs.values()), run_hours, core_hours)
+        seconds = expected.run_minutes * len(seeds) * 60
+        entry = jobs.setdefault(job.benchmark_path, [0.0, 0.0, 0, []])
+        entry[0] += seconds
+        entry[1] += seconds * expected.cores
+        entry[2] += len(seeds)
+        entry[3] += [dataclasses.replace(job, seed=seed).path for seed in seeds]
+    return jobs
+
+
+def job_ratios(config: dict, root: str | os.PathLike, job_seconds: Mapping[str, float]) -> dict[str, float]:
+    """Measured over estimated time per run of each of ``config``'s jobs that a workflow measured under ``root``
+    (``job_seconds``: wall seconds by benchmark path, :data:`BENCHMARK_PATHS`). A job counts as many runs as its
+    planned records exist under ``root``, so a job run with fewer seeds than the config plans is taken per run; a job
+    with no record there is left out."""
+    ratios = {}
+    for path, (seconds, _, runs, records) in _benchmarked_jobs(config).items():
+        found = sum(1 for record in records if (Path(root) / record).is_file())
+        if path in job_seconds and found:
+            ratios[path] = (job_seconds[path] / found) / (seconds / runs)
+    return ratios
+
+
+def plan_estimate(config: dict, ratios: Mapping[str, float] | None = None) -> PlanEstimate:
+    """:class:`PlanEstimate` of ``config``; with ``ratios`` (:func:`job_ratios`, of this config or another whose
+    jobs were measured) also calibrated by them: a job with a ratio of its own (the same benchmark path) scaled by
+    it, every other by their median."""
+    jobs = _benchmarked_jobs(config)
+    seconds, core_seconds, runs = (sum(entry[i] for entry in jobs.values()) for i in range(3))
+    cost = PlanEstimate(len(planned_jobs(planned_runs(config))), runs, seconds / 3600, core_seconds / 3600)
+    if not ratios:
+        return cost
+    ordered = sorted(ratios.values())
+    median = statistics.median(ordered)
+    scale = {path: ratios.get(path, median) for path in jobs}
+    return dataclasses.replace(cost, measured=Calibration(
+        len(ratios), median, ordered[0], ordered[-1],
+        sum(entry[0] * scale[path] for path, entry in jobs.items()) / 3600,
+        sum(entry[1] * scale[path] for path, entry in jobs.items()) / 3600))
 
 
 def _command(config: dict, run: Run, seeds: list[int], out: str) -> str:

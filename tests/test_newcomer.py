@@ -323,6 +323,57 @@ def test_plan_estimates_what_a_config_costs(capsys):
     assert "training jobs" in line and "core-hours" in line and "confirm stage not counted" in line
 
 
+def test_measured_job_times_calibrate_the_estimate(tmp_path, capsys):
+    """A job measured under a workflow's directory is scaled by its own measured time per run (as many runs as its
+    records there), every other job by the measured jobs' median ratio; a benchmark without records counts not."""
+    from satbench.workflow import _benchmarked_jobs, job_ratios, load_config, plan_estimate
+
+    configfile = REPO / "config" / "real-quick.yaml"
+    config = load_config(configfile)
+    jobs = _benchmarked_jobs(config)
+    (a, (a_s, _, a_runs, a_records)), (b, (b_s, _, b_runs, b_records)), (c, _) = list(jobs.items())[:3]
+
+    def measured(path, seconds, records):
+        for record in records:
+            (tmp_path / record).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / record).write_text("{}")
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:01\t100\n")
+        return seconds
+
+    half = b_records[: max(1, len(b_records) // 2)]
+    seconds = {a: measured(a, 2 * a_s, a_records), b: measured(b, 0.5 * b_s / b_runs * len(half), half),
+               c: measured(c, 1000.0, [])}
+    ratios = job_ratios(config, tmp_path, seconds)
+    assert ratios.keys() == {a, b} and ratios[a] == pytest.approx(2) and ratios[b] == pytest.approx(0.5)
+    cost = plan_estimate(config, ratios)
+    calibrated = cost.measured
+    assert (calibrated.jobs, calibrated.ratio_low, calibrated.ratio_high) == (2, pytest.approx(0.5), pytest.approx(2))
+    assert calibrated.ratio_median == pytest.approx(1.25)
+    rest = sum(entry[0] for path, entry in jobs.items() if path not in (a, b))
+    assert calibrated.run_hours * 3600 == pytest.approx(2 * a_s + 0.5 * b_s + 1.25 * rest)
+    assert plan_estimate(config).measured is None and plan_estimate(config, {}).measured is None
+
+    assert main(["plan", "--estimate", "--configfile", str(configfile), "--measured", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "measured: 2 of its jobs" in out and "1.25x their estimate per run" in out
+    assert main(["plan", "--configfile", str(configfile), "--measured", str(tmp_path)]) == 2
+    assert "--measured calibrates --estimate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("configfile", ["config.yaml", "options.yaml", "regime.yaml", "bandwidth.yaml"])
+def test_a_run_names_the_benchmark_file_of_the_job_that_writes_its_record(configfile):
+    """Run.benchmark_path (what the estimate is calibrated by) and the job the evidence's export finds for a record
+    (satbench.report.jobs.record_job, checked against the Snakefile's directives) are one and the same file."""
+    from satbench.report.jobs import record_job
+    from satbench.workflow import BENCHMARK_DIR, load_config, planned_runs
+
+    runs = planned_runs(load_config(REPO / "config" / configfile))
+    assert runs
+    for run in runs:
+        assert run.benchmark_path == f"{BENCHMARK_DIR}/{record_job(run.path)}.tsv", run
+
+
 # -- habits: -v anywhere, --json, one-line errors, "did you mean" ------------------------------------------------------
 
 
