@@ -299,6 +299,11 @@ def test_c1_verdicts():
     assert "leaves its base's rows as they are" in row["measure"]
     drift = claims_of(scenario(), drift=True)["C1"]
     assert drift["measure"].startswith("drift_rel_error") and drift["verdict"] == "holds"
+    # rows exact at every measurement (REST refreshing before every step): a ratio of 0 holds without a test,
+    # where a log ratio would have no seed to test (not testable)
+    exact = claims_of(scenario(sat__main=dict(error=0.0 * NOISE)))["C1"]
+    assert (exact["verdict"], exact["estimate"], exact["ci_high"]) == ("holds", 0.0, 0.0)
+    assert math.isnan(exact["p_raw"]) and exact["n"] > 0
 
 
 def test_c2_verdicts():

@@ -50,6 +50,7 @@ from .stats import (
     Comparison,
     censored_paired,
     equivalence,
+    error_ratio,
     holm,
     min_detectable_effect,
     paired_difference,
@@ -77,8 +78,9 @@ RULES = {
           "drift_rel_error where the records have it, else rel_error; measure says which) against its base's in "
           "the base's own run, compared as a ratio by a paired t-test on the log ratio over seeds: holds if the "
           f"ratio's 95 % interval lies below 1 and the {_HOLM}; fails if it lies above 1 and the adjusted p < "
-          f"{ALPHA:g}; else inconclusive; not applicable to a method that leaves its base's rows as they are (it "
-          "only weights their messages); not testable without staleness measurements of both",
+          f"{ALPHA:g}; else inconclusive; holds without a test where the method's rows were exact at every "
+          "measurement of every seed (a ratio of 0); not applicable to a method that leaves its base's rows as they "
+          "are (it only weights their messages); not testable without staleness measurements of both",
     "C2": "premise: staleness costs the base accuracy, i.e. the base's fresh-halo control beats it (control − "
           f"base in test points, one-sided paired t over seeds, p < {ALPHA:g} and a positive mean); without it, "
           "not testable (the premise's estimate, interval and p are in the premise columns). Then method − base "
@@ -433,13 +435,16 @@ def _c1(name: str, method: pd.DataFrame, base: pd.DataFrame) -> dict:
     numbers = dict(value=used, base_value=_mean(base_errors), replaced_rel_error=replaced,
                    in_run_ratio=_ratio(float(method["rel_error"].mean()), replaced))
     numbers["ratio"] = _ratio(numbers["value"], numbers["base_value"])
-    comparison = ratio(method_errors, base_errors)
+    comparison = error_ratio(method_errors, base_errors)
     if name in ROWS_UNCHANGED:
         measure += "; the method leaves its base's rows as they are (it weights their messages): no claim to test"
         return _row(measure, "not applicable", comparison, tested=False, **numbers)
     if comparison.n == 0:
         return _row(measure, "not testable", comparison, tested=False, **numbers)
-    return _row(measure, _interval_verdict(comparison, 1.0), comparison, **numbers)
+    # Exact rows at every measurement (REST refreshing before every step): a ratio of 0 that no test needs.
+    exact = comparison.estimate == 0.0 and math.isnan(comparison.p_value)
+    return _row(measure, _interval_verdict(comparison, 1.0), comparison, tested=not exact, needs_p=not exact,
+                **numbers)
 
 
 def _c2(method: pd.DataFrame, base: pd.DataFrame, control: pd.DataFrame) -> dict:
