@@ -666,13 +666,16 @@ def job_launcher(config: dict, run: Run) -> str:
 
 
 def timing_script(config: dict, dataset: str, model: str, workers: int) -> str:
-    """The shell commands of one timing job: a ``satbench run`` per run of :func:`timing_jobs`, in its order (every
-    method in turn, repetition after repetition), joined by ``&&`` so that the job stops at the first failure."""
-    commands = []
-    for run in timing_jobs(config)[(dataset, model, workers)]:
-        commands.append(f"{job_launcher(config, run)}satbench run {job_argv(config, run)} --no-progress "
-                        f"--out {shlex.quote(run.path)}")
-    return " && ".join(commands)
+    """The shell command of one timing job: every run of :func:`timing_jobs` in its order (every method in turn,
+    repetition after repetition), stopping at the first failure. On one node they are the lines of one ``satbench
+    batch``, so that torch, the training code and the workers' fork server start once for the job (about 10 s each on
+    2 cores, where a run's epochs take a second or two); each run still starts its own W worker processes, whose epoch
+    times are the measurement. Across nodes each is its own ``satbench run`` under ``srun``/``torchrun``."""
+    runs = timing_jobs(config)[(dataset, model, workers)]
+    lines = [f"{job_argv(config, run)} --no-progress --out {shlex.quote(run.path)}" for run in runs]
+    if all(placement(config, run)[0] == 1 for run in runs):
+        return f"printf '%s\\n' {' '.join(shlex.quote(line) for line in lines)} | satbench batch -"
+    return " && ".join(f"{job_launcher(config, run)}satbench run {line}" for run, line in zip(runs, lines))
 
 
 def check_config(config: dict) -> None:

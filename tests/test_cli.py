@@ -1,5 +1,6 @@
 """The command line: clear one-line errors before any worker starts, and no result from a failed run."""
 
+import shlex
 import textwrap
 from pathlib import Path
 
@@ -210,3 +211,56 @@ def test_keep_finished_retrains_only_the_seed_that_failed(tmp_path, monkeypatch)
     assert trained == [1]
     assert [json.loads(Path(out).read_text())["seed"] for out in outs] == [0, 1, 2]
     assert not list(keep.iterdir())  # a finished job leaves nothing kept
+
+
+# -- satbench batch: several commands, start-up once ---------------------------------------------------------------
+
+
+def _batch_line(tmp_path, *extra):
+    return ["--dataset", TINY_GRAPH, "--epochs", "3", "--hidden", "8", "--cache-dir", str(tmp_path / "cache"),
+            "--no-progress", *extra]
+
+
+def test_a_batch_writes_what_each_of_its_lines_would_alone(tmp_path):
+    """Each line's records are those `satbench run` writes for that line (timings aside), each naming the line as its
+    command; a line may be the whole command, as `satbench plan` prints it; comments and blank lines are skipped."""
+    spawned = _batch_line(tmp_path, "--workers", "2", "--out", str(tmp_path / "batch" / "exact.json"))
+    threads = _batch_line(tmp_path, "--workers", "3", "--method", "digest", "--launcher", "inprocess", "--seed", "1",
+                          "2", "--out", str(tmp_path / "batch" / "digest{seed}.json"))
+    batch = tmp_path / "commands.txt"
+    batch.write_text(f"# a method and its base\n{shlex.join(spawned)}\n\nsatbench run {shlex.join(threads)}  # two "
+                     "seeds\n")
+    result = satbench("batch", str(batch))
+    assert result.returncode == 0, result.stderr
+    assert "batch: 2 commands, 3 runs" in result.stderr
+
+    def alone(line, name):
+        out = tmp_path / "alone" / name
+        done = satbench("run", *line[:-1], str(out))
+        assert done.returncode == 0, done.stderr
+        return out
+
+    pairs = [(spawned, "exact.json", "exact.json"), (threads, "digest{seed}.json", "digest1.json"),
+             (threads, "digest{seed}.json", "digest2.json")]
+    for line, template, name in pairs[:2]:
+        alone(line, template)
+    for line, template, name in pairs:
+        batched, single = load_record(tmp_path / "batch" / name), load_record(tmp_path / "alone" / name)
+        assert batched["command"] == ["satbench", "run", *line]
+        assert without_timings({**batched, "command": None}) == without_timings({**single, "command": None}), name
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("{good}\n--method no-such-method {common}\n", ["commands.txt:2: unknown method 'no-such-method'"]),
+    ("{good}\n\n--workers x {common}\n", ["commands.txt:3: argument --workers/-w: invalid int value: 'x'"]),
+    ("{good}\n--epochs 2 'unclosed\n", ["commands.txt:2: No closing quotation"]),
+    ("# nothing\n\n", ["no command in it"]),
+])
+def test_a_bad_batch_line_stops_the_batch_before_any_run(tmp_path, text, fragments):
+    common = shlex.join(_batch_line(tmp_path, "--out", str(tmp_path / "bad.json")))
+    good = shlex.join(_batch_line(tmp_path, "--workers", "2", "--out", str(tmp_path / "good.json")))
+    batch = tmp_path / "commands.txt"
+    batch.write_text(text.format(good=good, common=common))
+    result = satbench("batch", str(batch))
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "good.json").exists() and "starting" not in result.stderr

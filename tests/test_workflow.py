@@ -4,6 +4,7 @@ through to tables, figures and the report, whose numbers match the run records."
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -253,10 +254,13 @@ def test_the_timing_study_interleaves_its_methods_in_one_job_per_setting():
     for flag, value in (("--study", "timing"), ("--epochs", "4"), ("--eval-every", "4"), ("--staleness-every", "0"),
                         ("--seed", "0"), ("--method", "digest")):
         assert arguments[arguments.index(flag) + 1] == value, flag
+    # one node: the runs are the lines of one `satbench batch`, in this order (the shell's printf gives them)
     script = timing_script(config, "tiny", "gcn", 2)
-    commands = script.split(" && ")
-    assert len(commands) == 6 and all(command.startswith("satbench run ") for command in commands)
-    assert [command.rsplit("--out ", 1)[1] for command in commands] == [run.path for run in runs]
+    assert script.startswith("printf ") and script.endswith(" | satbench batch -")
+    printf, format_, *lines = shlex.split(script.removesuffix(" | satbench batch -"))
+    assert (printf, format_) == ("printf", "%s\\n")
+    assert len(lines) == 6 and [shlex.split(line)[-1] for line in lines] == [run.path for run in runs]
+    assert lines[1] == f"{job_argv(config, runs[1])} --no-progress --out {runs[1].path}"
     # its time is every run's, one after another; a job per setting, with more W more jobs
     assert timing_resources(config, runs)["runtime"] >= job_resources(config, runs[0], seeds=1)["runtime"]
     assert len(timing_jobs({**config, "workers": [1, 2, 4], "timing": {**TIMING, "workers": [4]}})) == 1
@@ -480,6 +484,12 @@ def test_a_job_beyond_one_node_spans_nodes_through_srun_torchrun():
         check_config({**config, "workers": [6]})
     bandwidth = {**TINY, "workers_per_node": 1, "bandwidth": BANDWIDTH}
     assert all(job_launcher(bandwidth, run) == "" for run in bandwidth_runs(bandwidth))  # emulated links: one machine
+    # a timing job across nodes: each run its own command under srun/torchrun (a batch starts its workers itself)
+    timed = {**TINY, "workers_per_node": 1, "timing": TIMING}
+    script = timing_script(timed, "tiny", "gcn", 2)
+    commands = script.split(" && ")
+    assert len(commands) == 6 and all(command.startswith("srun --nodes=2 ") and " satbench run --dataset " in command
+                                      for command in commands)
 
 
 @pytest.mark.multiprocess
