@@ -141,10 +141,11 @@ class NodeDropout(nn.Module):
     top 24 bits are compared with the drop probability. The mask is built in blocks of rows small enough to stay in
     cache, with the integer passes in place: on a million rows it is memory traffic, not arithmetic, that costs.
 
-    Layer 0's input is the same feature tensor at every step. Which of its cells are non-zero is therefore found once
-    (:class:`_InputCells`), not at every step: a zero cell is zero whatever its bit, so a sparse input (bag-of-words
-    features: about 1 % on Cora and CiteSeer) has its mask hashed at its non-zero cells only, and a dense one (35 % on
-    the Amazon graphs) skips the search. Either way the output is the one the whole mask gives, bit for bit.
+    Layer 0's input is the same feature tensor at every step, and the model says so (``constant``). Which of its cells
+    are non-zero is therefore found once (:class:`_InputCells`), not at every step: a zero cell is zero whatever its
+    bit, so a sparse input (bag-of-words features: about 1 % on Cora and CiteSeer) has its mask hashed at its non-zero
+    cells only, and a dense one (35 % on the Amazon graphs) gets the whole mask. Any other input (a hidden layer's,
+    also in a no-grad pass) gets the whole mask. Either way the output is the one the whole mask gives, bit for bit.
     """
 
     BLOCK_CELLS = 1 << 20  # int32 cells per block: 4 MiB
@@ -183,17 +184,20 @@ class NodeDropout(nn.Module):
         return keep
 
     def _cells_of(self, h: torch.Tensor) -> _InputCells:
-        """The non-zero cells of an input that needs no gradient, found again only when ``h`` is another tensor or
-        has been written to since."""
+        """The non-zero cells of the constant input, found again only when ``h`` is another tensor or has been
+        written to since (a guard: the model passes one tensor)."""
         cells = self._input_cells
         if cells is None or not cells.describes(h):
             cells = self._input_cells = _InputCells.of(h, self.SPARSE_SHARE)
         return cells
 
-    def forward(self, h: torch.Tensor, node_ids: torch.Tensor, key: tuple[int, ...]) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, node_ids: torch.Tensor, key: tuple[int, ...],
+                constant: bool = False) -> torch.Tensor:
+        """``h`` with the mask of ``key`` applied; ``constant``: ``h`` is the tensor of every call (the input
+        features), so its non-zero cells are found once."""
         if not self.training or self.p == 0.0:
             return h
-        if not h.requires_grad and h.dim() == 2 and h.numel():
+        if constant and not h.requires_grad and h.dim() == 2 and h.numel():
             cells = self._cells_of(h)
             if cells.rows is not None:
                 row, column = self._hashes(node_ids, h.size(1), key)
@@ -389,7 +393,7 @@ class LayerwiseGNN(nn.Module):
         taken to have no halo (single-process full-graph training)."""
         h = x
         for layer in range(self.num_layers):
-            h = self.dropout(h, graph.node_ids, (*dropout_key, layer))
+            h = self.dropout(h, graph.node_ids, (*dropout_key, layer), constant=layer == 0)
             h = self.conv(layer, h, graph)[: graph.num_targets]
             if layer == self.num_layers - 1:
                 return h[: graph.num_inner]

@@ -89,7 +89,7 @@ class FloorGCN(torch.nn.Module):
         self.dropout = NodeDropout(DROPOUT)
 
     def forward(self, x, edge_index, node_ids, step: int):
-        x = self.dropout(x, node_ids, (0, step, 0))
+        x = self.dropout(x, node_ids, (0, step, 0), constant=True)
         x = self.conv1(x, edge_index).relu()
         x = self.dropout(x, node_ids, (0, step, 1))
         return self.conv2(x, edge_index)
