@@ -199,14 +199,13 @@ class _RunWork:
     args: argparse.Namespace
     configs: list
     outs: list
-    fork_server: bool  # spawned workers forked from a server that has imported the training code
 
 
 def _prepare_run(args: argparse.Namespace) -> _RunWork:
     """Everything ``satbench run`` checks before any work: names, every seed's outputs and configuration."""
     from .config import run_configs_from_args
     from .runtime.outputs import check_run_outputs
-    from .runtime.processes import launched_by_torchrun, worker_start_method
+    from .runtime.processes import launched_by_torchrun, start_fork_server, worker_start_method
 
     _check_method_name(args.method)
     if args.network is not None:
@@ -219,19 +218,12 @@ def _prepare_run(args: argparse.Namespace) -> _RunWork:
     if launched_by_torchrun() and args.launcher == "inprocess":
         raise ConfigError("--launcher inprocess runs every worker in one process; under torchrun each process is one "
                           "worker: leave --launcher out")
-    fork_server = (args.workers > 1 and not launched_by_torchrun() and args.launcher == "spawn"
-                   and worker_start_method(args.device, args.workers) == "forkserver")
-    if fork_server:
-        _start_fork_server()  # imports the training code in parallel with validation and data loading
+    if (args.workers > 1 and not launched_by_torchrun() and args.launcher == "spawn"
+            and worker_start_method(args.device, args.workers) == "forkserver"):
+        start_fork_server()  # imports the training code in parallel with validation and data loading (once a process)
     # every seed's configuration checked before the first trains
     configs = [config.validate() for config in run_configs_from_args(args, seeds, models)]
-    return _RunWork(args, configs, outs, fork_server)
-
-
-def _start_fork_server() -> None:
-    from .runtime.processes import start_fork_server
-
-    start_fork_server()  # once per process: a second call finds it running
+    return _RunWork(args, configs, outs)
 
 
 def _execute_run(work: _RunWork) -> None:

@@ -30,7 +30,7 @@ import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 
@@ -995,19 +995,27 @@ class PlanEstimate:
     measured: Calibration | None = None
 
 
-def _benchmarked_jobs(config: dict) -> dict[str, list]:
-    """The config's training jobs by benchmark file (a Snakemake job: a setting's seeds, or a timing job's methods
-    and repetitions): [estimated seconds, estimated core-seconds, runs, record paths]."""
-    jobs: dict[str, list] = {}
-    for job, seeds in planned_jobs(planned_runs(config)).items():
+class _Benchmarked(NamedTuple):
+    """One benchmark file's planned work (a Snakemake job: a setting's seeds, or a timing job's methods and
+    repetitions): its estimated seconds and core-seconds, its runs and their record paths."""
+
+    seconds: float
+    core_seconds: float
+    runs: int
+    records: tuple[str, ...]
+
+
+def _benchmarked_jobs(config: dict, jobs: dict[Run, list[int]] | None = None) -> dict[str, _Benchmarked]:
+    """``config``'s planned jobs (:func:`planned_jobs`, planned here unless given) by benchmark file."""
+    found: dict[str, _Benchmarked] = {}
+    for job, seeds in (jobs if jobs is not None else planned_jobs(planned_runs(config))).items():
         expected = estimate(job_config(config, dataclasses.replace(job, seed=seeds[0])), seeds=len(seeds))
         seconds = expected.run_minutes * len(seeds) * 60
-        entry = jobs.setdefault(job.benchmark_path, [0.0, 0.0, 0, []])
-        entry[0] += seconds
-        entry[1] += seconds * expected.cores
-        entry[2] += len(seeds)
-        entry[3] += [dataclasses.replace(job, seed=seed).path for seed in seeds]
-    return jobs
+        before = found.get(job.benchmark_path, _Benchmarked(0.0, 0.0, 0, ()))
+        found[job.benchmark_path] = _Benchmarked(
+            before.seconds + seconds, before.core_seconds + seconds * expected.cores, before.runs + len(seeds),
+            before.records + tuple(dataclasses.replace(job, seed=seed).path for seed in seeds))
+    return found
 
 
 def job_ratios(config: dict, root: str | os.PathLike, job_seconds: Mapping[str, float]) -> dict[str, float]:
@@ -1027,9 +1035,11 @@ def plan_estimate(config: dict, ratios: Mapping[str, float] | None = None) -> Pl
     """:class:`PlanEstimate` of ``config``; with ``ratios`` (:func:`job_ratios`, of this config or another whose
     jobs were measured) also calibrated by them: a job with a ratio of its own (the same benchmark path) scaled by
     it, every other by their median."""
-    jobs = _benchmarked_jobs(config)
-    seconds, core_seconds, runs = (sum(entry[i] for entry in jobs.values()) for i in range(3))
-    cost = PlanEstimate(len(planned_jobs(planned_runs(config))), runs, seconds / 3600, core_seconds / 3600)
+    planned = planned_jobs(planned_runs(config))
+    jobs = _benchmarked_jobs(config, planned)
+    cost = PlanEstimate(len(planned), sum(job.runs for job in jobs.values()),
+                        sum(job.seconds for job in jobs.values()) / 3600,
+                        sum(job.core_seconds for job in jobs.values()) / 3600)
     if not ratios:
         return cost
     ordered = sorted(ratios.values())
@@ -1037,8 +1047,8 @@ def plan_estimate(config: dict, ratios: Mapping[str, float] | None = None) -> Pl
     scale = {path: ratios.get(path, median) for path in jobs}
     return dataclasses.replace(cost, measured=Calibration(
         len(ratios), median, ordered[0], ordered[-1],
-        sum(entry[0] * scale[path] for path, entry in jobs.items()) / 3600,
-        sum(entry[1] * scale[path] for path, entry in jobs.items()) / 3600))
+        sum(job.seconds * scale[path] for path, job in jobs.items()) / 3600,
+        sum(job.core_seconds * scale[path] for path, job in jobs.items()) / 3600))
 
 
 def _command(config: dict, run: Run, seeds: list[int], out: str) -> str:
