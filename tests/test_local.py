@@ -49,6 +49,32 @@ def test_local_group_collectives():
         assert gathered.tolist() == [[0, 0], [1, -1], [2, -2]]
 
 
+def test_only_as_many_workers_run_at_once_as_there_are_turns():
+    """A worker holds a turn between collectives and gives it up while it waits in one: with 2 turns, no more than
+    two of 8 workers are ever between collectives at once, though each sleeps there (which frees the interpreter)."""
+    import threading
+    import time
+
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def work(rank, world_size):
+        for _ in range(3):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.01)
+            with lock:
+                running[0] -= 1
+            comm_module.dist.barrier()
+        return rank
+
+    assert run_local(work, 8, turns=2) == list(range(8))
+    assert most[0] == 2
+    most[0] = 0
+    run_local(work, 8, turns=8)
+    assert most[0] > 2  # the bound above is the turns', not the scheduler's
+
+
 def _mismatched(rank, world_size):
     dist = comm_module.dist
     if rank == 0:

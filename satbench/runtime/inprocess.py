@@ -13,12 +13,17 @@ bandwidth and overhead studies keep one process per worker (the record names its
 :func:`run_local` runs ``function(rank, world_size, *args)`` in ``world_size`` threads (one worker: in the calling
 thread). Collectives are matched as a process group matches them: the k-th collective a worker calls meets the k-th
 of every other worker. A worker blocks until all have arrived (asynchronous ones: until ``wait()``), so the workers
-step in lockstep. Results do not depend on thread scheduling: a sum is added up in rank order, once, and every worker
-gets that same tensor (gloo's ring sums in another order: float sums may differ in the last bits, see the test). A
-mismatch (different collectives, or sizes that disagree) raises where a real group would hang or fail, and so does a
-collective that no peer ever joins (after ``timeout`` seconds); when one worker raises, the others are released with
-:class:`GroupAborted` at their next collective and :func:`run_local` re-raises the first error. An interrupt of the
-calling thread aborts the group the same way and waits (bounded) for the workers to leave.
+step in lockstep. Only as many workers run at a time as the machine has cores (*turns*); a worker gives its turn up
+while it waits in a collective. Without turns, W threads contend for the interpreter lock, which every torch call
+drops and takes again: at W = 32 on 2 cores a Cora run spent more time handing the lock around than computing (40
+epochs: 37 s wall, 24 s user and 29 s system time; with turns 16.7 s). Each slot wakes only its own waiters, once
+complete, not every waiting thread at every arrival. Results do not depend on thread scheduling: a sum is added up in
+rank order, once, and every worker gets that same tensor (gloo's ring sums in another order: float sums may differ in
+the last bits, see the test). A mismatch (different collectives, or sizes that disagree) raises where a real group
+would hang or fail, and so does a collective that no peer ever joins (after ``timeout`` seconds); when one worker
+raises, the others are released with :class:`GroupAborted` at their next collective and :func:`run_local` re-raises
+the first error. An interrupt of the calling thread aborts the group the same way and waits (bounded) for the
+workers to leave.
 
 Two pieces of process-global state are guarded while a group runs: ``satbench.comm.dist`` is this group's
 facade, and ``torch.random.fork_rng`` (whose block seeds the global generator: model and predictor initialisation)
@@ -30,6 +35,7 @@ runs at a time.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,15 +59,18 @@ class _Slot:
     payloads: dict[int, Any] = field(default_factory=dict)
     result: Any = None
     readers: int = 0
+    complete: threading.Event = field(default_factory=threading.Event)  # set once every rank has arrived
 
 
 class LocalGroup:
     """A process group whose members are the threads of this process (one rank per thread)."""
 
-    def __init__(self, world_size: int, timeout: float = 120.0):
+    def __init__(self, world_size: int, timeout: float = 120.0, turns: int | None = None):
+        """``turns``: how many workers run at once (default: the machine's cores)."""
         self.world_size = world_size
         self.timeout = timeout
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
+        self._turns = threading.Semaphore(max(1, min(world_size, turns or os.cpu_count() or 1)))
         self._slots: dict[int, _Slot] = {}
         self._issued = [0] * world_size
         self._thread = threading.local()
@@ -69,8 +78,13 @@ class LocalGroup:
 
     # -- membership --------------------------------------------------------------------------------------------
     def join(self, rank: int) -> None:
-        """Make the calling thread rank ``rank``."""
+        """Make the calling thread rank ``rank``, and wait for its turn to run."""
         self._thread.rank = rank
+        self._turns.acquire()
+
+    def leave(self) -> None:
+        """The calling worker is done: its turn goes to a waiting one."""
+        self._turns.release()
 
     def get_rank(self) -> int:
         rank = getattr(self._thread, "rank", None)
@@ -86,10 +100,11 @@ class LocalGroup:
 
     def abort(self, error: BaseException) -> None:
         """Release every waiting worker: ``error`` stopped one of them."""
-        with self._condition:
+        with self._lock:
             if self.failure is None:
                 self.failure = error
-            self._condition.notify_all()
+            for slot in self._slots.values():
+                slot.complete.set()
 
     def unmatched(self) -> list[str]:
         """Collectives some rank called and others never did (a real group would have hung on them)."""
@@ -99,7 +114,7 @@ class LocalGroup:
     # -- matching ------------------------------------------------------------------------------------------------
     def _arrive(self, kind: str, payload: Any) -> tuple[int, _Slot]:
         rank = self.get_rank()
-        with self._condition:
+        with self._lock:
             if self.failure is not None:
                 raise GroupAborted(f"rank {rank}: a peer failed ({self.failure!r})")
             sequence = self._issued[rank]
@@ -109,25 +124,31 @@ class LocalGroup:
                 error = RuntimeError(f"collective #{sequence}: rank {rank} called {kind}, rank "
                                      f"{min(slot.payloads)} called {slot.kind}")
                 self.failure = self.failure or error
-                self._condition.notify_all()
+                for waiting in self._slots.values():
+                    waiting.complete.set()
                 raise error
             slot.payloads[rank] = payload
-            self._condition.notify_all()
+            if len(slot.payloads) == self.world_size:
+                slot.complete.set()
         return sequence, slot
 
     def _complete(self, sequence: int, slot: _Slot, combine: Callable[[dict[int, Any]], Any] | None = None) -> Any:
         """Wait until every rank has arrived at ``slot``; returns its (once computed) combined result."""
         rank = self.get_rank()
-        with self._condition:
-            arrived = self._condition.wait_for(
-                lambda: self.failure is not None or len(slot.payloads) == self.world_size, timeout=self.timeout)
+        self._turns.release()  # while it waits, another worker runs
+        try:
+            arrived = slot.complete.wait(self.timeout)
+        finally:
+            self._turns.acquire()
+        with self._lock:
             if self.failure is not None:
                 raise GroupAborted(f"rank {rank}: a peer failed ({self.failure!r})")
             if not arrived:
                 error = TimeoutError(f"collective #{sequence} {slot.kind}: ranks {sorted(slot.payloads)} waited "
                                      f"{self.timeout:.0f} s for the others")
                 self.failure = error
-                self._condition.notify_all()
+                for waiting in self._slots.values():
+                    waiting.complete.set()
                 raise error
             if combine is not None and slot.result is None:
                 slot.result = combine(slot.payloads)
@@ -213,11 +234,11 @@ _RNG = threading.RLock()
 
 
 @contextlib.contextmanager
-def local_group(world_size: int, timeout: float = 120.0):
+def local_group(world_size: int, timeout: float = 120.0, turns: int | None = None):
     """Install a :class:`LocalGroup` as the communicators' ``torch.distributed`` for the block; yields it."""
     if not _ACTIVE.acquire(blocking=False):
         raise RuntimeError("a local group is already running in this process")
-    group = LocalGroup(world_size, timeout)
+    group = LocalGroup(world_size, timeout, turns)
     original_dist, original_fork_rng = comm_module.dist, torch.random.fork_rng
 
     @contextlib.contextmanager
@@ -245,15 +266,16 @@ def local_group_of() -> LocalGroup:
 
 
 def run_local(function: Callable[..., Any], world_size: int, *args: Any, timeout: float = 120.0,
-              join_timeout: float = 30.0) -> list[Any]:
+              join_timeout: float = 30.0, turns: int | None = None) -> list[Any]:
     """Run ``function(rank, world_size, *args)`` as ``world_size`` workers in threads of this process, meeting in a
     :class:`LocalGroup`; returns every rank's return value, by rank. The first worker error is raised.
 
     An exception in the calling thread while it waits (an interrupt) aborts the group, waits up to ``join_timeout``
-    seconds for the workers to reach a collective and leave, and is re-raised."""
+    seconds for the workers to reach a collective and leave, and is re-raised. ``turns``: how many workers run at
+    once (default: the machine's cores)."""
     results: list[Any] = [None] * world_size
     errors: list[BaseException | None] = [None] * world_size
-    with local_group(world_size, timeout) as group:
+    with local_group(world_size, timeout, turns) as group:
         def worker(rank: int) -> None:
             group.join(rank)
             try:
@@ -261,10 +283,15 @@ def run_local(function: Callable[..., Any], world_size: int, *args: Any, timeout
             except BaseException as error:  # noqa: BLE001 - handed to the caller below
                 errors[rank] = error
                 group.abort(error)
+            finally:
+                group.leave()
 
         if world_size == 1:  # nothing to meet: the calling thread is the worker (and hears its signals)
             group.join(0)
-            return [function(0, 1, *args)]
+            try:
+                return [function(0, 1, *args)]
+            finally:
+                group.leave()
         threads = [threading.Thread(target=worker, args=(rank,), name=f"local-worker-{rank}", daemon=True)
                    for rank in range(world_size)]
         for thread in threads:
