@@ -82,3 +82,58 @@ def test_the_model_marks_its_features_constant_and_searches_them_once_per_worker
         for step in range(3):
             model(x, graph, None, dropout_key=(0, step))
     assert len(found) == 1 and found[0] is x
+
+
+def _reference_keep(node: int, feature: int, key: tuple[int, ...], p: float) -> bool:
+    """The mask's definition in unsigned 32-bit integers, written out apart from the tensor code: a row hash of the
+    node, a column hash of the feature (two multiply-xorshift rounds each), one more round over their xor, and the
+    top 24 bits against the drop threshold."""
+    mask = 0xFFFFFFFF
+
+    def mix(value: int) -> int:
+        for multiplier in (0x7FEB352D, 0x84E5950B):
+            value ^= value >> 16
+            value = value * multiplier & mask
+        return value ^ (value >> 16)
+
+    def seed(*keys: int) -> int:
+        return models._seed32(*keys) & mask
+
+    row = mix((node * -0x61C88647 + seed(*key)) & mask)
+    column = mix((feature * 0x2545F491 + seed(*key, 1)) & mask)
+    bits = (row ^ column) * 0x7FEB352D & mask
+    bits ^= bits >> 15
+    bits = bits * 0x84E5950B & mask
+    return bits >> 8 >= int(p * (1 << 24))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_the_mask_is_its_definition(p):
+    """Every path (the whole mask, the sparse and the dense constant input) keeps exactly the cells the definition
+    keeps, so a faster evaluation of the hash cannot change a run."""
+    dropout = NodeDropout(p).train()
+    node_ids = torch.tensor([0, 1, 7, 2708, 99_999, 2 ** 31 - 1])
+    key = (3, 41, 1)
+    width = 37
+    expected = torch.tensor([[_reference_keep(int(node), feature, key, p) for feature in range(width)]
+                             for node in node_ids])
+    assert torch.equal(dropout.keep_mask(node_ids, width, key), expected)
+    scale = 1.0 / (1.0 - p)
+    for density in (0.05, 1.0):  # the sparse path, and the dense one
+        x = _features(density, rows=len(node_ids), width=width, seed=4) - 0.25 * (density == 1.0)
+        out = NodeDropout(p).train()(x, node_ids, key, constant=True)
+        assert torch.equal(out, (x * expected).mul_(scale))
+        assert torch.equal(torch.signbit(out), torch.signbit((x * expected).mul_(scale)))  # signed zeros too
+
+
+def test_the_dense_path_blocks_and_reuses_its_scratch(monkeypatch):
+    """Rows split over several blocks (and a last, shorter one), and a second call with the scratch blocks reused,
+    give the whole mask's output."""
+    monkeypatch.setattr(NodeDropout, "BLOCK_CELLS", 7 * 40)
+    dropout = NodeDropout(0.4).train()
+    x = _features(0.9, rows=30, width=40) - 0.3
+    node_ids = torch.arange(100, 130)
+    for step in range(2):
+        out = dropout(x, node_ids, (1, step, 0), constant=True)
+        assert dropout._scratch is not None and dropout._scratch[0].numel() == 7 * 40
+        assert torch.equal(out, _whole_mask(dropout, x, node_ids, (1, step, 0)))
