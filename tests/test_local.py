@@ -2,6 +2,8 @@
 training, what the meter counts, SAT's syncs; and, in the multiprocess tier, the local group against a real one."""
 
 import math
+import threading
+import time
 
 import pytest
 import torch
@@ -52,9 +54,6 @@ def test_local_group_collectives():
 def test_only_as_many_workers_run_at_once_as_there_are_turns():
     """A worker holds a turn between collectives and gives it up while it waits in one: with 2 turns, no more than
     two of 8 workers are ever between collectives at once, though each sleeps there (which frees the interpreter)."""
-    import threading
-    import time
-
     lock, running, most = threading.Lock(), [0], [0]
 
     def work(rank, world_size):

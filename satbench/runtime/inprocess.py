@@ -101,10 +101,13 @@ class LocalGroup:
     def abort(self, error: BaseException) -> None:
         """Release every waiting worker: ``error`` stopped one of them."""
         with self._lock:
-            if self.failure is None:
-                self.failure = error
-            for slot in self._slots.values():
-                slot.complete.set()
+            self._fail(error)
+
+    def _fail(self, error: BaseException) -> None:
+        """With the lock held: keep the group's first failure and wake every waiting worker to hear of it."""
+        self.failure = self.failure or error
+        for slot in self._slots.values():
+            slot.complete.set()
 
     def unmatched(self) -> list[str]:
         """Collectives some rank called and others never did (a real group would have hung on them)."""
@@ -123,9 +126,7 @@ class LocalGroup:
             if slot.kind != kind:
                 error = RuntimeError(f"collective #{sequence}: rank {rank} called {kind}, rank "
                                      f"{min(slot.payloads)} called {slot.kind}")
-                self.failure = self.failure or error
-                for waiting in self._slots.values():
-                    waiting.complete.set()
+                self._fail(error)
                 raise error
             slot.payloads[rank] = payload
             if len(slot.payloads) == self.world_size:
@@ -146,9 +147,7 @@ class LocalGroup:
             if not arrived:
                 error = TimeoutError(f"collective #{sequence} {slot.kind}: ranks {sorted(slot.payloads)} waited "
                                      f"{self.timeout:.0f} s for the others")
-                self.failure = error
-                for waiting in self._slots.values():
-                    waiting.complete.set()
+                self._fail(error)
                 raise error
             if combine is not None and slot.result is None:
                 slot.result = combine(slot.payloads)
