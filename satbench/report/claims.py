@@ -48,6 +48,7 @@ from .keys import period_key, period_of_key
 from .stats import (
     ALPHA,
     Comparison,
+    EXACT_ROWS,
     censored_paired,
     equivalence,
     error_ratio,
@@ -442,7 +443,7 @@ def _c1(name: str, method: pd.DataFrame, base: pd.DataFrame) -> dict:
     if comparison.n == 0:
         return _row(measure, "not testable", comparison, tested=False, **numbers)
     # Exact rows at every measurement (REST refreshing before every step): a ratio of 0 that no test needs.
-    exact = comparison.estimate == 0.0 and math.isnan(comparison.p_value)
+    exact = comparison.test == EXACT_ROWS
     return _row(measure, _interval_verdict(comparison, 1.0), comparison, tested=not exact, needs_p=not exact,
                 **numbers)
 

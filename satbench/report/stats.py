@@ -162,12 +162,15 @@ def ratio(a: pd.Series, b: pd.Series, null: float = 1.0, alternative: Alternativ
                       result.p_value, result.n, result.test)
 
 
+EXACT_ROWS = "exact rows: no drift at any measurement"  # error_ratio's test where the first run's rows were exact
+
+
 def error_ratio(errors: pd.Series, reference: pd.Series) -> Comparison:
     """:func:`ratio` of two runs' errors (a row error, per seed); where the first has none at any seed (exact rows:
     REST refreshing before every step) and the reference has some, the ratio is 0, which no log ratio can state."""
     first, second = paired(errors, reference)
     if len(first) and (first == 0).all() and (second > 0).all():
-        return Comparison(0.0, 0.0, 0.0, NAN, len(first), "exact rows: no drift at any measurement")
+        return Comparison(0.0, 0.0, 0.0, NAN, len(first), EXACT_ROWS)
     return ratio(errors, reference)
 
 
