@@ -34,9 +34,10 @@ from satbench.errors import ConfigError
 from satbench.workflow import (
     BANDWIDTH_PATH, BENCHMARK_PATHS, CONTROL_PATH, DATA_DIR, OPTION_PATH, PLOTS_DIR, RUN_PATH, SWEEP_PATH, TABLES_DIR,
     TIMING_PATH,
-    Run, bandwidth_runs, caption_file, check_config, control_runs, job_argv, job_launcher, job_resources, job_threads,
-    main_runs, option_runs, rate_from_path, report_outputs, sweep_runs, timing_jobs, timing_methods, timing_repeats,
-    timing_resources, timing_script,
+    Run, bandwidth_runs, caption_file, check_config, control_runs, grouped_priority, grouped_resources, grouped_script,
+    grouped_threads,
+    job_argv, job_launcher, job_resources, job_threads, main_runs, option_runs, rate_from_path, report_outputs,
+    sweep_runs, timing_jobs, timing_methods, timing_repeats, timing_resources, timing_script, training_jobs,
 )
 from satbench.workflow import (
     REGIME_PLAN_PATH, confirm_runs, read_plan, regime_job, regime_seeds, regime_template, screen_runs, write_plan,
@@ -199,15 +200,15 @@ rule all:
 DATASET_READY = "results/.datasets/{dataset}.ready"
 
 
-def dataset_ready(template, first):
-    """A training rule's input: its dataset's marker. Ancient, so that a marker newer than the records retrains
-    nothing; and none for a job whose records Snakemake wrote before the marker was an input (their metadata lists no
-    input), which it would otherwise retrain for a changed set of inputs. ``template``: the rule's records, the job's
-    first one given by its wildcards and ``first()``."""
+def dataset_ready(template, first=dict, dataset=None):
+    """A training rule's input: its dataset's marker (``dataset``, or the rule's wildcard). Ancient, so that a marker
+    newer than the records retrains nothing; and none for a job whose records Snakemake wrote before the marker was an
+    input (their metadata lists no input), which it would otherwise retrain for a changed set of inputs. ``template``:
+    the rule's records, the job's first one given by its wildcards and ``first()``."""
     from snakemake.io import IOFile
 
     def marker(wildcards):
-        ready = DATASET_READY.format(dataset=wildcards.dataset)
+        ready = DATASET_READY.format(dataset=dataset or wildcards.dataset)
         record = template.format(**{**dict(wildcards.items()), **first()})
         recorded = workflow.persistence.input(IOFile(record)) if os.path.exists(record) else None
         return [] if recorded is not None and ready not in recorded else ancient(ready)
@@ -319,6 +320,37 @@ use rule runs as bandwidth with:
         **BANDWIDTH_JOBS.resources,
     params:
         **BANDWIDTH_JOBS.params,
+
+
+# An in-process grid's jobs (satbench.workflow.TrainingJob): one per grid, dataset, model and W, training all its
+# settings and seeds in one `satbench batch` (start-up once), each a rule of its own with its records spelled out
+# (a rule's outputs cannot depend on its wildcards' values, and each group has its own methods). Where one of its
+# records could also come from the wildcard rules above, Snakemake prefers the rule without wildcards; those rules make
+# the records of jobs of one setting (CUDA, torchrun, spawned workers).
+for grouped in (job for job in training_jobs(config) if job.grouped):
+
+    rule:
+        name:
+            grouped.rule
+        input:
+            dataset_ready(grouped.records[0], dataset=grouped.dataset),
+        output:
+            grouped.records,
+        log:
+            grouped.log,
+        benchmark:
+            grouped.benchmark
+        conda:
+            ENV
+        threads: grouped_threads(config, grouped)
+        priority: grouped_priority(config, grouped)
+        resources:
+            **per_resource(lambda wildcards, attempt, job=grouped: grouped_resources(config, job, attempt)),
+        params:
+            # a function: a string's {seed} (each line's --out) would be taken for a wildcard
+            script=lambda wildcards, job=grouped: grouped_script(config, job),
+        shell:
+            "( {params.script} ) > {log} 2>&1"
 
 
 rule timing:

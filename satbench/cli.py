@@ -101,12 +101,18 @@ def _accept_verbose(parser: argparse.ArgumentParser) -> None:
 def _add_batch_arguments(batch: argparse.ArgumentParser) -> None:
     batch.description = (
         "Run several `satbench run` commands in this one process, one after another: torch, the training code and the "
-        "worker processes' fork server start once instead of once per command (about 10 s each on 2 cores, beside a "
-        "small run's second of training). Each line of FILE holds one command's options, as after `satbench run` "
+        "worker processes' fork server start once instead of once per command (seconds each, beside a small run's "
+        "second of training). Each line of FILE holds one command's options, as after `satbench run` "
         "(a line may also start with `satbench run`; blank lines and # comments are skipped). Every line is checked "
-        "before the first trains; the batch stops at the first failure. The records are those of the lines run one by "
+        "before the first trains; the batch stops at the first failure (with --keep-finished, once every line has run). "
+        "The records are those of the lines run one by "
         "one, each naming its own command.")
     batch.add_argument("file", metavar="FILE", help="the commands, one per line ('-': standard input)")
+    batch.add_argument("--keep-finished", metavar="DIR", default=None,
+                       help="keep each finished seed's record in DIR too, and take a seed whose record DIR holds "
+                            "from there instead of training it again; a failed seed stops neither its line nor the "
+                            "next lines, and DIR's entries are removed once every line's records are written (a "
+                            "workflow that deletes a failed job's outputs then retrains only the seeds that failed)")
 
 
 def _add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -166,8 +172,10 @@ def _add_data_arguments(data: argparse.ArgumentParser) -> None:
 
 
 def _add_plan_arguments(plan: argparse.ArgumentParser) -> None:
-    plan.description = ("Print the `satbench run` command of each training job a workflow config plans, as the "
-                        "workflow runs it (without its own bookkeeping options), to run one setting by hand.")
+    plan.description = ("Print the `satbench run` command of each setting a workflow config plans (every seed of it), "
+                        "as the workflow runs it (without its own bookkeeping options; an in-process grid's job runs "
+                        "the settings of one dataset, model and W as the lines of one `satbench batch`), to run one "
+                        "setting by hand.")
     plan.add_argument("--configfile", default="config/config.yaml", metavar="FILE",
                       help="the workflow config, as for snakemake (default: config/config.yaml)")
     plan.add_argument("records", nargs="*", metavar="RECORD",
@@ -249,7 +257,7 @@ def _command_batch(args: argparse.Namespace) -> None:
     """Several ``satbench run`` commands in this one process, one after another: torch, the training code and the fork
     server start once, where each command on its own would start them again (seconds, beside a small run's
     training). Every line is checked, as ``satbench run`` checks its own, before the first trains; the batch stops at
-    the first failure, with that run's exit status."""
+    the first failure, with that run's exit status (with ``--keep-finished``, once every line has run)."""
     from .runtime.processes import launched_by_torchrun
 
     if launched_by_torchrun():
@@ -263,8 +271,16 @@ def _command_batch(args: argparse.Namespace) -> None:
         except SatbenchError as error:
             raise type(error)(f"{where}: {error}") from None
     log.info("batch: %d commands, %d runs", len(works), sum(len(work.outs) for work in works))
+    if args.keep_finished is None:
+        for work in works:
+            _execute_run(work)
+        return
+    # Every line goes on past a failed seed, and what finished stays kept until every line's records are written: a
+    # workflow deletes all of a failed job's outputs, the lines that succeeded included.
+    finished = _FinishedSeeds(Path(args.keep_finished))
     for work in works:
-        _execute_run(work)
+        finished.train(work.configs, work.outs, ["satbench", *work.args.argv])
+    finished.finish()
 
 
 def _batch_lines(file: str) -> list[tuple[str, list[str]]]:
@@ -308,57 +324,80 @@ def _parse_batch_line(where: str, words: list[str]) -> argparse.Namespace:
     return args
 
 
-def _run_keeping_finished(configs: list, outs: list[str | os.PathLike], keep: Path, command: list[str]) -> None:
+class _FinishedSeeds:
     """``--keep-finished DIR``: each seed's record is also kept in DIR once written, and a seed whose record DIR
     holds (for the same --out and the same configuration) is taken from there instead of trained again. A seed that
-    fails does not stop the others; the first failure is raised once all have run. So a workflow that deletes a
-    failed job's outputs (Snakemake does) retrains only the seed that failed when it runs the job again; DIR's entries
-    of a job are removed once all its seeds are written."""
-    import hashlib
-    import json
+    fails does not stop the others: :meth:`train` returns the failures, and :meth:`finish` raises the first once all
+    have run, or, when every seed is written, removes DIR's entries of them. So a workflow that deletes a failed job's
+    outputs (Snakemake does) retrains only the seeds that failed when it runs the job again."""
 
-    from .errors import RunInterrupted, SatbenchError
-    from .files import write_json_atomic
-    from .runtime.checkpoint import INDIFFERENT
-    from .runtime.launch import launch
+    def __init__(self, keep: Path):
+        self.keep = keep
+        self.done: list[tuple[object, str | os.PathLike]] = []
+        self.failures: list[tuple[str | os.PathLike, Exception]] = []
 
-    def kept(config, out: str | os.PathLike) -> Path:
+    def _kept(self, config, out: str | os.PathLike) -> Path:
+        import hashlib
+        import json
+
+        from .runtime.checkpoint import INDIFFERENT
+
         settings = {key: value for key, value in config.to_dict().items() if key not in INDIFFERENT}
         digest = hashlib.sha256(json.dumps([os.path.abspath(out), settings], sort_keys=True, default=str).encode())
-        return keep / f"{Path(out).name}.{digest.hexdigest()[:16]}.json"
+        return self.keep / f"{Path(out).name}.{digest.hexdigest()[:16]}.json"
 
-    failures: list[tuple[str, SatbenchError]] = []
-    for config, out in zip(configs, outs):
-        stash = kept(config, out)
-        try:
-            record = json.loads(stash.read_text()) if stash.is_file() else None
-        except (OSError, ValueError):
-            record = None  # unreadable: train the seed again
-        if record is not None:
-            write_json_atomic(out, record)
-            log.info("wrote %s (kept from an earlier run of this job: %s)", out, stash)
-            continue
-        try:
-            launch(config, out, command=command)
-        except RunInterrupted:
-            raise
-        except SatbenchError as error:
-            log.error("seed %d failed: %s", config.seed, error)
-            failures.append((out, error))
-            continue
-        write_json_atomic(stash, json.loads(Path(out).read_text()))
-        log.info("wrote %s", out)
-    if failures:
-        out, error = failures[0]
-        summary = (f"{len(failures)} of {len(outs)} seeds failed (the others' records are kept in {keep} for the "
-                   f"next run); the first, {out}: {error}")
-        try:
-            raised = type(error)(summary)  # the first failure's kind, for its exit status
-        except TypeError:
-            raised = SatbenchError(summary)
-        raise raised
-    for config, out in zip(configs, outs):
-        kept(config, out).unlink(missing_ok=True)
+    def train(self, configs: list, outs: list[str | os.PathLike], command: list[str]) -> None:
+        """Every seed of one command, each taken from DIR or trained; a failure is kept for :meth:`finish`."""
+        import json
+
+        from .errors import RunInterrupted, SatbenchError
+        from .files import write_json_atomic
+        from .runtime.launch import launch
+
+        for config, out in zip(configs, outs):
+            self.done.append((config, out))
+            stash = self._kept(config, out)
+            try:
+                record = json.loads(stash.read_text()) if stash.is_file() else None
+            except (OSError, ValueError):
+                record = None  # unreadable: train the seed again
+            if record is not None:
+                write_json_atomic(out, record)
+                log.info("wrote %s (kept from an earlier run of this job: %s)", out, stash)
+                continue
+            try:
+                launch(config, out, command=command)
+            except RunInterrupted:
+                raise
+            except SatbenchError as error:
+                log.error("seed %d failed: %s", config.seed, error)
+                self.failures.append((out, error))
+                continue
+            write_json_atomic(stash, json.loads(Path(out).read_text()))
+            log.info("wrote %s", out)
+
+    def finish(self) -> None:
+        """The first failure, with how many seeds failed; with none, DIR's entries of every seed removed."""
+        from .errors import SatbenchError
+
+        if self.failures:
+            out, error = self.failures[0]
+            summary = (f"{len(self.failures)} of {len(self.done)} seeds failed (the others' records are kept in "
+                       f"{self.keep} for the next run); the first, {out}: {error}")
+            try:
+                raised = type(error)(summary)  # the first failure's kind, for its exit status
+            except TypeError:
+                raised = SatbenchError(summary)
+            raise raised
+        for config, out in self.done:
+            self._kept(config, out).unlink(missing_ok=True)
+
+
+def _run_keeping_finished(configs: list, outs: list[str | os.PathLike], keep: Path, command: list[str]) -> None:
+    """One command's seeds under ``--keep-finished DIR`` (:class:`_FinishedSeeds`)."""
+    finished = _FinishedSeeds(keep)
+    finished.train(configs, outs, command)
+    finished.finish()
 
 
 def _check_method_name(name: str) -> None:

@@ -16,7 +16,7 @@ from .report.build import quiet_logging
 from .report.dictionary import DATA_DICTIONARY, write_data_dictionary
 from .report.evidence import EVIDENCE_DIR, STUDY_NAME, export_evidence, render_documents, verify_evidence
 from .report.jobs import read_jobs
-from .workflow import config_records
+from .workflow import config_jobs, config_records
 
 
 # -- command line -----------------------------------------------------------------------------------------------------
@@ -28,7 +28,7 @@ def _export_command(args: argparse.Namespace) -> int:
     records = config_records(args.config, args.root)
     # The workflow jobs that wrote these records, from their Snakemake benchmark files: results/ may hold other
     # configs' jobs too.
-    jobs = read_jobs(args.root, records)
+    jobs = read_jobs(args.root, config_jobs(args.config, args.root))
     command = ["python", "-m", "satbench.docs", *args.argv]
     export_evidence(records, Path(args.out) / args.study, study=args.study, config=args.config, command=command,
                     lossless=args.lossless, jobs=jobs)

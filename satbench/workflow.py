@@ -25,6 +25,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shlex
 import statistics
 from collections.abc import Mapping
@@ -65,6 +66,21 @@ BENCHMARK_PATHS = {
     "regime": BENCHMARK_DIR + "/regime/{stage}/{dataset}/{model}/{variant}/w{workers}/sync-{sync_period}/{halo}/"
                               "{method}.tsv",
 }
+# An in-process grid's job (main runs, controls, options, the sweep) trains every setting of one dataset, model and W,
+# one after another in one process (`satbench batch`): the imports, the graph's loading and its partition (seconds,
+# beside a small run's second of training) are paid once per group instead of once per method and sync period. Its
+# benchmark file (by kind), in place of :data:`BENCHMARK_PATHS`' one per setting (:func:`job_name`).
+GROUPED_BENCHMARK_PATHS = {
+    "main": BENCHMARK_DIR + "/{dataset}/{model}/w{workers}.tsv",
+    "control": BENCHMARK_DIR + "/controls/{dataset}/{model}/w{workers}.tsv",
+    "option": BENCHMARK_DIR + "/options/{dataset}/{model}/w{workers}.tsv",
+    "sweep": BENCHMARK_DIR + "/sweep/{dataset}/{model}/w{workers}.tsv",
+}
+# The Snakefile's rule of a kind's jobs of one setting each; a grouped job's rule is named after it (TrainingJob.rule).
+RULES = {"main": "runs", "control": "controls", "option": "options", "sweep": "sweep"}
+# Where a training job keeps the records of the seeds it finished until every one of its runs is written
+# (`--keep-finished`): a job that fails is run again, by Snakemake, for its failed seeds alone.
+FINISHED_DIR = "results/.finished"
 TABLES_DIR = "results/tables"
 PLOTS_DIR = "plots"
 DATA_DIR = "results"
@@ -162,7 +178,8 @@ class Run:
 
     @property
     def benchmark_path(self) -> str:
-        """The benchmark file of the job that trains the run (:data:`BENCHMARK_PATHS`)."""
+        """The benchmark file of a job that trains the run's setting alone (:data:`BENCHMARK_PATHS`; the job that
+        trains it in a workflow: :func:`job_name`)."""
         return BENCHMARK_PATHS[self.kind].format(**self._fields)
 
 
@@ -430,7 +447,7 @@ def run_launcher(config: dict, run: Run) -> str:
     :data:`DEFAULT_LAUNCHER`) for the accuracy and staleness grids (main runs, controls, the sweep); ``spawn``, one
     process per worker, for what needs processes: a bandwidth run (network namespaces), a timing run (its times are
     the measurement), a run on CUDA (one process per GPU) and a job across nodes (torchrun starts the processes)."""
-    if run.rate is not None or run.timed or config["device"] == "cuda" or placement(config, run)[0] > 1:
+    if run.rate is not None or run.timed or config.get("device") == "cuda" or placement(config, run)[0] > 1:
         return "spawn"
     return config.get("launcher", DEFAULT_LAUNCHER)
 
@@ -629,7 +646,7 @@ def _resources(config: dict, runs: list[Run], seeds: int, attempt: int) -> dict[
     nodes, per_node = placement(config, runs[0])
     jobs = [job_config(config, run) for run in runs]
     guesses = [estimate(job, seeds, per_node) for job in jobs]
-    minutes = guesses[0].minutes if len(runs) == 1 else time_limit(sum(guess.run_minutes for guess in guesses))
+    minutes = guesses[0].minutes if len(runs) == 1 else time_limit(seeds * sum(guess.run_minutes for guess in guesses))
     gpus = per_node if jobs[0].device == "cuda" else 0
     resources = {"runtime": minutes * attempt, "mem_mb": max(guess.mem_mb for guess in guesses), "gpu": gpus}
     if nodes > 1:
@@ -674,7 +691,7 @@ def timing_script(config: dict, dataset: str, model: str, workers: int) -> str:
     runs = timing_jobs(config)[(dataset, model, workers)]
     lines = [f"{job_argv(config, run)} --no-progress --out {shlex.quote(run.path)}" for run in runs]
     if all(placement(config, run)[0] == 1 for run in runs):
-        return f"printf '%s\\n' {' '.join(shlex.quote(line) for line in lines)} | satbench batch -"
+        return batch_command(lines)
     return " && ".join(f"{job_launcher(config, run)}satbench run {line}" for run, line in zip(runs, lines))
 
 
@@ -871,12 +888,7 @@ def config_records(config: "str | Path", root: "str | Path" = ".") -> list[Path]
     where that directory exists (paths under ``root``)."""
     import logging
 
-    import yaml
-
-    try:
-        settings = yaml.safe_load(Path(config).read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"config {config}: {error}") from None
+    settings = _read_config(config)
     root = Path(root)
     planned = [run.path for plan in (main_runs, control_runs, sweep_runs, bandwidth_runs, option_runs)
                for run in plan(settings)]
@@ -891,6 +903,31 @@ def config_records(config: "str | Path", root: "str | Path" = ".") -> list[Path]
     logging.getLogger("satbench").info("%s: %d of its %d planned run records exist; %d more under %s", config, len(found),
              len(set(planned)), len(timing), TIMING_RESULTS)
     return found + timing
+
+
+def _read_config(config: "str | Path") -> dict:
+    """A config file as written, without the schema's checks and defaults: what it plans, for reading records (a
+    study's config as it was)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(config).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"config {config}: {error}") from None
+
+
+def config_jobs(config: "str | Path", root: "str | Path" = ".") -> set[str]:
+    """The names of the jobs (:func:`job_name`, as :func:`satbench.report.jobs.read_jobs` names them) that write the
+    config's records under ``root``: each planned run's job, the regime study's confirm stage included where its plan
+    exists; and each run's setting's own (:data:`BENCHMARK_PATHS`), the job that wrote it where a workflow ran every
+    setting as a job of its own (a grid on worker processes, or a version before grouped jobs)."""
+    settings = _read_config(config)
+    runs = planned_runs(settings)
+    plan = Path(root) / REGIME_PLAN_PATH
+    if screen_runs(settings) and plan.is_file():
+        runs += confirm_runs(settings, read_plan(plan))
+    return {name for run in runs for name in (job_name(settings, run), run.benchmark_path.removeprefix(
+        BENCHMARK_DIR + "/").removesuffix(".tsv"))}
 
 
 # -- a planned job's command, for running one setting by hand (`satbench plan`) ---------------------------------------
@@ -932,9 +969,10 @@ def planned_runs(config: dict) -> list[Run]:
 
 
 def job_commands(config: dict, records: list[str] | None = None) -> list[str]:
-    """The ``satbench run`` command lines of the config's jobs, as the workflow runs them but for its own
-    bookkeeping (``--no-progress``, ``--keep-finished``) and, across nodes, its srun/torchrun prefix: one per training
-    job (every seed of a setting in one, ``--out`` with ``{seed}``; a timing job's runs one by one). With ``records``
+    """The ``satbench run`` command lines of the config's settings, as the workflow runs them but for its own
+    bookkeeping (``--no-progress``, ``--keep-finished``) and, across nodes, its srun/torchrun prefix: one per setting
+    (every seed of it in one, ``--out`` with ``{seed}``; a timing job's runs one by one), a grouped job's being the
+    lines of its ``satbench batch`` (:func:`grouped_script`). With ``records``
     (run-record paths), the command that writes each of them alone, one seed; ConfigError for a path the config does
     not plan."""
     runs = planned_runs(config)
@@ -965,6 +1003,110 @@ def planned_jobs(runs: list[Run]) -> dict[Run, list[int]]:
     for run in runs:
         jobs.setdefault(run if run.timed else dataclasses.replace(run, seed=-1), []).append(run.seed)
     return jobs
+
+
+def is_grouped(config: dict, run: Run) -> bool:
+    """Whether ``run``'s job is its grid's group of one dataset, model and W (:data:`GROUPED_BENCHMARK_PATHS`): a run of
+    an accuracy grid with the in-process launcher. A job that starts worker processes (CUDA, across nodes) stays one
+    setting, so that a cluster runs its settings side by side, as do the bandwidth and timing studies' (timed) and the
+    regime study's (long runs, and a confirm stage planned from the screen's records)."""
+    return run.kind in GROUPED_BENCHMARK_PATHS and run_launcher(config, run) == "inprocess"
+
+
+def job_name(config: dict, run: Run) -> str:
+    """The name of the job that trains ``run``: its benchmark file under ``results/benchmarks`` without ``.tsv``
+    (as :func:`satbench.report.jobs.read_jobs` names it), also its log's under ``results/logs``."""
+    template = GROUPED_BENCHMARK_PATHS[run.kind] if is_grouped(config, run) else BENCHMARK_PATHS[run.kind]
+    return template.format(**run._fields).removeprefix(BENCHMARK_DIR + "/").removesuffix(".tsv")
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One training job of the workflow: ``runs``, trained one after another in one process, in this order (each
+    setting's seeds together); ``grouped`` where it holds a grid's settings of one dataset, model and W
+    (:func:`is_grouped`)."""
+
+    name: str
+    runs: tuple[Run, ...]
+    grouped: bool = False
+
+    @property
+    def benchmark(self) -> str:
+        return f"{BENCHMARK_DIR}/{self.name}.tsv"
+
+    @property
+    def log(self) -> str:
+        return f"results/logs/{self.name}.log"
+
+    @property
+    def records(self) -> list[str]:
+        return [run.path for run in self.runs]
+
+    @property
+    def dataset(self) -> str:
+        return self.runs[0].dataset
+
+    @property
+    def settings(self) -> dict[Run, list[int]]:
+        """Its settings (:func:`planned_jobs`: each a run with seed -1) with the seeds of each."""
+        return planned_jobs(list(self.runs))
+
+    @property
+    def first_runs(self) -> list[Run]:
+        """Each setting's run at its first seed."""
+        return [dataclasses.replace(setting, seed=seeds[0]) for setting, seeds in self.settings.items()]
+
+    @property
+    def rule(self) -> str:
+        """The name of a grouped job's Snakefile rule: its kind's rule and its own name, ``runs_cora_gcn_w4``,
+        ``controls_cora_gcn_w4``, ``sweep_...``, ``options_...``."""
+        first = self.runs[0]
+        place = self.name if first.kind == "main" else self.name.split("/", 1)[1]
+        return re.sub(r"\W", "_", f"{RULES[first.kind]}_{place}")
+
+
+def training_jobs(config: dict, runs: list[Run] | None = None) -> list[TrainingJob]:
+    """The workflow's training jobs of ``runs`` (default: every run it plans, :func:`planned_runs`), in the order of
+    their first runs."""
+    by_name: dict[str, list[Run]] = {}
+    for run in planned_runs(config) if runs is None else runs:
+        by_name.setdefault(job_name(config, run), []).append(run)
+    return [TrainingJob(name, tuple(runs), is_grouped(config, runs[0])) for name, runs in by_name.items()]
+
+
+def batch_command(lines: list[str], keep: str | None = None) -> str:
+    """A shell command that runs ``lines`` (``satbench run`` options each) as one ``satbench batch``: torch, the
+    training code and the graph's partition start once; with ``keep``, its ``--keep-finished`` directory."""
+    kept = f" --keep-finished {shlex.quote(keep)}" if keep else ""
+    return f"printf '%s\\n' {' '.join(shlex.quote(line) for line in lines)} | satbench batch{kept} -"
+
+
+def grouped_script(config: dict, job: TrainingJob) -> str:
+    """The shell command of a grouped job: every setting's ``satbench run`` options, all its seeds, as the lines of
+    one ``satbench batch`` that keeps each finished seed (:data:`FINISHED_DIR`) until all are written."""
+    lines = []
+    for first, seeds in zip(job.first_runs, job.settings.values()):
+        out = dataclasses.replace(first, seed="{seed}").path
+        lines.append(f"{job_argv(config, first, seeds=seeds)} --no-progress --out {shlex.quote(out)}")
+    return batch_command(lines, keep=FINISHED_DIR)
+
+
+def grouped_threads(config: dict, job: TrainingJob) -> int:
+    """The cores a grouped job takes: its busiest setting's (:func:`job_threads`)."""
+    return max(job_threads(config, first) for first in job.first_runs)
+
+
+def grouped_priority(config: dict, job: TrainingJob) -> int:
+    """A grouped job's Snakemake priority: its estimated seconds (:func:`estimate`), so that the longest jobs start
+    first and the last to finish is a short one."""
+    return round(sum(estimate(job_config(config, first), seeds=len(seeds)).run_minutes * 60 * len(seeds)
+                     for first, seeds in zip(job.first_runs, job.settings.values())))
+
+
+def grouped_resources(config: dict, job: TrainingJob, attempt: int = 1) -> dict[str, Any]:
+    """:func:`job_resources` of a grouped job: the time of all its settings' seeds (a grid's settings share its
+    seeds), the memory of the largest."""
+    return _resources(config, job.first_runs, len(next(iter(job.settings.values()))), attempt)
 
 
 @dataclass(frozen=True)
@@ -1005,16 +1147,16 @@ class _Benchmarked(NamedTuple):
     records: tuple[str, ...]
 
 
-def _benchmarked_jobs(config: dict, jobs: dict[Run, list[int]] | None = None) -> dict[str, _Benchmarked]:
-    """``config``'s planned jobs (:func:`planned_jobs`, planned here unless given) by benchmark file."""
+def _benchmarked_jobs(config: dict) -> dict[str, _Benchmarked]:
+    """``config``'s planned training jobs (:func:`training_jobs`) by benchmark file."""
     found: dict[str, _Benchmarked] = {}
-    for job, seeds in (jobs if jobs is not None else planned_jobs(planned_runs(config))).items():
-        expected = estimate(job_config(config, dataclasses.replace(job, seed=seeds[0])), seeds=len(seeds))
-        seconds = expected.run_minutes * len(seeds) * 60
-        before = found.get(job.benchmark_path, _Benchmarked(0.0, 0.0, 0, ()))
-        found[job.benchmark_path] = _Benchmarked(
-            before.seconds + seconds, before.core_seconds + seconds * expected.cores, before.runs + len(seeds),
-            before.records + tuple(dataclasses.replace(job, seed=seed).path for seed in seeds))
+    for job in training_jobs(config):
+        seconds = core_seconds = 0.0
+        for setting, seeds in job.settings.items():
+            expected = estimate(job_config(config, dataclasses.replace(setting, seed=seeds[0])), seeds=len(seeds))
+            seconds += expected.run_minutes * len(seeds) * 60
+            core_seconds += expected.run_minutes * len(seeds) * 60 * expected.cores
+        found[job.benchmark] = _Benchmarked(seconds, core_seconds, len(job.runs), tuple(job.records))
     return found
 
 
@@ -1035,9 +1177,8 @@ def plan_estimate(config: dict, ratios: Mapping[str, float] | None = None) -> Pl
     """:class:`PlanEstimate` of ``config``; with ``ratios`` (:func:`job_ratios`, of this config or another whose
     jobs were measured) also calibrated by them: a job with a ratio of its own (the same benchmark path) scaled by
     it, every other by their median."""
-    planned = planned_jobs(planned_runs(config))
-    jobs = _benchmarked_jobs(config, planned)
-    cost = PlanEstimate(len(planned), sum(job.runs for job in jobs.values()),
+    jobs = _benchmarked_jobs(config)
+    cost = PlanEstimate(len(jobs), sum(job.runs for job in jobs.values()),
                         sum(job.seconds for job in jobs.values()) / 3600,
                         sum(job.core_seconds for job in jobs.values()) / 3600)
     if not ratios:

@@ -250,6 +250,28 @@ def test_a_batch_writes_what_each_of_its_lines_would_alone(tmp_path):
         assert without_timings({**batched, "command": None}) == without_timings({**single, "command": None}), name
 
 
+def test_a_batch_keeping_finished_seeds_goes_on_past_a_failure_and_reruns_only_it(tmp_path):
+    """The workflow's grouped jobs: with --keep-finished a failed line stops neither the others nor its own other
+    seeds; everything that finished stays kept until every line is written, so that the batch run again (after the
+    workflow deleted all of the job's outputs) trains only what failed."""
+    keep, out = tmp_path / "kept", tmp_path / "out"
+    diverging = _batch_line(tmp_path, "--lr", "{lr}", "--seed", "0", "1", "--out", str(out / "a{seed}.json"))
+    good = _batch_line(tmp_path, "--workers", "2", "--launcher", "inprocess", "--out", str(out / "b.json"))
+    batch = tmp_path / "commands.txt"
+    batch.write_text(f"{shlex.join(diverging).replace('{lr}', '1e20')}\n{shlex.join(good)}\n")
+    failed = satbench("batch", "--keep-finished", str(keep), str(batch))
+    assert failed.returncode == 1 and "2 of 3 seeds failed" in failed.stderr.splitlines()[-1], failed.stderr
+    assert sorted(path.name for path in out.iterdir()) == ["b.json"]  # the next line ran
+    assert len(list(keep.iterdir())) == 1
+    (out / "b.json").unlink()  # the workflow removes a failed job's outputs
+    batch.write_text(f"{shlex.join(diverging).replace('{lr}', '0.01')}\n{shlex.join(good)}\n")
+    rerun = satbench("batch", "--keep-finished", str(keep), str(batch))
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stderr.count("wrote ") == 3 and rerun.stderr.count("kept from an earlier run of this job") == 1
+    assert sorted(path.name for path in out.iterdir()) == ["a0.json", "a1.json", "b.json"]
+    assert not list(keep.iterdir())  # a finished batch leaves nothing kept
+
+
 @pytest.mark.parametrize("text, fragments", [
     ("{good}\n--method no-such-method {common}\n", ["commands.txt:2: unknown method 'no-such-method'"]),
     ("{good}\n\n--workers x {common}\n", ["commands.txt:3: argument --workers/-w: invalid int value: 'x'"]),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +18,6 @@ from satbench import docs as docs_cli
 from satbench import workflow
 from satbench.errors import ConfigError
 from satbench.report import evidence, jobs
-from satbench.workflow import (BANDWIDTH_PATH, CONTROL_PATH, OPTION_PATH, REGIME_PATH, RUN_PATH, SWEEP_PATH,
-                               TIMING_PATH, config_records)
 from test_docs import _document, exported, repository  # noqa: F401 - fixtures
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -58,17 +57,15 @@ def test_the_benchmark_files_are_read_one_row_per_job(tmp_path):
     assert list(frame["finished"]) == [utc(T0 + 1000), utc(T0), utc(T0 + 500)]
     assert list(frame["started"]) == [utc(T0 + 1000 - 30.5), utc(T0) - pd.Timedelta(seconds=165.21), utc(T0 + 200)]
     assert str(frame["finished"].dt.tz) == "UTC"
-    # the records of a config pick their jobs: the one job of a timing study times every method
-    records = [tmp_path / RUN_PATH.format(dataset="cora", model="gcn", method="exact", workers=4, seed=3),
-               tmp_path / TIMING_PATH.format(dataset="cora", model="gcn", workers=4, method="exact", rep=0)]
-    assert list(jobs.read_jobs(tmp_path, records)["job"]) == ["cora/gcn/exact/w4"]
+    # a config's job names pick its jobs (the other files are not read)
+    assert list(jobs.read_jobs(tmp_path, ["cora/gcn/exact/w4", "timing/cora/gcn/w4"])["job"]) == ["cora/gcn/exact/w4"]
     empty = jobs.read_jobs(tmp_path / "elsewhere")
     assert empty.empty and list(empty.columns) == list(jobs.JOB_COLUMNS)
 
 
-def test_a_record_names_the_job_the_snakefile_benchmarks_it_under():
-    """record_job maps every record template of the workflow onto its rule's benchmark file (the Snakefile's
-    ``benchmark:`` paths), so the export finds the jobs of its config's records."""
+def test_a_setting_alone_is_benchmarked_where_the_snakefile_writes_it():
+    """Run.benchmark_path, a job of one setting, is where the Snakefile's wildcard rules write its benchmark (their
+    ``benchmark:`` paths); a grouped job's are its TrainingJob's (held by tests/test_workflow.py's dry runs)."""
     snakefile = (REPO / "Snakefile").read_text()
     # Each directive's expression (a string, an f-string, a name of satbench.workflow), evaluated as the Snakefile
     # evaluates it
@@ -76,19 +73,28 @@ def test_a_record_names_the_job_the_snakefile_benchmarks_it_under():
     regime_job = re.search(r'^REGIME_JOB = "([^"]+)"$', snakefile, re.MULTILINE)
     if regime_job:
         names["REGIME_JOB"] = regime_job[1]
-    expressions = re.findall(r'^\s*benchmark:\s*\n\s*(.+?)\s*$', snakefile, re.MULTILINE)
+    expressions = [expression for expression in re.findall(r'^\s*benchmark:\s*\n\s*(.+?)\s*$', snakefile, re.MULTILINE)
+                   if expression != "grouped.benchmark"]
     templates = [eval(expression, names) for expression in expressions]  # noqa: S307 - the repository's own file
     assert len(templates) >= 8 and all(t.startswith("results/benchmarks/") and t.endswith(".tsv") for t in templates)
     values = dict(dataset="cora", model="gcn", method="digest", workers=4, seed=2, rep=1, sync_period=10,
-                  rate="1gbit", option="window_push=forward", variant="base", halo="fresh")
-    benchmarked = {template.removeprefix("results/benchmarks/").removesuffix(".tsv").format(**values)
-                   for template in templates}
-    records = [template.format(**values) for template in (RUN_PATH, CONTROL_PATH, OPTION_PATH, SWEEP_PATH,
-                                                           BANDWIDTH_PATH, TIMING_PATH)]
-    records += [REGIME_PATH.format(stage=stage, **values) for stage in ("screen", "confirm")]
-    assert {jobs.record_job(record) for record in records} == benchmarked
-    assert jobs.record_job("/tmp/x/" + records[0], "/tmp/x") == "cora/gcn/digest/w4"
-    assert jobs.record_job("elsewhere/seed0.json") is None and jobs.record_job("results/timing/exact.json") is None
+                  rate="1gbit", option="window_push=forward", variant="model", halo="fresh")
+    benchmarked = {template.format(**values) for template in templates}
+    run = workflow.Run("cora", "gcn", "digest", 4, 2)
+    runs = [run, replace(run, halo="fresh"), replace(run, option="window_push=forward"), replace(run, sync_period=10),
+            replace(run, rate="1gbit"), replace(run, seed=1, timed=True),
+            *(replace(run, sync_period=10, halo="fresh", stage=stage) for stage in ("screen", "confirm"))]
+    assert {run.benchmark_path for run in runs} == benchmarked
+
+
+def test_a_config_names_the_jobs_that_write_its_records(tmp_path):
+    """What the export reads: each planned run's job (grouped in-process: one per grid, dataset, model and W; the
+    timing study's per dataset, model and W) and its setting's own, as a workflow that ran it alone named it."""
+    names = workflow.config_jobs(REPO / "config" / "config.yaml", tmp_path)
+    assert {"sbm-2k-h50/gcn/w4", "sbm-2k-h50/gcn/exact/w4", "controls/sbm-2k-noisy/sage/w4",
+            "sweep/sbm-2k-noisy/sage/w4", "sweep/sbm-2k-noisy/sage/sat/sync-5/w4",
+            "timing/sbm-2k-noisy/sage/w4"} <= names
+    assert "sbm-2k-h50/sage/w4" not in names and not any(name.startswith("regime/") for name in names)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -156,7 +162,7 @@ def test_the_export_ships_the_jobs_of_its_records_and_verify_takes_them(exported
     shipped = pd.read_parquet(directory / "jobs.parquet")
     assert list(shipped["job"]) == ["controls/sbm-a/gcn/digest/w2", "sbm-a/gcn/digest/w2", "sbm-a/gcn/exact/w2",
                                     "sbm-a/gcn/sat/w2"]
-    pd.testing.assert_frame_equal(shipped, jobs.read_jobs(".", config_records("config/demo.yaml")))
+    pd.testing.assert_frame_equal(shipped, jobs.read_jobs(".", workflow.config_jobs("config/demo.yaml")))
     assert list(shipped["wall_s"]) == [45.0, 50.0, 60.0, 30.0] and shipped["finished"].iloc[0] == utc(T0 + 1100)
     manifest = json.loads((directory / "manifest.json").read_text())
     assert (manifest["jobs"], manifest["job_time_s"], manifest["busy_time_s"]) == (4, 185.0, 90.0 + 30.0 + 45.0)

@@ -19,8 +19,8 @@ from runs import REPO
 from satbench.errors import ConfigError
 from satbench.workflow import (
     DEFAULT_CHECKPOINT_MINUTES, Run, bandwidth_runs, check_config, control_runs, estimate, job_argv, job_config,
-    job_launcher, job_resources, job_threads, main_runs, rate_from_path, report_outputs, run_launcher, sweep_runs,
-    timing_jobs, timing_resources, timing_runs, timing_script,
+    job_launcher, job_resources, job_threads, load_config, main_runs, rate_from_path, report_outputs, run_launcher,
+    sweep_runs, timing_jobs, timing_resources, timing_runs, timing_script, training_jobs,
 )
 from test_network import needs_links
 
@@ -44,25 +44,35 @@ def test_every_shipped_config_plans(config):
         assert result.stdout.count(f"rule {rule}:") == 1, rule
     if config in ("real.yaml", "real-quick.yaml", "paper.yaml", "bandwidth.yaml"):  # nothing of the default config leaks in
         assert "results/runs/sbm-" not in result.stdout
+    # A training rule's jobs: its name, or a grouped job's rule named after it (runs_cora_gcn_w4)
+    rules = re.findall(r"^rule (\w+):", result.stdout, re.MULTILINE)
+    jobs = {kind: sum(1 for rule in rules if re.fullmatch(rf"{kind}(_\w+)?", rule))
+            for kind in ("runs", "controls", "sweep", "timing", "bandwidth")}
     if config == "bandwidth.yaml":  # the study alone: 9 methods x 4 rates at W = 4, one seed
-        assert "rule runs:" not in result.stdout
-        assert result.stdout.count("rule bandwidth:") == 36
+        assert jobs["runs"] == 0 and jobs["bandwidth"] == 36
         assert "results/tables/bandwidth.csv" in result.stdout and "plots/bandwidth.png" in result.stdout
     else:
-        assert "rule runs:" in result.stdout
-    jobs = {rule: result.stdout.count(f"rule {rule}:") for rule in ("runs", "controls", "sweep", "timing")}
+        assert jobs["runs"]
+    # Each job writes its benchmark where satbench.workflow plans it (the estimate's calibration and the evidence's
+    # export read them there), one job per grid, dataset, model and W where the grid runs in-process.
+    settings = load_config(REPO / "config" / config)
+    assert sorted(re.findall(r"^    benchmark: (\S+)$", result.stdout, re.MULTILINE)) == sorted(
+        job.benchmark for job in training_jobs(settings))
     if config == "config.yaml":
-        # 33 (dataset, model, method) jobs of 5 seeds each, 12 controls, the sweep's 5 methods x 4 periods, and one
-        # timing job, SAGE on sbm-2k-noisy (6 methods x 3 repetitions)
-        assert jobs == {"runs": 33, "controls": 12, "sweep": 20, "timing": 1}
+        # 3 (dataset, model) groups of the main grid (33 settings of 5 seeds), 3 of controls (12 settings), the
+        # sweep's one (5 methods x 4 periods), and one timing job, SAGE on sbm-2k-noisy (6 methods x 3 repetitions)
+        assert jobs == {"runs": 3, "controls": 3, "sweep": 1, "timing": 1, "bandwidth": 0}
+        assert "rule runs_sbm_2k_h50_gcn_w4:" in result.stdout
         assert "results/runs/sbm-2k-h50/gcn/sat/w4/seed4.json" in result.stdout
         assert "seed5.json" not in result.stdout
         assert "results/timing/sbm-2k-noisy/sage/w4/staleness-weighted/rep2.json" in result.stdout
     if config == "real-quick.yaml":
         # Cora (METIS) alone: 10 methods, 5 controls (the digest family shares digest's), 3 methods x 2 periods, one
-        # timing job
-        assert jobs == {"runs": 10, "controls": 5, "sweep": 6, "timing": 1}
+        # job each, and one timing job
+        assert jobs == {"runs": 1, "controls": 1, "sweep": 1, "timing": 1, "bandwidth": 0}
         assert "results/runs/cora/gcn/sat/w4/seed9.json" in result.stdout
+    if config == "paper.yaml":  # on CUDA, one process per GPU: a job per setting, side by side on a cluster
+        assert jobs["runs"] == 330 and result.stdout.count("rule runs:") == 330
 
 
 @pytest.mark.multiprocess
@@ -187,7 +197,7 @@ def test_tiny_workflow_produces_tables_plots_and_report(tmp_path):
     rerun = snakemake(workdir, "tables", "figures", "data", "--cores", "1", "--config", "existing_only=true",
                       "--forcerun", "tables", "figures", "data")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "rule runs:" not in rerun.stdout + rerun.stderr  # tables, figures and data again without training
+    assert "rule runs" not in rerun.stdout + rerun.stderr  # tables, figures and data again without training
     assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
 
     report = snakemake(workdir, "--report", "report.html")

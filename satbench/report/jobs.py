@@ -1,8 +1,9 @@
 """How long a study's workflow jobs took, from the benchmark files Snakemake leaves beside the records.
 
 Every training rule of the Snakefile has a ``benchmark:`` directive: one TSV file per job under
-``results/benchmarks`` (``{dataset}/{model}/{method}/w{W}.tsv`` for the main grid, ``controls/...``, ``sweep/...``,
-``options/...``, ``bandwidth/...``, ``timing/...``, ``regime/screen/...``, ``regime/confirm/...``). Its header is
+``results/benchmarks`` (``{dataset}/{model}/w{W}.tsv`` for a group of the main grid run in-process,
+``{dataset}/{model}/{method}/w{W}.tsv`` for a setting run alone, ``controls/...``, ``sweep/...``, ``options/...``,
+``bandwidth/...``, ``timing/...``, ``regime/screen/...``, ``regime/confirm/...``; satbench.workflow.job_name). Its header is
 ``s  h:m:s  max_rss  max_vms  max_uss  max_pss  io_in  io_out  mean_load  cpu_time`` (tab-separated; Snakemake's
 extended format adds columns after them), then one row per repetition: ``s`` the job's wall seconds, ``max_rss`` its
 peak resident memory in MB, ``cpu_time`` its CPU seconds (``NA`` or ``-`` where Snakemake sampled nothing: a job
@@ -10,8 +11,8 @@ shorter than its sampling interval). Snakemake writes the file when the job ends
 job's end and that minus ``s`` its start: a copy that does not keep modification times (``cp`` without ``-p``, a git
 checkout) loses them.
 
-:func:`read_jobs` reads them, one row per job; :func:`record_job` names the job that wrote a run record, so that an
-export keeps the jobs of its config's records only (``results/`` usually holds several configs' runs);
+:func:`read_jobs` reads them, one row per job, or those of a config's jobs only (``results/`` usually holds several
+configs' runs; :func:`satbench.workflow.config_jobs` names them);
 :func:`job_summary` gives what the evidence's manifest states of them (:func:`.evidence.export_evidence`): the number
 of jobs, the sum of their wall times, and the time at least one of them ran (:func:`busy_time`), for the study and
 per stage of the workflow (:func:`job_stage`).
@@ -86,18 +87,18 @@ def read_benchmark(path: str | os.PathLike) -> dict[str, Any]:
             "max_rss_mb": float(max(present_rss)) if present_rss else math.nan, "finished": finished}
 
 
-def read_jobs(root: str | os.PathLike = ".", records: Iterable[str | os.PathLike] | None = None) -> pd.DataFrame:
+def read_jobs(root: str | os.PathLike = ".", names: Iterable[str] | None = None) -> pd.DataFrame:
     """The workflow jobs whose benchmark files lie under ``root/results/benchmarks``, one row per job, sorted by
     job: ``job`` (the file's path under ``results/benchmarks`` without ``.tsv``, posix), ``wall_s`` (seconds),
     ``cpu_s`` (seconds; missing where Snakemake sampled none), ``max_rss_mb`` (MB), ``started`` and ``finished`` (UTC
     timestamps: the file's modification time, less ``wall_s``). Several rows of a file (repetitions) are one job:
-    wall and CPU seconds summed, the largest peak memory (:func:`read_benchmark`). With ``records`` (run record
-    paths under ``root``), only the jobs that wrote one of them (:func:`record_job`; the other files are not read).
+    wall and CPU seconds summed, the largest peak memory (:func:`read_benchmark`). With ``names``, only the jobs of
+    those names (a config's: :func:`satbench.workflow.config_jobs`; the other files are not read).
     No benchmark directory, or no file in it: an empty frame of those columns. A malformed file:
     :class:`~satbench.errors.ConfigError`."""
     root = Path(root)
     directory = root / BENCHMARKS
-    wanted = None if records is None else {job for job in (record_job(record, root) for record in records) if job}
+    wanted = None if names is None else set(names)
     rows = []
     if directory.is_dir():
         for path in sorted(directory.rglob("*.tsv")):
@@ -113,30 +114,6 @@ def read_jobs(root: str | os.PathLike = ".", records: Iterable[str | os.PathLike
         frame = frame.astype({"job": object, "wall_s": float, "cpu_s": float, "max_rss_mb": float,
                               "started": "datetime64[ns, UTC]", "finished": "datetime64[ns, UTC]"})
     return frame.sort_values("job", kind="stable").reset_index(drop=True)
-
-
-def record_job(record: str | os.PathLike, root: str | os.PathLike = ".") -> str | None:
-    """The job (as :func:`read_jobs` names it) that wrote the run record ``record`` in the workflow's layout
-    (:mod:`satbench.workflow`'s ``*_PATH``): ``results/runs/X/seedN.json`` -> ``X``, ``results/timing/D/M/wW/METHOD/
-    repN.json`` -> ``timing/D/M/wW`` (one job times every method), ``results/STUDY/X/seedN.json`` ->
-    ``STUDY/X`` (controls, sweep, options, bandwidth, regime/STAGE); None for a path outside ``root/results``."""
-    path, root = Path(record), Path(root)
-    try:
-        parts = path.relative_to(root).parts
-    except ValueError:
-        try:  # one of them absolute, or spelled otherwise
-            parts = path.resolve().relative_to(root.resolve()).parts
-        except ValueError:
-            return None
-    if len(parts) < 4 or parts[0] != "results":
-        return None
-    if parts[1] == "runs":
-        job = parts[2:-1]
-    elif parts[1] == "timing":
-        job = parts[1:-2] if len(parts) >= 5 else ()
-    else:
-        job = parts[1:-1]
-    return "/".join(job) or None
 
 
 def job_stage(job: str) -> str:
