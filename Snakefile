@@ -8,7 +8,9 @@
     snakemake --report report.html                          # figures and tables with captions
 
 Rules, each named for what it makes. Training, one job per dataset x model x method x W, every seed in one process
-(torch is imported once): `runs` (results/runs/), `controls` (results/controls/: the fresh-halo control of each stale
+(torch is imported once), where its workers are processes; where a grid runs in-process, one job per grid, dataset,
+model and W, every setting of it in one `satbench batch`, a rule of its own named after it (runs_cora_gcn_w4; below,
+satbench.workflow.training_jobs): `runs` (results/runs/), `controls` (results/controls/: the fresh-halo control of each stale
 method's runs; `controls: false` turns them off), `sweep` (results/sweep/: per sync period), `options`
 (results/options/: a main-grid method with options changed from its defaults, `option_study`), `bandwidth`
 (results/bandwidth/: one job per method, rate and W, each alone on the machine), `timing` (results/timing/: one job
