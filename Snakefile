@@ -36,11 +36,11 @@ from satbench.errors import ConfigError
 from satbench.workflow import (
     BANDWIDTH_PATH, BENCHMARK_PATHS, CONTROL_PATH, DATA_DIR, OPTION_PATH, PLOTS_DIR, RUN_PATH, SWEEP_PATH, TABLES_DIR,
     TIMING_PATH,
-    Run, bandwidth_runs, caption_file, check_config, control_runs, grouped_priority, grouped_resources, grouped_script,
-    grouped_threads,
-    job_argv, job_launcher, job_resources, job_threads, main_runs, option_runs, rate_from_path, report_outputs,
-    sweep_runs, timing_jobs, timing_methods, timing_repeats, timing_resources, timing_script, training_jobs,
+    Run, bandwidth_runs, caption_file, check_config, control_runs, job_argv, job_launcher, job_resources, job_threads,
+    main_runs, option_runs, rate_from_path, report_outputs, sweep_runs, timing_jobs, timing_methods, timing_repeats,
+    timing_resources, timing_script,
 )
+from satbench.workflow import grouped_priority, grouped_resources, grouped_script, grouped_threads, training_jobs
 from satbench.workflow import (
     REGIME_PLAN_PATH, confirm_runs, read_plan, regime_job, regime_seeds, regime_template, screen_runs, write_plan,
 )

@@ -104,9 +104,8 @@ def _add_batch_arguments(batch: argparse.ArgumentParser) -> None:
         "worker processes' fork server start once instead of once per command (seconds each, beside a small run's "
         "second of training). Each line of FILE holds one command's options, as after `satbench run` "
         "(a line may also start with `satbench run`; blank lines and # comments are skipped). Every line is checked "
-        "before the first trains; the batch stops at the first failure (with --keep-finished, once every line has run). "
-        "The records are those of the lines run one by "
-        "one, each naming its own command.")
+        "before the first trains; the batch stops at the first failure (with --keep-finished, once every line has "
+        "run). The records are those of the lines run one by one, each naming its own command.")
     batch.add_argument("file", metavar="FILE", help="the commands, one per line ('-': standard input)")
     batch.add_argument("--keep-finished", metavar="DIR", default=None,
                        help="keep each finished seed's record in DIR too, and take a seed whose record DIR holds "
@@ -327,13 +326,13 @@ def _parse_batch_line(where: str, words: list[str]) -> argparse.Namespace:
 class _FinishedSeeds:
     """``--keep-finished DIR``: each seed's record is also kept in DIR once written, and a seed whose record DIR
     holds (for the same --out and the same configuration) is taken from there instead of trained again. A seed that
-    fails does not stop the others: :meth:`train` returns the failures, and :meth:`finish` raises the first once all
+    fails does not stop the others: :meth:`train` keeps the failures, and :meth:`finish` raises the first once all
     have run, or, when every seed is written, removes DIR's entries of them. So a workflow that deletes a failed job's
     outputs (Snakemake does) retrains only the seeds that failed when it runs the job again."""
 
     def __init__(self, keep: Path):
         self.keep = keep
-        self.done: list[tuple[object, str | os.PathLike]] = []
+        self.tried: list[tuple[object, str | os.PathLike]] = []
         self.failures: list[tuple[str | os.PathLike, Exception]] = []
 
     def _kept(self, config, out: str | os.PathLike) -> Path:
@@ -355,7 +354,7 @@ class _FinishedSeeds:
         from .runtime.launch import launch
 
         for config, out in zip(configs, outs):
-            self.done.append((config, out))
+            self.tried.append((config, out))
             stash = self._kept(config, out)
             try:
                 record = json.loads(stash.read_text()) if stash.is_file() else None
@@ -382,14 +381,14 @@ class _FinishedSeeds:
 
         if self.failures:
             out, error = self.failures[0]
-            summary = (f"{len(self.failures)} of {len(self.done)} seeds failed (the others' records are kept in "
+            summary = (f"{len(self.failures)} of {len(self.tried)} seeds failed (the others' records are kept in "
                        f"{self.keep} for the next run); the first, {out}: {error}")
             try:
                 raised = type(error)(summary)  # the first failure's kind, for its exit status
             except TypeError:
                 raised = SatbenchError(summary)
             raise raised
-        for config, out in self.done:
+        for config, out in self.tried:
             self._kept(config, out).unlink(missing_ok=True)
 
 
