@@ -685,8 +685,8 @@ def job_launcher(config: dict, run: Run) -> str:
 def timing_script(config: dict, dataset: str, model: str, workers: int) -> str:
     """The shell command of one timing job: every run of :func:`timing_jobs` in its order (every method in turn,
     repetition after repetition), stopping at the first failure. On one node they are the lines of one ``satbench
-    batch``, so that torch, the training code and the workers' fork server start once for the job (about 10 s each on
-    2 cores, where a run's epochs take a second or two); each run still starts its own W worker processes, whose epoch
+    batch``, so that torch, the training code and the workers' fork server start once for the job (seconds, where a
+    run's epochs take a second or two); each run still starts its own W worker processes, whose epoch
     times are the measurement. Across nodes each is its own ``satbench run`` under ``srun``/``torchrun``."""
     runs = timing_jobs(config)[(dataset, model, workers)]
     lines = [f"{job_argv(config, run)} --no-progress --out {shlex.quote(run.path)}" for run in runs]
