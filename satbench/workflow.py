@@ -926,8 +926,7 @@ def config_jobs(config: "str | Path", root: "str | Path" = ".") -> set[str]:
     plan = Path(root) / REGIME_PLAN_PATH
     if screen_runs(settings) and plan.is_file():
         runs += confirm_runs(settings, read_plan(plan))
-    return {name for run in runs for name in (job_name(settings, run), run.benchmark_path.removeprefix(
-        BENCHMARK_DIR + "/").removesuffix(".tsv"))}
+    return {name for run in runs for name in (job_name(settings, run), _benchmark_name(run.benchmark_path))}
 
 
 # -- a planned job's command, for running one setting by hand (`satbench plan`) ---------------------------------------
@@ -1016,8 +1015,13 @@ def is_grouped(config: dict, run: Run) -> bool:
 def job_name(config: dict, run: Run) -> str:
     """The name of the job that trains ``run``: its benchmark file under ``results/benchmarks`` without ``.tsv``
     (as :func:`satbench.report.jobs.read_jobs` names it), also its log's under ``results/logs``."""
-    template = GROUPED_BENCHMARK_PATHS[run.kind] if is_grouped(config, run) else BENCHMARK_PATHS[run.kind]
-    return template.format(**run._fields).removeprefix(BENCHMARK_DIR + "/").removesuffix(".tsv")
+    if not is_grouped(config, run):
+        return _benchmark_name(run.benchmark_path)
+    return _benchmark_name(GROUPED_BENCHMARK_PATHS[run.kind].format(**run._fields))
+
+
+def _benchmark_name(path: str) -> str:
+    return path.removeprefix(BENCHMARK_DIR + "/").removesuffix(".tsv")
 
 
 @dataclass(frozen=True)
@@ -1096,11 +1100,20 @@ def grouped_threads(config: dict, job: TrainingJob) -> int:
     return max(job_threads(config, first) for first in job.first_runs)
 
 
+def job_seconds(config: dict, job: TrainingJob) -> tuple[float, float]:
+    """A training job's estimated seconds and core-seconds (:func:`estimate` of each setting, for all its seeds)."""
+    seconds = core_seconds = 0.0
+    for first, seeds in zip(job.first_runs, job.settings.values()):
+        expected = estimate(job_config(config, first), seeds=len(seeds))
+        seconds += expected.run_minutes * 60 * len(seeds)
+        core_seconds += expected.run_minutes * 60 * len(seeds) * expected.cores
+    return seconds, core_seconds
+
+
 def grouped_priority(config: dict, job: TrainingJob) -> int:
-    """A grouped job's Snakemake priority: its estimated seconds (:func:`estimate`), so that the longest jobs start
+    """A grouped job's Snakemake priority: its estimated seconds (:func:`job_seconds`), so that the longest jobs start
     first and the last to finish is a short one."""
-    return round(sum(estimate(job_config(config, first), seeds=len(seeds)).run_minutes * 60 * len(seeds)
-                     for first, seeds in zip(job.first_runs, job.settings.values())))
+    return round(job_seconds(config, job)[0])
 
 
 def grouped_resources(config: dict, job: TrainingJob, attempt: int = 1) -> dict[str, Any]:
@@ -1149,15 +1162,8 @@ class _Benchmarked(NamedTuple):
 
 def _benchmarked_jobs(config: dict) -> dict[str, _Benchmarked]:
     """``config``'s planned training jobs (:func:`training_jobs`) by benchmark file."""
-    found: dict[str, _Benchmarked] = {}
-    for job in training_jobs(config):
-        seconds = core_seconds = 0.0
-        for setting, seeds in job.settings.items():
-            expected = estimate(job_config(config, dataclasses.replace(setting, seed=seeds[0])), seeds=len(seeds))
-            seconds += expected.run_minutes * len(seeds) * 60
-            core_seconds += expected.run_minutes * len(seeds) * 60 * expected.cores
-        found[job.benchmark] = _Benchmarked(seconds, core_seconds, len(job.runs), tuple(job.records))
-    return found
+    return {job.benchmark: _Benchmarked(*job_seconds(config, job), len(job.runs), tuple(job.records))
+            for job in training_jobs(config)}
 
 
 def job_ratios(config: dict, root: str | os.PathLike, job_seconds: Mapping[str, float]) -> dict[str, float]:
